@@ -1,0 +1,70 @@
+# Synthesizer LM inference server.
+#   make                      build ./synth
+#   make test                 build and run the whole test suite
+#   make SANITIZE=address,undefined test   same suite under ASan + UBSan
+#   make bench                engine benchmark (see bench/)
+# Variants build into their own folder (build/, build-address-undefined/ ...)
+# so a sanitizer build never mixes objects with the normal one.
+
+CC       ?= cc
+SANITIZE ?=
+ARCH     ?= native
+comma    := ,
+BUILD    := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -march=$(ARCH) -D_GNU_SOURCE -MMD -MP \
+            -Iweights -Imodel -Iserver -I/usr/include/x86_64-linux-gnu/openblas-pthread
+LDLIBS   := -lopenblas -lmicrohttpd -ljansson -luv -lpng -lm -lpthread
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+WEIGHTS_SRC := $(wildcard weights/*.c)
+MODEL_SRC   := $(wildcard model/*.c)
+SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
+LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(SERVER_SRC))
+MAIN_OBJ    := $(BUILD)/server/main.o
+TEST_SRC    := $(wildcard tests/test_*.c)
+TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_SRC   := $(wildcard bench/bench_*.c)
+BENCH_BIN   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+SYNTH := $(if $(SANITIZE),$(BUILD)/synth,synth)
+
+.PHONY: all test bench bench-train bench-server clean deps
+all: $(SYNTH)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libsynth.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(SYNTH): $(MAIN_OBJ) $(BUILD)/libsynth.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libsynth.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libsynth.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The suite: every tests/test_* binary, then the script tests (tests/*.sh,
+# tests/*.py) against the built synth. tests/run.sh prints the closing
+# "N passed, N failed" line and fails if anything failed.
+test: $(SYNTH) $(TEST_BIN)
+	SYNTH=$(abspath $(SYNTH)) BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(TEST_BIN)
+
+bench: $(SYNTH) $(BENCH_BIN)
+	bench/run.sh $(BUILD)
+
+deps:
+	tools/install-deps.sh
+
+clean:
+	rm -rf build build-* synth
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,106 @@
+/*
+ * model.h - inference engine of the Synthesizer LM (definition in arch.h).
+ *
+ * A model handle is built from a GGUF checkpoint (weights/gguf.h). Its
+ * tensors are pointers into the read-only mapping and stay in their stored
+ * type (f32, f16, q8_0, q4_0): matmuls against quantized weights dequantize
+ * a block of rows at a time into scratch and call cblas_sgemm, so the model
+ * is never expanded to f32 as a whole.
+ *
+ * Precomputed at load, because it does not depend on the input:
+ *   random / fixed_random / factorized_random: P_l,h = causal softmax of R
+ *   (R = R1 R2^T for the factorized variant), [H, L, L] per layer. Attention
+ *   for a chunk of positions [p0, p0+n) of a sequence is then one GEMM per
+ *   head: Y[n, d_head] = P[p0:p0+n, 0:p0+n] . V[0:p0+n, head slice].
+ * Caches: synthesizer variants keep only values per sequence (no query/key
+ * projections at all); variants with a vanilla part also keep keys.
+ *
+ * Threading: a model is read-only after model_load and may be shared by
+ * threads, but each model_cache and each call's scratch belong to one thread
+ * at a time (the server's inference worker). OpenBLAS may use its own
+ * threads inside a call.
+ *
+ * Errors: 0 or a negative MODEL_E* code; model_strerror() names it, and
+ * model_load writes "model_load: <what is wrong>" into err.
+ */
+#ifndef MODEL_H
+#define MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch.h"
+#include "tok.h"
+
+enum model_error {
+    MODEL_OK = 0,
+    MODEL_EIO = -1,      /* file could not be opened/mapped */
+    MODEL_EFORMAT = -2,  /* checkpoint malformed or inconsistent */
+    MODEL_ENOMEM = -3,
+    MODEL_EINVAL = -4,   /* bad argument: token id, slot, length beyond context */
+};
+const char *model_strerror(int err);
+
+typedef struct model model;
+
+/* Load a checkpoint (GGUF v3). On failure *out is NULL and err names the
+ * problem. The model owns the mapping and its tokenizer. */
+int model_load(const char *path, model **out, char *err, size_t errlen);
+/* Same from a GGUF image in memory (not copied; must outlive the model). */
+int model_load_buffer(const void *buf, size_t size, model **out, char *err, size_t errlen);
+void model_free(model *m);
+
+const arch_hparams *model_hparams(const model *m);
+const tok_t *model_tok(const model *m);
+const char *model_name(const model *m);       /* general.name */
+uint32_t model_file_type(const model *m);     /* general.file_type (0 f32, 1 f16, 2 q4_0, 7 q8_0) */
+const char *model_quant_name(const model *m); /* "f32", "f16", "q8_0", "q4_0" or "mixed" */
+int64_t model_n_params(const model *m);
+size_t model_file_size(const model *m);
+/* Precomputed causal attention of a static variant: [L, L] row-major for
+ * (layer, head), row i holds softmax over 0..i and zeros after; NULL for
+ * input-dependent variants or bad indices. */
+const float *model_static_attention(const model *m, int layer, int head);
+
+/* ---- incremental evaluation (prefill and decode) ----
+ * A cache holds, for n_slots independent sequences, each layer's values
+ * (and keys where a vanilla part exists) at positions 0..len-1. */
+typedef struct model_cache model_cache;
+
+model_cache *model_cache_create(const model *m, int n_slots);
+void model_cache_free(model_cache *c);
+int model_cache_slots(const model_cache *c);
+int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
+void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
+size_t model_cache_bytes(const model_cache *c);
+
+/* One sequence's part of a step: append n_tokens tokens to slot `slot` at
+ * positions len..len+n_tokens-1 (prefill when n_tokens > 1, decode when 1). */
+typedef struct {
+    int slot;
+    int n_tokens;
+    const int32_t *tokens;
+    int logits_all;   /* 1: logits for every appended token; 0: only the last */
+} model_seq;
+
+/* Run one batched step for n_seq distinct slots. Dense layers process all
+ * appended rows of all sequences as one matrix; attention is per sequence.
+ * logits receives, in sequence order, n_tokens rows (logits_all) or one row
+ * per sequence, each n_vocab floats. The result for a sequence does not
+ * depend on the other sequences in the batch (bit-for-bit is not promised
+ * across batch compositions only where BLAS blocking differs; the tests
+ * bound it at 1e-4).
+ * MODEL_EINVAL (nothing changed) when a slot repeats, a token id is out of
+ * range, or len + n_tokens would exceed n_ctx. */
+int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float *logits);
+
+/* ---- full-sequence scoring ----
+ * Evaluate n_seq independent sequences from position 0 (batched like
+ * model_step, using a temporary cache) and return, for every position i,
+ * logprob[i] = log p(targets[i] | tokens[0..i]) and, if greedy != NULL,
+ * greedy[i] = (argmax of the logits at i == targets[i]). Outputs are packed
+ * in sequence order. n_tokens[s] <= n_ctx. */
+int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t *const *targets,
+                const int *n_tokens, float *logprob, uint8_t *greedy);
+
+#endif
