@@ -33,7 +33,7 @@ BENCH_BIN   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 SYNTH := $(if $(SANITIZE),$(BUILD)/synth,synth)
 
-.PHONY: all test bench bench-train bench-server clean deps
+.PHONY: all test check bench bench-train bench-server clean deps
 all: $(SYNTH)
 
 $(BUILD)/%.o: %.c
@@ -58,11 +58,16 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libsynth.a
 test: $(SYNTH) $(TEST_BIN)
 	SYNTH=$(abspath $(SYNTH)) BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh $(TEST_BIN)
 
+# The README's test command: the suite, then the same suite under ASan+UBSan.
+check:
+	$(MAKE) test
+	$(MAKE) SANITIZE=address,undefined test
+
 bench: $(SYNTH) $(BENCH_BIN)
 	bench/run.sh $(BUILD)
 
 deps:
-	tools/install-deps.sh
+	.ci/deps.sh --all
 
 clean:
 	rm -rf build build-* synth
