@@ -64,7 +64,10 @@ check:
 	$(MAKE) SANITIZE=address,undefined test
 
 bench: $(SYNTH) $(BENCH_BIN)
-	bench/run.sh $(BUILD)
+	bench/run.sh $(BUILD) tok model
+
+bench-train: $(SYNTH) $(BENCH_BIN)
+	bench/run.sh $(BUILD) train
 
 deps:
 	.ci/deps.sh --all
