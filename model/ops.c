@@ -1,0 +1,318 @@
+/*
+ * ops.c - forward kernels (see ops.h).
+ *
+ * Vectorization: the hot loops work on v8f, a GCC vector of 8 floats. GCC
+ * lowers it to one AVX register with -march=native (or two SSE registers
+ * without AVX), so the code stays portable C with no intrinsics. Loads and
+ * stores go through memcpy, which compiles to unaligned vector moves.
+ * Tails shorter than 8 are padded into a temporary vector, so every element
+ * goes through exactly the same arithmetic whatever its position.
+ */
+#include "ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "quant.h"
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef int8_t v8b __attribute__((vector_size(8)));
+typedef uint8_t v16ub __attribute__((vector_size(16)));
+
+static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+static inline v8f v8_set1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+/* Lane-wise select without the ?: operator (C has none for vectors). */
+static inline v8f v8_select(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+static inline v8f v8_min(v8f a, v8f b) { return v8_select(a < b, a, b); }
+static inline v8f v8_max(v8f a, v8f b) { return v8_select(a > b, a, b); }
+static inline float v8_hsum(v8f v)
+{
+    float s = 0.0f;
+    for (int i = 0; i < 8; i++) s += v[i];
+    return s;
+}
+static inline float v8_hmax(v8f v)
+{
+    float m = v[0];
+    for (int i = 1; i < 8; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+/* Load n < 8 floats, padding with `pad`. */
+static inline v8f v8_load_tail(const float *p, int n, float pad)
+{
+    v8f v = v8_set1(pad);
+    for (int i = 0; i < n; i++) v[i] = p[i];
+    return v;
+}
+static inline void v8_store_tail(float *p, v8f v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = v[i];
+}
+
+/* ---- exp ----
+ * Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then the Cephes
+ * degree-6 polynomial for exp(r) and a scale by 2^n built in the exponent
+ * bits. The clamp keeps 2^n a normal float (n in [-126, 127]), so no
+ * special cases: exp(-inf) gives ~1e-38 instead of 0, which every caller
+ * (softmax, sigmoid) tolerates. */
+#define EXP_LO (-87.33654f)
+#define EXP_HI 88.0f
+
+static inline v8f v8_exp(v8f x)
+{
+    const v8f magic = v8_set1(12582912.0f); /* 1.5 * 2^23: rounds to integer */
+    x = v8_min(v8_max(x, v8_set1(EXP_LO)), v8_set1(EXP_HI));
+    v8f n = (x * v8_set1(1.44269504088896341f) + magic) - magic;
+    v8f r = x - n * v8_set1(0.693359375f) - n * v8_set1(-2.12194440e-4f);
+    v8f p = v8_set1(1.9875691500e-4f);
+    p = p * r + v8_set1(1.3981999507e-3f);
+    p = p * r + v8_set1(8.3334519073e-3f);
+    p = p * r + v8_set1(4.1665795894e-2f);
+    p = p * r + v8_set1(1.6666665459e-1f);
+    p = p * r + v8_set1(5.0000001201e-1f);
+    p = p * r * r + r + v8_set1(1.0f);
+    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+    return p * (v8f)e;
+}
+
+float ops_exp(float x)
+{
+    return v8_exp(v8_set1(x))[0];
+}
+
+void ops_exp_inplace(float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) v8_store(x + i, v8_exp(v8_load(x + i)));
+    if (i < n) v8_store_tail(x + i, v8_exp(v8_load_tail(x + i, (int)(n - i), 0.0f)), (int)(n - i));
+}
+
+/* ---- GELU ----
+ * 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)). */
+static inline v8f v8_gelu(v8f x)
+{
+    const v8f k = v8_set1(0.7978845608028654f); /* sqrt(2/pi) */
+    v8f u = k * (x + v8_set1(0.044715f) * x * x * x);
+    return x / (v8_set1(1.0f) + v8_exp(v8_set1(-2.0f) * u));
+}
+
+void ops_gelu_tanh(float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) v8_store(x + i, v8_gelu(v8_load(x + i)));
+    if (i < n) v8_store_tail(x + i, v8_gelu(v8_load_tail(x + i, (int)(n - i), 0.0f)), (int)(n - i));
+}
+
+/* ---- softmax / logsumexp ---- */
+static float row_max(const float *x, int n)
+{
+    v8f m = v8_set1(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = v8_max(m, v8_load(x + i));
+    float mx = v8_hmax(m);
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+/* sum_i exp(x[i] - mx); if out != NULL the exps are stored there. */
+static float row_sum_exp(const float *x, int n, float mx, float *out)
+{
+    v8f s = v8_set1(0.0f), vm = v8_set1(mx);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f e = v8_exp(v8_load(x + i) - vm);
+        if (out) v8_store(out + i, e);
+        s += e;
+    }
+    if (i < n) {
+        /* padding with mx - 200 makes the padded lanes contribute ~0 */
+        v8f e = v8_exp(v8_load_tail(x + i, n - i, mx - 200.0f) - vm);
+        for (int j = n - i; j < 8; j++) e[j] = 0.0f;
+        if (out) v8_store_tail(out + i, e, n - i);
+        s += e;
+    }
+    return v8_hsum(s);
+}
+
+void ops_softmax(float *x, int n)
+{
+    float mx = row_max(x, n);
+    float inv = 1.0f / row_sum_exp(x, n, mx, x);
+    int i = 0;
+    v8f vi = v8_set1(inv);
+    for (; i + 8 <= n; i += 8) v8_store(x + i, v8_load(x + i) * vi);
+    for (; i < n; i++) x[i] *= inv;
+}
+
+float ops_logsumexp(const float *x, int n, int *argmax)
+{
+    float mx = row_max(x, n);
+    if (argmax) {
+        int a = 0;
+        for (int i = 0; i < n; i++)
+            if (x[i] == mx) { a = i; break; }
+        *argmax = a;
+    }
+    return mx + logf(row_sum_exp(x, n, mx, NULL));
+}
+
+/* ---- LayerNorm ---- */
+void ops_layernorm(int n, int d, const float *x, int ldx, const float *w, const float *b, float eps,
+                   float *y, int ldy)
+{
+    for (int r = 0; r < n; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float *yr = y + (size_t)r * ldy;
+        /* two passes (mean, then centered variance): no cancellation */
+        v8f s = v8_set1(0.0f);
+        int i = 0;
+        for (; i + 8 <= d; i += 8) s += v8_load(xr + i);
+        float sum = v8_hsum(s);
+        for (; i < d; i++) sum += xr[i];
+        float mean = sum / (float)d;
+        v8f vm = v8_set1(mean), q = v8_set1(0.0f);
+        for (i = 0; i + 8 <= d; i += 8) {
+            v8f c = v8_load(xr + i) - vm;
+            q += c * c;
+        }
+        float var = v8_hsum(q);
+        for (; i < d; i++) var += (xr[i] - mean) * (xr[i] - mean);
+        float rstd = 1.0f / sqrtf(var / (float)d + eps);
+        v8f vr = v8_set1(rstd);
+        for (i = 0; i + 8 <= d; i += 8)
+            v8_store(yr + i, (v8_load(xr + i) - vm) * vr * v8_load(w + i) + v8_load(b + i));
+        for (; i < d; i++) yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+    }
+}
+
+/* ---- weights ---- */
+int ops_mat_init(ops_mat *m, const void *data, uint32_t type, int64_t rows, int64_t cols)
+{
+    size_t rb = quant_row_size(type, (uint64_t)cols);
+    if (rb == 0 || rows < 0) return -1;
+    m->data = data;
+    m->type = type;
+    m->rows = rows;
+    m->cols = cols;
+    m->row_bytes = rb;
+    return 0;
+}
+
+ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n)
+{
+    ops_mat v = *m;
+    v.data = (const uint8_t *)m->data + (size_t)r0 * m->row_bytes;
+    v.rows = n;
+    return v;
+}
+
+static inline float load_f16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return quant_f16_to_f32(h);
+}
+
+/* Q8_0 block: f16 d, int8 qs[32]; x = d * q. */
+static void dequant_q8_0(const uint8_t *src, float *dst, int64_t nblocks)
+{
+    for (int64_t ib = 0; ib < nblocks; ib++, src += 34, dst += 32) {
+        v8f d = v8_set1(load_f16(src));
+        for (int j = 0; j < 4; j++) {
+            v8b q;
+            memcpy(&q, src + 2 + 8 * j, 8);
+            v8_store(dst + 8 * j, d * __builtin_convertvector(q, v8f));
+        }
+    }
+}
+
+/* Q4_0 block: f16 d, uint8 qs[16]; x[j] = d (lo(qs[j]) - 8), x[j+16] = d (hi(qs[j]) - 8). */
+static void dequant_q4_0(const uint8_t *src, float *dst, int64_t nblocks)
+{
+    for (int64_t ib = 0; ib < nblocks; ib++, src += 18, dst += 32) {
+        v8f d = v8_set1(load_f16(src));
+        v16ub q;
+        memcpy(&q, src + 2, 16);
+        v16ub lo = q & 0x0F, hi = q >> 4;
+        for (int j = 0; j < 2; j++) {
+            v8i l, h;
+            for (int k = 0; k < 8; k++) {
+                l[k] = (int32_t)lo[8 * j + k] - 8;
+                h[k] = (int32_t)hi[8 * j + k] - 8;
+            }
+            v8_store(dst + 8 * j, d * __builtin_convertvector(l, v8f));
+            v8_store(dst + 16 + 8 * j, d * __builtin_convertvector(h, v8f));
+        }
+    }
+}
+
+void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst)
+{
+    const uint8_t *src = (const uint8_t *)W->data + (size_t)r0 * W->row_bytes;
+    const int64_t cols = W->cols;
+    switch (W->type) {
+    case QUANT_F32:
+        memcpy(dst, src, (size_t)n * cols * sizeof(float));
+        break;
+    case QUANT_Q8_0: /* rows are contiguous blocks: one pass over all of them */
+        dequant_q8_0(src, dst, n * cols / 32);
+        break;
+    case QUANT_Q4_0:
+        dequant_q4_0(src, dst, n * cols / 32);
+        break;
+    default:
+        for (int64_t r = 0; r < n; r++) quant_dequantize_row(W->type, src + (size_t)r * W->row_bytes, dst + r * cols, cols);
+        break;
+    }
+}
+
+/* Rows per dequantized block. Small batches (decode) use blocks that stay
+ * in L2 next to the activations; big batches use big blocks so that the
+ * GEMM calls are big (each call repacks x, which costs a pass over x). */
+#define OPS_BLOCK_SMALL (64 * 1024)    /* floats, n < 256 */
+#define OPS_BLOCK_BIG (1024 * 1024)    /* floats, n >= 256 */
+
+static int64_t block_rows(const ops_mat *W, int n)
+{
+    int64_t target = n < 256 ? OPS_BLOCK_SMALL : OPS_BLOCK_BIG;
+    int64_t rb = target / W->cols;
+    if (rb < 16) rb = 16;
+    if (rb > W->rows) rb = W->rows;
+    return rb;
+}
+
+size_t ops_linear_scratch(const ops_mat *W, int n)
+{
+    if (W->type == QUANT_F32) return 0;
+    return (size_t)block_rows(W, n) * (size_t)W->cols;
+}
+
+void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
+                float *scratch)
+{
+    const int cols = (int)W->cols;
+    if (n <= 0 || W->rows <= 0) return;
+    if (W->type == QUANT_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)W->rows, cols, 1.0f, x, ldx,
+                    (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f, y, ldy);
+    } else {
+        int64_t rb = block_rows(W, n);
+        for (int64_t r0 = 0; r0 < W->rows; r0 += rb) {
+            int nr = (int)(W->rows - r0 < rb ? W->rows - r0 : rb);
+            ops_dequant_rows(W, r0, nr, scratch);
+            /* y[:, r0:r0+nr] = x . block^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, cols, 1.0f, x, ldx, scratch, cols,
+                        0.0f, y + r0, ldy);
+        }
+    }
+    if (b) {
+        const int m = (int)W->rows;
+        for (int r = 0; r < n; r++) {
+            float *yr = y + (size_t)r * ldy;
+            for (int i = 0; i < m; i++) yr[i] += b[i];
+        }
+    }
+}

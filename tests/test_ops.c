@@ -1,0 +1,165 @@
+/* test_ops.c - the forward kernels (model/ops.h) against naive double
+ * precision loops and against quant_dequantize_row. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "quant.h"
+#include "test.h"
+
+static uint64_t rng_state = 12345;
+static float frand(void) /* uniform [-1, 1) */
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+TEST(test_exp)
+{
+    double worst = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+        double ref = exp((double)x), got = ops_exp(x);
+        double rel = fabs(got - ref) / ref;
+        if (rel > worst) worst = rel;
+    }
+    CHECK_MSG(worst < 4e-7, "exp worst relative error %g", worst);
+    /* the in-place version, with a tail, gives the same numbers */
+    float v[13];
+    for (int i = 0; i < 13; i++) v[i] = frand() * 20.0f;
+    float w[13];
+    memcpy(w, v, sizeof v);
+    ops_exp_inplace(w, 13);
+    for (int i = 0; i < 13; i++) CHECK(w[i] == ops_exp(v[i]));
+    CHECK(ops_exp(-1000.0f) < 1e-37f);
+    CHECK(ops_exp(-INFINITY) < 1e-37f);
+}
+
+TEST(test_gelu)
+{
+    enum { N = 1003 };
+    float *x = malloc(N * sizeof *x);
+    for (int i = 0; i < N; i++) x[i] = (float)(i - N / 2) * 0.02f;
+    x[0] = -100.0f;
+    x[1] = 100.0f;
+    float *y = malloc(N * sizeof *y);
+    memcpy(y, x, N * sizeof *x);
+    ops_gelu_tanh(y, N);
+    for (int i = 0; i < N; i++) {
+        double t = x[i];
+        double ref = 0.5 * t * (1.0 + tanh(sqrt(2.0 / M_PI) * (t + 0.044715 * t * t * t)));
+        CHECK_NEAR(y[i], ref, 1e-6 * (1.0 + fabs(ref)));
+    }
+    free(x);
+    free(y);
+}
+
+TEST(test_softmax_logsumexp)
+{
+    for (int n = 1; n <= 37; n += 3) {
+        float x[40], y[40];
+        for (int i = 0; i < n; i++) x[i] = frand() * 30.0f;
+        memcpy(y, x, sizeof x);
+        ops_softmax(y, n);
+        double mx = -1e30, s = 0;
+        int am = 0;
+        for (int i = 0; i < n; i++)
+            if (x[i] > mx) { mx = x[i]; am = i; }
+        for (int i = 0; i < n; i++) s += exp(x[i] - mx);
+        double tot = 0;
+        for (int i = 0; i < n; i++) {
+            CHECK_NEAR(y[i], exp(x[i] - mx) / s, 1e-6);
+            tot += y[i];
+        }
+        CHECK_NEAR(tot, 1.0, 1e-5);
+        int got_am = -1;
+        CHECK_NEAR(ops_logsumexp(x, n, &got_am), mx + log(s), 1e-5);
+        CHECK(got_am == am);
+    }
+    /* ties: lowest index */
+    float t[4] = {1, 3, 3, 2};
+    int am = -1;
+    ops_logsumexp(t, 4, &am);
+    CHECK(am == 1);
+}
+
+TEST(test_layernorm)
+{
+    enum { n = 3, d = 37, ld = 40 };
+    float x[n * ld], y[n * ld], w[d], b[d];
+    for (int i = 0; i < n * ld; i++) x[i] = frand() * 3.0f + 1.0f;
+    for (int i = 0; i < d; i++) { w[i] = frand(); b[i] = frand(); }
+    ops_layernorm(n, d, x, ld, w, b, 1e-5f, y, ld);
+    for (int r = 0; r < n; r++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < d; i++) m += x[r * ld + i];
+        m /= d;
+        for (int i = 0; i < d; i++) v += (x[r * ld + i] - m) * (x[r * ld + i] - m);
+        v /= d;
+        for (int i = 0; i < d; i++)
+            CHECK_NEAR(y[r * ld + i], (x[r * ld + i] - m) / sqrt(v + 1e-5) * w[i] + b[i], 1e-5);
+    }
+    /* in place */
+    ops_layernorm(n, d, x, ld, w, b, 1e-5f, x, ld);
+    for (int r = 0; r < n; r++)
+        for (int i = 0; i < d; i++) CHECK(x[r * ld + i] == y[r * ld + i]);
+}
+
+/* W [rows, cols] quantized to type, then y = x W^T + b checked against a
+ * double loop over the dequantized W, with y a column slice of a wider
+ * matrix (ldy > rows) whose other columns must stay untouched. */
+static void check_linear(uint32_t type, int n, int rows, int cols)
+{
+    size_t rb = quant_row_size(type, cols);
+    uint8_t *wq = malloc(rb * rows);
+    float *wf = malloc(sizeof(float) * rows * cols), *wd = malloc(sizeof(float) * rows * cols);
+    for (int i = 0; i < rows * cols; i++) wf[i] = frand();
+    for (int r = 0; r < rows; r++) quant_quantize_row(type, wf + (size_t)r * cols, wq + r * rb, cols);
+    for (int r = 0; r < rows; r++) quant_dequantize_row(type, wq + r * rb, wd + (size_t)r * cols, cols);
+    ops_mat W;
+    CHECK(ops_mat_init(&W, wq, type, rows, cols) == 0);
+    /* ops_dequant_rows equals the reference dequantizer exactly */
+    float *dq = malloc(sizeof(float) * rows * cols);
+    ops_dequant_rows(&W, 1, rows - 1, dq);
+    CHECK(memcmp(dq, wd + cols, sizeof(float) * (rows - 1) * cols) == 0);
+
+    int ldx = cols + 3, ldy = rows + 5;
+    float *x = malloc(sizeof(float) * n * ldx), *y = malloc(sizeof(float) * n * ldy), *b = malloc(sizeof(float) * rows);
+    for (int i = 0; i < n * ldx; i++) x[i] = frand();
+    for (int i = 0; i < rows; i++) b[i] = frand();
+    for (int i = 0; i < n * ldy; i++) y[i] = 777.0f;
+    size_t ns = ops_linear_scratch(&W, n);
+    float *scratch = ns ? malloc(sizeof(float) * ns) : NULL;
+    ops_linear(n, x, ldx, &W, b, y + 2, ldy, scratch);
+    int bad = 0;
+    for (int i = 0; i < n; i++) {
+        for (int o = 0; o < rows; o++) {
+            double s = b[o];
+            for (int k = 0; k < cols; k++) s += (double)x[i * ldx + k] * wd[(size_t)o * cols + k];
+            if (fabs(y[i * ldy + 2 + o] - s) > 1e-4) bad++;
+        }
+        if (y[i * ldy] != 777.0f || y[i * ldy + 1] != 777.0f || y[i * ldy + 2 + rows] != 777.0f) bad++;
+    }
+    CHECK_MSG(bad == 0, "linear %s n=%d rows=%d cols=%d: %d bad", quant_type_name(type), n, rows, cols, bad);
+    free(wq); free(wf); free(wd); free(dq); free(x); free(y); free(b); free(scratch);
+}
+
+TEST(test_linear)
+{
+    const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
+    for (int t = 0; t < 4; t++) {
+        check_linear(types[t], 1, 40, 64);
+        check_linear(types[t], 5, 300, 96);    /* several row blocks */
+        check_linear(types[t], 260, 70, 32);   /* big-batch block size */
+    }
+}
+
+int main(void)
+{
+    RUN(test_exp);
+    RUN(test_gelu);
+    RUN(test_softmax_logsumexp);
+    RUN(test_layernorm);
+    RUN(test_linear);
+    return test_summary();
+}
