@@ -32,6 +32,18 @@ enum quant_type {
 
 #define QUANT_BLOCK 32 /* elements per Q8_0 / Q4_0 block */
 
+/* The blocks as C structs (natural layout, no padding: 34 and 18 bytes). The
+ * f16 scale d is stored as its raw bits, little-endian like the whole file. */
+typedef struct {
+    uint16_t d;               /* f16 scale */
+    int8_t qs[QUANT_BLOCK];   /* x[i] = d * qs[i] */
+} quant_block_q8_0;
+
+typedef struct {
+    uint16_t d;                   /* f16 scale */
+    uint8_t qs[QUANT_BLOCK / 2];  /* low nibbles: x[0..15], high: x[16..31] */
+} quant_block_q4_0;
+
 typedef struct {
     const char *name;  /* "f32", "f16", "q8_0", "q4_0" */
     int block_size;    /* elements per block (1 for f32/f16) */
