@@ -1,0 +1,133 @@
+/*
+ * train.h - training a Synthesizer LM (arch.h) on text files: the network
+ * with its backward pass (train_net.h, f32 for training and f64 for the
+ * gradient checks), AdamW, the learning-rate schedule, data batches,
+ * evaluation, best-checkpoint saving (ckpt_write, f32 GGUF with the
+ * tokenizer) and resumable training state.
+ *
+ * Training choices (stated here because they shape the loss curve):
+ *  - batches: B sequences of T tokens at uniformly random offsets of the
+ *    tokenized train stream (data PRNG seeded from --seed); every sequence
+ *    starts at position 0; targets are the next tokens.
+ *  - AdamW with decoupled weight decay applied to the 2-D weight matrices of
+ *    linear layers only (Q K V O, FFN, dense/factorized-dense MLPs), not to
+ *    embeddings (tied output), biases, norms, R / R1 / R2 or alpha.
+ *    Bias-corrected moments, eps 1e-8.
+ *  - lr: linear warm-up from 0 over `warmup` steps, then cosine decay to
+ *    min_lr at `steps`.
+ *  - gradient clipping by the global L2 norm of all gradients.
+ *  - dropout (inverted) on the embedding sum, on both residual branches and
+ *    on the attention probabilities, masks from the dropout PRNG.
+ *  - validation loss: mean cross-entropy over non-overlapping windows of T
+ *    tokens of the valid stream (the first eval_tokens tokens, 0 = all),
+ *    each window starting at position 0 (so it is a bit higher than the
+ *    strided protocol of eval.h).
+ *
+ * Library code: reports progress only through the callback; writes files
+ * named in the config (checkpoint, state, CSV log).
+ */
+#ifndef TRAIN_H
+#define TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch.h"
+
+#define TN_REAL float
+#define TN_SUF f
+#include "train_net.h"
+#undef TN_REAL
+#undef TN_SUF
+
+#define TN_REAL double
+#define TN_SUF d
+#include "train_net.h"
+#undef TN_REAL
+#undef TN_SUF
+
+enum train_error {
+    TRAIN_OK = 0,
+    TRAIN_EIO = -1,      /* a file could not be read or written */
+    TRAIN_EFORMAT = -2,  /* bad data, tokenizer or state file */
+    TRAIN_ENOMEM = -3,
+    TRAIN_EINVAL = -4,   /* bad configuration */
+    TRAIN_ENAN = -5,     /* the loss became NaN/inf */
+};
+const char *train_strerror(int err);
+
+typedef struct {
+    arch_hparams hp;            /* n_vocab is set from the tokenizer */
+    const char *train_path;     /* text files */
+    const char *valid_path;
+    const char *out_path;       /* best checkpoint (f32 GGUF) */
+    const char *tokenizer_path; /* GGUF with a tokenizer, NULL: learn BPE */
+    const char *ckpt_path;      /* training state file, NULL: out_path.state */
+    const char *resume_path;    /* NULL: fresh start */
+    const char *log_path;       /* CSV per evaluation, NULL: none */
+    const char *name;           /* general.name */
+    int vocab;                  /* target vocabulary of tok_learn (8192) */
+    int batch, seq;             /* B x T per step (16 x 256) */
+    int64_t steps;              /* total steps (schedule length) */
+    float lr, min_lr;           /* 1e-3, 1e-4 */
+    int64_t warmup;             /* 200 */
+    float weight_decay;         /* 0.1 */
+    float beta1, beta2, adam_eps;/* 0.9, 0.99, 1e-8 */
+    float clip;                 /* 1.0 (0: off) */
+    float dropout;              /* 0.1 */
+    float rstd;                 /* std of R at init (0.02) */
+    int64_t eval_every;         /* 250 */
+    int64_t eval_tokens;        /* valid tokens per eval, 0: all */
+    int patience;               /* evals without improvement, 0: off */
+    int64_t ckpt_every;         /* 500 (0: only at the end) */
+    uint64_t seed;              /* 1 */
+    double max_minutes;         /* 0: no limit */
+    int threads;                /* OpenBLAS threads, 0: leave as is */
+} train_config;
+
+void train_config_default(train_config *c);
+/* Numbers only (files are checked by train_run): 0 or TRAIN_EINVAL with
+ * "train: --flag: problem" in err. */
+int train_config_validate(const train_config *c, char *err, size_t errlen);
+
+/* Learning rate at step s (0-based) of the schedule. */
+float train_lr(const train_config *c, int64_t step);
+
+/* One AdamW update of n values (t is the 1-based step for bias correction,
+ * decay 0 for tensors without weight decay). */
+void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1, float beta2,
+                 float eps, float decay, int64_t t);
+
+typedef struct {
+    int64_t step, steps;        /* steps done, total */
+    double train_loss;          /* loss of the last step */
+    double lr;
+    double tokens_per_s;        /* over the steps of this run */
+    double elapsed_s, eta_s;
+    int is_eval;                /* 1: an evaluation just finished */
+    double valid_loss, best_valid;
+    int saved;                  /* 1: the best checkpoint was just written */
+    const char *phase;          /* NULL while training, else "tokenizing" ... */
+} train_progress;
+
+typedef void (*train_progress_fn)(const train_progress *p, void *ud);
+
+typedef struct {
+    int64_t steps_done;
+    double last_train_loss;
+    double best_valid;          /* INFINITY if never evaluated */
+    double tokens_per_s;
+    double elapsed_s;
+    int stopped_early;          /* patience exhausted */
+    int stopped_time;           /* --max-minutes reached */
+    int64_t n_train_tokens, n_valid_tokens;
+    int n_vocab;
+} train_summary;
+
+/* Run a whole training as configured. progress is called after every step
+ * and every evaluation (may be NULL). 0 or a negative TRAIN_E* code with
+ * "train: ..." in err. */
+int train_run(const train_config *c, train_progress_fn progress, void *ud, train_summary *out, char *err,
+              size_t errlen);
+
+#endif

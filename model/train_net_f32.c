@@ -1,0 +1,11 @@
+/* train_net_f32.c - the trainable network in single precision (the trainer). */
+#include "train.h"
+
+#define TN_REAL float
+#define TN_SUF f
+#define TN_GEMM cblas_sgemm
+#define TN_EXP expf
+#define TN_TANH tanhf
+#define TN_SQRT sqrtf
+#define TN_LOG logf
+#include "train_net.inc"
