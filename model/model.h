@@ -15,10 +15,13 @@
  * Caches: synthesizer variants keep only values per sequence (no query/key
  * projections at all); variants with a vanilla part also keep keys.
  *
- * Threading: a model is read-only after model_load and may be shared by
- * threads, but each model_cache and each call's scratch belong to one thread
- * at a time (the server's inference worker). OpenBLAS may use its own
- * threads inside a call.
+ * Threading: model_step only reads the model, so one model may serve
+ * several threads that each use their own model_cache (the scratch buffers
+ * of a step live in the cache and grow as needed). model_score and
+ * model_set_recompute change state owned by the model (a reused internal
+ * cache), so they must not run concurrently with anything else on the same
+ * model. OpenBLAS uses its own threads inside a call (all cores by default;
+ * OPENBLAS_NUM_THREADS limits them).
  *
  * Errors: 0 or a negative MODEL_E* code; model_strerror() names it, and
  * model_load writes "model_load: <what is wrong>" into err.
@@ -61,6 +64,10 @@ size_t model_file_size(const model *m);
  * (layer, head), row i holds softmax over 0..i and zeros after; NULL for
  * input-dependent variants or bad indices. */
 const float *model_static_attention(const model *m, int layer, int head);
+/* Debug switch (tests): on != 0 makes static variants ignore the
+ * precomputed attention and recompute softmax(R) rows on every call through
+ * the general attention path; 0 restores the default. */
+void model_set_recompute(model *m, int on);
 
 /* ---- incremental evaluation (prefill and decode) ----
  * A cache holds, for n_slots independent sequences, each layer's values

@@ -1,0 +1,755 @@
+/*
+ * model.c - inference engine of the Synthesizer LM (see model.h, arch.h).
+ *
+ * Reading order: loading (tensor table, precomputed static attention), the
+ * cache, then the forward pass forward() from top to bottom: embeddings,
+ * blocks (attention with its variants, FFN), final norm; then model_step
+ * (logits for the requested rows) and model_score (log-softmax in row
+ * chunks).
+ *
+ * Notation: d = n_embd, H = n_head, dh = d / H, L = n_ctx, F = n_ff,
+ * V = n_vocab, T = number of rows (appended tokens of all sequences) in a
+ * step. Activations are row-major [T, d] matrices; head h of a row is the
+ * column slice [h*dh, (h+1)*dh).
+ */
+#include "model.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckpt.h"
+#include "gguf.h"
+#include "ops.h"
+#include "quant.h"
+
+/* Rows of one attention chunk (logits scratch is ATT_ROWS x L floats). */
+#define ATT_ROWS 64
+/* Rows of one vocabulary-projection chunk in model_score. */
+#define SCORE_ROWS 128
+/* Rows of one forward pass in model_score (sequences are never split). */
+#define SCORE_MAX_ROWS 8192
+
+/* One tensor of the checkpoint, read in place from the mapping. Matrices
+ * (and 3-D tensors, as [outer*mid, inner]) are seen through w; f is the
+ * data as floats when the type is f32 (always true for vectors). */
+typedef struct {
+    ops_mat w;
+    const float *f;
+} mtensor;
+
+struct model {
+    gguf_file *gf;
+    tok_t *tok;
+    arch_hparams hp;
+    char name[128];
+    uint32_t file_type;
+    const char *quant_name;
+    int64_t n_params;
+    mtensor glob[T_N_GLOBAL];   /* token_embd, position_embd, output_norm */
+    mtensor *layer;             /* [n_layer][T_N_LAYER_KINDS], by kind - T_N_GLOBAL */
+    size_t lin_scratch;         /* floats: enough for ops_linear on any weight */
+    float *P;                   /* [n_layer, H, L, L] causal softmax(R), static variants */
+    int recompute;              /* debug: ignore P and recompute softmax(R) per call */
+    model_cache *score_cache;   /* reused by model_score (not thread-safe) */
+};
+
+struct model_cache {
+    const model *m;
+    int n_slots;
+    int *len;       /* [n_slots] tokens stored per slot */
+    float *v;       /* [n_slots, n_layer, L, d] values */
+    float *k;       /* [n_slots, n_layer, L, d] keys (vanilla parts) or NULL */
+    int *mark;      /* [n_slots] scratch for the duplicate-slot check */
+    float *buf;     /* scratch arena of the forward pass, grown as needed */
+    size_t cap;     /* floats in buf */
+};
+
+static const mtensor *lt(const model *m, int il, arch_kind k)
+{
+    return &m->layer[(size_t)il * T_N_LAYER_KINDS + (k - T_N_GLOBAL)];
+}
+
+const char *model_strerror(int err)
+{
+    switch (err) {
+    case MODEL_OK: return "success";
+    case MODEL_EIO: return "i/o error";
+    case MODEL_EFORMAT: return "malformed checkpoint";
+    case MODEL_ENOMEM: return "out of memory";
+    case MODEL_EINVAL: return "invalid argument";
+    default: return "unknown error";
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* loading                                                              */
+/* ------------------------------------------------------------------ */
+
+#define LOAD_FAIL(code, ...)                                   \
+    do {                                                       \
+        if (err && errlen) snprintf(err, errlen, __VA_ARGS__); \
+        return (code);                                         \
+    } while (0)
+
+/* Find every tensor of the variant by name and check its shape and type:
+ * quantizable matrices may be f32/f16/q8_0/q4_0, everything else is f32.
+ * GGUF lists dims innermost first, arch.h outer first. */
+static int load_tensors(model *m, char *err, size_t errlen)
+{
+    const arch_hparams *hp = &m->hp;
+    int n = arch_tensors(hp, NULL, 0);
+    arch_tensor *ts = malloc(sizeof *ts * (size_t)n);
+    if (!ts) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
+    arch_tensors(hp, ts, n);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const arch_tensor *t = &ts[i];
+        const gguf_tensor_info *ti = gguf_find_tensor(m->gf, t->name);
+        if (!ti) {
+            snprintf(err, errlen, "model_load: tensor %s missing", t->name);
+            rc = MODEL_EFORMAT;
+            break;
+        }
+        int ok = (int)ti->n_dims == t->n_dims;
+        for (int dd = 0; ok && dd < t->n_dims; dd++) ok = ti->ne[dd] == t->shape[t->n_dims - 1 - dd];
+        if (!ok) {
+            snprintf(err, errlen, "model_load: tensor %s has the wrong shape", t->name);
+            rc = MODEL_EFORMAT;
+            break;
+        }
+        int type_ok = ti->type == QUANT_F32 ||
+                      (t->quantizable && (ti->type == QUANT_F16 || ti->type == QUANT_Q8_0 || ti->type == QUANT_Q4_0));
+        int64_t inner = t->shape[t->n_dims - 1], outer = t->n_elem / inner;
+        mtensor *mt = t->layer < 0 ? &m->glob[t->kind] : (mtensor *)lt(m, t->layer, t->kind);
+        if (!type_ok || ops_mat_init(&mt->w, ti->data, ti->type, outer, inner) != 0 ||
+            mt->w.row_bytes * (size_t)outer != ti->nbytes) {
+            snprintf(err, errlen, "model_load: tensor %s has unsupported type %s", t->name,
+                     quant_type_name(ti->type));
+            rc = MODEL_EFORMAT;
+            break;
+        }
+        mt->f = ti->type == QUANT_F32 ? (const float *)ti->data : NULL;
+        size_t s1 = ops_linear_scratch(&mt->w, 1), sb = ops_linear_scratch(&mt->w, 1 << 30);
+        if (s1 > m->lin_scratch) m->lin_scratch = s1;
+        if (sb > m->lin_scratch) m->lin_scratch = sb;
+    }
+    /* file type name from the quantizable tensors */
+    if (rc == 0) {
+        int64_t first = -1;
+        int mixed = 0;
+        for (int i = 0; i < n; i++) {
+            if (!ts[i].quantizable) continue;
+            const mtensor *mt = ts[i].layer < 0 ? &m->glob[ts[i].kind] : lt(m, ts[i].layer, ts[i].kind);
+            if (first < 0) first = mt->w.type;
+            else if ((int64_t)mt->w.type != first) mixed = 1;
+        }
+        m->quant_name = mixed ? "mixed" : quant_type_name(first < 0 ? QUANT_F32 : (uint32_t)first);
+    }
+    free(ts);
+    return rc;
+}
+
+/* The tokenizer from tokenizer.ggml.* (tokens required, merges optional). */
+static int load_tok(model *m, char *err, size_t errlen)
+{
+    const char *const *vocab = NULL, *const *merges = NULL;
+    uint64_t nv = 0, nm = 0;
+    int32_t eos = -1;
+    if (gguf_get_arr_str(m->gf, "tokenizer.ggml.tokens", &vocab, NULL, &nv) != 0)
+        LOAD_FAIL(MODEL_EFORMAT, "model_load: tokenizer.ggml.tokens missing");
+    if (nv != (uint64_t)m->hp.n_vocab)
+        LOAD_FAIL(MODEL_EFORMAT, "model_load: %llu tokens in the vocabulary, n_vocab is %d",
+                  (unsigned long long)nv, m->hp.n_vocab);
+    int rc = gguf_get_arr_str(m->gf, "tokenizer.ggml.merges", &merges, NULL, &nm);
+    if (rc == GGUF_ENOTFOUND) nm = 0, merges = NULL;
+    else if (rc != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: tokenizer.ggml.merges is not a string array");
+    if (nm > (1u << 24)) LOAD_FAIL(MODEL_EFORMAT, "model_load: too many merges");
+    rc = gguf_get_i32(m->gf, "tokenizer.ggml.eos_token_id", &eos);
+    if (rc == GGUF_ENOTFOUND) eos = -1;
+    else if (rc != 0 || eos < -1 || eos >= m->hp.n_vocab)
+        LOAD_FAIL(MODEL_EFORMAT, "model_load: bad tokenizer.ggml.eos_token_id");
+    char terr[200];
+    rc = tok_create(vocab, (int)nv, merges, (int)nm, eos, &m->tok, terr, sizeof terr);
+    if (rc == TOK_ENOMEM) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
+    if (rc != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: %s", terr);
+    return 0;
+}
+
+/* Logits of the input-independent synthesizer part for head h, rows
+ * [i0, i0+ni) and columns [0, ncol): R rows (random variants) or
+ * R1[i0:i0+ni] R2[0:ncol]^T (factorized). S is [ni, lds]. */
+static void static_logits(const model *m, int il, int h, int i0, int ni, int ncol, float *S, int lds)
+{
+    const int L = m->hp.n_ctx;
+    if (arch_has_random(m->hp.variant)) {
+        const float *R = lt(m, il, T_RANDOM)->f + (size_t)h * L * L; /* R_h [L, L] */
+        for (int i = 0; i < ni; i++) memcpy(S + (size_t)i * lds, R + (size_t)(i0 + i) * L, sizeof(float) * ncol);
+    } else {
+        const int k = m->hp.fr_rank;
+        const float *R1 = lt(m, il, T_RANDOM_A)->f + (size_t)h * L * k; /* R1_h [L, k] */
+        const float *R2 = lt(m, il, T_RANDOM_B)->f + (size_t)h * L * k; /* R2_h [L, k] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, k, 1.0f, R1 + (size_t)i0 * k, k, R2, k,
+                    0.0f, S, lds);
+    }
+}
+
+/* Row i of S (at position p = i0 + i) becomes softmax over columns 0..p,
+ * zeros after, so a GEMM with all ncol columns stays causal. */
+static void causal_softmax(float *S, int lds, int i0, int ni, int ncol)
+{
+    for (int i = 0; i < ni; i++) {
+        float *s = S + (size_t)i * lds;
+        int valid = i0 + i + 1;
+        ops_softmax(s, valid);
+        if (ncol > valid) memset(s + valid, 0, sizeof(float) * (size_t)(ncol - valid));
+    }
+}
+
+/* P_l,h = causal softmax of the static logits, [n_layer, H, L, L]. */
+static int precompute_static(model *m, char *err, size_t errlen)
+{
+    const int64_t L = m->hp.n_ctx, H = m->hp.n_head, nl = m->hp.n_layer;
+    size_t n = (size_t)(nl * H * L * L);
+    m->P = malloc(sizeof(float) * n);
+    if (!m->P)
+        LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory for the precomputed attention (%zu bytes)",
+                  n * sizeof(float));
+    for (int il = 0; il < nl; il++)
+        for (int h = 0; h < H; h++) {
+            float *P = m->P + ((size_t)il * H + h) * L * L;
+            static_logits(m, il, h, 0, (int)L, (int)L, P, (int)L);
+            causal_softmax(P, (int)L, 0, (int)L, (int)L);
+        }
+    return 0;
+}
+
+static int load_common(model *m, char *err, size_t errlen)
+{
+    char e[256];
+    int rc = ckpt_read_hparams(m->gf, &m->hp, e, sizeof e);
+    if (rc != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: %s", e);
+    if (arch_hparams_validate(&m->hp, e, sizeof e) != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: %s", e);
+    m->n_params = arch_n_params(&m->hp);
+    const char *name = NULL;
+    if (gguf_get_str(m->gf, "general.name", &name, NULL) == 0) snprintf(m->name, sizeof m->name, "%s", name);
+    uint32_t ft = 0;
+    m->file_type = gguf_get_u32(m->gf, "general.file_type", &ft) == 0 ? ft : 0;
+    m->layer = calloc((size_t)m->hp.n_layer * T_N_LAYER_KINDS, sizeof *m->layer);
+    if (!m->layer) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
+    if ((rc = load_tensors(m, err, errlen)) != 0) return rc;
+    if ((rc = load_tok(m, err, errlen)) != 0) return rc;
+    if (arch_is_static(m->hp.variant) && (rc = precompute_static(m, err, errlen)) != 0) return rc;
+    return 0;
+}
+
+static int load_finish(model *m, int rc, model **out)
+{
+    if (rc != 0) {
+        model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int model_load(const char *path, model **out, char *err, size_t errlen)
+{
+    char e[256];
+    if (err && errlen) err[0] = 0;
+    if (!out) LOAD_FAIL(MODEL_EINVAL, "model_load: out is NULL");
+    *out = NULL;
+    if (!path) LOAD_FAIL(MODEL_EINVAL, "model_load: path is NULL");
+    model *m = calloc(1, sizeof *m);
+    if (!m) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
+    int rc = gguf_open(path, &m->gf, e, sizeof e);
+    if (rc != 0) {
+        free(m);
+        LOAD_FAIL(rc == GGUF_EIO ? MODEL_EIO : rc == GGUF_ENOMEM ? MODEL_ENOMEM : MODEL_EFORMAT,
+                  "model_load: %s: %s", path, e);
+    }
+    return load_finish(m, load_common(m, err, errlen), out);
+}
+
+int model_load_buffer(const void *buf, size_t size, model **out, char *err, size_t errlen)
+{
+    char e[256];
+    if (err && errlen) err[0] = 0;
+    if (!out) LOAD_FAIL(MODEL_EINVAL, "model_load: out is NULL");
+    *out = NULL;
+    if (!buf) LOAD_FAIL(MODEL_EINVAL, "model_load: buffer is NULL");
+    model *m = calloc(1, sizeof *m);
+    if (!m) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
+    int rc = gguf_open_buffer(buf, size, &m->gf, e, sizeof e);
+    if (rc != 0) {
+        free(m);
+        LOAD_FAIL(rc == GGUF_ENOMEM ? MODEL_ENOMEM : MODEL_EFORMAT, "model_load: %s", e);
+    }
+    return load_finish(m, load_common(m, err, errlen), out);
+}
+
+void model_free(model *m)
+{
+    if (!m) return;
+    model_cache_free(m->score_cache);
+    free(m->P);
+    free(m->layer);
+    tok_free(m->tok);
+    gguf_close(m->gf);
+    free(m);
+}
+
+const arch_hparams *model_hparams(const model *m) { return &m->hp; }
+const tok_t *model_tok(const model *m) { return m->tok; }
+const char *model_name(const model *m) { return m->name; }
+uint32_t model_file_type(const model *m) { return m->file_type; }
+const char *model_quant_name(const model *m) { return m->quant_name; }
+int64_t model_n_params(const model *m) { return m->n_params; }
+size_t model_file_size(const model *m) { return gguf_file_size(m->gf); }
+
+const float *model_static_attention(const model *m, int layer, int head)
+{
+    if (!m || !m->P || layer < 0 || layer >= m->hp.n_layer || head < 0 || head >= m->hp.n_head) return NULL;
+    const size_t L = (size_t)m->hp.n_ctx;
+    return m->P + ((size_t)layer * m->hp.n_head + head) * L * L;
+}
+
+void model_set_recompute(model *m, int on)
+{
+    if (m) m->recompute = on != 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* cache                                                                */
+/* ------------------------------------------------------------------ */
+
+model_cache *model_cache_create(const model *m, int n_slots)
+{
+    if (!m || n_slots < 1) return NULL;
+    const size_t per_slot = (size_t)m->hp.n_layer * m->hp.n_ctx * m->hp.n_embd;
+    if ((size_t)n_slots > ((size_t)1 << 40) / per_slot) return NULL;
+    model_cache *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->m = m;
+    c->n_slots = n_slots;
+    c->len = calloc((size_t)n_slots, sizeof *c->len);
+    c->mark = calloc((size_t)n_slots, sizeof *c->mark);
+    /* calloc: pages of unused slots are never touched */
+    c->v = calloc((size_t)n_slots * per_slot, sizeof(float));
+    if (arch_has_vanilla(m->hp.variant)) c->k = calloc((size_t)n_slots * per_slot, sizeof(float));
+    if (!c->len || !c->mark || !c->v || (arch_has_vanilla(m->hp.variant) && !c->k)) {
+        model_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void model_cache_free(model_cache *c)
+{
+    if (!c) return;
+    free(c->len);
+    free(c->mark);
+    free(c->v);
+    free(c->k);
+    free(c->buf);
+    free(c);
+}
+
+int model_cache_slots(const model_cache *c) { return c ? c->n_slots : 0; }
+
+int model_cache_len(const model_cache *c, int slot)
+{
+    return c && slot >= 0 && slot < c->n_slots ? c->len[slot] : 0;
+}
+
+void model_cache_reset(model_cache *c, int slot)
+{
+    if (c && slot >= 0 && slot < c->n_slots) c->len[slot] = 0;
+}
+
+size_t model_cache_bytes(const model_cache *c)
+{
+    if (!c) return 0;
+    const arch_hparams *hp = &c->m->hp;
+    size_t kv = (size_t)c->n_slots * hp->n_layer * hp->n_ctx * hp->n_embd * sizeof(float);
+    return kv * (c->k ? 2 : 1) + c->cap * sizeof(float) + (size_t)c->n_slots * 2 * sizeof(int);
+}
+
+/* Values (or keys) of one slot and layer: [L, d]. */
+static float *cache_at(const model_cache *c, float *base, int slot, int il)
+{
+    const arch_hparams *hp = &c->m->hp;
+    return base + ((size_t)slot * hp->n_layer + il) * hp->n_ctx * hp->n_embd;
+}
+
+/* ------------------------------------------------------------------ */
+/* scratch                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Pointers into the cache's arena for one forward pass of T rows. */
+typedef struct {
+    float *x;     /* [T, d] residual stream */
+    float *xn;    /* [T, d] normalized input of a sublayer */
+    float *v;     /* [T, d] values of the appended rows */
+    float *q, *k; /* [T, d] queries, keys (vanilla parts) */
+    float *hd;    /* [T, d] dense hidden relu(W1 x + b1) (dense / factorized A) */
+    float *hb;    /* [T, d] factorized dense hidden of B */
+    float *att;   /* [T, d] concatenated heads */
+    float *tmp;   /* [T, d] sublayer output before the residual add */
+    float *ff;    /* [T, F] FFN hidden */
+    float *S;     /* [ATT_ROWS, L] attention logits/weights of a chunk */
+    float *fa, *fb; /* [ATT_ROWS, a], [ATT_ROWS, b] factorized dense factors */
+    float *lin;   /* ops_linear scratch */
+    float *extra; /* caller's extra floats (output rows, score logits) */
+} scratch;
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* Carve the arena for T rows plus `extra` floats; grows the arena first.
+ * 0 or MODEL_ENOMEM (nothing else changed). */
+static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
+{
+    const arch_hparams *hp = &c->m->hp;
+    const arch_variant var = hp->variant;
+    const size_t Td = round16((size_t)T * hp->n_embd);
+    size_t sizes[14] = {
+        Td, Td, Td,
+        arch_has_vanilla(var) ? Td : 0, arch_has_vanilla(var) ? Td : 0,
+        (arch_has_dense(var) || arch_has_factorized_dense(var)) ? Td : 0,
+        arch_has_factorized_dense(var) ? Td : 0,
+        Td, Td, round16((size_t)T * hp->n_ff),
+        round16((size_t)ATT_ROWS * hp->n_ctx),
+        round16((size_t)ATT_ROWS * (hp->fd_a > 0 ? hp->fd_a : 1)),
+        round16((size_t)ATT_ROWS * (hp->fd_b > 0 ? hp->fd_b : 1)),
+        round16(c->m->lin_scratch),
+    };
+    size_t total = round16(extra);
+    for (int i = 0; i < 14; i++) total += sizes[i];
+    if (total > c->cap) {
+        float *nb = aligned_alloc(64, total * sizeof(float));
+        if (!nb) return MODEL_ENOMEM;
+        free(c->buf);
+        c->buf = nb;
+        c->cap = total;
+    }
+    float *p = c->buf;
+    float **dst[14] = {&s->x, &s->xn, &s->v, &s->q, &s->k, &s->hd, &s->hb, &s->att, &s->tmp, &s->ff,
+                       &s->S, &s->fa, &s->fb, &s->lin};
+    for (int i = 0; i < 14; i++) {
+        *dst[i] = sizes[i] ? p : NULL;
+        p += sizes[i];
+    }
+    s->extra = p;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* forward pass                                                         */
+/* ------------------------------------------------------------------ */
+
+/* A sequence's rows in the step: rows [r0, r0+n) at positions [p0, p0+n). */
+typedef struct {
+    int slot, r0, p0, n;
+} seq_rows;
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* Attention logits S[ni, ncol] (ld lds) of head h for rows [i0, i0+ni) of a
+ * sequence (positions p0+i0..), before the softmax, for every variant that
+ * is not served by the precomputed P. */
+static void attn_logits(const model *m, const model_cache *c, const scratch *s, int il, int h,
+                        const seq_rows *sr, int i0, int ni, int ncol, float *S, int lds)
+{
+    const arch_hparams *hp = &m->hp;
+    const arch_variant var = hp->variant;
+    const int d = hp->n_embd, dh = d / hp->n_head, L = hp->n_ctx;
+    const int pos = sr->p0 + i0;            /* position of the first row */
+    const size_t row = (size_t)(sr->r0 + i0) * d + (size_t)h * dh; /* its head slice in [T, d] */
+    int have_synth = 1;
+
+    if (arch_has_random(var) || arch_has_factorized_random(var)) {
+        static_logits(m, il, h, pos, ni, ncol, S, lds);
+    } else if (arch_has_dense(var)) {
+        /* S[i, j] = W2_h[j] . relu(W1_h x_i + b1_h) + b2_h[j], W2_h [L, dh] */
+        const mtensor *w2 = lt(m, il, T_DENSE2_W), *b2 = lt(m, il, T_DENSE2_B);
+        ops_mat W2h = ops_mat_rows(&w2->w, (int64_t)h * L, ncol);
+        ops_linear(ni, s->hd + row, d, &W2h, b2->f + (size_t)h * L, S, lds, s->lin);
+    } else if (arch_has_factorized_dense(var)) {
+        /* S[i, j] = A_i[j % a] * B_i[j / a], A_i = W_A2_h relu(.) + b, [a]; B_i likewise [b] */
+        const int a = hp->fd_a, b = hp->fd_b;
+        const mtensor *wa = lt(m, il, T_DENSE_A2_W), *ba = lt(m, il, T_DENSE_A2_B);
+        const mtensor *wb = lt(m, il, T_DENSE_B2_W), *bb = lt(m, il, T_DENSE_B2_B);
+        ops_mat WAh = ops_mat_rows(&wa->w, (int64_t)h * a, a), WBh = ops_mat_rows(&wb->w, (int64_t)h * b, b);
+        ops_linear(ni, s->hd + row, d, &WAh, ba->f + (size_t)h * a, s->fa, a, s->lin);
+        ops_linear(ni, s->hb + row, d, &WBh, bb->f + (size_t)h * b, s->fb, b, s->lin);
+        for (int i = 0; i < ni; i++)
+            for (int j = 0; j < ncol; j++) S[(size_t)i * lds + j] = s->fa[i * a + j % a] * s->fb[i * b + j / a];
+    } else {
+        have_synth = 0;
+    }
+
+    if (arch_has_vanilla(var)) {
+        /* S = (1 - g) q.k / sqrt(dh) + g S,  g = sigmoid(alpha_h) (0 without a mix) */
+        float g = arch_has_mix(var) ? sigmoidf(lt(m, il, T_MIX)->f[h]) : 0.0f;
+        if (have_synth)
+            for (int i = 0; i < ni; i++)
+                for (int j = 0; j < ncol; j++) S[(size_t)i * lds + j] *= g;
+        const float *K = cache_at(c, c->k, sr->slot, il) + (size_t)h * dh; /* K_h [ncol, dh], ld d */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, dh, (1.0f - g) / sqrtf((float)dh),
+                    s->q + row, d, K, d, have_synth ? 1.0f : 0.0f, S, lds);
+    }
+}
+
+/* Attention of one sequence and head: att[rows, head h] = A . V_h. */
+static void attend_head(const model *m, const model_cache *c, const scratch *s, int il, int h,
+                        const seq_rows *sr)
+{
+    const arch_hparams *hp = &m->hp;
+    const int d = hp->n_embd, dh = d / hp->n_head, L = hp->n_ctx;
+    const float *V = cache_at(c, c->v, sr->slot, il) + (size_t)h * dh; /* V_h [L, dh], ld d */
+    float *Y = s->att + (size_t)sr->r0 * d + (size_t)h * dh;            /* [n, dh], ld d */
+
+    if (m->P && !m->recompute) {
+        /* static: Y = P[p0:p0+n, 0:p0+n] . V[0:p0+n] (P is zero above the diagonal) */
+        const float *P = model_static_attention(m, il, h) + (size_t)sr->p0 * L;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sr->n, dh, sr->p0 + sr->n, 1.0f, P, L, V, d,
+                    0.0f, Y, d);
+        return;
+    }
+    /* general: chunks of rows; logits, causal softmax, then one GEMM */
+    for (int i0 = 0; i0 < sr->n; i0 += ATT_ROWS) {
+        int ni = sr->n - i0 < ATT_ROWS ? sr->n - i0 : ATT_ROWS;
+        int ncol = sr->p0 + i0 + ni; /* the chunk's last row sees positions 0..ncol-1 */
+        attn_logits(m, c, s, il, h, sr, i0, ni, ncol, s->S, ncol);
+        causal_softmax(s->S, ncol, sr->p0 + i0, ni, ncol);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, dh, ncol, 1.0f, s->S, ncol, V, d, 0.0f,
+                    Y + (size_t)i0 * d, d);
+    }
+}
+
+static void relu(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* The attention sublayer: s->xn [T, d] (normalized) -> s->att [T, d] before
+ * the output projection. Writes V (and K) of the new rows into the cache. */
+static void attention(const model *m, model_cache *c, const scratch *s, int il, int n_seq,
+                      const seq_rows *sr, int T)
+{
+    const arch_hparams *hp = &m->hp;
+    const arch_variant var = hp->variant;
+    const int d = hp->n_embd;
+
+    /* projections over all T rows at once */
+    ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_V_W)->w, lt(m, il, T_ATTN_V_B)->f, s->v, d, s->lin);
+    if (arch_has_vanilla(var)) {
+        ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_Q_W)->w, lt(m, il, T_ATTN_Q_B)->f, s->q, d, s->lin);
+        ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_K_W)->w, lt(m, il, T_ATTN_K_B)->f, s->k, d, s->lin);
+    }
+    if (arch_has_dense(var)) {
+        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE1_W)->w, lt(m, il, T_DENSE1_B)->f, s->hd, d, s->lin);
+        relu(s->hd, (size_t)T * d);
+    }
+    if (arch_has_factorized_dense(var)) {
+        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE_A1_W)->w, lt(m, il, T_DENSE_A1_B)->f, s->hd, d, s->lin);
+        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE_B1_W)->w, lt(m, il, T_DENSE_B1_B)->f, s->hb, d, s->lin);
+        relu(s->hd, (size_t)T * d);
+        relu(s->hb, (size_t)T * d);
+    }
+    /* append to the caches at positions p0..p0+n-1 */
+    for (int q = 0; q < n_seq; q++) {
+        size_t off = (size_t)sr[q].p0 * d, bytes = sizeof(float) * (size_t)sr[q].n * d;
+        memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
+        if (c->k) memcpy(cache_at(c, c->k, sr[q].slot, il) + off, s->k + (size_t)sr[q].r0 * d, bytes);
+    }
+    for (int q = 0; q < n_seq; q++)
+        for (int h = 0; h < hp->n_head; h++) attend_head(m, c, s, il, h, &sr[q]);
+}
+
+static void add_inplace(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* The network on T rows: tokens[T] at the positions given by sr; leaves the
+ * final-normalized hidden states in s->xn [T, d] and the new V/K in the
+ * cache (lengths are not updated here). */
+static void forward(const model *m, model_cache *c, const scratch *s, int n_seq, const seq_rows *sr,
+                    const int32_t *const *tokens, int T)
+{
+    const arch_hparams *hp = &m->hp;
+    const int d = hp->n_embd, F = hp->n_ff;
+    const float eps = hp->ln_eps;
+    const mtensor *tok_embd = &m->glob[T_TOKEN_EMBD]; /* [V, d] */
+    const float *pos_embd = m->glob[T_POS_EMBD].f;     /* [L, d] */
+
+    /* x = token_embd[t] + position_embd[p] */
+    for (int q = 0; q < n_seq; q++)
+        for (int i = 0; i < sr[q].n; i++) {
+            float *x = s->x + (size_t)(sr[q].r0 + i) * d;
+            ops_dequant_rows(&tok_embd->w, tokens[q][i], 1, x);
+            add_inplace(x, pos_embd + (size_t)(sr[q].p0 + i) * d, d);
+        }
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        /* h = x + attn_output(Attn(attn_norm(x))) */
+        ops_layernorm(T, d, s->x, d, lt(m, il, T_ATTN_NORM_W)->f, lt(m, il, T_ATTN_NORM_B)->f, eps, s->xn, d);
+        attention(m, c, s, il, n_seq, sr, T);
+        ops_linear(T, s->att, d, &lt(m, il, T_ATTN_O_W)->w, lt(m, il, T_ATTN_O_B)->f, s->tmp, d, s->lin);
+        add_inplace(s->x, s->tmp, (size_t)T * d);
+        /* x = h + ffn_down(gelu(ffn_up(ffn_norm(h)))) */
+        ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
+        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin);
+        ops_gelu_tanh(s->ff, (size_t)T * F);
+        ops_linear(T, s->ff, F, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin);
+        add_inplace(s->x, s->tmp, (size_t)T * d);
+    }
+    ops_layernorm(T, d, s->x, d, m->glob[T_OUTPUT_NORM_W].f, m->glob[T_OUTPUT_NORM_B].f, eps, s->xn, d);
+}
+
+/* Check a step's arguments against the cache; fills sr and *T. Nothing is
+ * modified besides sr (and c->mark, restored). */
+static int check_step(const model *m, model_cache *c, int n_seq, const model_seq *seqs, seq_rows *sr, int *T_out,
+                      int *n_out)
+{
+    const int L = m->hp.n_ctx, V = m->hp.n_vocab;
+    int64_t T = 0, nout = 0;
+    int rc = 0;
+    for (int q = 0; q < n_seq && rc == 0; q++) {
+        const model_seq *sq = &seqs[q];
+        if (sq->slot < 0 || sq->slot >= c->n_slots || c->mark[sq->slot] || sq->n_tokens < 1 || !sq->tokens ||
+            sq->n_tokens > L - c->len[sq->slot]) {
+            rc = MODEL_EINVAL;
+            break;
+        }
+        for (int i = 0; i < sq->n_tokens; i++)
+            if (sq->tokens[i] < 0 || sq->tokens[i] >= V) rc = MODEL_EINVAL;
+        c->mark[sq->slot] = 1;
+        sr[q] = (seq_rows){sq->slot, (int)T, c->len[sq->slot], sq->n_tokens};
+        T += sq->n_tokens;
+        nout += sq->logits_all ? sq->n_tokens : 1;
+    }
+    for (int q = 0; q < n_seq; q++)
+        if (seqs[q].slot >= 0 && seqs[q].slot < c->n_slots) c->mark[seqs[q].slot] = 0;
+    if (rc == 0 && T > (1 << 24)) rc = MODEL_EINVAL; /* keeps T * d within int64 and BLAS ints */
+    *T_out = (int)T;
+    *n_out = (int)nout;
+    return rc;
+}
+
+int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float *logits)
+{
+    if (!m || !c || c->m != m || n_seq < 0 || (n_seq > 0 && (!seqs || !logits)) || n_seq > c->n_slots)
+        return MODEL_EINVAL;
+    if (n_seq == 0) return 0;
+    seq_rows *sr = malloc(sizeof *sr * (size_t)n_seq);
+    const int32_t **toks = malloc(sizeof *toks * (size_t)n_seq);
+    int T = 0, n_out = 0, rc = MODEL_ENOMEM;
+    scratch s;
+    if (!sr || !toks) goto done;
+    if ((rc = check_step(m, c, n_seq, seqs, sr, &T, &n_out)) != 0) goto done;
+    const int d = m->hp.n_embd;
+    if ((rc = scratch_get(c, T, (size_t)n_out * d, &s)) != 0) goto done;
+
+    for (int q = 0; q < n_seq; q++) toks[q] = seqs[q].tokens;
+    forward(m, c, &s, n_seq, sr, toks, T);
+    for (int q = 0; q < n_seq; q++) c->len[sr[q].slot] += sr[q].n;
+
+    /* logits = output rows . token_embd^T (tied), gathered in sequence order */
+    float *hout = s.extra; /* [n_out, d] */
+    int r = 0;
+    for (int q = 0; q < n_seq; q++) {
+        int first = seqs[q].logits_all ? 0 : sr[q].n - 1;
+        for (int i = first; i < sr[q].n; i++, r++)
+            memcpy(hout + (size_t)r * d, s.xn + (size_t)(sr[q].r0 + i) * d, sizeof(float) * d);
+    }
+    ops_linear(n_out, hout, d, &m->glob[T_TOKEN_EMBD].w, NULL, logits, m->hp.n_vocab, s.lin);
+    rc = 0;
+done:
+    free(sr);
+    free(toks);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* scoring                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Log-probabilities of the targets for rows of the final hidden states,
+ * SCORE_ROWS at a time, so only [SCORE_ROWS, V] logits exist at once. */
+static void score_rows(const model *m, const scratch *s, int T, const int32_t *targets, float *logprob,
+                       uint8_t *greedy)
+{
+    const int d = m->hp.n_embd, V = m->hp.n_vocab;
+    float *lg = s->extra; /* [SCORE_ROWS, V] */
+    for (int r0 = 0; r0 < T; r0 += SCORE_ROWS) {
+        int nr = T - r0 < SCORE_ROWS ? T - r0 : SCORE_ROWS;
+        ops_linear(nr, s->xn + (size_t)r0 * d, d, &m->glob[T_TOKEN_EMBD].w, NULL, lg, V, s->lin);
+        for (int i = 0; i < nr; i++) {
+            const float *row = lg + (size_t)i * V;
+            int am = 0;
+            float lse = ops_logsumexp(row, V, greedy ? &am : NULL);
+            logprob[r0 + i] = row[targets[r0 + i]] - lse;
+            if (greedy) greedy[r0 + i] = am == targets[r0 + i];
+        }
+    }
+}
+
+int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t *const *targets,
+                const int *n_tokens, float *logprob, uint8_t *greedy)
+{
+    if (!m || n_seq < 1 || !tokens || !targets || !n_tokens || !logprob) return MODEL_EINVAL;
+    const int L = m->hp.n_ctx, V = m->hp.n_vocab;
+    int max_group = 0, cur = 0;
+    for (int q = 0; q < n_seq; q++) {
+        if (n_tokens[q] < 1 || n_tokens[q] > L || !tokens[q] || !targets[q]) return MODEL_EINVAL;
+        for (int i = 0; i < n_tokens[q]; i++)
+            if (tokens[q][i] < 0 || tokens[q][i] >= V || targets[q][i] < 0 || targets[q][i] >= V)
+                return MODEL_EINVAL;
+    }
+    /* groups of whole sequences with at most SCORE_MAX_ROWS rows (or one) */
+    int *gsz = malloc(sizeof(int) * (size_t)n_seq);
+    seq_rows *sr = malloc(sizeof *sr * (size_t)n_seq);
+    int32_t *tg = malloc(sizeof(int32_t) * (size_t)(SCORE_MAX_ROWS > L ? SCORE_MAX_ROWS : L));
+    int rc = MODEL_ENOMEM, ng = 0;
+    if (!gsz || !sr || !tg) goto done;
+    for (int q = 0, rows = 0; q < n_seq; q++) {
+        if (cur > 0 && rows + n_tokens[q] > SCORE_MAX_ROWS) {
+            gsz[ng++] = cur;
+            cur = rows = 0;
+        }
+        cur++;
+        rows += n_tokens[q];
+    }
+    gsz[ng++] = cur;
+    for (int g = 0; g < ng; g++) max_group = gsz[g] > max_group ? gsz[g] : max_group;
+    if (!m->score_cache || m->score_cache->n_slots < max_group) {
+        model_cache_free(m->score_cache);
+        m->score_cache = model_cache_create(m, max_group);
+        if (!m->score_cache) goto done;
+    }
+    model_cache *c = m->score_cache;
+    size_t out = 0;
+    for (int g = 0, q0 = 0; g < ng; q0 += gsz[g], g++) {
+        int T = 0;
+        for (int q = 0; q < gsz[g]; q++) {
+            sr[q] = (seq_rows){q, T, 0, n_tokens[q0 + q]};
+            memcpy(tg + T, targets[q0 + q], sizeof(int32_t) * (size_t)n_tokens[q0 + q]);
+            T += n_tokens[q0 + q];
+        }
+        scratch s;
+        if ((rc = scratch_get(c, T, (size_t)SCORE_ROWS * V, &s)) != 0) goto done;
+        forward(m, c, &s, gsz[g], sr, tokens + q0, T);
+        score_rows(m, &s, T, tg, logprob + out, greedy ? greedy + out : NULL);
+        out += (size_t)T;
+    }
+    rc = 0;
+done:
+    free(gsz);
+    free(sr);
+    free(tg);
+    return rc;
+}
