@@ -90,6 +90,7 @@ typedef struct {
     size_t *lens;
     char *strs_mem;
     double *nums;         /* ARRAY of numbers/bools, converted */
+    const uint8_t *raw;   /* scalar or numeric array bytes in the image */
 } kv_entry;
 
 struct gguf_file {
@@ -268,6 +269,7 @@ static int rd_value(cursor *c, kv_entry *e)
         uint8_t b[8];
         if ((rc = rd_raw(c, b, scalar_size(e->type), "value"))) return rc;
         if (e->type == GGUF_TYPE_BOOL && b[0] > 1) FAIL(c, "key '%s': bool value %u is not 0 or 1", shown(key, kb), b[0]);
+        e->raw = c->p + c->pos - scalar_size(e->type);
         e->num = decode_scalar(e->type, b);
         return 0;
     }
@@ -280,6 +282,7 @@ static int rd_value(cursor *c, kv_entry *e)
         FAIL(c, "key '%s': array of %llu %s exceeds the %zu bytes left", shown(key, kb), (unsigned long long)e->n,
              type_name(e->arr_type), left(c));
     if (!(e->nums = malloc((size_t)e->n * sizeof(double) + 1))) { msgf(c->err, c->errlen, "out of memory"); return GGUF_ENOMEM; }
+    e->raw = c->p + c->pos;
     for (uint64_t i = 0; i < e->n; i++) {
         const uint8_t *p = c->p + c->pos + i * es;
         if (e->arr_type == GGUF_TYPE_BOOL && *p > 1)
@@ -714,8 +717,10 @@ typedef struct {
     uint64_t n;
     uint8_t scalar[8];  /* encoded scalar */
     size_t scalar_len;
-    char *str;          /* STRING */
-    char **strs;        /* ARRAY of STRING */
+    char *str;          /* STRING (may hold NUL bytes: str_len counts) */
+    size_t str_len;
+    char **strs;        /* ARRAY of STRING, with lens */
+    size_t *lens;
     void *arr;          /* ARRAY of numbers, encoded */
 } wkv;
 
@@ -743,8 +748,9 @@ static void wkv_clear(wkv *e)
     if (e->strs)
         for (uint64_t i = 0; i < e->n; i++) free(e->strs[i]);
     free(e->strs);
+    free(e->lens);
     free(e->arr);
-    e->str = NULL; e->strs = NULL; e->arr = NULL;
+    e->str = NULL; e->strs = NULL; e->lens = NULL; e->arr = NULL;
     e->n = 0;
 }
 
@@ -812,42 +818,64 @@ int gguf_writer_set_bool(gguf_writer *w, const char *key, int v)
     return set_scalar(w, key, GGUF_TYPE_BOOL, &b);
 }
 
-int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v)
+static char *memdup0(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (!p) return NULL;
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+static int set_str_n(gguf_writer *w, const char *key, const char *v, size_t len)
 {
     if (!v) return GGUF_EINVAL;
-    char *s = strdup(v);
+    char *s = memdup0(v, len);
     if (!s) return GGUF_ENOMEM;
     wkv *e = writer_slot(w, key);
     if (!e) { free(s); return GGUF_EINVAL; }
     e->type = GGUF_TYPE_STRING;
     e->str = s;
+    e->str_len = len;
+    return 0;
+}
+
+int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v)
+{
+    return set_str_n(w, key, v, v ? strlen(v) : 0);
+}
+
+/* lens NULL: NUL-terminated strings. */
+static int set_arr_str_n(gguf_writer *w, const char *key, const char *const *v, const size_t *lens, uint64_t n)
+{
+    if ((!v && n) || n > SIZE_MAX / sizeof(char *) - 1) return GGUF_EINVAL;
+    for (uint64_t i = 0; i < n; i++)
+        if (!v[i]) return GGUF_EINVAL;
+    char **strs = calloc((size_t)n + 1, sizeof *strs);
+    size_t *ls = calloc((size_t)n + 1, sizeof *ls);
+    int rc = strs && ls ? 0 : GGUF_ENOMEM;
+    for (uint64_t i = 0; i < n && !rc; i++) {
+        ls[i] = lens ? lens[i] : strlen(v[i]);
+        if (!(strs[i] = memdup0(v[i], ls[i]))) rc = GGUF_ENOMEM;
+    }
+    wkv *e = rc ? NULL : writer_slot(w, key);
+    if (!e) {
+        for (uint64_t i = 0; strs && i < n; i++) free(strs[i]);
+        free(strs);
+        free(ls);
+        return rc ? rc : GGUF_EINVAL;
+    }
+    e->type = GGUF_TYPE_ARRAY;
+    e->arr_type = GGUF_TYPE_STRING;
+    e->strs = strs;
+    e->lens = ls;
+    e->n = n;
     return 0;
 }
 
 int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, uint64_t n)
 {
-    if ((!v && n) || n > SIZE_MAX / sizeof(char *)) return GGUF_EINVAL;
-    for (uint64_t i = 0; i < n; i++)
-        if (!v[i]) return GGUF_EINVAL;
-    char **strs = calloc((size_t)n + 1, sizeof *strs);
-    if (!strs) return GGUF_ENOMEM;
-    for (uint64_t i = 0; i < n; i++)
-        if (!(strs[i] = strdup(v[i]))) {
-            for (uint64_t j = 0; j < i; j++) free(strs[j]);
-            free(strs);
-            return GGUF_ENOMEM;
-        }
-    wkv *e = writer_slot(w, key);
-    if (!e) {
-        for (uint64_t i = 0; i < n; i++) free(strs[i]);
-        free(strs);
-        return GGUF_EINVAL;
-    }
-    e->type = GGUF_TYPE_ARRAY;
-    e->arr_type = GGUF_TYPE_STRING;
-    e->strs = strs;
-    e->n = n;
-    return 0;
+    return set_arr_str_n(w, key, v, NULL, n);
 }
 
 static int set_arr(gguf_writer *w, const char *key, uint32_t et, const void *v, uint64_t n)
@@ -874,6 +902,20 @@ int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, uin
 int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, uint64_t n)
 {
     return set_arr(w, key, GGUF_TYPE_INT32, v, n);
+}
+
+int gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, int64_t i)
+{
+    if (!w || !f || i < 0 || i >= f->n_kv) return GGUF_EINVAL;
+    const kv_entry *e = &f->kv[i];
+    if (e->type == GGUF_TYPE_STRING) return set_str_n(w, e->key, e->str, e->str_len);
+    if (e->type != GGUF_TYPE_ARRAY) {
+        if (strcmp(e->key, "general.alignment") == 0) return gguf_writer_set_u32(w, e->key, (uint32_t)e->num.u);
+        return set_scalar(w, e->key, e->type, e->raw);
+    }
+    if (e->arr_type == GGUF_TYPE_STRING)
+        return set_arr_str_n(w, e->key, (const char *const *)e->strs, e->lens, e->n);
+    return set_arr(w, e->key, e->arr_type, e->raw, e->n);
 }
 
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
@@ -934,9 +976,8 @@ static void put(sink *s, const void *p, size_t n)
 
 static void put_u32(sink *s, uint32_t v) { put(s, &v, 4); }
 static void put_u64(sink *s, uint64_t v) { put(s, &v, 8); }
-static void put_str(sink *s, const char *str)
+static void put_str(sink *s, const char *str, size_t n)
 {
-    size_t n = strlen(str);
     put_u64(s, n);
     put(s, str, n);
 }
@@ -981,11 +1022,11 @@ static int writer_layout(gguf_writer *w, uint64_t *meta, uint64_t *data)
     for (size_t i = 0; i < w->n_kv; i++) {
         const wkv *e = &w->kv[i];
         m += 8 + strlen(e->key) + 4;
-        if (e->type == GGUF_TYPE_STRING) m += 8 + strlen(e->str);
+        if (e->type == GGUF_TYPE_STRING) m += 8 + e->str_len;
         else if (e->type != GGUF_TYPE_ARRAY) m += e->scalar_len;
         else if (e->arr_type == GGUF_TYPE_STRING) {
             m += 12;
-            for (uint64_t j = 0; j < e->n; j++) m += 8 + strlen(e->strs[j]);
+            for (uint64_t j = 0; j < e->n; j++) m += 8 + e->lens[j];
         } else m += 12 + e->n * scalar_size(e->arr_type);
     }
     uint64_t off = 0;
@@ -1010,21 +1051,21 @@ static void write_all(gguf_writer *w, sink *s, uint64_t meta)
     put_u64(s, w->n_kv);
     for (size_t i = 0; i < w->n_kv; i++) {
         const wkv *e = &w->kv[i];
-        put_str(s, e->key);
+        put_str(s, e->key, strlen(e->key));
         put_u32(s, e->type);
-        if (e->type == GGUF_TYPE_STRING) put_str(s, e->str);
+        if (e->type == GGUF_TYPE_STRING) put_str(s, e->str, e->str_len);
         else if (e->type != GGUF_TYPE_ARRAY) put(s, e->scalar, e->scalar_len);
         else {
             put_u32(s, e->arr_type);
             put_u64(s, e->n);
             if (e->arr_type == GGUF_TYPE_STRING)
-                for (uint64_t j = 0; j < e->n; j++) put_str(s, e->strs[j]);
+                for (uint64_t j = 0; j < e->n; j++) put_str(s, e->strs[j], e->lens[j]);
             else put(s, e->arr, (size_t)e->n * scalar_size(e->arr_type));
         }
     }
     for (size_t i = 0; i < w->n_t; i++) {
         const wtensor *t = &w->t[i];
-        put_str(s, t->name);
+        put_str(s, t->name, strlen(t->name));
         put_u32(s, t->n_dims);
         for (uint32_t d = 0; d < t->n_dims; d++) put_u64(s, (uint64_t)t->ne[d]);
         put_u32(s, t->type);

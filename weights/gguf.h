@@ -131,10 +131,16 @@ int gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
 int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, uint64_t n);
 int gguf_writer_set_arr_f32(gguf_writer *w, const char *key, const float *v, uint64_t n);
 int gguf_writer_set_arr_i32(gguf_writer *w, const char *key, const int32_t *v, uint64_t n);
+/* Copy key i of f with its exact type and value (strings may hold NUL
+ * bytes, numeric arrays keep their element type). */
+int gguf_writer_copy_kv(gguf_writer *w, const gguf_file *f, int64_t i);
 /* ne[0] innermost; nbytes must equal quant_row_size(type, ne0) * rows. */
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const int64_t *ne, const void *data, size_t nbytes);
-/* Write to path atomically (path.tmp, fsync, rename). */
+/* general.alignment: the writer aligns the data section and every tensor
+ * to it. If the key was not set, it is added (u32 32) as the last key when
+ * writing; setting it to anything but a power of two is GGUF_EINVAL.
+ * Write to path atomically (path.tmp, fsync, rename). */
 int gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errlen);
 /* Write into a malloc'd buffer (caller frees). */
 int gguf_writer_write_buffer(gguf_writer *w, void **buf, size_t *size);
