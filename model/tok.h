@@ -14,19 +14,26 @@
  * Pre-tokenization splits text like GPT-2's pattern, with every byte >= 0x80
  * counted as a letter: contractions ('s 't 're 've 'm 'll 'd), ` ?letters`,
  * ` ?digits`, ` ?other-non-space`, whitespace runs (a run followed by a
- * non-space leaves its last space to the next piece). BPE runs inside each
- * piece; pieces are cached, so encoding is fast on natural text.
+ * non-space leaves its last space to the next piece). Whitespace is the
+ * ASCII set \t \n \v \f \r and space; ` ?` is a literal space only. BPE runs
+ * inside each piece with GPT-2's semantics (the lowest-ranked pair present
+ * is merged everywhere, left to right, then the next); pieces up to 128
+ * bytes are cached, so encoding is fast on natural text.
  *
  * decode(encode(x)) == x for every byte string x (invalid UTF-8, NUL bytes).
  *
  * Threading: a tok_t is immutable after creation except for its internal
- * piece cache, which is protected; encode/decode may run concurrently.
+ * piece cache (shared by all callers, bounded at 32 MB), which is protected
+ * by a mutex held only for lookups and inserts; encode/decode may run
+ * concurrently on one tok_t.
  */
 #ifndef TOK_H
 #define TOK_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "gguf.h"
 
 enum tok_error {
     TOK_OK = 0,
@@ -60,11 +67,17 @@ int tok_encode(const tok_t *t, const char *text, size_t len, int32_t **ids, size
 int tok_decode(const tok_t *t, const int32_t *ids, size_t n, int with_special, char **out, size_t *len);
 
 /* Learn merges from a text so that the vocabulary reaches n_vocab tokens:
- * 256 byte tokens, then one token per merge, then "<|endoftext|>" last
- * (so n_vocab >= 257). Outputs malloc'd arrays of malloc'd strings in the
- * GPT-2 mapping (free with tok_free_strings). Counts pieces (pre-tokenized
- * words) first, so it is fast on a large text. Fewer merges are produced
- * when no pair occurs at least twice; *n_vocab_out tells the real size. */
+ * the 256 byte tokens (id = byte value), then one token per merge, then
+ * "<|endoftext|>" last (so 257 <= n_vocab <= 2^24; its id goes to *eos_id).
+ * Outputs malloc'd arrays of malloc'd strings in the GPT-2 mapping (free
+ * with tok_free_strings). Counts pieces (pre-tokenized words; pieces longer
+ * than 1024 bytes are cut into 1024-byte chunks) first, then classic BPE:
+ * each round merges the most frequent pair (ties: smallest left id, then
+ * smallest right id), so the result is deterministic. Rarely a merge spells
+ * an existing token again; it then adds no token (so *n_merges can exceed
+ * *n_vocab_out - 257). Fewer tokens are produced when no pair occurs at
+ * least twice; *n_vocab_out tells the real size. Text up to 2 GB.
+ * TOK_EINVAL or TOK_ENOMEM on failure. */
 int tok_learn(const char *text, size_t len, int n_vocab, char ***vocab, int *n_vocab_out,
               char ***merges, int *n_merges, int *eos_id);
 void tok_free_strings(char **strs, int n);
@@ -72,5 +85,15 @@ void tok_free_strings(char **strs, int n);
 /* GPT-2 byte mapping helpers (exposed for tests and tools). Map one byte to
  * its UTF-8 encoded printable code point (1 or 2 bytes, returns the count). */
 int tok_byte_to_utf8(uint8_t b, char out[2]);
+
+/* Tokenizer from GGUF keys: tokenizer.ggml.model (must be "gpt2"),
+ * tokenizer.ggml.tokens, tokenizer.ggml.merges (optional),
+ * tokenizer.ggml.eos_token_id (optional). TOK_EFORMAT with
+ * "tok_from_gguf: ..." in err when a key is missing or malformed. */
+int tok_from_gguf(const gguf_file *f, tok_t **out, char *err, size_t errlen);
+/* Set those keys (and tokenizer.ggml.token_type: 1 normal, 3 for eos) in a
+ * writer. eos_id < 0: no eos key. TOK_EINVAL / TOK_ENOMEM on failure. */
+int tok_write_gguf(gguf_writer *w, const char *const *vocab, int n_vocab, const char *const *merges,
+                   int n_merges, int eos_id);
 
 #endif
