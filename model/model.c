@@ -54,6 +54,8 @@ struct model {
     float *P;                   /* [n_layer, H, L, L] causal softmax(R), static variants */
     int recompute;              /* debug: ignore P and recompute softmax(R) per call */
     model_cache *score_cache;   /* reused by model_score (not thread-safe) */
+    float **owned;              /* f32 copies of f16 small tensors */
+    int n_owned;
 };
 
 struct model_cache {
@@ -94,87 +96,80 @@ const char *model_strerror(int err)
         return (code);                                         \
     } while (0)
 
-/* Find every tensor of the variant by name and check its shape and type:
- * quantizable matrices may be f32/f16/q8_0/q4_0, everything else is f32.
- * GGUF lists dims innermost first, arch.h outer first. */
+/* The tensor table: ckpt_check_tensors finds every tensor of the variant
+ * and validates shapes and types; quantizable matrices stay in place in
+ * their stored type, the small non-quantizable tensors (norms, biases,
+ * position embedding, R) are read as f32, so an f16 one gets an f32 copy. */
 static int load_tensors(model *m, char *err, size_t errlen)
 {
     const arch_hparams *hp = &m->hp;
-    int n = arch_tensors(hp, NULL, 0);
-    arch_tensor *ts = malloc(sizeof *ts * (size_t)n);
-    if (!ts) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
+    const int n = arch_tensors(hp, NULL, 0);
+    arch_tensor *ts = calloc((size_t)n, sizeof *ts);
+    const gguf_tensor_info **ti = calloc((size_t)n, sizeof *ti);
+    m->owned = calloc((size_t)n, sizeof *m->owned);
+    char e[256];
+    int rc = MODEL_ENOMEM;
+    if (!ts || !ti || !m->owned) {
+        snprintf(err, errlen, "model_load: out of memory");
+        goto done;
+    }
     arch_tensors(hp, ts, n);
-    int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
+    if (ckpt_check_tensors(m->gf, hp, ti, e, sizeof e) != 0) {
+        snprintf(err, errlen, "model_load: %s", e);
+        rc = MODEL_EFORMAT;
+        goto done;
+    }
+    int64_t first = -1;
+    int mixed = 0;
+    for (int i = 0; i < n; i++) {
         const arch_tensor *t = &ts[i];
-        const gguf_tensor_info *ti = gguf_find_tensor(m->gf, t->name);
-        if (!ti) {
-            snprintf(err, errlen, "model_load: tensor %s missing", t->name);
-            rc = MODEL_EFORMAT;
-            break;
-        }
-        int ok = (int)ti->n_dims == t->n_dims;
-        for (int dd = 0; ok && dd < t->n_dims; dd++) ok = ti->ne[dd] == t->shape[t->n_dims - 1 - dd];
-        if (!ok) {
-            snprintf(err, errlen, "model_load: tensor %s has the wrong shape", t->name);
-            rc = MODEL_EFORMAT;
-            break;
-        }
-        int type_ok = ti->type == QUANT_F32 ||
-                      (t->quantizable && (ti->type == QUANT_F16 || ti->type == QUANT_Q8_0 || ti->type == QUANT_Q4_0));
         int64_t inner = t->shape[t->n_dims - 1], outer = t->n_elem / inner;
-        mtensor *mt = t->layer < 0 ? &m->glob[t->kind] : (mtensor *)lt(m, t->layer, t->kind);
-        if (!type_ok || ops_mat_init(&mt->w, ti->data, ti->type, outer, inner) != 0 ||
-            mt->w.row_bytes * (size_t)outer != ti->nbytes) {
+        mtensor *mt = t->layer < 0 ? &m->glob[t->kind] : &m->layer[(size_t)t->layer * T_N_LAYER_KINDS + (t->kind - T_N_GLOBAL)];
+        if (ops_mat_init(&mt->w, ti[i]->data, ti[i]->type, outer, inner) != 0) {
             snprintf(err, errlen, "model_load: tensor %s has unsupported type %s", t->name,
-                     quant_type_name(ti->type));
+                     quant_type_name(ti[i]->type));
             rc = MODEL_EFORMAT;
-            break;
+            goto done;
         }
-        mt->f = ti->type == QUANT_F32 ? (const float *)ti->data : NULL;
+        if (ti[i]->type == QUANT_F32) {
+            mt->f = (const float *)ti[i]->data;
+        } else if (!t->quantizable) {
+            float *f = malloc(sizeof(float) * (size_t)t->n_elem);
+            if (!f) {
+                snprintf(err, errlen, "model_load: out of memory");
+                goto done;
+            }
+            quant_dequantize_row(ti[i]->type, ti[i]->data, f, t->n_elem);
+            m->owned[m->n_owned++] = f;
+            mt->f = f;
+            ops_mat_init(&mt->w, f, QUANT_F32, outer, inner);
+        }
         size_t s1 = ops_linear_scratch(&mt->w, 1), sb = ops_linear_scratch(&mt->w, 1 << 30);
         if (s1 > m->lin_scratch) m->lin_scratch = s1;
         if (sb > m->lin_scratch) m->lin_scratch = sb;
-    }
-    /* file type name from the quantizable tensors */
-    if (rc == 0) {
-        int64_t first = -1;
-        int mixed = 0;
-        for (int i = 0; i < n; i++) {
-            if (!ts[i].quantizable) continue;
-            const mtensor *mt = ts[i].layer < 0 ? &m->glob[ts[i].kind] : lt(m, ts[i].layer, ts[i].kind);
-            if (first < 0) first = mt->w.type;
-            else if ((int64_t)mt->w.type != first) mixed = 1;
+        if (t->quantizable) { /* the file type name from the quantizable tensors */
+            if (first < 0) first = ti[i]->type;
+            else if ((int64_t)ti[i]->type != first) mixed = 1;
         }
-        m->quant_name = mixed ? "mixed" : quant_type_name(first < 0 ? QUANT_F32 : (uint32_t)first);
     }
+    m->quant_name = mixed ? "mixed" : quant_type_name(first < 0 ? QUANT_F32 : (uint32_t)first);
+    rc = 0;
+done:
     free(ts);
+    free(ti);
     return rc;
 }
 
-/* The tokenizer from tokenizer.ggml.* (tokens required, merges optional). */
+/* The tokenizer from the tokenizer.ggml.* keys. */
 static int load_tok(model *m, char *err, size_t errlen)
 {
-    const char *const *vocab = NULL, *const *merges = NULL;
-    uint64_t nv = 0, nm = 0;
-    int32_t eos = -1;
-    if (gguf_get_arr_str(m->gf, "tokenizer.ggml.tokens", &vocab, NULL, &nv) != 0)
-        LOAD_FAIL(MODEL_EFORMAT, "model_load: tokenizer.ggml.tokens missing");
-    if (nv != (uint64_t)m->hp.n_vocab)
-        LOAD_FAIL(MODEL_EFORMAT, "model_load: %llu tokens in the vocabulary, n_vocab is %d",
-                  (unsigned long long)nv, m->hp.n_vocab);
-    int rc = gguf_get_arr_str(m->gf, "tokenizer.ggml.merges", &merges, NULL, &nm);
-    if (rc == GGUF_ENOTFOUND) nm = 0, merges = NULL;
-    else if (rc != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: tokenizer.ggml.merges is not a string array");
-    if (nm > (1u << 24)) LOAD_FAIL(MODEL_EFORMAT, "model_load: too many merges");
-    rc = gguf_get_i32(m->gf, "tokenizer.ggml.eos_token_id", &eos);
-    if (rc == GGUF_ENOTFOUND) eos = -1;
-    else if (rc != 0 || eos < -1 || eos >= m->hp.n_vocab)
-        LOAD_FAIL(MODEL_EFORMAT, "model_load: bad tokenizer.ggml.eos_token_id");
-    char terr[200];
-    rc = tok_create(vocab, (int)nv, merges, (int)nm, eos, &m->tok, terr, sizeof terr);
+    char e[256];
+    int rc = tok_from_gguf(m->gf, &m->tok, e, sizeof e);
     if (rc == TOK_ENOMEM) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
-    if (rc != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: %s", terr);
+    if (rc != 0) LOAD_FAIL(MODEL_EFORMAT, "model_load: %s", e);
+    if (tok_n_vocab(m->tok) != m->hp.n_vocab)
+        LOAD_FAIL(MODEL_EFORMAT, "model_load: %d tokens in the vocabulary, n_vocab is %d", tok_n_vocab(m->tok),
+                  m->hp.n_vocab);
     return 0;
 }
 
@@ -296,6 +291,8 @@ void model_free(model *m)
     model_cache_free(m->score_cache);
     free(m->P);
     free(m->layer);
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
     tok_free(m->tok);
     gguf_close(m->gf);
     free(m);

@@ -1,0 +1,517 @@
+/*
+ * test_model.c - the inference engine (model.h) on tiny models built in
+ * memory (arch_init_params with every term made nonzero, ckpt_write_buffer,
+ * model_load_buffer):
+ *   - incremental decoding (prefill, then one token at a time, then a chunk)
+ *     reproduces the full-sequence logits, for every variant;
+ *   - a batch of sequences of different lengths, and a mixed prefill/decode
+ *     step, give the logits of each sequence alone;
+ *   - precomputed static attention equals the recomputed one;
+ *   - a q8_0 checkpoint stays close to the f32 one;
+ *   - model_step rejects bad input and leaves the cache unchanged;
+ *   - model_static_attention is the causal softmax of R (rows sum to 1);
+ *   - model_score agrees with a double-precision log-softmax of model_step
+ *     logits; load errors are reported with "model_load:".
+ * Correctness of the forward pass itself against a naive implementation of
+ * arch.h is tests/test_forward_ref.c.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "ckpt.h"
+#include "model.h"
+#include "quant.h"
+#include "test.h"
+#include "tok.h"
+
+void openblas_set_num_threads(int n);
+
+#define TOL 1e-4
+
+static void tiny_hparams(arch_hparams *hp, arch_variant v)
+{
+    arch_hparams_default(hp);
+    hp->n_vocab = 257; /* 256 bytes + eos */
+    hp->n_ctx = 16;
+    hp->n_embd = 64;
+    hp->n_layer = 2;
+    hp->n_head = 2;    /* d_head 32: the dense W2 is quantizable too */
+    hp->n_ff = 96;
+    hp->fr_rank = 4;
+    hp->fd_a = 4;
+    hp->fd_b = 4;
+    hp->variant = v;
+}
+
+typedef struct {
+    arch_hparams hp;
+    int n;          /* tensors */
+    float **p;      /* f32 parameters, arch_tensors() order */
+    void *buf;      /* checkpoint image */
+    size_t size;
+    model *m;
+} fixture;
+
+static uint64_t rng_state = 99;
+static float frand(void) /* uniform [-1, 1) */
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* Parameters from arch_init_params, then every tensor perturbed so biases,
+ * norm weights and alpha are not trivial and the logits are O(1). */
+static void make_params(fixture *f, uint64_t seed)
+{
+    arch_tensor *ts = calloc((size_t)f->n, sizeof *ts);
+    arch_tensors(&f->hp, ts, f->n);
+    f->p = calloc((size_t)f->n, sizeof *f->p);
+    rng_state = seed; /* same seed, same parameters */
+    for (int i = 0; i < f->n; i++) f->p[i] = malloc(sizeof(float) * (size_t)ts[i].n_elem);
+    arch_init_params(&f->hp, seed, 1.0f, f->p);
+    for (int i = 0; i < f->n; i++) {
+        float scale = ts[i].kind == T_TOKEN_EMBD ? 1.0f : ts[i].n_dims >= 2 ? 0.15f : 0.3f;
+        if (ts[i].kind == T_RANDOM || ts[i].kind == T_RANDOM_A || ts[i].kind == T_RANDOM_B) scale = 0.5f;
+        for (int64_t e = 0; e < ts[i].n_elem; e++) f->p[i][e] += scale * frand();
+    }
+    free(ts);
+}
+
+static char **byte_vocab(int n_vocab)
+{
+    char **v = calloc((size_t)n_vocab, sizeof *v);
+    for (int b = 0; b < 256; b++) {
+        char u[2];
+        int k = tok_byte_to_utf8((uint8_t)b, u);
+        v[b] = calloc(3, 1);
+        memcpy(v[b], u, (size_t)k);
+    }
+    for (int i = 256; i < n_vocab; i++) {
+        v[i] = malloc(32);
+        snprintf(v[i], 32, i == n_vocab - 1 ? "<|endoftext|>" : "<tok%d>", i);
+    }
+    return v;
+}
+
+/* Write the parameters as a checkpoint of `type` and load it. */
+static int fixture_load(fixture *f, uint32_t type)
+{
+    char **vocab = byte_vocab(f->hp.n_vocab);
+    ckpt_desc d = {
+        .hp = &f->hp, .name = "tiny", .vocab = (const char *const *)vocab, .n_vocab = f->hp.n_vocab,
+        .merges = NULL, .n_merges = 0, .eos_id = f->hp.n_vocab - 1,
+        .tensors = (const float *const *)f->p, .type = type,
+    };
+    char err[256] = "";
+    int rc = ckpt_write_buffer(&d, &f->buf, &f->size, err, sizeof err);
+    CHECK_MSG(rc == 0, "ckpt_write_buffer: %s", err);
+    if (rc == 0) {
+        rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
+        CHECK_MSG(rc == 0, "model_load_buffer: %s", err);
+    }
+    for (int i = 0; i < f->hp.n_vocab; i++) free(vocab[i]);
+    free(vocab);
+    return rc;
+}
+
+static int fixture_init(fixture *f, arch_variant v, uint32_t type, uint64_t seed)
+{
+    memset(f, 0, sizeof *f);
+    tiny_hparams(&f->hp, v);
+    f->n = arch_tensors(&f->hp, NULL, 0);
+    make_params(f, seed);
+    return fixture_load(f, type);
+}
+
+static void fixture_free(fixture *f)
+{
+    model_free(f->m);
+    free(f->buf);
+    for (int i = 0; i < f->n; i++) free(f->p[i]);
+    free(f->p);
+}
+
+static void random_tokens(int32_t *t, int n, int V)
+{
+    for (int i = 0; i < n; i++) t[i] = (int32_t)((frand() + 1.0f) * 0.5f * (float)V) % V;
+}
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= w)) w = e; /* NaN propagates */
+    }
+    return w;
+}
+
+/* Logits of every position of one sequence in one step. */
+static int full_logits(model *m, const int32_t *tok, int n, float *out)
+{
+    model_cache *c = model_cache_create(m, 1);
+    model_seq s = {0, n, tok, 1};
+    int rc = model_step(m, c, 1, &s, out);
+    model_cache_free(c);
+    return rc;
+}
+
+TEST(test_incremental_matches_full)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        fixture f;
+        if (fixture_init(&f, (arch_variant)v, QUANT_F32, 100 + v) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        int32_t tok[16];
+        random_tokens(tok, L, V);
+        float *full = malloc(sizeof(float) * L * V), *inc = malloc(sizeof(float) * L * V);
+        CHECK(full_logits(f.m, tok, L, full) == 0);
+        /* prefill 5 (all logits), decode one at a time up to 12, then a chunk of 4 */
+        model_cache *c = model_cache_create(f.m, 2);
+        model_seq s = {1, 5, tok, 1};
+        CHECK(model_step(f.m, c, 1, &s, inc) == 0);
+        for (int p = 5; p < 12; p++) {
+            model_seq d = {1, 1, tok + p, 0};
+            CHECK(model_step(f.m, c, 1, &d, inc + (size_t)p * V) == 0);
+        }
+        model_seq tail = {1, L - 12, tok + 12, 1};
+        CHECK(model_step(f.m, c, 1, &tail, inc + (size_t)12 * V) == 0);
+        CHECK(model_cache_len(c, 1) == L && model_cache_len(c, 0) == 0);
+        double e = max_diff(full, inc, (size_t)L * V);
+        CHECK_MSG(e <= TOL, "%s: incremental vs full max diff %g", arch_variant_name((arch_variant)v), e);
+        /* logits_all = 0 on a chunk gives its last row */
+        model_cache_reset(c, 1);
+        CHECK(model_cache_len(c, 1) == 0);
+        model_seq last = {1, 7, tok, 0};
+        CHECK(model_step(f.m, c, 1, &last, inc) == 0);
+        CHECK(max_diff(inc, full + (size_t)6 * V, V) <= TOL);
+        model_cache_free(c);
+        free(full);
+        free(inc);
+        fixture_free(&f);
+    }
+}
+
+TEST(test_batch_matches_alone)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        fixture f;
+        if (fixture_init(&f, (arch_variant)v, QUANT_Q8_0, 200 + v) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        enum { NS = 4 };
+        const int len[NS] = {3, 16, 7, 1}, slot[NS] = {2, 0, 4, 3};
+        int32_t tok[NS][16];
+        float *alone[NS];
+        for (int q = 0; q < NS; q++) {
+            random_tokens(tok[q], L, V);
+            alone[q] = malloc(sizeof(float) * L * V);
+            CHECK(full_logits(f.m, tok[q], L, alone[q]) == 0);
+        }
+        /* step 1: prefill the first len[q] tokens of all sequences at once */
+        model_cache *c = model_cache_create(f.m, 5);
+        model_seq s[NS];
+        size_t rows = 0;
+        for (int q = 0; q < NS; q++) {
+            s[q] = (model_seq){slot[q], len[q], tok[q], 1};
+            rows += (size_t)len[q];
+        }
+        float *lg = malloc(sizeof(float) * rows * V);
+        CHECK(model_step(f.m, c, NS, s, lg) == 0);
+        size_t r = 0;
+        for (int q = 0; q < NS; q++, r += (size_t)len[q - 1]) {
+            double e = max_diff(lg + r * V, alone[q], (size_t)len[q] * V);
+            CHECK_MSG(e <= TOL, "%s: batched prefill seq %d diff %g", arch_variant_name((arch_variant)v), q, e);
+        }
+        /* step 2: mixed: seq 0 decodes one, seq 2 prefills 5 more, seq 3 decodes (seq 1 is full) */
+        model_seq s2[3] = {{slot[0], 1, tok[0] + 3, 0}, {slot[2], 5, tok[2] + 7, 1}, {slot[3], 1, tok[3] + 1, 1}};
+        float *lg2 = malloc(sizeof(float) * 7 * V);
+        CHECK(model_step(f.m, c, 3, s2, lg2) == 0);
+        CHECK(max_diff(lg2, alone[0] + (size_t)3 * V, V) <= TOL);
+        CHECK(max_diff(lg2 + V, alone[2] + (size_t)7 * V, (size_t)5 * V) <= TOL);
+        CHECK(max_diff(lg2 + 6 * V, alone[3] + (size_t)1 * V, V) <= TOL);
+        CHECK(model_cache_len(c, slot[0]) == 4 && model_cache_len(c, slot[1]) == 16 &&
+              model_cache_len(c, slot[2]) == 12 && model_cache_len(c, slot[3]) == 2 && model_cache_len(c, 1) == 0);
+        model_cache_free(c);
+        free(lg);
+        free(lg2);
+        for (int q = 0; q < NS; q++) free(alone[q]);
+        fixture_free(&f);
+    }
+}
+
+TEST(test_precomputed_equals_recomputed)
+{
+    const arch_variant vs[] = {ARCH_RANDOM, ARCH_FIXED_RANDOM, ARCH_FACTORIZED_RANDOM};
+    for (int i = 0; i < 3; i++) {
+        fixture f;
+        if (fixture_init(&f, vs[i], QUANT_F32, 300 + i) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        int32_t tok[16];
+        random_tokens(tok, L, V);
+        float *a = malloc(sizeof(float) * L * V), *b = malloc(sizeof(float) * L * V);
+        CHECK(full_logits(f.m, tok, L, a) == 0);
+        model_set_recompute(f.m, 1);
+        CHECK(full_logits(f.m, tok, L, b) == 0);
+        double e = max_diff(a, b, (size_t)L * V);
+        CHECK_MSG(e <= 1e-5, "%s: precomputed vs recomputed %g", arch_variant_name(vs[i]), e);
+        /* and the decode path (one row at a time) */
+        model_cache *c = model_cache_create(f.m, 1);
+        for (int p = 0; p < L; p++) {
+            model_seq d = {0, 1, tok + p, 0};
+            CHECK(model_step(f.m, c, 1, &d, b + (size_t)p * V) == 0);
+        }
+        e = max_diff(a, b, (size_t)L * V);
+        CHECK_MSG(e <= TOL, "%s: precomputed vs recomputed decode %g", arch_variant_name(vs[i]), e);
+        model_set_recompute(f.m, 0);
+        model_cache_free(c);
+        free(a);
+        free(b);
+        fixture_free(&f);
+    }
+}
+
+/* q8_0 keeps each weight within half a step of its block scale (max/127),
+ * so with O(1) logits the error stays a few percent of their spread. Bound:
+ * max |logit_q8 - logit_f32| <= 0.05 * (max - min of the f32 logits). */
+TEST(test_q8_close_to_f32)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        fixture a, b;
+        int ra = fixture_init(&a, (arch_variant)v, QUANT_F32, 400 + v);
+        int rb = fixture_init(&b, (arch_variant)v, QUANT_Q8_0, 400 + v);
+        if (ra == 0 && rb == 0) {
+            const int L = a.hp.n_ctx, V = a.hp.n_vocab;
+            int32_t tok[16];
+            random_tokens(tok, L, V);
+            float *la = malloc(sizeof(float) * L * V), *lb = malloc(sizeof(float) * L * V);
+            CHECK(full_logits(a.m, tok, L, la) == 0 && full_logits(b.m, tok, L, lb) == 0);
+            float lo = la[0], hi = la[0];
+            for (int i = 0; i < L * V; i++) { lo = la[i] < lo ? la[i] : lo; hi = la[i] > hi ? la[i] : hi; }
+            double e = max_diff(la, lb, (size_t)L * V);
+            CHECK_MSG(e <= 0.05 * (hi - lo) && e > 0, "%s: q8_0 vs f32 max diff %g, spread %g",
+                      arch_variant_name((arch_variant)v), e, (double)(hi - lo));
+            CHECK(strcmp(model_quant_name(b.m), "q8_0") == 0 && strcmp(model_quant_name(a.m), "f32") == 0);
+            CHECK(model_file_size(b.m) < model_file_size(a.m));
+            free(la);
+            free(lb);
+        }
+        fixture_free(&a);
+        fixture_free(&b);
+    }
+}
+
+TEST(test_step_rejects_bad_input)
+{
+    fixture f;
+    if (fixture_init(&f, ARCH_RANDOM_VANILLA, QUANT_F32, 500) != 0) { fixture_free(&f); return; }
+    const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+    int32_t tok[16], bad_lo[2] = {3, -1}, bad_hi[2] = {V, 1};
+    random_tokens(tok, L, V);
+    float *ref = malloc(sizeof(float) * L * V), *lg = malloc(sizeof(float) * (L + 4) * V);
+    CHECK(full_logits(f.m, tok, L, ref) == 0);
+    model_cache *c = model_cache_create(f.m, 3);
+    model_seq s0 = {0, 6, tok, 0}, s1 = {1, 2, tok, 0};
+    model_seq ok2[2] = {s0, s1};
+    CHECK(model_step(f.m, c, 2, ok2, lg) == 0);
+    /* a bad step, then the cache must be exactly as before */
+    model_seq dup[2] = {{0, 1, tok + 6, 0}, {0, 1, tok + 7, 0}};
+    CHECK(model_step(f.m, c, 2, dup, lg) == MODEL_EINVAL);
+    model_seq badtok[2] = {{0, 1, tok + 6, 0}, {1, 2, bad_lo, 0}};
+    CHECK(model_step(f.m, c, 2, badtok, lg) == MODEL_EINVAL);
+    badtok[1].tokens = bad_hi;
+    CHECK(model_step(f.m, c, 2, badtok, lg) == MODEL_EINVAL);
+    model_seq over[2] = {{1, 1, tok + 2, 0}, {0, L - 5, tok, 0}}; /* 6 + 11 > 16 */
+    CHECK(model_step(f.m, c, 2, over, lg) == MODEL_EINVAL);
+    model_seq range[1] = {{3, 1, tok, 0}};
+    CHECK(model_step(f.m, c, 1, range, lg) == MODEL_EINVAL);
+    range[0].slot = -1;
+    CHECK(model_step(f.m, c, 1, range, lg) == MODEL_EINVAL);
+    model_seq empty[1] = {{2, 0, tok, 0}};
+    CHECK(model_step(f.m, c, 1, empty, lg) == MODEL_EINVAL);
+    model_seq nulltok[1] = {{2, 1, NULL, 0}};
+    CHECK(model_step(f.m, c, 1, nulltok, lg) == MODEL_EINVAL);
+    CHECK(model_step(f.m, c, 1, &s0, NULL) == MODEL_EINVAL);
+    CHECK(model_step(f.m, c, -1, &s0, lg) == MODEL_EINVAL);
+    CHECK(model_cache_len(c, 0) == 6 && model_cache_len(c, 1) == 2 && model_cache_len(c, 2) == 0);
+    /* another model's cache */
+    fixture g;
+    if (fixture_init(&g, ARCH_RANDOM_VANILLA, QUANT_F32, 501) == 0) {
+        CHECK(model_step(g.m, c, 1, &s0, lg) == MODEL_EINVAL);
+    }
+    fixture_free(&g);
+    /* continuing slot 0 to the full context still matches the full pass */
+    model_seq rest = {0, L - 6, tok + 6, 1};
+    CHECK(model_step(f.m, c, 1, &rest, lg) == 0);
+    CHECK(max_diff(lg, ref + (size_t)6 * V, (size_t)(L - 6) * V) <= TOL);
+    /* the context is now full: one more token overflows */
+    model_seq more = {0, 1, tok, 0};
+    CHECK(model_step(f.m, c, 1, &more, lg) == MODEL_EINVAL);
+    CHECK(model_cache_len(c, 0) == L);
+    CHECK(model_cache_create(f.m, 0) == NULL && model_cache_create(NULL, 1) == NULL);
+    model_cache_free(c);
+    free(ref);
+    free(lg);
+    fixture_free(&f);
+}
+
+TEST(test_static_attention)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        fixture f;
+        if (fixture_init(&f, (arch_variant)v, QUANT_Q4_0, 600 + v) != 0) { fixture_free(&f); continue; }
+        const arch_hparams *hp = &f.hp;
+        const int L = hp->n_ctx, H = hp->n_head, k = hp->fr_rank;
+        if (!arch_is_static(hp->variant)) {
+            CHECK(model_static_attention(f.m, 0, 0) == NULL);
+            fixture_free(&f);
+            continue;
+        }
+        CHECK(model_static_attention(f.m, -1, 0) == NULL && model_static_attention(f.m, hp->n_layer, 0) == NULL);
+        CHECK(model_static_attention(f.m, 0, H) == NULL && model_static_attention(f.m, 0, -1) == NULL);
+        /* R (or R1 R2^T) from the f32 parameters: tensors of layer il */
+        arch_tensor *ts = calloc((size_t)f.n, sizeof *ts);
+        arch_tensors(hp, ts, f.n);
+        for (int il = 0; il < hp->n_layer; il++) {
+            const float *R = NULL, *R1 = NULL, *R2 = NULL;
+            for (int i = 0; i < f.n; i++) {
+                if (ts[i].layer != il) continue;
+                if (ts[i].kind == T_RANDOM) R = f.p[i];
+                if (ts[i].kind == T_RANDOM_A) R1 = f.p[i];
+                if (ts[i].kind == T_RANDOM_B) R2 = f.p[i];
+            }
+            for (int h = 0; h < H; h++) {
+                const float *P = model_static_attention(f.m, il, h);
+                CHECK(P != NULL);
+                if (!P) continue;
+                for (int i = 0; i < L; i++) {
+                    double logit[16], mx = -1e30, z = 0, sum = 0;
+                    for (int j = 0; j <= i; j++) {
+                        if (R) logit[j] = R[((size_t)h * L + i) * L + j];
+                        else {
+                            logit[j] = 0;
+                            for (int r = 0; r < k; r++)
+                                logit[j] += (double)R1[((size_t)h * L + i) * k + r] * R2[((size_t)h * L + j) * k + r];
+                        }
+                        mx = logit[j] > mx ? logit[j] : mx;
+                    }
+                    for (int j = 0; j <= i; j++) z += exp(logit[j] - mx);
+                    for (int j = 0; j < L; j++) {
+                        double want = j <= i ? exp(logit[j] - mx) / z : 0.0;
+                        CHECK_NEAR(P[(size_t)i * L + j], want, 1e-6);
+                        if (j > i) CHECK(P[(size_t)i * L + j] == 0.0f);
+                        sum += P[(size_t)i * L + j];
+                    }
+                    CHECK_NEAR(sum, 1.0, 1e-5);
+                }
+            }
+        }
+        free(ts);
+        fixture_free(&f);
+    }
+}
+
+TEST(test_score_matches_step)
+{
+    const arch_variant vs[] = {ARCH_RANDOM, ARCH_DENSE_VANILLA, ARCH_FACTORIZED_DENSE};
+    for (int iv = 0; iv < 3; iv++) {
+        fixture f;
+        if (fixture_init(&f, vs[iv], QUANT_Q8_0, 700 + iv) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        enum { NS = 3 };
+        const int n[NS] = {16, 5, 11};
+        int32_t tok[NS][16], tgt[NS][16];
+        const int32_t *tp[NS], *gp[NS];
+        for (int q = 0; q < NS; q++) {
+            random_tokens(tok[q], L, V);
+            random_tokens(tgt[q], L, V);
+            tp[q] = tok[q];
+            gp[q] = tgt[q];
+        }
+        /* make one target the argmax so greedy is exercised both ways */
+        float *lg = malloc(sizeof(float) * L * V);
+        CHECK(full_logits(f.m, tok[1], n[1], lg) == 0);
+        int am = 0;
+        for (int j = 1; j < V; j++) am = lg[(size_t)2 * V + j] > lg[(size_t)2 * V + am] ? j : am;
+        tgt[1][2] = am;
+        float lp[32];
+        uint8_t gr[32];
+        CHECK(model_score(f.m, NS, tp, gp, n, lp, gr) == 0);
+        int off = 0, n_greedy = 0;
+        for (int q = 0; q < NS; q++) {
+            CHECK(full_logits(f.m, tok[q], n[q], lg) == 0);
+            for (int i = 0; i < n[q]; i++) {
+                const float *row = lg + (size_t)i * V;
+                double mx = row[0], z = 0;
+                int a = 0;
+                for (int j = 1; j < V; j++)
+                    if (row[j] > mx) { mx = row[j]; a = j; }
+                for (int j = 0; j < V; j++) z += exp(row[j] - mx);
+                CHECK_NEAR(lp[off + i], row[tgt[q][i]] - mx - log(z), TOL);
+                CHECK(gr[off + i] == (a == tgt[q][i]));
+                n_greedy += gr[off + i];
+            }
+            off += n[q];
+        }
+        CHECK(n_greedy >= 1);
+        /* bad input */
+        int bad_n[NS] = {16, 0, 11};
+        CHECK(model_score(f.m, NS, tp, gp, bad_n, lp, gr) == MODEL_EINVAL);
+        bad_n[1] = L + 1;
+        CHECK(model_score(f.m, NS, tp, gp, bad_n, lp, gr) == MODEL_EINVAL);
+        tgt[2][3] = V;
+        CHECK(model_score(f.m, NS, tp, gp, n, lp, gr) == MODEL_EINVAL);
+        CHECK(model_score(f.m, NS, tp, gp, n, lp, NULL) == MODEL_EINVAL);
+        tgt[2][3] = 0;
+        CHECK(model_score(f.m, NS, tp, gp, n, lp, NULL) == 0);
+        free(lg);
+        fixture_free(&f);
+    }
+}
+
+TEST(test_load_errors_and_info)
+{
+    fixture f;
+    if (fixture_init(&f, ARCH_DENSE, QUANT_Q8_0, 800) != 0) { fixture_free(&f); return; }
+    CHECK(strcmp(model_name(f.m), "tiny") == 0);
+    CHECK(model_file_type(f.m) == CKPT_FTYPE_Q8_0);
+    CHECK(model_n_params(f.m) == arch_n_params(&f.hp));
+    CHECK(model_hparams(f.m)->variant == ARCH_DENSE && model_hparams(f.m)->n_ctx == 16);
+    CHECK(tok_n_vocab(model_tok(f.m)) == f.hp.n_vocab);
+    CHECK(model_file_size(f.m) == f.size);
+    char err[256];
+    model *m = (model *)1;
+    /* truncated image */
+    CHECK(model_load_buffer(f.buf, f.size / 2, &m, err, sizeof err) != 0 && m == NULL);
+    CHECK(strncmp(err, "model_load: ", 12) == 0);
+    /* a tensor renamed: missing */
+    uint8_t *copy = malloc(f.size);
+    memcpy(copy, f.buf, f.size);
+    uint8_t *hit = memmem(copy, f.size, "blk.1.ffn_up.weight", 19);
+    CHECK(hit != NULL);
+    if (hit) hit[4] = 'X';
+    CHECK(model_load_buffer(copy, f.size, &m, err, sizeof err) == MODEL_EFORMAT && m == NULL);
+    CHECK(strncmp(err, "model_load: ", 12) == 0);
+    free(copy);
+    CHECK(model_load("/nonexistent/x.gguf", &m, err, sizeof err) == MODEL_EIO && m == NULL);
+    CHECK(strncmp(err, "model_load: ", 12) == 0);
+    CHECK(model_load_buffer(NULL, 10, &m, err, sizeof err) == MODEL_EINVAL);
+    fixture_free(&f);
+}
+
+int main(void)
+{
+    openblas_set_num_threads(1);
+    RUN(test_incremental_matches_full);
+    RUN(test_batch_matches_alone);
+    RUN(test_precomputed_equals_recomputed);
+    RUN(test_q8_close_to_f32);
+    RUN(test_step_rejects_bad_input);
+    RUN(test_static_attention);
+    RUN(test_score_matches_step);
+    RUN(test_load_errors_and_info);
+    return test_summary();
+}
