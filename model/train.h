@@ -83,6 +83,9 @@ typedef struct {
     uint64_t seed;              /* 1 */
     double max_minutes;         /* 0: no limit */
     int threads;                /* OpenBLAS threads, 0: leave as is */
+    int64_t stop_at;            /* stop (state saved, no extra eval) when
+                                   this step is reached; 0: off. Splits a
+                                   run into resumable pieces (tests). */
 } train_config;
 
 void train_config_default(train_config *c);

@@ -1,0 +1,725 @@
+/* train.c - the training loop (see train.h): data, AdamW, schedule,
+ * evaluation, best checkpoint, resumable state. */
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "ckpt.h"
+#include "gguf.h"
+#include "quant.h"
+#include "tok.h"
+
+const char *train_strerror(int err)
+{
+    switch (err) {
+    case TRAIN_OK: return "success";
+    case TRAIN_EIO: return "I/O error";
+    case TRAIN_EFORMAT: return "bad data or state file";
+    case TRAIN_ENOMEM: return "out of memory";
+    case TRAIN_EINVAL: return "invalid configuration";
+    case TRAIN_ENAN: return "loss is not finite";
+    default: return "unknown training error";
+    }
+}
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+void train_config_default(train_config *c)
+{
+    memset(c, 0, sizeof *c);
+    arch_hparams_default(&c->hp);
+    c->name = "synthesizer";
+    c->vocab = 8192;
+    c->batch = 16;
+    c->seq = 256;
+    c->steps = 4000;
+    c->lr = 1e-3f;
+    c->min_lr = 1e-4f;
+    c->warmup = 200;
+    c->weight_decay = 0.1f;
+    c->beta1 = 0.9f;
+    c->beta2 = 0.99f;
+    c->adam_eps = 1e-8f;
+    c->clip = 1.0f;
+    c->dropout = 0.1f;
+    c->rstd = 0.02f;
+    c->eval_every = 250;
+    c->eval_tokens = 0;
+    c->patience = 0;
+    c->ckpt_every = 500;
+    c->seed = 1;
+    c->max_minutes = 0;
+    c->threads = 0;
+}
+
+#define BAD(...) return fail(err, errlen, TRAIN_EINVAL, __VA_ARGS__)
+
+int train_config_validate(const train_config *c, char *err, size_t errlen)
+{
+    char e2[200];
+    arch_hparams hp = c->hp;
+    if (!c->tokenizer_path) {
+        if (c->vocab < 257 || c->vocab > (1 << 20)) BAD("train: --vocab: %d out of range [257, 1048576]", c->vocab);
+        hp.n_vocab = c->vocab;
+    }
+    if (hp.n_vocab < 2) hp.n_vocab = 2; /* set from the tokenizer later */
+    if (arch_hparams_validate(&hp, e2, sizeof e2)) BAD("train: model size: %s", e2);
+    if (c->batch < 1 || c->batch > 65536) BAD("train: --batch: %d out of range [1, 65536]", c->batch);
+    if (c->seq < 1 || c->seq > c->hp.n_ctx)
+        BAD("train: --seq: %d out of range [1, %d] (must not exceed --ctx)", c->seq, c->hp.n_ctx);
+    if ((int64_t)c->batch * c->seq > (1 << 22)) BAD("train: --batch x --seq: %lld tokens per step is too many",
+                                                   (long long)c->batch * c->seq);
+    if (c->steps < 1 || c->steps > (int64_t)1e12) BAD("train: --steps: must be in [1, 1e12]");
+    if (!(c->lr > 0 && c->lr <= 1)) BAD("train: --lr: %g out of range (0, 1]", (double)c->lr);
+    if (!(c->min_lr >= 0 && c->min_lr <= c->lr)) BAD("train: --min-lr: %g out of range [0, lr]", (double)c->min_lr);
+    if (c->warmup < 0 || c->warmup > c->steps) BAD("train: --warmup: must be in [0, steps]");
+    if (!(c->weight_decay >= 0 && c->weight_decay < 1))
+        BAD("train: --weight-decay: %g out of range [0, 1)", (double)c->weight_decay);
+    if (!(c->beta1 >= 0 && c->beta1 < 1)) BAD("train: --beta1: %g out of range [0, 1)", (double)c->beta1);
+    if (!(c->beta2 >= 0 && c->beta2 < 1)) BAD("train: --beta2: %g out of range [0, 1)", (double)c->beta2);
+    if (!(c->adam_eps > 0 && c->adam_eps < 1)) BAD("train: adam eps %g out of range (0, 1)", (double)c->adam_eps);
+    if (!(c->clip >= 0 && isfinite(c->clip))) BAD("train: --clip: %g must be >= 0", (double)c->clip);
+    if (!(c->dropout >= 0 && c->dropout < 1)) BAD("train: --dropout: %g out of range [0, 1)", (double)c->dropout);
+    if (!(c->rstd >= 0 && c->rstd < 100)) BAD("train: rstd %g out of range", (double)c->rstd);
+    if (c->eval_every < 1) BAD("train: --eval-every: must be >= 1");
+    if (c->eval_tokens < 0) BAD("train: --eval-tokens: must be >= 0");
+    if (c->patience < 0) BAD("train: --patience: must be >= 0");
+    if (c->ckpt_every < 0) BAD("train: --ckpt-every: must be >= 0");
+    if (!(c->max_minutes >= 0 && c->max_minutes < 1e7)) BAD("train: --max-minutes: must be >= 0");
+    if (c->stop_at < 0) BAD("train: stop_at must be >= 0");
+    if (c->threads < 0 || c->threads > 256) BAD("train: --threads: %d out of range [0, 256]", c->threads);
+    if (!c->train_path || !*c->train_path) BAD("train: --train: missing");
+    if (!c->valid_path || !*c->valid_path) BAD("train: --valid: missing");
+    if (!c->out_path || !*c->out_path) BAD("train: -o: missing");
+    return 0;
+}
+
+float train_lr(const train_config *c, int64_t step)
+{
+    if (step < c->warmup) return c->lr * (float)(step + 1) / (float)c->warmup;
+    if (c->steps <= c->warmup) return c->lr;
+    double frac = (double)(step - c->warmup) / (double)(c->steps - c->warmup);
+    if (frac > 1) frac = 1;
+    return (float)(c->min_lr + 0.5 * (c->lr - c->min_lr) * (1 + cos(3.141592653589793 * frac)));
+}
+
+void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1, float beta2,
+                 float eps, float decay, int64_t t)
+{
+    const float c1 = 1.0f / (1.0f - powf(beta1, (float)t)), c2 = 1.0f / (1.0f - powf(beta2, (float)t));
+    const float b1 = 1 - beta1, b2 = 1 - beta2, wd = lr * decay;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = beta1 * m[i] + b1 * gi, vi = beta2 * v[i] + b2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * (mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i];
+    }
+}
+
+/* ---- files and tokens ---- */
+
+static int read_file(const char *flag, const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, errlen, TRAIN_EIO, "train: %s: cannot open '%s': %s", flag, path, strerror(errno));
+    size_t cap = 1 << 20, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        cap *= 2;
+        char *nb = realloc(b, cap + 1);
+        if (!nb) { free(b); b = NULL; }
+        else b = nb;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (!b) return fail(err, errlen, TRAIN_ENOMEM, "train: %s: out of memory reading '%s'", flag, path);
+    if (rerr) {
+        free(b);
+        return fail(err, errlen, TRAIN_EIO, "train: %s: read error on '%s'", flag, path);
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+typedef struct {
+    char **vocab, **merges;
+    int n_vocab, n_merges, eos;
+    tok_t *tok;
+} tokset;
+
+static void free_strs(char **s, int n)
+{
+    if (!s) return;
+    for (int i = 0; i < n; i++) free(s[i]);
+    free(s);
+}
+
+static void tokset_free(tokset *t)
+{
+    tok_free(t->tok);
+    free_strs(t->vocab, t->n_vocab);
+    free_strs(t->merges, t->n_merges);
+    memset(t, 0, sizeof *t);
+}
+
+static char **copy_strs(const char *const *s, uint64_t n)
+{
+    char **o = calloc(n ? n : 1, sizeof *o);
+    if (!o) return NULL;
+    for (uint64_t i = 0; i < n; i++)
+        if (!(o[i] = strdup(s[i]))) {
+            free_strs(o, (int)i);
+            return NULL;
+        }
+    return o;
+}
+
+static int tokset_load(tokset *t, const char *path, char *err, size_t errlen)
+{
+    gguf_file *f = NULL;
+    char e2[256];
+    int rc = gguf_open(path, &f, e2, sizeof e2);
+    if (rc) return fail(err, errlen, TRAIN_EFORMAT, "train: --tokenizer: %s", e2);
+    const char *const *vs = NULL, *const *ms = NULL;
+    uint64_t nv = 0, nm = 0;
+    uint32_t eos = 0;
+    rc = gguf_get_arr_str(f, "tokenizer.ggml.tokens", &vs, NULL, &nv);
+    if (rc || nv < 2 || nv > (1 << 20)) {
+        gguf_close(f);
+        return fail(err, errlen, TRAIN_EFORMAT, "train: --tokenizer: '%s' has no valid tokenizer.ggml.tokens", path);
+    }
+    if (gguf_get_arr_str(f, "tokenizer.ggml.merges", &ms, NULL, &nm)) nm = 0;
+    if (nm > (1 << 20)) nm = 0;
+    t->eos = gguf_get_u32(f, "tokenizer.ggml.eos_token_id", &eos) == 0 && eos < nv ? (int)eos : -1;
+    t->vocab = copy_strs(vs, nv);
+    t->merges = copy_strs(ms, nm);
+    gguf_close(f);
+    if (!t->vocab || !t->merges) {
+        tokset_free(t);
+        return fail(err, errlen, TRAIN_ENOMEM, "train: --tokenizer: out of memory");
+    }
+    t->n_vocab = (int)nv;
+    t->n_merges = (int)nm;
+    rc = tok_create((const char *const *)t->vocab, t->n_vocab, (const char *const *)t->merges, t->n_merges, t->eos,
+                    &t->tok, e2, sizeof e2);
+    if (rc) return fail(err, errlen, TRAIN_EFORMAT, "train: --tokenizer: %s", e2);
+    return 0;
+}
+
+static int tokset_learn(tokset *t, const char *text, size_t len, int n_vocab, char *err, size_t errlen)
+{
+    char e2[256];
+    int rc = tok_learn(text, len, n_vocab, &t->vocab, &t->n_vocab, &t->merges, &t->n_merges, &t->eos);
+    if (rc) return fail(err, errlen, rc == TOK_ENOMEM ? TRAIN_ENOMEM : TRAIN_EFORMAT, "train: tok_learn: %s",
+                        tok_strerror(rc));
+    rc = tok_create((const char *const *)t->vocab, t->n_vocab, (const char *const *)t->merges, t->n_merges, t->eos,
+                    &t->tok, e2, sizeof e2);
+    if (rc) return fail(err, errlen, TRAIN_EFORMAT, "train: learned tokenizer: %s", e2);
+    return 0;
+}
+
+/* ---- training state file ----
+ * Little-endian, host layout:
+ *   char magic[8] "SYNTRST\0", u32 version, u32 header_bytes,
+ *   i32 hparams[11] (vocab ctx embd layer head ff rank a b variant, eps bits),
+ *   u64 n_params, i64 step, i64 tokens_seen, u64 data_rng[4], u64 drop_rng[4],
+ *   f64 best_valid, i32 bad_evals, i32 pad, f64 elapsed_s,
+ *   f32 params[n], f32 m[n], f32 v[n], u64 checksum (FNV-1a of everything before).
+ */
+#define STATE_MAGIC "SYNTRST"
+#define STATE_VERSION 1u
+
+typedef struct {
+    int64_t step, tokens_seen;
+    arch_rng data_rng, drop_rng;
+    double best_valid;
+    int32_t bad_evals;
+    double elapsed_s;
+} train_state;
+
+typedef struct {
+    uint64_t h;
+} fnv;
+
+static void fnv_add(fnv *f, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = f->h;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    f->h = h;
+}
+
+static int wr(FILE *fp, fnv *f, const void *p, size_t n)
+{
+    fnv_add(f, p, n);
+    return fwrite(p, 1, n, fp) == n ? 0 : -1;
+}
+
+static void hp_pack(const arch_hparams *hp, int32_t o[11])
+{
+    o[0] = hp->n_vocab; o[1] = hp->n_ctx; o[2] = hp->n_embd; o[3] = hp->n_layer; o[4] = hp->n_head;
+    o[5] = hp->n_ff; o[6] = hp->fr_rank; o[7] = hp->fd_a; o[8] = hp->fd_b; o[9] = (int32_t)hp->variant;
+    memcpy(&o[10], &hp->ln_eps, 4);
+}
+
+static int state_save(const char *path, const arch_hparams *hp, const train_state *s, const float *params,
+                      const float *m, const float *v, int64_t n, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return fail(err, errlen, TRAIN_EINVAL, "train: --ckpt: path too long");
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return fail(err, errlen, TRAIN_EIO, "train: --ckpt: cannot write '%s': %s", tmp, strerror(errno));
+    fnv f = {0xcbf29ce484222325ull};
+    char magic[8] = STATE_MAGIC;
+    uint32_t ver = STATE_VERSION, hdr = 8 + 4 + 4 + 44 + 8 + 8 + 8 + 32 + 32 + 8 + 4 + 4 + 8;
+    int32_t hpp[11], bad = s->bad_evals, pad = 0;
+    hp_pack(hp, hpp);
+    uint64_t np = (uint64_t)n;
+    int rc = 0;
+    rc |= wr(fp, &f, magic, 8);
+    rc |= wr(fp, &f, &ver, 4);
+    rc |= wr(fp, &f, &hdr, 4);
+    rc |= wr(fp, &f, hpp, sizeof hpp);
+    rc |= wr(fp, &f, &np, 8);
+    rc |= wr(fp, &f, &s->step, 8);
+    rc |= wr(fp, &f, &s->tokens_seen, 8);
+    rc |= wr(fp, &f, s->data_rng.s, 32);
+    rc |= wr(fp, &f, s->drop_rng.s, 32);
+    rc |= wr(fp, &f, &s->best_valid, 8);
+    rc |= wr(fp, &f, &bad, 4);
+    rc |= wr(fp, &f, &pad, 4);
+    rc |= wr(fp, &f, &s->elapsed_s, 8);
+    rc |= wr(fp, &f, params, (size_t)n * 4);
+    rc |= wr(fp, &f, m, (size_t)n * 4);
+    rc |= wr(fp, &f, v, (size_t)n * 4);
+    uint64_t sum = f.h;
+    rc |= fwrite(&sum, 1, 8, fp) == 8 ? 0 : -1;
+    if (fflush(fp)) rc = -1;
+    if (fclose(fp)) rc = -1;
+    if (rc || rename(tmp, path)) {
+        remove(tmp);
+        return fail(err, errlen, TRAIN_EIO, "train: --ckpt: writing '%s' failed", path);
+    }
+    return 0;
+}
+
+static int rd(FILE *fp, fnv *f, void *p, size_t n)
+{
+    if (fread(p, 1, n, fp) != n) return -1;
+    fnv_add(f, p, n);
+    return 0;
+}
+
+static int state_load(const char *path, const arch_hparams *hp, train_state *s, float *params, float *m, float *v,
+                      int64_t n, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return fail(err, errlen, TRAIN_EIO, "train: --resume: cannot open '%s': %s", path, strerror(errno));
+    fnv f = {0xcbf29ce484222325ull};
+    char magic[8];
+    uint32_t ver, hdr;
+    int32_t hpp[11], want[11], bad, pad;
+    uint64_t np, sum;
+    int rc = 0;
+    const char *why = "truncated file";
+    if (rd(fp, &f, magic, 8) || memcmp(magic, STATE_MAGIC, 8)) { why = "not a training state file (magic)"; goto bad; }
+    if (rd(fp, &f, &ver, 4) || ver != STATE_VERSION) { why = "unsupported version"; goto bad; }
+    if (rd(fp, &f, &hdr, 4) || hdr != 172) { why = "bad header size"; goto bad; }
+    if (rd(fp, &f, hpp, sizeof hpp)) goto bad;
+    hp_pack(hp, want);
+    if (memcmp(hpp, want, sizeof hpp)) { why = "model hyperparameters differ from the flags/tokenizer"; goto bad; }
+    if (rd(fp, &f, &np, 8) || np != (uint64_t)n) { why = "parameter count differs"; goto bad; }
+    rc |= rd(fp, &f, &s->step, 8);
+    rc |= rd(fp, &f, &s->tokens_seen, 8);
+    rc |= rd(fp, &f, s->data_rng.s, 32);
+    rc |= rd(fp, &f, s->drop_rng.s, 32);
+    rc |= rd(fp, &f, &s->best_valid, 8);
+    rc |= rd(fp, &f, &bad, 4);
+    rc |= rd(fp, &f, &pad, 4);
+    rc |= rd(fp, &f, &s->elapsed_s, 8);
+    if (rc) goto bad;
+    if (s->step < 0 || bad < 0 || !(s->elapsed_s >= 0)) { why = "bad counters"; goto bad; }
+    s->bad_evals = bad;
+    if (rd(fp, &f, params, (size_t)n * 4) || rd(fp, &f, m, (size_t)n * 4) || rd(fp, &f, v, (size_t)n * 4)) goto bad;
+    if (fread(&sum, 1, 8, fp) != 8) goto bad;
+    if (sum != f.h) { why = "checksum mismatch"; goto bad; }
+    if (fgetc(fp) != EOF) { why = "trailing bytes"; goto bad; }
+    fclose(fp);
+    return 0;
+bad:
+    fclose(fp);
+    return fail(err, errlen, TRAIN_EFORMAT, "train: --resume: '%s': %s", path, why);
+}
+
+/* ---- the run ---- */
+
+typedef struct {
+    const train_config *c;
+    arch_hparams hp;
+    tokset tok;
+    int32_t *train_ids, *valid_ids;
+    size_t n_train, n_valid;
+    train_net_f *net;
+    float *m, *v;
+    int32_t *bin, *btg;
+    int *decay;            /* per tensor: weight decay applies */
+    train_state st;
+    FILE *log;
+    char state_path[4096];
+} run_ctx;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int tokenize(run_ctx *r, const char *flag, const char *text, size_t len, int32_t **ids, size_t *n,
+                    char *err, size_t errlen)
+{
+    int rc = tok_encode(r->tok.tok, text, len, ids, n);
+    if (rc) return fail(err, errlen, rc == TOK_ENOMEM ? TRAIN_ENOMEM : TRAIN_EFORMAT, "train: %s: tokenizing: %s",
+                        flag, tok_strerror(rc));
+    if (*n < (size_t)r->c->seq + 1)
+        return fail(err, errlen, TRAIN_EINVAL, "train: %s: only %zu tokens, need at least --seq + 1 = %d", flag, *n,
+                    r->c->seq + 1);
+    return 0;
+}
+
+/* Mean loss over non-overlapping windows of T tokens of the valid stream. */
+static double evaluate(run_ctx *r)
+{
+    const int B = r->c->batch, T = r->c->seq;
+    size_t nwin = (r->n_valid - 1) / (size_t)T;
+    if (r->c->eval_tokens > 0 && (size_t)(r->c->eval_tokens / T) < nwin) nwin = (size_t)(r->c->eval_tokens / T);
+    if (nwin < 1) nwin = 1;
+    double sum = 0;
+    size_t w = 0;
+    while (w < nwin) {
+        int nb = (int)(nwin - w < (size_t)B ? nwin - w : (size_t)B);
+        for (int b = 0; b < nb; b++) {
+            memcpy(r->bin + (size_t)b * T, r->valid_ids + (w + b) * T, (size_t)T * 4);
+            memcpy(r->btg + (size_t)b * T, r->valid_ids + (w + b) * T + 1, (size_t)T * 4);
+        }
+        sum += train_net_f_forward(r->net, r->bin, r->btg, nb, T, 0, 0.0f, NULL, NULL) * nb;
+        w += (size_t)nb;
+    }
+    return sum / (double)nwin;
+}
+
+static int save_best(run_ctx *r, char *err, size_t errlen)
+{
+    ckpt_desc d;
+    memset(&d, 0, sizeof d);
+    d.hp = &r->hp;
+    d.name = r->c->name ? r->c->name : "synthesizer";
+    d.vocab = (const char *const *)r->tok.vocab;
+    d.n_vocab = r->tok.n_vocab;
+    d.merges = (const char *const *)r->tok.merges;
+    d.n_merges = r->tok.n_merges;
+    d.eos_id = r->tok.eos;
+    d.tensors = (const float *const *)train_net_f_param_ptrs(r->net);
+    d.type = QUANT_F32;
+    char e2[256];
+    int rc = ckpt_write(&d, r->c->out_path, e2, sizeof e2);
+    if (rc) return fail(err, errlen, TRAIN_EIO, "train: -o: %s", e2);
+    return 0;
+}
+
+static int save_state(run_ctx *r, char *err, size_t errlen)
+{
+    return state_save(r->state_path, &r->hp, &r->st, train_net_f_params(r->net), r->m, r->v,
+                      train_net_f_n_params(r->net), err, errlen);
+}
+
+/* One optimizer step on a fresh batch; returns the training loss. */
+static double train_step(run_ctx *r)
+{
+    const train_config *c = r->c;
+    const int B = c->batch, T = c->seq;
+    const size_t span = r->n_train - (size_t)T; /* offsets 0..span-1 keep targets in range */
+    for (int b = 0; b < B; b++) {
+        size_t off = (size_t)(arch_rng_next(&r->st.data_rng) % span);
+        memcpy(r->bin + (size_t)b * T, r->train_ids + off, (size_t)T * 4);
+        memcpy(r->btg + (size_t)b * T, r->train_ids + off + 1, (size_t)T * 4);
+    }
+    train_net_f_zero_grad(r->net);
+    double loss = train_net_f_forward(r->net, r->bin, r->btg, B, T, 1, c->dropout, &r->st.drop_rng, NULL);
+    if (!isfinite(loss)) return loss;
+    train_net_f_backward(r->net);
+    float *g = train_net_f_grads(r->net), *p = train_net_f_params(r->net);
+    const int64_t np = train_net_f_n_params(r->net);
+    double ss = 0;
+    for (int64_t i = 0; i < np; i++) ss += (double)g[i] * g[i];
+    double norm = sqrt(ss);
+    if (!isfinite(norm)) return NAN;
+    if (c->clip > 0 && norm > c->clip) {
+        float s = (float)(c->clip / norm);
+        for (int64_t i = 0; i < np; i++) g[i] *= s;
+    }
+    float lr = train_lr(c, r->st.step);
+    const int nt = train_net_f_n_tensors(r->net);
+    int64_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        int64_t ne = train_net_f_tensor(r->net, i)->n_elem;
+        if (train_net_f_trainable(r->net, i))
+            train_adamw(p + off, g + off, r->m + off, r->v + off, ne, lr, c->beta1, c->beta2, c->adam_eps,
+                        r->decay[i] ? c->weight_decay : 0.0f, r->st.step + 1);
+        off += ne;
+    }
+    r->st.step++;
+    r->st.tokens_seen += (int64_t)B * T;
+    return loss;
+}
+
+static int has_decay(arch_kind k)
+{
+    switch (k) {
+    case T_ATTN_Q_W: case T_ATTN_K_W: case T_ATTN_V_W: case T_ATTN_O_W: case T_DENSE1_W: case T_DENSE2_W:
+    case T_DENSE_A1_W: case T_DENSE_A2_W: case T_DENSE_B1_W: case T_DENSE_B2_W: case T_FFN_UP_W:
+    case T_FFN_DOWN_W:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void ctx_free(run_ctx *r)
+{
+    tokset_free(&r->tok);
+    free(r->train_ids);
+    free(r->valid_ids);
+    train_net_f_free(r->net);
+    free(r->m);
+    free(r->v);
+    free(r->bin);
+    free(r->btg);
+    free(r->decay);
+    if (r->log) fclose(r->log);
+}
+
+static void report(train_progress_fn fn, void *ud, const char *phase)
+{
+    if (!fn) return;
+    train_progress p;
+    memset(&p, 0, sizeof p);
+    p.phase = phase;
+    fn(&p, ud);
+}
+
+/* Load texts, set up the tokenizer, tokenize. */
+static int prepare_data(run_ctx *r, train_progress_fn fn, void *ud, char *err, size_t errlen)
+{
+    const train_config *c = r->c;
+    char *ttext = NULL, *vtext = NULL;
+    size_t tlen = 0, vlen = 0;
+    int rc = read_file("--train", c->train_path, &ttext, &tlen, err, errlen);
+    if (!rc) rc = read_file("--valid", c->valid_path, &vtext, &vlen, err, errlen);
+    if (!rc && tlen < 64) rc = fail(err, errlen, TRAIN_EINVAL, "train: --train: '%s' is empty or tiny (%zu bytes)",
+                                    c->train_path, tlen);
+    if (!rc && vlen < 16) rc = fail(err, errlen, TRAIN_EINVAL, "train: --valid: '%s' is empty or tiny (%zu bytes)",
+                                    c->valid_path, vlen);
+    if (!rc) {
+        if (c->tokenizer_path) {
+            rc = tokset_load(&r->tok, c->tokenizer_path, err, errlen);
+        } else {
+            report(fn, ud, "learning BPE merges");
+            rc = tokset_learn(&r->tok, ttext, tlen, c->vocab, err, errlen);
+        }
+    }
+    if (!rc) {
+        report(fn, ud, "tokenizing");
+        rc = tokenize(r, "--train", ttext, tlen, &r->train_ids, &r->n_train, err, errlen);
+    }
+    if (!rc) rc = tokenize(r, "--valid", vtext, vlen, &r->valid_ids, &r->n_valid, err, errlen);
+    free(ttext);
+    free(vtext);
+    return rc;
+}
+
+static int setup(run_ctx *r, char *err, size_t errlen)
+{
+    const train_config *c = r->c;
+    char e2[256];
+    r->hp = c->hp;
+    r->hp.n_vocab = r->tok.n_vocab;
+    if (arch_hparams_validate(&r->hp, e2, sizeof e2))
+        return fail(err, errlen, TRAIN_EINVAL, "train: model with the tokenizer's vocabulary: %s", e2);
+    r->net = train_net_f_create(&r->hp, c->batch, c->seq, e2, sizeof e2);
+    if (!r->net) return fail(err, errlen, TRAIN_ENOMEM, "train: %s", e2);
+    const int64_t np = train_net_f_n_params(r->net);
+    const int nt = train_net_f_n_tensors(r->net);
+    r->m = calloc((size_t)np, sizeof(float));
+    r->v = calloc((size_t)np, sizeof(float));
+    r->bin = malloc((size_t)c->batch * c->seq * sizeof(int32_t));
+    r->btg = malloc((size_t)c->batch * c->seq * sizeof(int32_t));
+    r->decay = calloc((size_t)nt, sizeof(int));
+    if (!r->m || !r->v || !r->bin || !r->btg || !r->decay) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory");
+    for (int i = 0; i < nt; i++) r->decay[i] = has_decay(train_net_f_tensor(r->net, i)->kind);
+    train_net_f_init_params(r->net, c->seed, c->rstd);
+    memset(&r->st, 0, sizeof r->st);
+    arch_rng_seed(&r->st.data_rng, c->seed ^ 0x5DA7A5EEDull);
+    arch_rng_seed(&r->st.drop_rng, c->seed ^ 0xD50B0D0Bull);
+    r->st.best_valid = INFINITY;
+    const char *sp = c->ckpt_path;
+    int nn = sp ? snprintf(r->state_path, sizeof r->state_path, "%s", sp)
+                : snprintf(r->state_path, sizeof r->state_path, "%s.state", c->out_path);
+    if (nn < 0 || nn >= (int)sizeof r->state_path) return fail(err, errlen, TRAIN_EINVAL, "train: --ckpt: path too long");
+    if (c->resume_path) {
+        int rc = state_load(c->resume_path, &r->hp, &r->st, train_net_f_params(r->net), r->m, r->v, np, err, errlen);
+        if (rc) return rc;
+    }
+    if (c->log_path) {
+        r->log = fopen(c->log_path, c->resume_path ? "a" : "w");
+        if (!r->log) return fail(err, errlen, TRAIN_EIO, "train: --log: cannot write '%s': %s", c->log_path, strerror(errno));
+        if (!c->resume_path || ftell(r->log) == 0)
+            fprintf(r->log, "step,train_loss,valid_loss,lr,tokens_per_s,elapsed_s\n");
+        fflush(r->log);
+    }
+    return 0;
+}
+
+int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summary *out, char *err, size_t errlen)
+{
+    int rc = train_config_validate(c, err, errlen);
+    if (rc) return rc;
+    if (c->threads > 0) openblas_set_num_threads(c->threads);
+    run_ctx r;
+    memset(&r, 0, sizeof r);
+    r.c = c;
+    train_summary sum;
+    memset(&sum, 0, sizeof sum);
+    sum.best_valid = INFINITY;
+    rc = prepare_data(&r, fn, ud, err, errlen);
+    if (!rc) rc = setup(&r, err, errlen);
+    if (rc) {
+        ctx_free(&r);
+        return rc;
+    }
+    sum.n_train_tokens = (int64_t)r.n_train;
+    sum.n_valid_tokens = (int64_t)r.n_valid;
+    sum.n_vocab = r.hp.n_vocab;
+
+    const double t0 = now_s(), elapsed0 = r.st.elapsed_s;
+    const int64_t step0 = r.st.step;
+    const double budget = c->max_minutes > 0 ? c->max_minutes * 60.0 : INFINITY;
+    double loss = NAN, run_tokens = 0;
+    int64_t last_eval = -1;
+    train_progress p;
+    memset(&p, 0, sizeof p);
+    p.steps = c->steps;
+    p.best_valid = r.st.best_valid;
+    p.valid_loss = NAN;
+    while (r.st.step < c->steps) {
+        if (c->stop_at > 0 && r.st.step >= c->stop_at) break;
+        double el = now_s() - t0;
+        if (el >= budget) {
+            sum.stopped_time = 1;
+            break;
+        }
+        loss = train_step(&r);
+        if (!isfinite(loss)) {
+            rc = fail(err, errlen, TRAIN_ENAN, "train: loss is %g at step %lld (lower --lr?)", loss,
+                      (long long)r.st.step + 1);
+            break;
+        }
+        run_tokens += (double)c->batch * c->seq;
+        el = now_s() - t0;
+        r.st.elapsed_s = elapsed0 + el;
+        p.step = r.st.step;
+        p.train_loss = loss;
+        p.lr = train_lr(c, r.st.step - 1);
+        p.tokens_per_s = run_tokens / (el > 1e-9 ? el : 1e-9);
+        p.elapsed_s = r.st.elapsed_s;
+        p.eta_s = (double)(c->steps - r.st.step) * el / (double)(r.st.step - step0);
+        if (p.eta_s > budget - el) p.eta_s = budget - el;
+        p.is_eval = 0;
+        p.saved = 0;
+        if (fn) fn(&p, ud);
+        if (r.st.step % c->eval_every == 0 || r.st.step == c->steps) {
+            double vl = evaluate(&r);
+            last_eval = r.st.step;
+            p.is_eval = 1;
+            p.valid_loss = vl;
+            if (vl < r.st.best_valid) {
+                r.st.best_valid = vl;
+                r.st.bad_evals = 0;
+                rc = save_best(&r, err, errlen);
+                if (rc) break;
+                p.saved = 1;
+            } else {
+                r.st.bad_evals++;
+            }
+            p.best_valid = r.st.best_valid;
+            if (r.log) {
+                fprintf(r.log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f\n", (long long)r.st.step, loss, vl, p.lr,
+                        p.tokens_per_s, r.st.elapsed_s);
+                fflush(r.log);
+            }
+            if (fn) fn(&p, ud);
+            if (c->patience > 0 && r.st.bad_evals >= c->patience) {
+                sum.stopped_early = 1;
+                break;
+            }
+        }
+        if (c->ckpt_every > 0 && r.st.step % c->ckpt_every == 0) {
+            rc = save_state(&r, err, errlen);
+            if (rc) break;
+        }
+    }
+    if (!rc && last_eval != r.st.step && !sum.stopped_early && !(c->stop_at > 0 && r.st.step >= c->stop_at)) {
+        /* stopped by the time budget (or resumed at the end): evaluate once more */
+        double vl = evaluate(&r);
+        p.is_eval = 1;
+        p.valid_loss = vl;
+        p.saved = 0;
+        if (vl < r.st.best_valid) {
+            r.st.best_valid = vl;
+            r.st.bad_evals = 0;
+            rc = save_best(&r, err, errlen);
+            p.saved = !rc;
+        }
+        p.best_valid = r.st.best_valid;
+        if (r.log) {
+            fprintf(r.log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f\n", (long long)r.st.step, loss, vl, p.lr, p.tokens_per_s,
+                    r.st.elapsed_s);
+            fflush(r.log);
+        }
+        if (fn) fn(&p, ud);
+    }
+    if (!rc) rc = save_state(&r, err, errlen);
+    double el = now_s() - t0;
+    sum.steps_done = r.st.step;
+    sum.last_train_loss = loss;
+    sum.best_valid = r.st.best_valid;
+    sum.tokens_per_s = run_tokens / (el > 1e-9 ? el : 1e-9);
+    sum.elapsed_s = r.st.elapsed_s;
+    if (out) *out = sum;
+    ctx_free(&r);
+    return rc;
+}

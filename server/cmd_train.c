@@ -1,0 +1,222 @@
+/* cmd_train.c - `synth train`: train a Synthesizer LM (model/train.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "cli.h"
+#include "cmd.h"
+#include "train.h"
+
+static void usage(FILE *o)
+{
+    train_config c;
+    train_config_default(&c);
+    const arch_hparams *hp = &c.hp;
+    fprintf(o,
+            "usage: synth train --train FILE --valid FILE -o OUT.gguf [options]\n"
+            "\n"
+            "Trains a Synthesizer LM and keeps the checkpoint with the best validation\n"
+            "loss in OUT.gguf (f32 GGUF with the tokenizer). One progress line on\n"
+            "stderr; a line per evaluation.\n"
+            "\n"
+            "data and output:\n"
+            "  --train FILE         training text (required)\n"
+            "  --valid FILE         validation text (required)\n"
+            "  -o, --output FILE    best checkpoint (required)\n"
+            "  --tokenizer FILE     take the tokenizer from a GGUF (checkpoint or tokenizer-only)\n"
+            "                       instead of learning BPE merges from --train\n"
+            "  --vocab N            vocabulary size to learn (default %d)\n"
+            "  --log FILE           CSV per evaluation: step,train_loss,valid_loss,lr,tokens_per_s,elapsed_s\n"
+            "  --name S             general.name of the checkpoint (default %s)\n"
+            "\n"
+            "model:\n"
+            "  --variant V          random, fixed_random, factorized_random, dense, factorized_dense,\n"
+            "                       vanilla, random+vanilla, dense+vanilla (default %s)\n"
+            "  --ctx L              context length (default %d)\n"
+            "  --d-model D          embedding width (default %d)\n"
+            "  --layers N           blocks (default %d)\n"
+            "  --heads H            heads, must divide D (default %d)\n"
+            "  --d-ff F             FFN width (default %d)\n"
+            "  --rank K             rank of factorized_random (default %d)\n"
+            "  --fd-a A, --fd-b B   factors of factorized_dense, A*B = L (default: closest to sqrt(L))\n"
+            "  --rstd X             std of the random logits R at init (default %g)\n"
+            "\n"
+            "optimization:\n"
+            "  --batch B            sequences per step (default %d)\n"
+            "  --seq T              tokens per sequence, T <= L (default min(%d, L))\n"
+            "  --steps N            total steps, the length of the schedule (default %lld)\n"
+            "  --lr X               peak learning rate (default %g)\n"
+            "  --min-lr X           final learning rate of the cosine decay (default %g)\n"
+            "  --warmup N           linear warm-up steps (default %lld)\n"
+            "  --weight-decay X     AdamW decoupled decay on weight matrices (default %g)\n"
+            "  --beta1 X, --beta2 X AdamW betas (default %g, %g)\n"
+            "  --clip X             global gradient-norm clip, 0 = off (default %g)\n"
+            "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
+            "  --seed N             seed of init, data order and dropout (default %llu)\n"
+            "  --threads N          OpenBLAS threads (default: OpenBLAS's choice)\n"
+            "\n"
+            "evaluation and checkpoints:\n"
+            "  --eval-every N       steps between evaluations on --valid (default %lld)\n"
+            "  --eval-tokens N      evaluate on the first N valid tokens, 0 = all (default 0)\n"
+            "  --patience N         stop after N evaluations without improvement, 0 = off (default 0)\n"
+            "  --max-minutes X      stop cleanly after X minutes (evaluate, keep best), 0 = off\n"
+            "  --ckpt-every N       save the full training state every N steps, 0 = only at the end\n"
+            "                       (default %lld)\n"
+            "  --ckpt FILE          training state file (default OUT.gguf.state)\n"
+            "  --resume FILE        continue from a training state (same flags, same tokenizer:\n"
+            "                       pass --tokenizer OUT.gguf to skip relearning)\n",
+            c.vocab, c.name, arch_variant_name(hp->variant), hp->n_ctx, hp->n_embd, hp->n_layer, hp->n_head,
+            hp->n_ff, hp->fr_rank, (double)c.rstd, c.batch, c.seq, (long long)c.steps, (double)c.lr,
+            (double)c.min_lr, (long long)c.warmup, (double)c.weight_decay, (double)c.beta1, (double)c.beta2,
+            (double)c.clip, (double)c.dropout, (unsigned long long)c.seed, (long long)c.eval_every,
+            (long long)c.ckpt_every);
+}
+
+static void fmt_time(char *b, size_t n, double s)
+{
+    if (!(s >= 0) || s > 1e8) {
+        snprintf(b, n, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(b, n, "%ldh%02ldm%02lds", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(b, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+static void progress(const train_progress *p, void *ud)
+{
+    (void)ud;
+    if (p->phase) {
+        fprintf(stderr, "synth train: %s...\n", p->phase);
+        return;
+    }
+    char el[32], eta[32];
+    fmt_time(el, sizeof el, p->elapsed_s);
+    fmt_time(eta, sizeof eta, p->eta_s);
+    if (p->is_eval) {
+        fprintf(stderr, "\r\033[Kstep %lld/%lld  valid loss %.4f (ppl %.2f)  best %.4f%s  elapsed %s\n",
+                (long long)p->step, (long long)p->steps, p->valid_loss, exp(p->valid_loss), p->best_valid,
+                p->saved ? "  saved" : "", el);
+        return;
+    }
+    fprintf(stderr, "\r\033[Kstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s",
+            (long long)p->step, (long long)p->steps, p->train_loss, p->lr, p->tokens_per_s, el, eta);
+}
+
+#define CMD "train"
+
+int cmd_train(int argc, char **argv)
+{
+    train_config c;
+    train_config_default(&c);
+    arch_hparams *hp = &c.hp;
+    int seq_set = 0, fda_set = 0, fdb_set = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+#define VAL() do { if (!(v = cli_value(CMD, argc, argv, &i))) return 2; } while (0)
+#define INT(dst, lo, hi) do { VAL(); int t_; if (cli_int(CMD, a, v, lo, hi, &t_)) return 2; dst = t_; } while (0)
+#define FLT(dst, lo, hi) do { VAL(); if (cli_float(CMD, a, v, lo, hi, &dst)) return 2; } while (0)
+        if (!strcmp(a, "--train")) { VAL(); c.train_path = v; }
+        else if (!strcmp(a, "--valid")) { VAL(); c.valid_path = v; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { VAL(); c.out_path = v; }
+        else if (!strcmp(a, "--tokenizer")) { VAL(); c.tokenizer_path = v; }
+        else if (!strcmp(a, "--log")) { VAL(); c.log_path = v; }
+        else if (!strcmp(a, "--ckpt")) { VAL(); c.ckpt_path = v; }
+        else if (!strcmp(a, "--resume")) { VAL(); c.resume_path = v; }
+        else if (!strcmp(a, "--name")) { VAL(); c.name = v; }
+        else if (!strcmp(a, "--variant")) {
+            VAL();
+            if (arch_variant_parse(v, &hp->variant)) {
+                fprintf(stderr, "synth train: --variant: unknown variant '%s' (see --help)\n", v);
+                return 2;
+            }
+        }
+        else if (!strcmp(a, "--ctx")) INT(hp->n_ctx, 1, 8192);
+        else if (!strcmp(a, "--d-model")) INT(hp->n_embd, 1, 16384);
+        else if (!strcmp(a, "--layers")) INT(hp->n_layer, 1, 256);
+        else if (!strcmp(a, "--heads")) INT(hp->n_head, 1, 16384);
+        else if (!strcmp(a, "--d-ff")) INT(hp->n_ff, 1, 65536);
+        else if (!strcmp(a, "--rank")) INT(hp->fr_rank, 1, 8192);
+        else if (!strcmp(a, "--fd-a")) { INT(hp->fd_a, 1, 8192); fda_set = 1; }
+        else if (!strcmp(a, "--fd-b")) { INT(hp->fd_b, 1, 8192); fdb_set = 1; }
+        else if (!strcmp(a, "--vocab")) INT(c.vocab, 257, 1 << 20);
+        else if (!strcmp(a, "--batch")) INT(c.batch, 1, 65536);
+        else if (!strcmp(a, "--seq")) { INT(c.seq, 1, 8192); seq_set = 1; }
+        else if (!strcmp(a, "--steps")) INT(c.steps, 1, 2000000000);
+        else if (!strcmp(a, "--warmup")) INT(c.warmup, 0, 2000000000);
+        else if (!strcmp(a, "--eval-every")) INT(c.eval_every, 1, 2000000000);
+        else if (!strcmp(a, "--eval-tokens")) INT(c.eval_tokens, 0, 2000000000);
+        else if (!strcmp(a, "--patience")) INT(c.patience, 0, 1000000);
+        else if (!strcmp(a, "--ckpt-every")) INT(c.ckpt_every, 0, 2000000000);
+        else if (!strcmp(a, "--threads")) INT(c.threads, 1, 256);
+        else if (!strcmp(a, "--lr")) FLT(c.lr, 1e-9, 1);
+        else if (!strcmp(a, "--min-lr")) FLT(c.min_lr, 0, 1);
+        else if (!strcmp(a, "--weight-decay")) FLT(c.weight_decay, 0, 0.999);
+        else if (!strcmp(a, "--beta1")) FLT(c.beta1, 0, 0.999999);
+        else if (!strcmp(a, "--beta2")) FLT(c.beta2, 0, 0.999999);
+        else if (!strcmp(a, "--clip")) FLT(c.clip, 0, 1e9);
+        else if (!strcmp(a, "--dropout")) FLT(c.dropout, 0, 0.99);
+        else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
+        else if (!strcmp(a, "--max-minutes")) {
+            float mm;
+            VAL();
+            if (cli_float(CMD, a, v, 0, 1e6, &mm)) return 2;
+            c.max_minutes = mm;
+        }
+        else if (!strcmp(a, "--seed")) { VAL(); if (cli_u64(CMD, a, v, &c.seed)) return 2; }
+        else {
+            fprintf(stderr, "synth train: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+#undef VAL
+#undef INT
+#undef FLT
+    }
+    if (!c.train_path) { fprintf(stderr, "synth train: --train FILE is required (see --help)\n"); return 2; }
+    if (!c.valid_path) { fprintf(stderr, "synth train: --valid FILE is required (see --help)\n"); return 2; }
+    if (!c.out_path) { fprintf(stderr, "synth train: -o OUT.gguf is required (see --help)\n"); return 2; }
+    if (!seq_set && c.seq > hp->n_ctx) c.seq = hp->n_ctx;
+    if (hp->variant == ARCH_FACTORIZED_DENSE && !fda_set && !fdb_set) {
+        int a = 1;
+        for (int x = 1; (int64_t)x * x <= hp->n_ctx; x++)
+            if (hp->n_ctx % x == 0) a = x;
+        hp->fd_a = a;
+        hp->fd_b = hp->n_ctx / a;
+    } else if (hp->variant == ARCH_FACTORIZED_DENSE && fda_set != fdb_set) {
+        if (fda_set && hp->fd_a > 0 && hp->n_ctx % hp->fd_a == 0) hp->fd_b = hp->n_ctx / hp->fd_a;
+        else if (fdb_set && hp->fd_b > 0 && hp->n_ctx % hp->fd_b == 0) hp->fd_a = hp->n_ctx / hp->fd_b;
+    }
+    if (c.warmup > c.steps) c.warmup = c.steps;
+    char err[512];
+    if (train_config_validate(&c, err, sizeof err)) {
+        fprintf(stderr, "synth %s\n", err);
+        return 2;
+    }
+    /* Files: fail before the (slow) tokenizer learning. */
+    const char *files[] = {c.train_path, c.valid_path, c.tokenizer_path, c.resume_path};
+    const char *flags[] = {"--train", "--valid", "--tokenizer", "--resume"};
+    for (int i = 0; i < 4; i++)
+        if (files[i] && access(files[i], R_OK)) {
+            fprintf(stderr, "synth train: %s: cannot read '%s'\n", flags[i], files[i]);
+            return 2;
+        }
+    train_summary s;
+    int rc = train_run(&c, progress, NULL, &s, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "\nsynth %s\n", err);
+        return rc == TRAIN_EINVAL ? 2 : 1;
+    }
+    fprintf(stderr, "\nsynth train: %lld steps, last train loss %.4f, best valid loss %.4f (ppl %.2f), %.0f tok/s, %.1f min%s%s\n",
+            (long long)s.steps_done, s.last_train_loss, s.best_valid, exp(s.best_valid), s.tokens_per_s,
+            s.elapsed_s / 60, s.stopped_early ? ", stopped early (patience)" : "",
+            s.stopped_time ? ", stopped at --max-minutes" : "");
+    fprintf(stderr, "synth train: best checkpoint: %s\n", c.out_path);
+    return 0;
+}
