@@ -14,6 +14,10 @@
 
 #include "arch.h"
 #include "test.h"
+#include "ckpt.h"
+#include "model.h"
+#include "quant.h"
+#include "tok.h"
 #include "train.h"
 
 static void tiny_hparams(arch_hparams *hp, arch_variant v)
@@ -125,9 +129,324 @@ TEST(test_gradcheck_all_variants)
     }
 }
 
+/* The f32 trainer computes the same loss and gradients as the f64 one
+ * (relative 1e-3 on the gradient norm of each tensor: f32 rounding only). */
+TEST(test_f32_matches_f64)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        arch_hparams hp;
+        tiny_hparams(&hp, (arch_variant)v);
+        char err[256];
+        train_net_d *nd = train_net_d_create(&hp, 2, 8, err, sizeof err);
+        train_net_f *nf = train_net_f_create(&hp, 2, 8, err, sizeof err);
+        CHECK(nd && nf);
+        if (!nd || !nf) return;
+        noisy_init(nd, 11);
+        for (int64_t i = 0; i < train_net_d_n_params(nd); i++)
+            train_net_f_params(nf)[i] = (float)train_net_d_params(nd)[i];
+        /* make the f64 copy exactly the f32 values */
+        for (int64_t i = 0; i < train_net_d_n_params(nd); i++) train_net_d_params(nd)[i] = train_net_f_params(nf)[i];
+        int32_t in[16], tg[16];
+        make_tokens(in, tg, 16, hp.n_vocab, 4);
+        train_net_d_zero_grad(nd);
+        train_net_f_zero_grad(nf);
+        double ld = train_net_d_forward(nd, in, tg, 2, 8, 1, 0.0f, NULL, NULL);
+        double lf = train_net_f_forward(nf, in, tg, 2, 8, 1, 0.0f, NULL, NULL);
+        CHECK_NEAR(lf, ld, 1e-5 * fabs(ld));
+        train_net_d_backward(nd);
+        train_net_f_backward(nf);
+        double all = 0;
+        for (int64_t e = 0; e < train_net_d_n_params(nd); e++) all += train_net_d_grads(nd)[e] * train_net_d_grads(nd)[e];
+        /* relative to the tensor, plus 1e-6 of the whole gradient for tensors
+         * whose exact gradient is ~0 (the key bias: softmax is invariant to it) */
+        for (int t = 0; t < train_net_d_n_tensors(nd); t++) {
+            const arch_tensor *ti = train_net_d_tensor(nd, t);
+            double dn = 0, gn = 0;
+            for (int64_t e = 0; e < ti->n_elem; e++) {
+                double a = train_net_d_grad_ptrs(nd)[t][e], b = train_net_f_grad_ptrs(nf)[t][e];
+                dn += (a - b) * (a - b);
+                gn += a * a;
+            }
+            CHECK_MSG(sqrt(dn) <= 1e-3 * sqrt(gn) + 1e-6 * sqrt(all), "%s %s: f32 vs f64 gradient rel diff %g",
+                      arch_variant_name((arch_variant)v), ti->name, sqrt(dn / (gn + 1e-300)));
+        }
+        train_net_d_free(nd);
+        train_net_f_free(nf);
+    }
+}
+
+/* Dropout p = 0 in training mode is exactly no dropout; p > 0 is
+ * reproducible from the rng state and changes the loss. */
+TEST(test_dropout)
+{
+    arch_hparams hp;
+    tiny_hparams(&hp, ARCH_RANDOM_VANILLA);
+    char err[256];
+    train_net_d *n = train_net_d_create(&hp, 2, 8, err, sizeof err);
+    CHECK(n != NULL);
+    if (!n) return;
+    noisy_init(n, 3);
+    int32_t in[16], tg[16];
+    make_tokens(in, tg, 16, hp.n_vocab, 4);
+    int64_t np = train_net_d_n_params(n);
+    double *g0 = malloc((size_t)np * sizeof *g0);
+    arch_rng r;
+    arch_rng_seed(&r, 1);
+    train_net_d_zero_grad(n);
+    double l0 = train_net_d_forward(n, in, tg, 2, 8, 1, 0.0f, NULL, NULL);
+    train_net_d_backward(n);
+    memcpy(g0, train_net_d_grads(n), (size_t)np * sizeof *g0);
+    train_net_d_zero_grad(n);
+    double l1 = train_net_d_forward(n, in, tg, 2, 8, 1, 0.0f, &r, NULL);
+    train_net_d_backward(n);
+    double l2 = train_net_d_forward(n, in, tg, 2, 8, 0, 0.5f, &r, NULL);
+    CHECK(l0 == l1);
+    CHECK(l0 == l2);
+    CHECK(memcmp(g0, train_net_d_grads(n), (size_t)np * sizeof *g0) == 0);
+    arch_rng_seed(&r, 1);
+    double a = train_net_d_forward(n, in, tg, 2, 8, 1, 0.3f, &r, NULL);
+    double b = train_net_d_forward(n, in, tg, 2, 8, 1, 0.3f, &r, NULL);
+    arch_rng_seed(&r, 1);
+    double c = train_net_d_forward(n, in, tg, 2, 8, 1, 0.3f, &r, NULL);
+    CHECK(a == c);
+    CHECK(a != b);
+    CHECK(a != l0);
+    free(g0);
+    train_net_d_free(n);
+}
+
+/* The GGUF written from the trainer's parameters gives, through the
+ * inference engine (model_step), the trainer's logits within 1e-4. */
+TEST(test_matches_inference)
+{
+    char *vocab[257];
+    for (int i = 0; i < 256; i++) {
+        char b[3] = {0};
+        tok_byte_to_utf8((uint8_t)i, b);
+        vocab[i] = strdup(b);
+    }
+    vocab[256] = strdup("<|endoftext|>");
+    char path[] = "/tmp/test_train_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        arch_hparams hp;
+        tiny_hparams(&hp, (arch_variant)v);
+        hp.n_vocab = 257;
+        hp.n_embd = 32;
+        char err[256];
+        const int B = 2, T = 8, V = hp.n_vocab;
+        train_net_f *n = train_net_f_create(&hp, B, T, err, sizeof err);
+        CHECK(n != NULL);
+        if (!n) break;
+        train_net_f_init_params(n, 5, 0.5f);
+        arch_rng r;
+        arch_rng_seed(&r, 77);
+        float *p = train_net_f_params(n);
+        for (int64_t i = 0; i < train_net_f_n_params(n); i++) p[i] += 0.05f * arch_rng_normal(&r);
+        ckpt_desc d;
+        memset(&d, 0, sizeof d);
+        d.hp = &hp;
+        d.name = "test";
+        d.vocab = (const char *const *)vocab;
+        d.n_vocab = 257;
+        d.eos_id = 256;
+        d.tensors = (const float *const *)train_net_f_param_ptrs(n);
+        d.type = QUANT_F32;
+        int rc = ckpt_write(&d, path, err, sizeof err);
+        CHECK_MSG(rc == 0, "ckpt_write: %s", err);
+        model *m = NULL;
+        rc = model_load(path, &m, err, sizeof err);
+        CHECK_MSG(rc == 0, "model_load: %s", err);
+        if (rc) { train_net_f_free(n); continue; }
+        int32_t in[16], tg[16];
+        make_tokens(in, tg, B * T, V, 9);
+        float *lt = malloc((size_t)B * T * V * sizeof(float)), *li = malloc((size_t)T * V * sizeof(float));
+        train_net_f_forward(n, in, tg, B, T, 0, 0.0f, NULL, lt);
+        model_cache *c = model_cache_create(m, 1);
+        double maxd = 0;
+        for (int b = 0; b < B; b++) {
+            model_cache_reset(c, 0);
+            model_seq s = {0, T, in + b * T, 1};
+            rc = model_step(m, c, 1, &s, li);
+            CHECK(rc == 0);
+            for (int e = 0; e < T * V; e++) {
+                double dd = fabs((double)li[e] - lt[(size_t)b * T * V + e]);
+                if (dd > maxd) maxd = dd;
+            }
+        }
+        CHECK_MSG(maxd <= 1e-4, "%s: trainer vs inference logits differ by %g", arch_variant_name((arch_variant)v),
+                  maxd);
+        model_cache_free(c);
+        model_free(m);
+        free(lt);
+        free(li);
+        train_net_f_free(n);
+    }
+    unlink(path);
+    for (int i = 0; i < 257; i++) free(vocab[i]);
+}
+
+/* ---- whole runs through train_run ---- */
+
+typedef struct {
+    double loss[512];
+    int n;
+    double last_valid;
+} rec;
+
+static void record(const train_progress *p, void *ud)
+{
+    rec *r = ud;
+    if (p->phase) return;
+    if (p->is_eval) { r->last_valid = p->valid_loss; return; }
+    if (r->n < 512) r->loss[r->n++] = p->train_loss;
+}
+
+static char g_dir[64];
+
+static void write_text(const char *name, int reps, int variant)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    static const char *const lines[] = {
+        "the cat sat on the mat and the dog sat on the log .\n",
+        "a bird in the hand is worth two in the bush .\n",
+        "the quick brown fox jumps over the lazy dog .\n",
+        "to be or not to be , that is the question .\n",
+    };
+    for (int i = 0; i < reps; i++) fputs(lines[(i + variant) % 4], f);
+    fclose(f);
+}
+
+static void tiny_config(train_config *c, char *out, char *state, char *trainp, char *validp)
+{
+    train_config_default(c);
+    tiny_hparams(&c->hp, ARCH_RANDOM);
+    c->hp.n_ctx = 32;
+    c->hp.n_embd = 32;
+    sprintf(trainp, "%s/train.txt", g_dir);
+    sprintf(validp, "%s/valid.txt", g_dir);
+    sprintf(out, "%s/out.gguf", g_dir);
+    sprintf(state, "%s/state.bin", g_dir);
+    c->train_path = trainp;
+    c->valid_path = validp;
+    c->out_path = out;
+    c->ckpt_path = state;
+    c->vocab = 300;
+    c->batch = 4;
+    c->seq = 32;
+    c->steps = 40;
+    c->warmup = 5;
+    c->lr = 3e-3f;
+    c->min_lr = 3e-4f;
+    c->eval_every = 10;
+    c->ckpt_every = 0;
+    c->dropout = 0.1f;
+    c->threads = 1;
+}
+
+TEST(test_resume_equivalence)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    rec a = {0}, b = {0};
+    int rc = train_run(&c, record, &a, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.stop_at = 20;
+    rc = train_run(&c, record, &b, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(b.n == 20);
+    c.stop_at = 0;
+    c.resume_path = state;
+    rc = train_run(&c, record, &b, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(a.n == 40 && b.n == 40);
+    for (int i = 0; i < a.n && i < b.n; i++) CHECK_MSG(a.loss[i] == b.loss[i], "step %d: %.9g vs %.9g", i + 1, a.loss[i], b.loss[i]);
+    CHECK(a.last_valid == b.last_valid);
+    /* same seed: same curve; other seed: another */
+    rec s = {0}, s2 = {0}, o = {0};
+    c.resume_path = NULL;
+    c.steps = 10;
+    rc = train_run(&c, record, &s, NULL, err, sizeof err);
+    rc |= train_run(&c, record, &s2, NULL, err, sizeof err);
+    c.seed = 2;
+    rc |= train_run(&c, record, &o, NULL, err, sizeof err);
+    CHECK(rc == 0);
+    int same = s.n == 10 && s2.n == 10;
+    for (int i = 0; i < 10; i++) same &= s.loss[i] == s2.loss[i];
+    CHECK(same);
+    CHECK(o.loss[5] != s.loss[5]);
+}
+
+/* A tiny model learns a small repetitive text: after 300 steps the
+ * validation loss (same kind of text) is below 0.5 nats per token, far below
+ * the ~5.7 of a uniform guess over 300 tokens. */
+TEST(test_overfit_small_text)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.steps = 300;
+    c.eval_every = 100;
+    c.warmup = 20;
+    c.lr = 1e-2f;
+    c.dropout = 0;
+    train_summary s;
+    int rc = train_run(&c, NULL, NULL, &s, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK_MSG(s.best_valid < 0.5, "best valid loss %g", s.best_valid);
+    CHECK(s.steps_done == 300);
+    /* the best checkpoint loads in the inference engine */
+    model *m = NULL;
+    rc = model_load(out, &m, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    model_free(m);
+}
+
+TEST(test_bad_config)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.seq = 33; /* > ctx 32 */
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--seq"));
+    tiny_config(&c, out, state, tp, vp);
+    c.lr = -1;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--lr"));
+    tiny_config(&c, out, state, tp, vp);
+    c.hp.n_head = 3;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "head_count"));
+    tiny_config(&c, out, state, tp, vp);
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/nope.txt", g_dir);
+    c.train_path = missing;
+    CHECK(train_run(&c, NULL, NULL, NULL, err, sizeof err) == TRAIN_EIO && strstr(err, "--train"));
+    tiny_config(&c, out, state, tp, vp);
+    c.resume_path = tp; /* not a state file */
+    CHECK(train_run(&c, NULL, NULL, NULL, err, sizeof err) == TRAIN_EFORMAT && strstr(err, "--resume"));
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_train_dir_XXXXXX");
+    if (!mkdtemp(g_dir)) return 1;
+    write_text("train.txt", 400, 0);
+    write_text("valid.txt", 40, 1);
     RUN(test_gradcheck_all_variants);
+    RUN(test_f32_matches_f64);
+    RUN(test_dropout);
+    RUN(test_matches_inference);
+    RUN(test_bad_config);
+    RUN(test_resume_equivalence);
+    RUN(test_overfit_small_text);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    if (system(cmd)) printf("could not remove %s\n", g_dir);
     return test_summary();
 }
