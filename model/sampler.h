@@ -14,6 +14,7 @@
 #ifndef SAMPLER_H
 #define SAMPLER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -25,27 +26,43 @@ typedef struct {
     uint64_t seed;
 } sampler_params;
 
+/* temperature 1, top_k 0, top_p 1, min_p 0, repetition_penalty 1, seed 0. */
 void sampler_params_default(sampler_params *p);
-/* 0, or -1 with a message naming the field in err. */
+/* 0, or -1 with a message naming the field in err. Ranges: temperature
+ * finite in [0, 1e4], top_k >= 0, top_p in (0, 1], min_p in [0, 1],
+ * repetition_penalty finite in (0, 1e4]. */
 int sampler_params_validate(const sampler_params *p, char *err, size_t errlen);
+
+/* A candidate token during sampling: its transformed logit, then weight. */
+typedef struct {
+    double v;
+    int id;
+} sampler_cand;
 
 typedef struct {
     sampler_params p;
-    uint64_t s[4];   /* PRNG state */
-    /* scratch, sized for n_vocab on first use */
+    uint64_t s[4];        /* PRNG state */
+    /* scratch, grown to n_vocab on use */
     int n_cap;
-    int *idx;
-    float *prob;
+    double *val;          /* [n_cap] penalized logits by token id */
+    sampler_cand *cand;   /* [n_cap] */
 } sampler;
 
+/* Copies *p (not validated here: call sampler_params_validate first) and
+ * seeds the PRNG. */
 void sampler_init(sampler *s, const sampler_params *p);
 void sampler_free(sampler *s);
-/* Pick a token. logits (n_vocab) are modified in place. history: previously
- * seen tokens (prompt and generated) for the repetition penalty. If logprob
- * is not NULL it receives log softmax of the *unmodified* logits at the
- * chosen token (what the model assigned, as OpenAI reports it). Returns the
- * id, or -1 on allocation failure. */
-int sampler_sample(sampler *s, float *logits, int n_vocab, const int32_t *history, int n_history,
+/* Pick a token. logits (n_vocab) are read only (the work happens in the
+ * sampler's scratch). history: previously seen tokens (prompt and
+ * generated) for the repetition penalty, each distinct id penalized once;
+ * ids outside [0, n_vocab) are ignored. NaN logits count as -inf; if every
+ * logit is -inf the lowest id is returned. Ties in top_k / top_p order go to
+ * the lower id. If logprob is not NULL it receives log softmax of the
+ * *unmodified* logits at the chosen token (what the model assigned, as
+ * OpenAI reports it). Each call with temperature > 0 consumes exactly one
+ * PRNG draw. Returns the id, or -1 on allocation failure or bad arguments
+ * (logits NULL, n_vocab < 1, history NULL with n_history > 0). */
+int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *history, int n_history,
                    float *logprob);
 
 /* Uniform double in [0, 1) from the sampler's PRNG (exposed for tests). */

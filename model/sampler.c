@@ -1,0 +1,305 @@
+/*
+ * sampler.c - next-token selection: repetition penalty, temperature,
+ * top_k, softmax, top_p, min_p, and a draw from a private xoshiro256**.
+ *
+ * All arithmetic after the penalty is in double, so tiny temperatures do
+ * not overflow and the result depends only on the seed and the logits.
+ */
+#include "sampler.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sampler_params_default(sampler_params *p)
+{
+    p->temperature = 1.0f;
+    p->top_k = 0;
+    p->top_p = 1.0f;
+    p->min_p = 0.0f;
+    p->repetition_penalty = 1.0f;
+    p->seed = 0;
+}
+
+static int sampler_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int sampler_params_validate(const sampler_params *p, char *err, size_t errlen)
+{
+    if (!p)
+        return sampler_fail(err, errlen, "sampler: no parameters");
+    /* written so that NaN fails every range check */
+    if (!(p->temperature >= 0.0f && p->temperature <= 1e4f))
+        return sampler_fail(err, errlen, "temperature must be in [0, 10000] (got %g)", (double)p->temperature);
+    if (p->top_k < 0)
+        return sampler_fail(err, errlen, "top_k must be >= 0 (got %d)", p->top_k);
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
+        return sampler_fail(err, errlen, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
+        return sampler_fail(err, errlen, "min_p must be in [0, 1] (got %g)", (double)p->min_p);
+    if (!(p->repetition_penalty > 0.0f && p->repetition_penalty <= 1e4f))
+        return sampler_fail(err, errlen, "repetition_penalty must be in (0, 10000] (got %g)",
+                            (double)p->repetition_penalty);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ PRNG */
+
+static uint64_t sampler_splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t sampler_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256** */
+static uint64_t sampler_next(sampler *s)
+{
+    uint64_t *st = s->s;
+    uint64_t r = sampler_rotl(st[1] * 5, 7) * 9, t = st[1] << 17;
+    st[2] ^= st[0];
+    st[3] ^= st[1];
+    st[1] ^= st[2];
+    st[0] ^= st[3];
+    st[2] ^= t;
+    st[3] = sampler_rotl(st[3], 45);
+    return r;
+}
+
+double sampler_uniform(sampler *s)
+{
+    return (double)(sampler_next(s) >> 11) * 0x1.0p-53;
+}
+
+void sampler_init(sampler *s, const sampler_params *p)
+{
+    memset(s, 0, sizeof(*s));
+    if (p)
+        s->p = *p;
+    else
+        sampler_params_default(&s->p);
+    uint64_t x = s->p.seed;
+    for (int i = 0; i < 4; i++)
+        s->s[i] = sampler_splitmix64(&x);
+}
+
+void sampler_free(sampler *s)
+{
+    if (!s)
+        return;
+    free(s->val);
+    free(s->cand);
+    s->val = NULL;
+    s->cand = NULL;
+    s->n_cap = 0;
+}
+
+float sampler_logprob(const float *logits, int n, int i)
+{
+    if (!logits || n < 1 || i < 0 || i >= n || isnan(logits[i]))
+        return -INFINITY;
+    double m = -INFINITY;
+    for (int j = 0; j < n; j++)
+        if (logits[j] > m) /* NaN never compares greater: counts as -inf */
+            m = logits[j];
+    if (isinf(m)) {
+        /* degenerate: the mass is shared evenly by the logits equal to m */
+        int cnt = 0;
+        for (int j = 0; j < n; j++)
+            cnt += logits[j] == m || (m < 0 && isnan(logits[j]));
+        return logits[i] == m ? (float)-log((double)cnt) : -INFINITY;
+    }
+    double sum = 0.0;
+    for (int j = 0; j < n; j++)
+        if (!isnan(logits[j]))
+            sum += exp((double)logits[j] - m);
+    return (float)((double)logits[i] - m - log(sum));
+}
+
+/* ------------------------------------------------------------- sampling */
+
+static int sampler_reserve(sampler *s, int n)
+{
+    if (n <= s->n_cap)
+        return 0;
+    double *v = realloc(s->val, (size_t)n * sizeof(*v));
+    if (v)
+        s->val = v;
+    sampler_cand *c = realloc(s->cand, (size_t)n * sizeof(*c));
+    if (c)
+        s->cand = c;
+    if (!v || !c)
+        return -1;
+    s->n_cap = n;
+    return 0;
+}
+
+/* Candidate order: larger value first, then lower id. */
+static int sampler_cand_cmp(const void *pa, const void *pb)
+{
+    const sampler_cand *a = pa, *b = pb;
+    if (a->v != b->v)
+        return a->v > b->v ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static int sampler_before(const sampler_cand *a, const sampler_cand *b)
+{
+    return a->v > b->v || (a->v == b->v && a->id < b->id);
+}
+
+/* Move the k best candidates (sampler_before order) to c[0..k), unsorted:
+ * quickselect, expected O(n). */
+static void sampler_select(sampler_cand *c, int n, int k)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        sampler_cand pivot = c[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (sampler_before(&c[i], &pivot))
+                i++;
+            while (sampler_before(&pivot, &c[j]))
+                j--;
+            if (i <= j) {
+                sampler_cand t = c[i];
+                c[i] = c[j];
+                c[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
+}
+
+static void sampler_penalize(sampler *s, const float *logits, int n, const int32_t *hist, int n_hist)
+{
+    double pen = s->p.repetition_penalty;
+    if (pen == 1.0)
+        return;
+    for (int i = 0; i < n_hist; i++) {
+        int32_t t = hist[i];
+        if (t < 0 || t >= n)
+            continue;
+        double v = s->val[t];
+        /* once per distinct id: a changed value means already penalized
+         * (0 and +-inf are fixed points, penalizing them again is a no-op) */
+        if (v != (double)logits[t])
+            continue;
+        s->val[t] = v > 0 ? v / pen : v * pen;
+    }
+}
+
+static int sampler_argmax(const double *v, int n)
+{
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *history, int n_history,
+                   float *logprob)
+{
+    if (!s || !logits || n_vocab < 1 || (n_history > 0 && !history) || sampler_reserve(s, n_vocab) < 0)
+        return -1;
+    double *val = s->val;
+    for (int j = 0; j < n_vocab; j++)
+        val[j] = isnan(logits[j]) ? -INFINITY : (double)logits[j];
+    if (n_history > 0)
+        sampler_penalize(s, logits, n_vocab, history, n_history);
+    int id;
+    if (s->p.temperature <= 0.0f) {
+        id = sampler_argmax(val, n_vocab);
+        goto done;
+    }
+    double u = sampler_uniform(s); /* drawn first: one draw per call */
+    double inv_t = 1.0 / (double)s->p.temperature;
+    sampler_cand *c = s->cand;
+    int n = n_vocab;
+    for (int j = 0; j < n; j++) {
+        c[j].v = val[j] * inv_t;
+        c[j].id = j;
+    }
+    int sorted = 0;
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        sampler_select(c, n, s->p.top_k);
+        n = s->p.top_k;
+    }
+    if (s->p.top_p < 1.0f) {
+        qsort(c, (size_t)n, sizeof(*c), sampler_cand_cmp);
+        sorted = 1;
+    }
+    /* softmax (unnormalized weights; sum kept) */
+    double m = sorted ? c[0].v : -INFINITY;
+    if (!sorted)
+        for (int j = 0; j < n; j++)
+            if (c[j].v > m)
+                m = c[j].v;
+    if (m == -INFINITY) {
+        id = sampler_argmax(val, n_vocab); /* nothing finite: lowest id */
+        goto done;
+    }
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) {
+        /* +inf logits share all the mass */
+        c[j].v = isinf(m) ? (c[j].v == m ? 1.0 : 0.0) : exp(c[j].v - m);
+        sum += c[j].v;
+    }
+    if (sorted) {
+        /* top_p: the smallest prefix holding at least top_p of the mass */
+        double target = (double)s->p.top_p * sum, cum = 0.0;
+        int k = 0;
+        while (k < n && cum < target)
+            cum += c[k++].v;
+        n = k > 0 ? k : 1;
+    }
+    if (s->p.min_p > 0.0f) {
+        /* the max weight is exp(0) = 1 (or 1 for the +inf group) */
+        double thr = (double)s->p.min_p * 1.0;
+        int k = 0;
+        for (int j = 0; j < n; j++)
+            if (c[j].v >= thr)
+                c[k++] = c[j];
+        n = k;
+    }
+    sum = 0.0;
+    for (int j = 0; j < n; j++)
+        sum += c[j].v;
+    double r = u * sum, cum = 0.0;
+    id = c[n - 1].id;
+    for (int j = 0; j < n; j++) {
+        cum += c[j].v;
+        if (r < cum) {
+            id = c[j].id;
+            break;
+        }
+    }
+done:
+    if (logprob)
+        *logprob = sampler_logprob(logits, n_vocab, id);
+    return id;
+}
