@@ -16,9 +16,12 @@
 
 #include "quant.h"
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
-typedef int8_t v8b __attribute__((vector_size(8)));
 typedef uint8_t v16ub __attribute__((vector_size(16)));
 
 static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
@@ -40,6 +43,30 @@ static inline float v8_hmax(v8f v)
     for (int i = 1; i < 8; i++) m = v[i] > m ? v[i] : m;
     return m;
 }
+/* 8 bytes (signed or unsigned) widened to floats. GCC's generic
+ * __builtin_convertvector does this lane by lane, so AVX2 gets the two
+ * instructions it needs (sign/zero extend, then int -> float). */
+static inline v8f v8_from_i8(const uint8_t *p)
+{
+#if defined(__AVX2__)
+    return (v8f)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    v8f v = v8_set1(0.0f);
+    for (int i = 0; i < 8; i++) v[i] = (float)(int8_t)p[i];
+    return v;
+#endif
+}
+static inline v8f v8_from_u8(const uint8_t *p)
+{
+#if defined(__AVX2__)
+    return (v8f)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    v8f v = v8_set1(0.0f);
+    for (int i = 0; i < 8; i++) v[i] = (float)p[i];
+    return v;
+#endif
+}
+
 /* Load n < 8 floats, padding with `pad`. */
 static inline v8f v8_load_tail(const float *p, int n, float pad)
 {
@@ -209,11 +236,20 @@ ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n)
     return v;
 }
 
+/* f16 -> f32 (exact for every value, inlined: it runs once per block). */
 static inline float load_f16(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
-    return quant_f16_to_f32(h);
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, ex = (h >> 10) & 0x1Fu, man = h & 0x3FFu, bits;
+    if (ex == 0) { /* zero or subnormal: man * 2^-24 */
+        float f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    bits = sign | (ex == 31 ? 0x7F800000u | (man << 13) : ((ex + 112) << 23) | (man << 13));
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
 }
 
 /* Q8_0 block: f16 d, int8 qs[32]; x = d * q. */
@@ -221,31 +257,28 @@ static void dequant_q8_0(const uint8_t *src, float *dst, int64_t nblocks)
 {
     for (int64_t ib = 0; ib < nblocks; ib++, src += 34, dst += 32) {
         v8f d = v8_set1(load_f16(src));
-        for (int j = 0; j < 4; j++) {
-            v8b q;
-            memcpy(&q, src + 2 + 8 * j, 8);
-            v8_store(dst + 8 * j, d * __builtin_convertvector(q, v8f));
-        }
+        for (int j = 0; j < 4; j++) v8_store(dst + 8 * j, d * v8_from_i8(src + 2 + 8 * j));
     }
 }
 
-/* Q4_0 block: f16 d, uint8 qs[16]; x[j] = d (lo(qs[j]) - 8), x[j+16] = d (hi(qs[j]) - 8). */
+/* Q4_0 block: f16 d, uint8 qs[16]; x[j] = d (lo(qs[j]) - 8), x[j+16] = d (hi(qs[j]) - 8).
+ * Unpacked as 4 vectors of 8: lo[0..8), lo[8..16), hi[0..8), hi[8..16). */
+static inline void q4_unpack(const uint8_t *qs, v8f d, v8f out[4])
+{
+    v16ub q;
+    memcpy(&q, qs, 16);
+    v16ub nib[2] = {q & 0x0F, q >> 4};
+    uint8_t u[32];
+    memcpy(u, &nib, 32);
+    for (int j = 0; j < 4; j++) out[j] = d * (v8_from_u8(u + 8 * j) - v8_set1(8.0f));
+}
+
 static void dequant_q4_0(const uint8_t *src, float *dst, int64_t nblocks)
 {
     for (int64_t ib = 0; ib < nblocks; ib++, src += 18, dst += 32) {
-        v8f d = v8_set1(load_f16(src));
-        v16ub q;
-        memcpy(&q, src + 2, 16);
-        v16ub lo = q & 0x0F, hi = q >> 4;
-        for (int j = 0; j < 2; j++) {
-            v8i l, h;
-            for (int k = 0; k < 8; k++) {
-                l[k] = (int32_t)lo[8 * j + k] - 8;
-                h[k] = (int32_t)hi[8 * j + k] - 8;
-            }
-            v8_store(dst + 8 * j, d * __builtin_convertvector(l, v8f));
-            v8_store(dst + 16 + 8 * j, d * __builtin_convertvector(h, v8f));
-        }
+        v8f w[4];
+        q4_unpack(src + 2, v8_set1(load_f16(src)), w);
+        for (int j = 0; j < 4; j++) v8_store(dst + 8 * j, w[j]);
     }
 }
 
@@ -273,11 +306,14 @@ void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst)
  * in L2 next to the activations; big batches use big blocks so that the
  * GEMM calls are big (each call repacks x, which costs a pass over x). */
 #define OPS_BLOCK_SMALL (64 * 1024)    /* floats, n < 256 */
-#define OPS_BLOCK_BIG (1024 * 1024)    /* floats, n >= 256 */
+#define OPS_BLOCK_BIG (1024 * 1024)    /* floats, n >= OPS_BIG_N */
+#ifndef OPS_BIG_N
+#define OPS_BIG_N 256
+#endif
 
 static int64_t block_rows(const ops_mat *W, int n)
 {
-    int64_t target = n < 256 ? OPS_BLOCK_SMALL : OPS_BLOCK_BIG;
+    int64_t target = n < OPS_BIG_N ? OPS_BLOCK_SMALL : OPS_BLOCK_BIG;
     int64_t rb = target / W->cols;
     if (rb < 16) rb = 16;
     if (rb > W->rows) rb = W->rows;
@@ -290,6 +326,72 @@ size_t ops_linear_scratch(const ops_mat *W, int n)
     return (size_t)block_rows(W, n) * (size_t)W->cols;
 }
 
+/* Small batches (decoding): y = x W^T straight from the q8_0/q4_0 blocks,
+ * without writing dequantized rows to memory or packing them for a GEMM
+ * (which would cost more than the multiply for n of a few rows). Two rows
+ * of x per pass over W; each block is converted to 4 vectors of 8 floats
+ * (scale applied) and multiplied into 4 independent accumulators per row,
+ * so the FMA chains do not wait on each other. */
+#define OPS_FUSED_MAX_N 4
+
+/* One block of W (32 weights) as 4 vectors of 8 floats, scale applied. */
+static inline __attribute__((always_inline)) void block_unpack(const uint8_t *w, int q4, v8f wf[4])
+{
+    v8f d = v8_set1(load_f16(w));
+    if (q4) {
+        q4_unpack(w + 2, d, wf);
+    } else {
+        for (int j = 0; j < 4; j++) wf[j] = d * v8_from_i8(w + 2 + 8 * j);
+    }
+}
+
+/* y0 (and y1 if two) = x0 (x1) . W^T; q4 and two are compile-time
+ * constants after inlining, so there are four specialized loops. */
+static inline __attribute__((always_inline)) void fused_rows(int two, int q4, const float *x0, const float *x1,
+                                                             const ops_mat *W, float *y0, float *y1)
+{
+    const int64_t nb = W->cols / 32;
+    const size_t bb = q4 ? 18 : 34;
+    for (int64_t o = 0; o < W->rows; o++) {
+        const uint8_t *w = (const uint8_t *)W->data + (size_t)o * W->row_bytes;
+        v8f a0 = v8_set1(0.0f), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int64_t b = 0; b < nb; b++, w += bb) {
+            v8f wf[4];
+            block_unpack(w, q4, wf);
+            const float *p0 = x0 + b * 32;
+            a0 += wf[0] * v8_load(p0);
+            a1 += wf[1] * v8_load(p0 + 8);
+            a2 += wf[2] * v8_load(p0 + 16);
+            a3 += wf[3] * v8_load(p0 + 24);
+            if (two) {
+                const float *p1 = x1 + b * 32;
+                b0 += wf[0] * v8_load(p1);
+                b1 += wf[1] * v8_load(p1 + 8);
+                b2 += wf[2] * v8_load(p1 + 16);
+                b3 += wf[3] * v8_load(p1 + 24);
+            }
+        }
+        y0[o] = v8_hsum((a0 + a1) + (a2 + a3));
+        if (two) y1[o] = v8_hsum((b0 + b1) + (b2 + b3));
+    }
+}
+
+static void linear_fused(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
+{
+    const int q4 = W->type == QUANT_Q4_0;
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+        const float *x0 = x + (size_t)i * ldx, *x1 = x0 + ldx;
+        float *y0 = y + (size_t)i * ldy, *y1 = y0 + ldy;
+        if (q4) fused_rows(1, 1, x0, x1, W, y0, y1);
+        else fused_rows(1, 0, x0, x1, W, y0, y1);
+    }
+    if (i < n) {
+        if (q4) fused_rows(0, 1, x + (size_t)i * ldx, NULL, W, y + (size_t)i * ldy, NULL);
+        else fused_rows(0, 0, x + (size_t)i * ldx, NULL, W, y + (size_t)i * ldy, NULL);
+    }
+}
+
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
                 float *scratch)
 {
@@ -298,6 +400,8 @@ void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b
     if (W->type == QUANT_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)W->rows, cols, 1.0f, x, ldx,
                     (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f, y, ldy);
+    } else if (n <= OPS_FUSED_MAX_N && (W->type == QUANT_Q8_0 || W->type == QUANT_Q4_0)) {
+        linear_fused(n, x, ldx, W, y, ldy);
     } else {
         int64_t rb = block_rows(W, n);
         for (int64_t r0 = 0; r0 < W->rows; r0 += rb) {

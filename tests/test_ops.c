@@ -148,7 +148,8 @@ TEST(test_linear)
 {
     const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
     for (int t = 0; t < 4; t++) {
-        check_linear(types[t], 1, 40, 64);
+        check_linear(types[t], 1, 40, 64);     /* small batches: fused kernels */
+        check_linear(types[t], 3, 33, 128);
         check_linear(types[t], 5, 300, 96);    /* several row blocks */
         check_linear(types[t], 260, 70, 32);   /* big-batch block size */
     }
