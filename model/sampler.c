@@ -125,10 +125,12 @@ float sampler_logprob(const float *logits, int n, int i)
             cnt += logits[j] == m || (m < 0 && isnan(logits[j]));
         return logits[i] == m ? (float)-log((double)cnt) : -INFINITY;
     }
+    /* float exp of values <= 0 (relative error ~1e-7), summed in double */
+    float mf = (float)m;
     double sum = 0.0;
     for (int j = 0; j < n; j++)
         if (!isnan(logits[j]))
-            sum += exp((double)logits[j] - m);
+            sum += expf(logits[j] - mf);
     return (float)((double)logits[i] - m - log(sum));
 }
 
@@ -244,21 +246,15 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
         c[j].v = val[j] * inv_t;
         c[j].id = j;
     }
-    int sorted = 0;
     if (s->p.top_k > 0 && s->p.top_k < n) {
         sampler_select(c, n, s->p.top_k);
         n = s->p.top_k;
     }
-    if (s->p.top_p < 1.0f) {
-        qsort(c, (size_t)n, sizeof(*c), sampler_cand_cmp);
-        sorted = 1;
-    }
-    /* softmax (unnormalized weights; sum kept) */
-    double m = sorted ? c[0].v : -INFINITY;
-    if (!sorted)
-        for (int j = 0; j < n; j++)
-            if (c[j].v > m)
-                m = c[j].v;
+    /* softmax over the candidates (unnormalized weights, max weight 1) */
+    double m = -INFINITY;
+    for (int j = 0; j < n; j++)
+        if (c[j].v > m)
+            m = c[j].v;
     if (m == -INFINITY) {
         id = sampler_argmax(val, n_vocab); /* nothing finite: lowest id */
         goto done;
@@ -266,15 +262,26 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
     double sum = 0.0;
     for (int j = 0; j < n; j++) {
         /* +inf logits share all the mass */
-        c[j].v = isinf(m) ? (c[j].v == m ? 1.0 : 0.0) : exp(c[j].v - m);
+        c[j].v = isinf(m) ? (c[j].v == m ? 1.0 : 0.0) : (double)expf((float)(c[j].v - m));
         sum += c[j].v;
     }
-    if (sorted) {
-        /* top_p: the smallest prefix holding at least top_p of the mass */
-        double target = (double)s->p.top_p * sum, cum = 0.0;
-        int k = 0;
-        while (k < n && cum < target)
-            cum += c[k++].v;
+    if (s->p.top_p < 1.0f) {
+        /* top_p: the smallest prefix of the sorted candidates holding at
+         * least top_p of the mass. Sort only a growing head (found by
+         * quickselect) until it holds enough: usually a few dozen tokens. */
+        double target = (double)s->p.top_p * sum;
+        int head = n < 64 ? n : 64, k;
+        for (;;) {
+            if (head < n)
+                sampler_select(c, n, head);
+            qsort(c, (size_t)head, sizeof(*c), sampler_cand_cmp);
+            double cum = 0.0;
+            for (k = 0; k < head && cum < target;)
+                cum += c[k++].v;
+            if (cum >= target || head == n)
+                break;
+            head = head > n / 4 ? n : head * 4;
+        }
         n = k > 0 ? k : 1;
     }
     if (s->p.min_p > 0.0f) {
