@@ -1,0 +1,166 @@
+/* cmd_serve.c - `synth serve`: flags (each also a SYNTH_* environment
+ * variable; a flag wins over the variable) -> srv_config -> srv_run. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "srv_core.h"
+
+#include <cblas.h>
+
+typedef enum { F_STR, F_INT, F_SIZE, F_DOUBLE, F_LEVEL } flag_kind;
+
+typedef struct {
+    const char *name;   /* --name */
+    char short_name;
+    const char *env;
+    flag_kind kind;
+    void *dst;
+    long long lo, hi;   /* integer range */
+    const char *help;
+} flag;
+
+static const char *const levels[] = {"error", "warn", "info", "debug"};
+
+static int set_flag(const flag *f, const char *v)
+{
+    char *end;
+    errno = 0;
+    switch (f->kind) {
+    case F_STR:
+        *(const char **)f->dst = v;
+        return 0;
+    case F_INT:
+    case F_SIZE: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end || x < f->lo || x > f->hi) {
+            fprintf(stderr, "synth serve: --%s: expected an integer in [%lld, %lld], got '%s'\n", f->name, f->lo,
+                    f->hi, v);
+            return -1;
+        }
+        if (f->kind == F_INT) *(int *)f->dst = (int)x;
+        else *(size_t *)f->dst = (size_t)x;
+        return 0;
+    }
+    case F_DOUBLE: {
+        double x = strtod(v, &end);
+        if (errno || end == v || *end || !(x >= (double)f->lo && x <= (double)f->hi)) {
+            fprintf(stderr, "synth serve: --%s: expected a number in [%lld, %lld], got '%s'\n", f->name, f->lo,
+                    f->hi, v);
+            return -1;
+        }
+        *(double *)f->dst = x;
+        return 0;
+    }
+    case F_LEVEL:
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(v, levels[i])) {
+                *(int *)f->dst = i;
+                return 0;
+            }
+        fprintf(stderr, "synth serve: --%s: expected error, warn, info or debug, got '%s'\n", f->name, v);
+        return -1;
+    }
+    return -1;
+}
+
+static void usage(FILE *out, const flag *flags, int n)
+{
+    fprintf(out, "usage: synth serve [options]\n\nHTTP inference server: POST /generate /score /tokenize "
+                 "/detokenize /v1/completions, GET /health /ready /metrics /v1/models.\n\noptions (each "
+                 "also an environment variable):\n");
+    for (int i = 0; i < n; i++) {
+        char name[40];
+        snprintf(name, sizeof name, "%s%c%s--%s", flags[i].short_name ? "-" : "",
+                 flags[i].short_name ? flags[i].short_name : ' ', flags[i].short_name ? ", " : "  ",
+                 flags[i].name);
+        fprintf(out, "  %-26s %-24s %s\n", name, flags[i].env, flags[i].help);
+    }
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    srv_config c = {
+        .model_path = CMD_DEFAULT_MODEL,
+        .host = "127.0.0.1",
+        .port = 8080,
+        .max_batch = 32,
+        .max_queue = 256,
+        .max_body = 1 << 20,
+        .api_key = NULL,
+        .request_timeout_ms = 0,
+        .idle_timeout_s = 30,
+        .drain_timeout_s = 30,
+        .log_level = SRV_LOG_INFO,
+        .max_connections = 1024,
+        .score_batch_tokens = 2048,
+        .threads = 0,
+    };
+    int timeout_ms = 0;
+    const flag flags[] = {
+        {"model", 'm', "SYNTH_MODEL", F_STR, &c.model_path, 0, 0, "checkpoint (GGUF), default " CMD_DEFAULT_MODEL},
+        {"host", 0, "SYNTH_HOST", F_STR, &c.host, 0, 0, "address to listen on (default 127.0.0.1)"},
+        {"port", 'p', "SYNTH_PORT", F_INT, &c.port, 0, 65535, "port (default 8080; 0: any free port)"},
+        {"max-batch", 0, "SYNTH_MAX_BATCH", F_INT, &c.max_batch, 1, 1024, "sequences decoded together (32)"},
+        {"max-queue", 0, "SYNTH_MAX_QUEUE", F_INT, &c.max_queue, 0, 1000000, "waiting requests before 503 (256)"},
+        {"max-body", 0, "SYNTH_MAX_BODY", F_SIZE, &c.max_body, 1, 1LL << 32, "request body limit, bytes (1 MiB)"},
+        {"api-key", 0, "SYNTH_API_KEY", F_STR, &c.api_key, 0, 0, "require this key (Bearer or X-API-Key)"},
+        {"request-timeout", 0, "SYNTH_REQUEST_TIMEOUT", F_INT, &timeout_ms, 0, 1 << 30,
+         "default request deadline, ms (0: none)"},
+        {"idle-timeout", 0, "SYNTH_IDLE_TIMEOUT", F_INT, &c.idle_timeout_s, 1, 86400,
+         "close idle or stalled connections after s (30)"},
+        {"drain-timeout", 0, "SYNTH_DRAIN_TIMEOUT", F_DOUBLE, &c.drain_timeout_s, 0, 86400,
+         "on SIGTERM, wait for requests up to s (30)"},
+        {"max-connections", 0, "SYNTH_MAX_CONNECTIONS", F_INT, &c.max_connections, 1, 1000000,
+         "open connections (1024)"},
+        {"score-batch-tokens", 0, "SYNTH_SCORE_BATCH_TOKENS", F_INT, &c.score_batch_tokens, 1, 1 << 24,
+         "tokens per model_score call (2048)"},
+        {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "OpenBLAS threads (0: its default)"},
+        {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
+    };
+    int nf = (int)(sizeof flags / sizeof flags[0]);
+    for (int i = 0; i < nf; i++) {
+        const char *v = getenv(flags[i].env);
+        if (v && *v && set_flag(&flags[i], v)) {
+            fprintf(stderr, "synth serve: (from %s)\n", flags[i].env);
+            return 2;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout, flags, nf);
+            return 0;
+        }
+        const flag *f = NULL;
+        const char *val = NULL;
+        for (int k = 0; k < nf && !f; k++) {
+            size_t nl = strlen(flags[k].name);
+            if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, flags[k].name, nl) && (a[2 + nl] == 0 || a[2 + nl] == '=')) {
+                f = &flags[k];
+                if (a[2 + nl] == '=') val = a + 3 + nl;
+            } else if (flags[k].short_name && a[0] == '-' && a[1] == flags[k].short_name && a[2] == 0) {
+                f = &flags[k];
+            }
+        }
+        if (!f) {
+            fprintf(stderr, "synth serve: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "synth serve: %s needs a value\n", a);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        if (set_flag(f, val)) return 2;
+    }
+    c.request_timeout_ms = timeout_ms;
+    if (c.threads > 0) openblas_set_num_threads(c.threads);
+    signal(SIGPIPE, SIG_IGN);
+    return srv_run(&c);
+}

@@ -1,0 +1,74 @@
+/*
+ * srv_api.h - request bodies of the HTTP API parsed and validated into plain
+ * C structs. The parsers are pure functions of the body bytes (no model, no
+ * server state), so they can be unit-tested and fuzzed on their own; checks
+ * that need the model (token ids against the vocabulary, prompt length
+ * against the context) happen later, in srv_http.c.
+ *
+ * Every parser returns 0, or -1 with a message in err that starts with the
+ * offending field ("max_tokens: must be an integer in [0, 65536]"); the
+ * server sends it as a 400 invalid_request_error.
+ */
+#ifndef SRV_API_H
+#define SRV_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sampler.h"
+
+#define SRV_MAX_STOP 16         /* stop strings per request */
+#define SRV_MAX_STOP_LEN 256    /* bytes per stop string */
+#define SRV_MAX_TOKENS 1000000  /* upper bound of max_tokens before the context check */
+#define SRV_MAX_TOP_LOGPROBS 5  /* OpenAI's limit for "logprobs" */
+#define SRV_MAX_TEXTS 1024      /* texts of one /score request */
+
+/* POST /generate and POST /v1/completions. */
+typedef struct {
+    char *prompt;             /* owned, may contain NUL bytes; NULL when token ids were given */
+    size_t prompt_len;
+    int32_t *prompt_ids;      /* OpenAI prompt given as token ids (range-checked later) */
+    int n_prompt_ids;
+    int max_tokens;           /* /generate default 64, OpenAI default 16 */
+    sampler_params sp;
+    int seed_set;             /* 0: the server picks a seed */
+    char **stop;              /* owned strings, n_stop of them */
+    size_t *stop_len;
+    int n_stop;
+    int logprobs;             /* /generate: 0/1; OpenAI: -1 (null) or 0..5 top alternatives */
+    int stream;
+    int echo;                 /* OpenAI: prepend the prompt to the text */
+    int truncate;             /* drop the oldest prompt tokens to fit the context */
+    int64_t timeout_ms;       /* 0: the server's --request-timeout */
+} srv_gen_params;
+
+enum { SRV_SCORE_TEXT = 0, SRV_SCORE_TEXTS, SRV_SCORE_CONT };
+
+/* POST /score: {text}, {texts: [...]}, or {context, continuation}. */
+typedef struct {
+    int kind;
+    char **texts;             /* owned; one entry for SRV_SCORE_TEXT */
+    size_t *lens;
+    int n_texts;
+    char *ctx, *cont;         /* SRV_SCORE_CONT */
+    size_t ctx_len, cont_len;
+    int token_logprobs;
+    int truncate;             /* SRV_SCORE_CONT: left-truncate the context to fit */
+    int64_t timeout_ms;
+} srv_score_params;
+
+int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params *out, char *err,
+                       size_t errlen);
+void srv_gen_params_free(srv_gen_params *p);
+
+int srv_parse_score(const char *body, size_t len, srv_score_params *out, char *err, size_t errlen);
+void srv_score_params_free(srv_score_params *p);
+
+/* {text} -> malloc'd copy (NUL-terminated, *tlen bytes). */
+int srv_parse_tokenize(const char *body, size_t len, char **text, size_t *tlen, char *err,
+                       size_t errlen);
+/* {tokens: [ids]} -> malloc'd ids (ids >= 0 and < 2^31 here; vocabulary later). */
+int srv_parse_detokenize(const char *body, size_t len, int32_t **ids, int *n, char *err,
+                         size_t errlen);
+
+#endif

@@ -1,0 +1,1152 @@
+/*
+ * srv_http.c - the loop thread of `synth serve`: libuv owns the process,
+ * libmicrohttpd runs in external-event mode (MHD_USE_EPOLL: its one epoll fd
+ * is watched by a uv_poll, MHD_get_timeout drives a uv_timer), so there is
+ * no thread per connection. See srv_core.h for the threads and the request
+ * life cycle.
+ *
+ * A request: headers -> early checks (route 404, method 405, API key 401,
+ * draining 503, Content-Length 413) -> body buffered up to --max-body ->
+ * connection suspended, body parsed and tokenized in the libuv pool ->
+ * submitted to the worker (503 + Retry-After when the queue is full) ->
+ * worker notifies through uv_async -> connection resumed -> response. A
+ * stream gets its headers at once and a callback response whose reader
+ * suspends the connection until the worker publishes more tokens.
+ *
+ * While suspended, MHD does not see a client leave, so the connection's fd
+ * is watched with a uv_poll; end of file there cancels the request and the
+ * worker frees its slot at the next step.
+ */
+#include "srv_core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "srv_json.h"
+
+enum { PH_BODY = 0, PH_PREP, PH_WORKER, PH_DONE, PH_STREAM };
+
+struct srv_watch {
+    uv_poll_t h;
+    srv_req *r;
+};
+
+uint64_t srv_now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static void iso_time(char *buf, size_t n)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+/* One JSON line per message on stderr, written with one fputs so lines of
+ * the two threads never interleave. */
+void srv_log(srv_server *s, int level, const char *fmt, ...)
+{
+    if (s && level > s->cfg.log_level) return;
+    char msg[1024], t[40];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    iso_time(t, sizeof t);
+    json_t *j = json_pack("{s:s,s:s,s:o}", "time", t, "level", level_names[level], "msg",
+                          srv_json_bytes(msg, strlen(msg)));
+    char *line = j ? json_dumps(j, SRV_JSON_FLAGS) : NULL;
+    json_decref(j);
+    if (line) {
+        size_t n = strlen(line);
+        char *l2 = realloc(line, n + 2);
+        if (l2) {
+            l2[n] = '\n';
+            l2[n + 1] = 0;
+            fputs(l2, stderr);
+            line = l2;
+        }
+        free(line);
+    }
+}
+
+/* ---- requests ---- */
+
+static void kick(srv_server *s);
+static void maybe_finish_drain(srv_server *s);
+
+static void watch_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void watch_stop(srv_req *r)
+{
+    srv_watch *w = r->watch;
+    if (!w) return;
+    r->watch = NULL;
+    uv_poll_stop(&w->h);
+    uv_close((uv_handle_t *)&w->h, watch_closed);
+}
+
+static void req_free(srv_req *r)
+{
+    srv_server *s = r->srv;
+    watch_stop(r);
+    if (r->all_prev) r->all_prev->all_next = r->all_next;
+    else s->all = r->all_next;
+    if (r->all_next) r->all_next->all_prev = r->all_prev;
+    s->n_live--;
+    free(r->body);
+    free(r->resp_body);
+    srv_gen_params_free(&r->gen);
+    srv_score_params_free(&r->sc);
+    free(r->hist);
+    free(r->prompt_lp);
+    free(r->prompt_top_id);
+    free(r->prompt_top_lp);
+    if (r->sampler_ready) sampler_free(&r->smp);
+    free(r->out_ids);
+    free(r->out_lp);
+    free(r->out_safe);
+    free(r->out_top_id);
+    free(r->out_top_lp);
+    free(r->text);
+    for (int i = 0; i < r->n_items; i++) {
+        free(r->items[i].s);
+        free(r->items[i].win);
+        free(r->items[i].lp);
+    }
+    free(r->items);
+    free(r->sse_buf);
+    free(r);
+    maybe_finish_drain(s);
+}
+
+/* Loop thread only. */
+static void req_unref(srv_req *r)
+{
+    srv_server *s = r->srv;
+    pthread_mutex_lock(&s->mu);
+    int left = --r->refs;
+    pthread_mutex_unlock(&s->mu);
+    if (left == 0) req_free(r);
+}
+
+static int route_of(const char *url)
+{
+    static const char *const paths[] = {"/generate", "/v1/completions", "/score", "/tokenize", "/detokenize",
+                                        "/health", "/ready", "/metrics", "/v1/models"};
+    for (int i = 0; i < (int)(sizeof paths / sizeof paths[0]); i++)
+        if (!strcmp(url, paths[i])) return i;
+    return SRV_R_OTHER;
+}
+
+static int route_is_get(int route)
+{
+    return route == SRV_R_HEALTH || route == SRV_R_READY || route == SRV_R_METRICS || route == SRV_R_MODELS;
+}
+
+static srv_req *req_new(srv_server *s, struct MHD_Connection *c, const char *url, const char *method)
+{
+    srv_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = c;
+    r->refs = 1;
+    r->slot = -1;
+    r->id = ++s->next_id;
+    r->t_arrive = srv_now_ns();
+    r->route = route_of(url);
+    r->openai = r->route == SRV_R_COMPLETIONS;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->path, sizeof r->path, "%s", url);
+    atomic_init(&r->cancel, 0);
+    r->all_next = s->all;
+    if (s->all) s->all->all_prev = r;
+    s->all = r;
+    s->n_live++;
+    return r;
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result queue_body(srv_req *r, int status, char *body, size_t len, const char *ctype)
+{
+    srv_server *s = r->srv;
+    if (!body) {
+        static const char oom[] = "{\"error\":{\"type\":\"server_error\",\"message\":\"out of memory\"}}";
+        body = strdup(oom);
+        if (!body) return MHD_NO;
+        len = strlen(body);
+        status = 500;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    if (status == 503) MHD_add_response_header(resp, "Retry-After", "1");
+    if (status == 405)
+        MHD_add_response_header(resp, "Allow", route_is_get(r->route) ? "GET, HEAD" : "POST");
+    if (s->draining || r->early) MHD_add_response_header(resp, "Connection", "close");
+    r->status = status;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result queue_error(srv_req *r, int status, const char *type, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t len = 0;
+    char *body = srv_json_error(type, msg, &len);
+    return queue_body(r, status, body, len, "application/json");
+}
+
+static void set_err(srv_req *r, int status, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
+    va_end(ap);
+    r->err_status = status;
+    snprintf(r->err_type, sizeof r->err_type, "%s", type);
+}
+
+/* ---- suspend / resume and the disconnect watch ---- */
+
+static void client_gone(srv_req *r);
+
+static void on_watch(uv_poll_t *h, int status, int events)
+{
+    srv_watch *w = h->data;
+    srv_req *r = w->r;
+    int fd = -1;
+    if (uv_fileno((uv_handle_t *)h, &fd) != 0) return;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+        /* Pipelined bytes, not a disconnect: stop watching rather than spin. */
+        watch_stop(r);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && status == 0 &&
+        !(events & UV_DISCONNECT))
+        return;
+    client_gone(r);
+}
+
+static void watch_start(srv_req *r)
+{
+    if (r->watch || !r->conn) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    srv_watch *w = calloc(1, sizeof *w);
+    if (!w) return;
+    w->r = r;
+    w->h.data = w;
+    if (uv_poll_init_socket(r->srv->loop, &w->h, ci->connect_fd) != 0) {
+        free(w);
+        return;
+    }
+    w->h.data = w;
+    if (uv_poll_start(&w->h, UV_READABLE | UV_DISCONNECT, on_watch) != 0) {
+        uv_close((uv_handle_t *)&w->h, watch_closed);
+        return;
+    }
+    r->watch = w;
+}
+
+static void suspend(srv_req *r)
+{
+    if (r->suspended || !r->conn) return;
+    MHD_suspend_connection(r->conn);
+    r->suspended = 1;
+    watch_start(r);
+}
+
+static void resume(srv_req *r)
+{
+    watch_stop(r);
+    if (!r->suspended || !r->conn) return;
+    r->suspended = 0;
+    MHD_resume_connection(r->conn);
+    kick(r->srv);
+}
+
+static void client_gone(srv_req *r)
+{
+    r->gone = 1;
+    atomic_store(&r->cancel, 1);
+    if (r->in_worker && r->srv->worker) srv_worker_poke(r->srv->worker);
+    resume(r);
+}
+
+/* ---- worker -> loop ---- */
+
+void srv_notify_locked(srv_server *s, srv_req *r)
+{
+    if (!r->in_notify) {
+        r->in_notify = 1;
+        r->notify_next = s->notify_head;
+        s->notify_head = r;
+    }
+    uv_async_send(&s->async);
+}
+
+static void process_notify(srv_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    srv_req *list = s->notify_head;
+    s->notify_head = NULL;
+    for (srv_req *r = list; r; r = r->notify_next) r->in_notify = 0;
+    pthread_mutex_unlock(&s->mu);
+    while (list) {
+        srv_req *r = list;
+        list = r->notify_next;
+        pthread_mutex_lock(&s->mu);
+        int done = r->w_done && r->in_worker;
+        if (done) r->in_worker = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (done && r->phase == PH_WORKER) r->phase = PH_DONE;
+        resume(r);
+        if (done) req_unref(r);   /* the worker's ref */
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    process_notify(a->data);
+}
+
+/* ---- MHD driven by the loop ---- */
+
+static void on_mhd_timer(uv_timer_t *t);
+
+static void service(srv_server *s)
+{
+    if (!s->d) return;
+    MHD_run(s->d);
+    MHD_UNSIGNED_LONG_LONG to = 0;
+    if (MHD_get_timeout(s->d, &to) == MHD_YES) {
+        if (to > 3600000) to = 3600000;
+        uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
+    } else {
+        uv_timer_stop(&s->mhd_timer);
+    }
+}
+
+static void on_mhd_timer(uv_timer_t *t)
+{
+    service(t->data);
+}
+
+static void on_mhd_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    service(h->data);
+}
+
+/* Run MHD on the next loop iteration (after a resume). */
+static void kick(srv_server *s)
+{
+    if (s->d && !s->stopping) uv_timer_start(&s->mhd_timer, on_mhd_timer, 0, 0);
+}
+
+/* ---- the pool stage: parse, tokenize, validate against the model ---- */
+
+static uint64_t splitmix(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t deadline_of(srv_server *s, srv_req *r, int64_t req_ms)
+{
+    int64_t ms = req_ms > 0 ? req_ms : s->cfg.request_timeout_ms;
+    return ms > 0 ? r->t_arrive + (uint64_t)ms * 1000000ull : 0;
+}
+
+static void prep_generate(srv_server *s, srv_req *r)
+{
+    char err[256];
+    srv_gen_params *g = &r->gen;
+    if (srv_parse_generate(r->body, r->body_len, r->openai, g, err, sizeof err)) {
+        set_err(r, 400, "invalid_request_error", "%s", err);
+        return;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (g->prompt) {
+        int rc = tok_encode(s->tok, g->prompt, g->prompt_len, &ids, &n);
+        if (rc) {
+            set_err(r, 500, "server_error", "tok_encode: %s", tok_strerror(rc));
+            return;
+        }
+    } else {
+        for (int i = 0; i < g->n_prompt_ids; i++)
+            if (g->prompt_ids[i] >= s->n_vocab) {
+                set_err(r, 400, "invalid_request_error", "prompt[%d]: token id %d out of range [0, %d)", i,
+                        g->prompt_ids[i], s->n_vocab);
+                return;
+            }
+        n = (size_t)g->n_prompt_ids;
+        ids = malloc((n ? n : 1) * sizeof *ids);
+        if (!ids) goto oom;
+        memcpy(ids, g->prompt_ids, n * sizeof *ids);
+        /* echo needs the prompt text */
+        char *txt = NULL;
+        size_t tl = 0;
+        if (tok_decode(s->tok, ids, n, 0, &txt, &tl) == 0) {
+            g->prompt = txt;
+            g->prompt_len = tl;
+        }
+    }
+    int lead = s->eos >= 0 ? 1 : 0;
+    int max_new = g->max_tokens, L = s->n_ctx;
+    if (n + (size_t)lead == 0) {
+        free(ids);
+        set_err(r, 400, "invalid_request_error", "prompt: empty, and the model has no end-of-text token");
+        return;
+    }
+    /* Tokens fed to the model: the prompt, then every sampled token but the last. */
+    if ((int64_t)lead + (max_new > 0 ? max_new : 1) > L) {
+        free(ids);
+        set_err(r, 400, "invalid_request_error", "max_tokens: %d does not fit the context of %d tokens",
+                max_new, L);
+        return;
+    }
+    int64_t fed = (int64_t)lead + (int64_t)n + (max_new > 0 ? max_new - 1 : 0);
+    if (fed > L) {
+        if (!g->truncate) {
+            free(ids);
+            set_err(r, 400, "invalid_request_error",
+                    "prompt: %zu tokens + max_tokens %d exceed the context of %d tokens (set \"truncate\": "
+                    "true to drop the oldest prompt tokens)",
+                    n, max_new, L);
+            return;
+        }
+        size_t drop = (size_t)(fed - L);
+        memmove(ids, ids + drop, (n - drop) * sizeof *ids);
+        n -= drop;
+    }
+    r->n_prompt_text = (int)n;
+    r->n_prompt = lead + (int)n;
+    r->max_new = max_new;
+    r->hist = malloc((size_t)(r->n_prompt + max_new) * sizeof *r->hist);
+    if (!r->hist) {
+        free(ids);
+        goto oom;
+    }
+    if (lead) r->hist[0] = s->eos;
+    memcpy(r->hist + lead, ids, n * sizeof *ids);
+    free(ids);
+    r->n_hist = r->n_prompt;
+    size_t mn = max_new > 0 ? (size_t)max_new : 1;
+    r->out_ids = malloc(mn * sizeof *r->out_ids);
+    r->out_lp = malloc(mn * sizeof *r->out_lp);
+    r->out_safe = malloc(mn * sizeof *r->out_safe);
+    r->text_cap = mn * s->max_token_bytes + 1;
+    r->text = malloc(r->text_cap);
+    if (!r->out_ids || !r->out_lp || !r->out_safe || !r->text) goto oom;
+    if (r->openai && g->logprobs > 0) {
+        r->top_n = g->logprobs;
+        r->out_top_id = malloc(mn * (size_t)r->top_n * sizeof *r->out_top_id);
+        r->out_top_lp = malloc(mn * (size_t)r->top_n * sizeof *r->out_top_lp);
+        if (!r->out_top_id || !r->out_top_lp) goto oom;
+    }
+    if (r->openai && g->echo && g->logprobs >= 0 && n > 0) {
+        r->need_prompt_lp = 1;
+        r->prompt_lp = malloc(n * sizeof *r->prompt_lp);
+        if (!r->prompt_lp) goto oom;
+        if (r->top_n) {
+            r->prompt_top_id = malloc(n * (size_t)r->top_n * sizeof *r->prompt_top_id);
+            r->prompt_top_lp = malloc(n * (size_t)r->top_n * sizeof *r->prompt_top_lp);
+            if (!r->prompt_top_id || !r->prompt_top_lp) goto oom;
+        }
+    }
+    if (!g->seed_set) g->sp.seed = splitmix(atomic_fetch_add(&s->seed_ctr, 1) ^ srv_now_ns());
+    sampler_init(&r->smp, &g->sp);
+    r->sampler_ready = 1;
+    r->deadline = deadline_of(s, r, g->timeout_ms);
+    return;
+oom:
+    set_err(r, 500, "server_error", "out of memory");
+}
+
+static int score_item_init(srv_server *s, srv_req *r, srv_score_item *it, const int32_t *a, size_t na,
+                           const int32_t *b, size_t nb)
+{
+    it->n_text = (int64_t)(na + nb);
+    it->s = malloc((size_t)(it->n_text + 1) * sizeof *it->s);
+    if (!it->s) return -1;
+    it->s[0] = s->eos;
+    if (na) memcpy(it->s + 1, a, na * sizeof *a);
+    if (nb) memcpy(it->s + 1 + na, b, nb * sizeof *b);
+    it->all_greedy = 1;
+    if (r->sc.token_logprobs && !(it->lp = malloc((size_t)it->n_text * sizeof *it->lp))) return -1;
+    return 0;
+}
+
+static void prep_score(srv_server *s, srv_req *r)
+{
+    char err[256];
+    srv_score_params *p = &r->sc;
+    if (srv_parse_score(r->body, r->body_len, p, err, sizeof err)) {
+        set_err(r, 400, "invalid_request_error", "%s", err);
+        return;
+    }
+    if (s->eos < 0) {
+        set_err(r, 500, "server_error", "the model has no end-of-text token to score from");
+        return;
+    }
+    int L = s->n_ctx;
+    r->deadline = deadline_of(s, r, p->timeout_ms);
+    if (p->kind == SRV_SCORE_CONT) {
+        r->items = calloc(1, sizeof *r->items);
+        if (!r->items) goto oom;
+        r->n_items = 1;
+        int32_t *c = NULL, *k = NULL;
+        size_t nc = 0, nk = 0;
+        if (tok_encode(s->tok, p->ctx, p->ctx_len, &c, &nc) || tok_encode(s->tok, p->cont, p->cont_len, &k, &nk)) {
+            free(c);
+            free(k);
+            goto oom;
+        }
+        size_t drop = 0;
+        if (nk == 0) set_err(r, 400, "invalid_request_error", "continuation: no tokens");
+        else if (1 + nk > (size_t)L)
+            set_err(r, 400, "invalid_request_error", "continuation: %zu tokens do not fit the context of %d", nk, L);
+        else if (1 + nc + nk > (size_t)L && !p->truncate)
+            set_err(r, 400, "invalid_request_error",
+                    "context: %zu + %zu continuation tokens exceed the context of %d tokens (set \"truncate\": "
+                    "true to drop the oldest)",
+                    nc, nk, L);
+        else if (1 + nc + nk > (size_t)L)
+            drop = 1 + nc + nk - (size_t)L;
+        srv_score_item *it = &r->items[0];
+        int bad = r->err_status || score_item_init(s, r, it, c + drop, nc - drop, k, nk);
+        free(c);
+        free(k);
+        if (r->err_status) return;
+        if (bad) goto oom;
+        it->win = malloc(sizeof *it->win);
+        if (!it->win) goto oom;
+        it->n_win = 1;
+        it->win[0].start = 0;
+        it->win[0].len = (int)it->n_text;
+        it->win[0].first_scored = (int)(nc - drop);
+        it->cont_from = (int64_t)(nc - drop);
+        return;
+    }
+    r->items = calloc((size_t)p->n_texts, sizeof *r->items);
+    if (!r->items) goto oom;
+    r->n_items = p->n_texts;
+    for (int i = 0; i < p->n_texts; i++) {
+        srv_score_item *it = &r->items[i];
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (tok_encode(s->tok, p->texts[i], p->lens[i], &ids, &n)) goto oom;
+        if (n == 0) {
+            free(ids);
+            set_err(r, 400, "invalid_request_error", "%s: no tokens", p->kind == SRV_SCORE_TEXT ? "text" : "texts");
+            return;
+        }
+        int bad = score_item_init(s, r, it, ids, n, NULL, 0);
+        free(ids);
+        if (bad) goto oom;
+        it->cont_from = INT64_MAX;
+        it->n_win = eval_plan_windows(it->n_text, L, NULL, 0);
+        it->win = malloc((size_t)it->n_win * sizeof *it->win);
+        if (!it->win) goto oom;
+        eval_plan_windows(it->n_text, L, it->win, it->n_win);
+        it->res.n_tokens = it->n_text;
+        it->res.n_words = eval_count_words(p->texts[i], p->lens[i]);
+        it->res.n_bytes = (int64_t)p->lens[i];
+    }
+    return;
+oom:
+    set_err(r, 500, "server_error", "out of memory");
+}
+
+static void prep_tokenize(srv_server *s, srv_req *r)
+{
+    char err[256], *text = NULL;
+    size_t tl = 0;
+    if (srv_parse_tokenize(r->body, r->body_len, &text, &tl, err, sizeof err)) {
+        set_err(r, 400, "invalid_request_error", "%s", err);
+        return;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = tok_encode(s->tok, text, tl, &ids, &n);
+    free(text);
+    if (rc) {
+        set_err(r, 500, "server_error", "tok_encode: %s", tok_strerror(rc));
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    free(ids);
+    json_t *o = a ? json_pack("{s:o}", "tokens", a) : NULL;
+    r->resp_body = o ? json_dumps(o, SRV_JSON_FLAGS) : NULL;
+    json_decref(o);
+    if (!r->resp_body) set_err(r, 500, "server_error", "out of memory");
+    else r->resp_len = strlen(r->resp_body);
+}
+
+static void prep_detokenize(srv_server *s, srv_req *r)
+{
+    char err[256];
+    int32_t *ids = NULL;
+    int n = 0;
+    if (srv_parse_detokenize(r->body, r->body_len, &ids, &n, err, sizeof err)) {
+        set_err(r, 400, "invalid_request_error", "%s", err);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= s->n_vocab) {
+            set_err(r, 400, "invalid_request_error", "tokens[%d]: token id %d out of range [0, %d)", i, ids[i],
+                    s->n_vocab);
+            free(ids);
+            return;
+        }
+    char *text = NULL;
+    size_t tl = 0;
+    int rc = tok_decode(s->tok, ids, (size_t)n, 0, &text, &tl);
+    free(ids);
+    if (rc) {
+        set_err(r, 500, "server_error", "tok_decode: %s", tok_strerror(rc));
+        return;
+    }
+    json_t *o = json_pack("{s:o}", "text", srv_json_bytes(text, tl));
+    free(text);
+    r->resp_body = o ? json_dumps(o, SRV_JSON_FLAGS) : NULL;
+    json_decref(o);
+    if (!r->resp_body) set_err(r, 500, "server_error", "out of memory");
+    else r->resp_len = strlen(r->resp_body);
+}
+
+static void work_prepare(uv_work_t *w)
+{
+    srv_req *r = w->data;
+    srv_server *s = r->srv;
+    switch (r->route) {
+    case SRV_R_GENERATE:
+    case SRV_R_COMPLETIONS: prep_generate(s, r); break;
+    case SRV_R_SCORE: prep_score(s, r); break;
+    case SRV_R_TOKENIZE: prep_tokenize(s, r); break;
+    case SRV_R_DETOKENIZE: prep_detokenize(s, r); break;
+    default: set_err(r, 500, "server_error", "no handler"); break;
+    }
+    free(r->body);   /* parsed: the body is not needed any more */
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+}
+
+static void work_done(uv_work_t *w, int status)
+{
+    srv_req *r = w->data;
+    srv_server *s = r->srv;
+    if (status != 0 && !r->err_status) set_err(r, 503, "unavailable_error", "server shutting down");
+    if (r->conn && !r->gone) {
+        r->phase = PH_DONE;
+        int needs_worker = !r->err_status && !r->resp_body;
+        if (needs_worker) {
+            if (s->stopping || !s->worker) {
+                set_err(r, 503, "unavailable_error", "server shutting down");
+            } else if (srv_worker_submit(s->worker, r) != 0) {
+                srv_metrics_add(&s->metrics, 0, 0, 0, 1);
+                set_err(r, 503, "overloaded_error", "the request queue is full (--max-queue %d), retry later",
+                        s->cfg.max_queue);
+            } else {
+                r->phase = r->gen.stream ? PH_STREAM : PH_WORKER;
+            }
+        }
+        /* A stream starts answering at once; other results resume later. */
+        if (r->phase != PH_WORKER) resume(r);
+    }
+    req_unref(r);   /* the pool's ref */
+}
+
+/* ---- SSE ---- */
+
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    srv_req *r = cls;
+    srv_server *s = r->srv;
+    if (r->sse_off >= r->sse_len) {
+        r->sse_off = r->sse_len = 0;
+        pthread_mutex_lock(&s->mu);
+        int n_out = r->n_out, done = r->w_done;
+        size_t safe = r->safe_len;
+        pthread_mutex_unlock(&s->mu);
+        if (r->sse_tok < n_out || (done && !r->sse_final) || (r->openai && r->gen.echo && !r->sse_echo_done))
+            if (srv_sse_events(s, r, n_out, safe, done, &r->sse_buf, &r->sse_len, &r->sse_cap))
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    if (r->sse_off < r->sse_len) {
+        size_t n = r->sse_len - r->sse_off;
+        if (n > max) n = max;
+        memcpy(buf, r->sse_buf + r->sse_off, n);
+        r->sse_off += n;
+        return (ssize_t)n;
+    }
+    if (r->sse_final) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (r->gone) return MHD_CONTENT_READER_END_WITH_ERROR;
+    suspend(r);   /* until the worker publishes more */
+    return 0;
+}
+
+static enum MHD_Result start_stream(srv_req *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_reader, r, NULL);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    r->status = 200;
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- the access handler ---- */
+
+static int key_matches(const char *given, size_t glen, const char *key)
+{
+    /* Constant time in the given key: every byte of the configured key is
+     * compared whatever the input, and the lengths are folded in. */
+    size_t klen = strlen(key);
+    unsigned char diff = (unsigned char)(glen != klen);
+    for (size_t i = 0; i < klen; i++) diff |= (unsigned char)((i < glen ? given[i] : 0) ^ key[i]);
+    return diff == 0;
+}
+
+static int authorized(srv_server *s, struct MHD_Connection *c)
+{
+    if (!s->cfg.api_key || !*s->cfg.api_key) return 1;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (h && !strncasecmp(h, "Bearer ", 7)) {
+        h += 7;
+        while (*h == ' ') h++;
+        if (key_matches(h, strlen(h), s->cfg.api_key)) return 1;
+    }
+    h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
+    return h && key_matches(h, strlen(h), s->cfg.api_key);
+}
+
+static enum MHD_Result respond_get(srv_server *s, srv_req *r)
+{
+    size_t len = 0;
+    char *b;
+    switch (r->route) {
+    case SRV_R_HEALTH:
+        return queue_body(r, 200, strdup("{\"status\":\"ok\"}"), 15, "application/json");
+    case SRV_R_READY:
+        if (s->draining) return queue_error(r, 503, "unavailable_error", "draining");
+        return queue_body(r, 200, strdup("{\"status\":\"ready\"}"), 18, "application/json");
+    case SRV_R_METRICS:
+        b = srv_metrics_render(&s->metrics, &len);
+        return queue_body(r, b ? 200 : 500, b, len, "text/plain; version=0.0.4; charset=utf-8");
+    default:
+        b = srv_json_models(s, &len);
+        return queue_body(r, 200, b, len, "application/json");
+    }
+}
+
+static enum MHD_Result respond_done(srv_server *s, srv_req *r)
+{
+    size_t len = 0;
+    char *b;
+    if (r->err_status) return queue_error(r, r->err_status, r->err_type, "%s", r->err_msg);
+    if (r->resp_body) {
+        b = r->resp_body;
+        r->resp_body = NULL;
+        return queue_body(r, 200, b, r->resp_len, "application/json");
+    }
+    if (r->finish == SRV_FIN_CANCELLED) return MHD_NO;
+    if (r->route == SRV_R_SCORE) b = srv_json_score(s, r, &len);
+    else if (r->openai) b = srv_json_completion(s, r, &len);
+    else b = srv_json_generate(s, r, &len);
+    return queue_body(r, 200, b, len, "application/json");
+}
+
+/* First call, headers only: answer at once what does not need the body. */
+static enum MHD_Result first_call(srv_server *s, srv_req *r, struct MHD_Connection *c)
+{
+    int is_get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    enum MHD_Result ret = MHD_YES;
+    r->early = 1;   /* set before queueing: early answers close the connection */
+    if (r->route == SRV_R_OTHER)
+        ret = queue_error(r, 404, "not_found_error", "no route %s", r->path);
+    else if (route_is_get(r->route) ? !is_get : strcmp(r->method, "POST"))
+        ret = queue_error(r, 405, "method_not_allowed_error", "%s does not accept %s", r->path, r->method);
+    else if (r->route != SRV_R_HEALTH && r->route != SRV_R_READY && !authorized(s, c))
+        ret = queue_error(r, 401, "authentication_error", "missing or wrong API key");
+    else if (s->draining && r->route != SRV_R_HEALTH && r->route != SRV_R_READY)
+        ret = queue_error(r, 503, "unavailable_error", "server is shutting down");
+    else {
+        r->early = 0;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && !route_is_get(r->route)) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(cl, &end, 10);
+            if (errno || *end || v > s->cfg.max_body) {
+                r->early = 1;
+                ret = queue_error(r, 413, "request_too_large", "body: over the limit of %zu bytes",
+                                  s->cfg.max_body);
+            }
+        }
+    }
+    return ret;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    srv_server *s = cls;
+    srv_req *r = *con_cls;
+    if (!r) {
+        r = req_new(s, c, url, method);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        srv_metrics_add(&s->metrics, 1, 0, 0, 0);
+        return first_call(s, r, c);
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->early == 2) {
+            r->body_len += n;   /* counting what is dropped */
+            return r->body_len > 16 * s->cfg.max_body ? MHD_NO : MHD_YES;
+        }
+        if (r->early || route_is_get(r->route)) return MHD_YES;
+        if (r->body_len + n > s->cfg.max_body) {
+            /* Chunked body past the limit: stop buffering, drop the rest and
+             * answer 413 at its end; cut the connection if it goes on and on. */
+            r->early = 2;
+            free(r->body);
+            r->body = NULL;
+            r->body_cap = 0;
+            r->body_len += n;
+            return MHD_YES;
+        }
+        if (r->body_len + n > r->body_cap) {
+            size_t cap = r->body_cap ? r->body_cap : 4096;
+            while (cap < r->body_len + n) cap *= 2;
+            if (cap > s->cfg.max_body) cap = s->cfg.max_body;
+            char *p = realloc(r->body, cap);
+            if (!p) return MHD_NO;
+            r->body = p;
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload, n);
+        r->body_len += n;
+        return MHD_YES;
+    }
+    if (r->early == 2) {
+        r->early = 1;
+        return queue_error(r, 413, "request_too_large", "body: over the limit of %zu bytes", s->cfg.max_body);
+    }
+    if (r->early) return MHD_YES;
+    if (r->gone) return MHD_NO;
+    switch (r->phase) {
+    case PH_BODY:
+        if (route_is_get(r->route)) return respond_get(s, r);
+        r->phase = PH_PREP;
+        r->work.data = r;
+        pthread_mutex_lock(&s->mu);
+        r->refs++;
+        pthread_mutex_unlock(&s->mu);
+        suspend(r);
+        if (uv_queue_work(s->loop, &r->work, work_prepare, work_done) != 0) {
+            req_unref(r);
+            resume(r);
+            r->phase = PH_DONE;
+            return queue_error(r, 500, "server_error", "cannot queue work");
+        }
+        return MHD_YES;
+    case PH_PREP:
+    case PH_WORKER:
+        suspend(r);   /* resumed early (e.g. by a spurious wakeup): keep waiting */
+        return MHD_YES;
+    case PH_STREAM:
+        if (r->status) return MHD_YES;
+        return start_stream(r);
+    default:
+        return respond_done(s, r);
+    }
+}
+
+static void access_log(srv_server *s, srv_req *r, double latency_s)
+{
+    if (s->cfg.log_level < SRV_LOG_INFO) return;
+    char t[40];
+    iso_time(t, sizeof t);
+    json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:o,s:i,s:f,s:i,s:i}", "time", t, "level", "info", "id",
+                          (json_int_t)r->id, "method", r->method, "path", srv_json_bytes(r->path, strlen(r->path)),
+                          "status", r->status, "latency_ms", latency_s * 1e3, "prompt_tokens",
+                          r->n_prompt_text, "completion_tokens", r->n_out);
+    if (!j) return;
+    if (r->finish && r->route != SRV_R_SCORE) json_object_set_new(j, "finish_reason", json_string(srv_finish_name(r->finish, 0)));
+    char *line = json_dumps(j, SRV_JSON_FLAGS);
+    json_decref(j);
+    if (!line) return;
+    size_t n = strlen(line);
+    char *l2 = realloc(line, n + 2);
+    if (l2) {
+        l2[n] = '\n';
+        l2[n + 1] = 0;
+        fputs(l2, stderr);
+        line = l2;
+    }
+    free(line);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    srv_server *s = cls;
+    srv_req *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    watch_stop(r);
+    r->conn = NULL;
+    r->suspended = 0;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+        if (!r->status || r->route == SRV_R_GENERATE || r->route == SRV_R_COMPLETIONS) {
+            if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED) r->status = r->status ? r->status : 408;
+            else if (!r->status || r->phase == PH_STREAM) r->status = 499;   /* client went away */
+        }
+        r->gone = 1;
+        atomic_store(&r->cancel, 1);
+        if (r->in_worker && s->worker) srv_worker_poke(s->worker);
+    }
+    double lat = (double)(srv_now_ns() - r->t_arrive) / 1e9;
+    srv_metrics_request(&s->metrics, r->route, r->status, lat);
+    srv_metrics_add(&s->metrics, -1, 0, 0, 0);
+    access_log(s, r, lat);
+    req_unref(r);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    srv_server *s = cls;
+    if (s->cfg.log_level < SRV_LOG_DEBUG) return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = 0;
+    srv_log(s, SRV_LOG_DEBUG, "mhd: %s", msg);
+}
+
+/* ---- shutdown ---- */
+
+static void begin_stop(srv_server *s)
+{
+    if (s->stopping) return;
+    s->stopping = 1;
+    uv_stop(s->loop);
+}
+
+static void maybe_finish_drain(srv_server *s)
+{
+    if (s->draining && s->n_live == 0) begin_stop(s);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    srv_server *s = t->data;
+    srv_log(s, SRV_LOG_WARN, "drain timeout: cancelling %lld request(s) still in flight", (long long)s->n_live);
+    begin_stop(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    srv_server *s = h->data;
+    if (s->draining) {
+        srv_log(s, SRV_LOG_WARN, "second signal %d: exiting now", signum);
+        _exit(128 + signum);
+    }
+    s->draining = 1;
+    srv_log(s, SRV_LOG_INFO, "signal %d: draining %lld request(s), up to %.1f s", signum, (long long)s->n_live,
+            s->cfg.drain_timeout_s);
+    uv_timer_start(&s->drain_timer, on_drain_timeout, (uint64_t)(s->cfg.drain_timeout_s * 1000), 0);
+    maybe_finish_drain(s);
+}
+
+/* ---- setup ---- */
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sl = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static size_t longest_token(const tok_t *t)
+{
+    size_t best = 1;
+    for (int i = 0; i < tok_n_vocab(t); i++) {
+        const char *b;
+        size_t n;
+        if (tok_token_bytes(t, i, &b, &n) == 0 && n > best) best = n;
+    }
+    return best;
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static int start_http(srv_server *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = 0;
+    if (resolve(s->cfg.host, s->cfg.port, &ss, &sl)) {
+        srv_log(s, SRV_LOG_ERROR, "serve: cannot resolve --host %s", s->cfg.host);
+        return -1;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)s->cfg.max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_END);
+    if (!s->d) {
+        srv_log(s, SRV_LOG_ERROR, "serve: cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port, strerror(errno));
+        return -1;
+    }
+    const union MHD_DaemonInfo *ei = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    if (!ei || uv_poll_init(s->loop, &s->mhd_poll, ei->epoll_fd) != 0) {
+        srv_log(s, SRV_LOG_ERROR, "serve: cannot watch the HTTP daemon's epoll fd");
+        return -1;
+    }
+    s->mhd_poll.data = s;
+    uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
+    srv_log(s, SRV_LOG_INFO, "listening on %s:%d (model %s, batch %d, queue %d)", s->cfg.host,
+            pi ? (int)pi->port : s->cfg.port, model_name(s->m), s->cfg.max_batch, s->cfg.max_queue);
+    service(s);
+    return 0;
+}
+
+/* After the loop stopped: cancel the worker's requests, release every
+ * suspended connection, then stop MHD (its completed callbacks free the
+ * requests) and let libuv close its handles and finish pool work. */
+static void shutdown_all(srv_server *s)
+{
+    if (s->worker) {
+        srv_worker_free(s->worker);
+        s->worker = NULL;
+    }
+    process_notify(s);
+    for (srv_req *r = s->all; r; r = r->all_next) {
+        atomic_store(&r->cancel, 1);
+        if (r->suspended) {
+            r->gone = 1;
+            resume(r);
+        }
+    }
+    if (s->d) {
+        MHD_run(s->d);
+        uv_close((uv_handle_t *)&s->mhd_poll, NULL);
+    }
+    close_handle((uv_handle_t *)&s->mhd_timer);
+    close_handle((uv_handle_t *)&s->drain_timer);
+    close_handle((uv_handle_t *)&s->sigterm);
+    close_handle((uv_handle_t *)&s->sigint);
+    if (s->d) MHD_stop_daemon(s->d);
+    s->d = NULL;
+    close_handle((uv_handle_t *)&s->async);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+}
+
+int srv_run(const srv_config *cfg)
+{
+    srv_server *s = calloc(1, sizeof *s);
+    if (!s) return 1;
+    int rc = 1;
+    char err[512];
+    s->cfg = *cfg;
+    pthread_mutex_init(&s->mu, NULL);
+    srv_metrics_init(&s->metrics);
+    atomic_init(&s->seed_ctr, 0x5EED);
+    int lrc = model_load(cfg->model_path, &s->m, err, sizeof err);
+    if (lrc) {
+        srv_log(s, SRV_LOG_ERROR, "serve: %s (%s)", err[0] ? err : model_strerror(lrc), cfg->model_path);
+        goto out_model;
+    }
+    s->tok = model_tok(s->m);
+    s->n_vocab = model_hparams(s->m)->n_vocab;
+    s->n_ctx = model_hparams(s->m)->n_ctx;
+    s->eos = tok_eos(s->tok);
+    s->max_token_bytes = longest_token(s->tok);
+    s->loop = uv_default_loop();
+    uv_async_init(s->loop, &s->async, on_async);
+    s->async.data = s;
+    uv_timer_init(s->loop, &s->mhd_timer);
+    s->mhd_timer.data = s;
+    uv_timer_init(s->loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    uv_signal_init(s->loop, &s->sigterm);
+    uv_signal_init(s->loop, &s->sigint);
+    s->sigterm.data = s->sigint.data = s;
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    if (srv_worker_create(s, &s->worker, err, sizeof err)) {
+        srv_log(s, SRV_LOG_ERROR, "serve: %s", err);
+        goto out_loop;
+    }
+    if (start_http(s)) goto out_loop;
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    rc = 0;
+    srv_log(s, SRV_LOG_INFO, "stopped");
+out_loop:
+    s->stopping = 1;
+    shutdown_all(s);
+    uv_loop_close(s->loop);
+out_model:
+    model_free(s->m);
+    srv_metrics_destroy(&s->metrics);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return rc;
+}

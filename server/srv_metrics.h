@@ -1,0 +1,64 @@
+/*
+ * srv_metrics.h - the server's Prometheus metrics: request counters by route
+ * and status, gauges (queue depth, running batch, in-flight requests),
+ * token totals, and histograms of time to first token, inter-token latency
+ * and request latency. Updated from the loop and the worker thread, so every
+ * update takes the metrics' own mutex (cheap next to a model step).
+ */
+#ifndef SRV_METRICS_H
+#define SRV_METRICS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Routes, also used by the HTTP layer to dispatch. */
+enum srv_route {
+    SRV_R_GENERATE = 0,
+    SRV_R_COMPLETIONS,
+    SRV_R_SCORE,
+    SRV_R_TOKENIZE,
+    SRV_R_DETOKENIZE,
+    SRV_R_HEALTH,
+    SRV_R_READY,
+    SRV_R_METRICS,
+    SRV_R_MODELS,
+    SRV_R_OTHER,
+    SRV_R_N
+};
+const char *srv_route_name(int route);
+
+#define SRV_HIST_MAX_BUCKETS 16
+typedef struct {
+    int n;                                  /* finite bucket bounds */
+    double le[SRV_HIST_MAX_BUCKETS];        /* upper bounds, seconds */
+    uint64_t count[SRV_HIST_MAX_BUCKETS + 1]; /* last: +Inf */
+    double sum;
+    uint64_t total;
+} srv_hist;
+
+#define SRV_N_STATUS 12
+typedef struct {
+    pthread_mutex_t mu;
+    uint64_t requests[SRV_R_N][SRV_N_STATUS];
+    int64_t queue_depth, running, inflight, max_batch_seen;
+    uint64_t steps, step_seqs;
+    uint64_t prompt_tokens, generated_tokens, scored_tokens, cancelled, timeouts, rejected_full;
+    srv_hist ttft, itl, latency;
+} srv_metrics;
+
+void srv_metrics_init(srv_metrics *m);
+void srv_metrics_destroy(srv_metrics *m);
+void srv_metrics_request(srv_metrics *m, int route, int status, double latency_s);
+void srv_metrics_observe_ttft(srv_metrics *m, double s);
+void srv_metrics_observe_itl(srv_metrics *m, double s);
+void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored);
+void srv_metrics_gauges(srv_metrics *m, int64_t queue_depth, int64_t running);
+/* One model_step over n_seq sequences. */
+void srv_metrics_step(srv_metrics *m, int n_seq);
+void srv_metrics_add(srv_metrics *m, int64_t d_inflight, int64_t d_cancelled, int64_t d_timeouts,
+                     int64_t d_rejected);
+/* Prometheus text exposition (version 0.0.4); malloc'd, *len bytes. */
+char *srv_metrics_render(srv_metrics *m, size_t *len);
+
+#endif
