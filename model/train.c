@@ -628,7 +628,7 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     const double t0 = now_s(), elapsed0 = r.st.elapsed_s;
     const int64_t step0 = r.st.step;
     const double budget = c->max_minutes > 0 ? c->max_minutes * 60.0 : INFINITY;
-    double loss = NAN, run_tokens = 0;
+    double loss = NAN, run_tokens = 0, train_time = 0; /* train_time: steps only, no evals */
     int64_t last_eval = -1;
     train_progress p;
     memset(&p, 0, sizeof p);
@@ -642,7 +642,9 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
             sum.stopped_time = 1;
             break;
         }
+        double ts = now_s();
         loss = train_step(&r);
+        train_time += now_s() - ts;
         if (!isfinite(loss)) {
             rc = fail(err, errlen, TRAIN_ENAN, "train: loss is %g at step %lld (lower --lr?)", loss,
                       (long long)r.st.step + 1);
@@ -654,7 +656,7 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
         p.step = r.st.step;
         p.train_loss = loss;
         p.lr = train_lr(c, r.st.step - 1);
-        p.tokens_per_s = run_tokens / (el > 1e-9 ? el : 1e-9);
+        p.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
         p.elapsed_s = r.st.elapsed_s;
         p.eta_s = (double)(c->steps - r.st.step) * el / (double)(r.st.step - step0);
         if (p.eta_s > budget - el) p.eta_s = budget - el;
@@ -717,7 +719,8 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     sum.steps_done = r.st.step;
     sum.last_train_loss = loss;
     sum.best_valid = r.st.best_valid;
-    sum.tokens_per_s = run_tokens / (el > 1e-9 ? el : 1e-9);
+    sum.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
+    (void)el;
     sum.elapsed_s = r.st.elapsed_s;
     if (out) *out = sum;
     ctx_free(&r);

@@ -105,7 +105,7 @@ typedef struct {
     int64_t step, steps;        /* steps done, total */
     double train_loss;          /* loss of the last step */
     double lr;
-    double tokens_per_s;        /* over the steps of this run */
+    double tokens_per_s;        /* training steps of this run (evals excluded) */
     double elapsed_s, eta_s;
     int is_eval;                /* 1: an evaluation just finished */
     double valid_loss, best_valid;
@@ -119,7 +119,7 @@ typedef struct {
     int64_t steps_done;
     double last_train_loss;
     double best_valid;          /* INFINITY if never evaluated */
-    double tokens_per_s;
+    double tokens_per_s;        /* training steps only (evals excluded) */
     double elapsed_s;
     int stopped_early;          /* patience exhausted */
     int stopped_time;           /* --max-minutes reached */

@@ -3,7 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cblas.h>
 
 #include "arch.h"
 #include "cli.h"
@@ -86,11 +90,18 @@ static void fmt_time(char *b, size_t n, double s)
     else snprintf(b, n, "%ldm%02lds", t / 60, t % 60);
 }
 
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void progress(const train_progress *p, void *ud)
 {
-    (void)ud;
+    double *t0 = ud;
     if (p->phase) {
-        fprintf(stderr, "synth train: %s...\n", p->phase);
+        fprintf(stderr, "synth train: [%.0fs] %s...\n", wall() - *t0, p->phase);
         return;
     }
     char el[32], eta[32];
@@ -207,8 +218,20 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "synth train: %s: cannot read '%s'\n", flags[i], files[i]);
             return 2;
         }
+    /* Debian's OpenBLAS picks its Haswell (AVX2) kernels on AVX-512 AMD
+     * CPUs; its SkylakeX kernels are about twice as fast there. */
+    const char *core = openblas_get_corename();
+    if (core && !strcasecmp(core, "haswell") && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        fprintf(stderr, "synth train: hint: OpenBLAS uses %s kernels on an AVX-512 CPU; "
+                        "with OPENBLAS_CORETYPE=SkylakeX sgemm was ~2x faster in bench_train\n", core);
+    fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %lld steps, "
+                    "OpenBLAS %s x %d threads\n",
+            arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c.batch, c.seq,
+            (long long)c.steps, core ? core : "?", c.threads > 0 ? c.threads : openblas_get_num_threads());
     train_summary s;
-    int rc = train_run(&c, progress, NULL, &s, err, sizeof err);
+    double t0 = wall();
+    int rc = train_run(&c, progress, &t0, &s, err, sizeof err);
     if (rc) {
         fprintf(stderr, "\nsynth %s\n", err);
         return rc == TRAIN_EINVAL ? 2 : 1;
