@@ -9,11 +9,16 @@
  *   string = u64 length + bytes (no NUL). Arrays = u32 elem_type, u64 n, elems.
  *
  * Reader: gguf_open() maps the file read-only (MAP_PRIVATE, PROT_READ) and
- * validates everything before returning: magic, version, every count against
- * the bytes left, string lengths, array element types, integer overflow in
- * size computations, tensor types, n_dims (1..4), ne > 0, alignment and
- * offsets of the data, tensor extents inside the file, overlapping tensors,
- * duplicate keys and duplicate tensor names. Tensor data are then used in
+ * validates everything before returning: magic, version (3 only), every
+ * count against the bytes left, string lengths (keys <= 65535 bytes, tensor
+ * names <= 256, string values <= 256 MiB; keys and names non-empty without
+ * NUL bytes), value and array element types (arrays of arrays are
+ * rejected), bool bytes 0/1, integer overflow in size computations, tensor
+ * types (quant_get_traits), n_dims (1..4), ne >= 1, ne[0] a multiple of the
+ * block size, general.alignment (a u32 power of two <= 2^30, default 32),
+ * alignment and offsets of the data, tensor extents inside the file,
+ * overlapping tensors, duplicate keys and duplicate tensor names. Memory
+ * and time are linear in the file size whatever the content. Tensor data are then used in
  * place through gguf_tensor_info.data (pointers into the mapping, valid until
  * gguf_close). Keys and strings are copied at open into NUL-terminated
  * strings, so callers never see unterminated bytes.
@@ -92,8 +97,11 @@ const char *gguf_kv_key(const gguf_file *f, int64_t i);
 uint32_t gguf_kv_type(const gguf_file *f, int64_t i);
 int64_t gguf_find_key(const gguf_file *f, const char *key); /* -1 if absent */
 
-/* Typed getters: 0, GGUF_ENOTFOUND or GGUF_ETYPE. get_u32 also accepts a
- * non-negative INT32/UINT64/INT64 that fits; get_f32 accepts FLOAT64. */
+/* Typed getters: 0, GGUF_ENOTFOUND or GGUF_ETYPE. The integer getters
+ * accept any integer value type whose value fits the result (so get_u32
+ * reads a u8, a non-negative i32 or a small u64; a negative value or one
+ * out of range is GGUF_ETYPE); get_f32 accepts FLOAT64 (rounded). Bools are
+ * only read by get_bool, strings only by get_str. */
 int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
 int gguf_get_i32(const gguf_file *f, const char *key, int32_t *out);
 int gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out);
@@ -104,8 +112,8 @@ int gguf_get_str(const gguf_file *f, const char *key, const char **out, size_t *
 /* Array of strings: *n elements, each NUL-terminated (lens may be NULL). */
 int gguf_get_arr_str(const gguf_file *f, const char *key, const char *const **strs,
                      const size_t **lens, uint64_t *n);
-/* Array of numbers (any integer or float element type) converted to
- * double: *vals is owned by f. */
+/* Array of numbers (any integer, float or bool element type) converted to
+ * double at open (64-bit integers beyond 2^53 round): *vals is owned by f. */
 int gguf_get_arr_num(const gguf_file *f, const char *key, const double **vals, uint64_t *n);
 
 /* ---- tensors ---- */

@@ -13,8 +13,15 @@
  *         d = m / -8 where m is the element of largest magnitude (signed).
  *
  * All functions are pure and thread-safe. Row lengths given to the
- * (de)quantizers must be a multiple of quant_block_size(type); callers check
- * with quant_row_size(), which returns 0 for invalid combinations.
+ * (de)quantizers must be a multiple of the block size; callers check with
+ * quant_row_size(), which returns 0 for invalid combinations (a ragged tail
+ * is ignored, never read or written). Sources need no alignment.
+ *
+ * Quantization reproduces ggml's reference rounding bit for bit (q8_0:
+ * q = round(x / d) half away from zero; q4_0: q = min(15, floor(x / d +
+ * 8.5))), with nan/inf inputs clamped instead of undefined conversions.
+ * Dequantization is the inference hot path: branch-free loops that gcc -O2
+ * -march=native vectorizes (f16 uses F16C when the target has it).
  */
 #ifndef QUANT_H
 #define QUANT_H
@@ -61,10 +68,13 @@ const char *quant_type_name(uint32_t type); /* "?" for unknown ids */
 size_t quant_row_size(uint32_t type, uint64_t n);
 
 /* Convert n elements (n a multiple of the block size) between f32 and the
- * type. quantize of F32 copies; of F16 rounds to nearest even. */
+ * type. quantize of F32 copies; of F16 rounds to nearest even. src and dst
+ * must not overlap. */
 void quant_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 
+/* IEEE binary16 conversions: exact for every half (subnormals, +-0, inf;
+ * nan stays nan); f32 -> f16 rounds to nearest even, overflow gives inf. */
 uint16_t quant_f32_to_f16(float f);
 float quant_f16_to_f32(uint16_t h);
 
