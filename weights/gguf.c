@@ -1109,6 +1109,21 @@ static void werr(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Make the rename itself durable. Best effort: the file is complete and in
+ * place already, so a failure here is not reported. */
+static void sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    if (!dir) return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 int gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = 0;
@@ -1143,5 +1158,6 @@ int gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errlen
         return GGUF_EIO;
     }
     free(tmp);
+    sync_parent_dir(path);
     return 0;
 }

@@ -28,6 +28,9 @@
  * "gguf_open: <what is wrong>" into err (may be NULL).
  *
  * Threading: a gguf_file is immutable after open; concurrent reads are safe.
+ * A mapped file must not be truncated by someone else while open (the
+ * kernel would raise SIGBUS on access); our writer never rewrites a file in
+ * place, it renames a new one over it, so open mappings stay valid.
  */
 #ifndef GGUF_H
 #define GGUF_H
