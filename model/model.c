@@ -396,7 +396,7 @@ typedef struct {
     float *att;   /* [T, d] concatenated heads */
     float *tmp;   /* [T, d] sublayer output before the residual add */
     float *ff;    /* [T, F] FFN hidden */
-    float *S;     /* [ATT_ROWS, L] attention logits/weights of a chunk */
+    float *S;     /* [max(ATT_ROWS, H), L] attention logits/weights of a chunk */
     float *fa, *fb; /* [ATT_ROWS, a], [ATT_ROWS, b] factorized dense factors */
     float *lin;   /* ops_linear scratch */
     float *extra; /* caller's extra floats (output rows, score logits) */
@@ -417,7 +417,7 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
         (arch_has_dense(var) || arch_has_factorized_dense(var)) ? Td : 0,
         arch_has_factorized_dense(var) ? Td : 0,
         Td, Td, round16((size_t)T * hp->n_ff),
-        round16((size_t)ATT_ROWS * hp->n_ctx),
+        round16((size_t)(ATT_ROWS > hp->n_head ? ATT_ROWS : hp->n_head) * hp->n_ctx),
         round16((size_t)ATT_ROWS * (hp->fd_a > 0 ? hp->fd_a : 1)),
         round16((size_t)ATT_ROWS * (hp->fd_b > 0 ? hp->fd_b : 1)),
         round16(c->m->lin_scratch),
@@ -494,8 +494,14 @@ static void attn_logits(const model *m, const model_cache *c, const scratch *s, 
             for (int i = 0; i < ni; i++)
                 for (int j = 0; j < ncol; j++) S[(size_t)i * lds + j] *= g;
         const float *K = cache_at(c, c->k, sr->slot, il) + (size_t)h * dh; /* K_h [ncol, dh], ld d */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, dh, (1.0f - g) / sqrtf((float)dh),
-                    s->q + row, d, K, d, have_synth ? 1.0f : 0.0f, S, lds);
+        const float scale = (1.0f - g) / sqrtf((float)dh);
+        if (ni == 1) { /* decode: dot products, cheaper than a GEMM call */
+            for (int j = 0; j < ncol; j++)
+                S[j] = scale * ops_dot(s->q + row, K + (size_t)j * d, dh) + (have_synth ? S[j] : 0.0f);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, dh, scale, s->q + row, d, K, d,
+                        have_synth ? 1.0f : 0.0f, S, lds);
+        }
     }
 }
 
@@ -524,6 +530,36 @@ static void attend_head(const model *m, const model_cache *c, const scratch *s, 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, dh, ncol, 1.0f, s->S, ncol, V, d, 0.0f,
                     Y + (size_t)i0 * d, d);
     }
+}
+
+/* Decode: the single new row of a sequence (position p) attends to
+ * positions 0..p; every head in one pass over the cached value rows:
+ * att[row, head h] = sum_j A_h[j] V[j, head h]. */
+static void attend_one(const model *m, const model_cache *c, const scratch *s, int il, const seq_rows *sr)
+{
+    const arch_hparams *hp = &m->hp;
+    const int d = hp->n_embd, H = hp->n_head, dh = d / H, L = hp->n_ctx, p = sr->p0;
+    const float *V = cache_at(c, c->v, sr->slot, il); /* [L, d] */
+    float *y = s->att + (size_t)sr->r0 * d;           /* [d] */
+    /* A_h = A + h * stride: rows of the precomputed P, or logits turned into
+     * weights here, [p+1] per head */
+    const float *A;
+    size_t stride;
+    if (m->P && !m->recompute) {
+        A = model_static_attention(m, il, 0) + (size_t)p * L;
+        stride = (size_t)L * L;
+    } else {
+        for (int h = 0; h < H; h++) {
+            float *S = s->S + (size_t)h * L;
+            attn_logits(m, c, s, il, h, sr, 0, 1, p + 1, S, L);
+            ops_softmax(S, p + 1);
+        }
+        A = s->S;
+        stride = (size_t)L;
+    }
+    memset(y, 0, sizeof(float) * d);
+    for (int j = 0; j <= p; j++)
+        for (int h = 0; h < H; h++) ops_axpy(y + h * dh, A[h * stride + j], V + (size_t)j * d + h * dh, dh);
 }
 
 static void relu(float *x, size_t n)
@@ -562,8 +598,11 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
         memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
         if (c->k) memcpy(cache_at(c, c->k, sr[q].slot, il) + off, s->k + (size_t)sr[q].r0 * d, bytes);
     }
-    for (int q = 0; q < n_seq; q++)
-        for (int h = 0; h < hp->n_head; h++) attend_head(m, c, s, il, h, &sr[q]);
+    for (int q = 0; q < n_seq; q++) {
+        if (sr[q].n == 1) attend_one(m, c, s, il, &sr[q]);
+        else
+            for (int h = 0; h < hp->n_head; h++) attend_head(m, c, s, il, h, &sr[q]);
+    }
 }
 
 static void add_inplace(float *x, const float *y, size_t n)

@@ -16,13 +16,12 @@
 
 #include "quant.h"
 
-#if defined(__AVX2__)
+#if defined(__AVX2__) || defined(__F16C__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
-typedef uint8_t v16ub __attribute__((vector_size(16)));
 
 static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
 static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
@@ -31,11 +30,23 @@ static inline v8f v8_set1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
 static inline v8f v8_select(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
 static inline v8f v8_min(v8f a, v8f b) { return v8_select(a < b, a, b); }
 static inline v8f v8_max(v8f a, v8f b) { return v8_select(a > b, a, b); }
+typedef float v4f __attribute__((vector_size(16)));
 static inline float v8_hsum(v8f v)
 {
-    float s = 0.0f;
-    for (int i = 0; i < 8; i++) s += v[i];
-    return s;
+    v4f s = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    s += __builtin_shufflevector(s, s, 2, 3, 0, 1);
+    s += __builtin_shufflevector(s, s, 1, 0, 3, 2);
+    return s[0];
+}
+/* a * b + c, fused where the target has FMA (ISO C mode does not contract
+ * a * b + c by itself). */
+static inline v8f v8_fma(v8f a, v8f b, v8f c)
+{
+#if defined(__FMA__)
+    return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
 }
 static inline float v8_hmax(v8f v)
 {
@@ -186,6 +197,29 @@ float ops_logsumexp(const float *x, int n, int *argmax)
     return mx + logf(row_sum_exp(x, n, mx, NULL));
 }
 
+/* ---- dot / axpy ---- */
+float ops_dot(const float *a, const float *b, int n)
+{
+    v8f s0 = v8_set1(0.0f), s1 = s0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = v8_fma(v8_load(a + i), v8_load(b + i), s0);
+        s1 = v8_fma(v8_load(a + i + 8), v8_load(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = v8_fma(v8_load(a + i), v8_load(b + i), s0);
+    float s = v8_hsum(s0 + s1);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void ops_axpy(float *y, float alpha, const float *x, int n)
+{
+    v8f va = v8_set1(alpha);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) v8_store(y + i, v8_fma(va, v8_load(x + i), v8_load(y + i)));
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
 /* ---- LayerNorm ---- */
 void ops_layernorm(int n, int d, const float *x, int ldx, const float *w, const float *b, float eps,
                    float *y, int ldy)
@@ -241,6 +275,9 @@ static inline float load_f16(const uint8_t *p)
 {
     uint16_t h;
     memcpy(&h, p, 2);
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#endif
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, ex = (h >> 10) & 0x1Fu, man = h & 0x3FFu, bits;
     if (ex == 0) { /* zero or subnormal: man * 2^-24 */
         float f = (float)man * 5.9604644775390625e-8f;
@@ -265,12 +302,19 @@ static void dequant_q8_0(const uint8_t *src, float *dst, int64_t nblocks)
  * Unpacked as 4 vectors of 8: lo[0..8), lo[8..16), hi[0..8), hi[8..16). */
 static inline void q4_unpack(const uint8_t *qs, v8f d, v8f out[4])
 {
-    v16ub q;
-    memcpy(&q, qs, 16);
-    v16ub nib[2] = {q & 0x0F, q >> 4};
-    uint8_t u[32];
-    memcpy(u, &nib, 32);
-    for (int j = 0; j < 4; j++) out[j] = d * (v8_from_u8(u + 8 * j) - v8_set1(8.0f));
+#if defined(__AVX2__)
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(0x0F);
+    const __m128i lo = _mm_and_si128(q, m), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+    const __m128i part[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int j = 0; j < 4; j++)
+        out[j] = d * ((v8f)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[j])) - v8_set1(8.0f));
+#else
+    for (int j = 0; j < 4; j++)
+        for (int k = 0; k < 8; k++) {
+            uint8_t b = qs[8 * (j & 1) + k];
+            out[j][k] = d[0] * (float)((j < 2 ? (b & 0x0F) : (b >> 4)) - 8);
+        }
+#endif
 }
 
 static void dequant_q4_0(const uint8_t *src, float *dst, int64_t nblocks)
@@ -334,17 +378,6 @@ size_t ops_linear_scratch(const ops_mat *W, int n)
  * so the FMA chains do not wait on each other. */
 #define OPS_FUSED_MAX_N 4
 
-/* One block of W (32 weights) as 4 vectors of 8 floats, scale applied. */
-static inline __attribute__((always_inline)) void block_unpack(const uint8_t *w, int q4, v8f wf[4])
-{
-    v8f d = v8_set1(load_f16(w));
-    if (q4) {
-        q4_unpack(w + 2, d, wf);
-    } else {
-        for (int j = 0; j < 4; j++) wf[j] = d * v8_from_i8(w + 2 + 8 * j);
-    }
-}
-
 /* y0 (and y1 if two) = x0 (x1) . W^T; q4 and two are compile-time
  * constants after inlining, so there are four specialized loops. */
 static inline __attribute__((always_inline)) void fused_rows(int two, int q4, const float *x0, const float *x1,
@@ -356,19 +389,29 @@ static inline __attribute__((always_inline)) void fused_rows(int two, int q4, co
         const uint8_t *w = (const uint8_t *)W->data + (size_t)o * W->row_bytes;
         v8f a0 = v8_set1(0.0f), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         for (int64_t b = 0; b < nb; b++, w += bb) {
-            v8f wf[4];
-            block_unpack(w, q4, wf);
+            /* the block's 32 weights as w0..w3, scale applied */
+            v8f d = v8_set1(load_f16(w)), w0, w1, w2, w3;
+            if (q4) {
+                v8f u[4];
+                q4_unpack(w + 2, d, u);
+                w0 = u[0], w1 = u[1], w2 = u[2], w3 = u[3];
+            } else {
+                w0 = d * v8_from_i8(w + 2);
+                w1 = d * v8_from_i8(w + 10);
+                w2 = d * v8_from_i8(w + 18);
+                w3 = d * v8_from_i8(w + 26);
+            }
             const float *p0 = x0 + b * 32;
-            a0 += wf[0] * v8_load(p0);
-            a1 += wf[1] * v8_load(p0 + 8);
-            a2 += wf[2] * v8_load(p0 + 16);
-            a3 += wf[3] * v8_load(p0 + 24);
+            a0 = v8_fma(w0, v8_load(p0), a0);
+            a1 = v8_fma(w1, v8_load(p0 + 8), a1);
+            a2 = v8_fma(w2, v8_load(p0 + 16), a2);
+            a3 = v8_fma(w3, v8_load(p0 + 24), a3);
             if (two) {
                 const float *p1 = x1 + b * 32;
-                b0 += wf[0] * v8_load(p1);
-                b1 += wf[1] * v8_load(p1 + 8);
-                b2 += wf[2] * v8_load(p1 + 16);
-                b3 += wf[3] * v8_load(p1 + 24);
+                b0 = v8_fma(w0, v8_load(p1), b0);
+                b1 = v8_fma(w1, v8_load(p1 + 8), b1);
+                b2 = v8_fma(w2, v8_load(p1 + 16), b2);
+                b3 = v8_fma(w3, v8_load(p1 + 24), b3);
             }
         }
         y0[o] = v8_hsum((a0 + a1) + (a2 + a3));

@@ -67,6 +67,10 @@ void ops_exp_inplace(float *x, size_t n);
 /* exp of one float with the same approximation (for scalar callers). */
 float ops_exp(float x);
 
+/* sum_i a[i] b[i] and y[i] += alpha x[i] over n floats (vectorized). */
+float ops_dot(const float *a, const float *b, int n);
+void ops_axpy(float *y, float alpha, const float *x, int n);
+
 /* In place softmax of one row of n >= 1 floats. */
 void ops_softmax(float *x, int n);
 
