@@ -85,7 +85,7 @@ static inline float bits_f32(uint32_t u)
     return f;
 }
 
-/* Branch-free (selects only) so that loops over it vectorize:
+/* Branch-free (masks only) so that loops over it vectorize:
  *  normal:     rebias the exponent from 15 to 127: bits << 13 + (112 << 23)
  *  inf / nan:  the same plus another 112 << 23 lands on exponent 255,
  *              keeping the payload (a nan stays a nan)
@@ -94,10 +94,10 @@ static inline float bits_f32(uint32_t u)
 static inline float f16_to_f32_inline(uint16_t h)
 {
     uint32_t em = (uint32_t)h & 0x7fffu;
-    uint32_t bits = (em << 13) + 0x38000000u;
-    bits = em >= 0x7c00u ? bits + 0x38000000u : bits;
-    float sub = (float)(int32_t)em * 0x1p-24f;
-    bits = em < 0x0400u ? f32_bits(sub) : bits;
+    uint32_t infnan = 0u - (uint32_t)(em >= 0x7c00u); /* all-ones masks */
+    uint32_t sub = 0u - (uint32_t)(em < 0x0400u);
+    uint32_t bits = (em << 13) + 0x38000000u + (infnan & 0x38000000u);
+    bits = (bits & ~sub) | (f32_bits((float)(int32_t)em * 0x1p-24f) & sub);
     return bits_f32(bits | ((uint32_t)(h & 0x8000u) << 16));
 }
 
@@ -143,10 +143,16 @@ static void dequant_f16(const uint8_t *restrict src, float *restrict dst, int64_
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
 #endif
+    /* portable path: copy a chunk to aligned halves, then a branch-free
+     * loop the vectorizer handles */
+    uint16_t h[32];
+    for (; i + 32 <= n; i += 32) {
+        memcpy(h, src + 2 * i, sizeof h);
+        for (int j = 0; j < 32; j++) dst[i + j] = f16_to_f32_inline(h[j]);
+    }
     for (; i < n; i++) {
-        uint16_t h;
-        memcpy(&h, src + 2 * i, 2);
-        dst[i] = f16_to_f32_inline(h);
+        memcpy(h, src + 2 * i, 2);
+        dst[i] = f16_to_f32_inline(h[0]);
     }
 }
 
