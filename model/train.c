@@ -16,6 +16,7 @@
 #include "gguf.h"
 #include "quant.h"
 #include "tok.h"
+#include "train_kern.h"
 
 const char *train_strerror(int err)
 {
@@ -123,15 +124,8 @@ float train_lr(const train_config *c, int64_t step)
 void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1, float beta2,
                  float eps, float decay, int64_t t)
 {
-    const float c1 = 1.0f / (1.0f - powf(beta1, (float)t)), c2 = 1.0f / (1.0f - powf(beta2, (float)t));
-    const float b1 = 1 - beta1, b2 = 1 - beta2, wd = lr * decay;
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float mi = beta1 * m[i] + b1 * gi, vi = beta2 * v[i] + b2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= lr * (mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i];
-    }
+    const float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t))), c2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
+    tk_adamw(p, g, m, v, (size_t)n, 1.0f, lr, beta1, beta2, eps, decay, c1, c2);
 }
 
 /* ---- files and tokens ---- */
@@ -474,22 +468,19 @@ static double train_step(run_ctx *r)
     train_net_f_backward(r->net);
     float *g = train_net_f_grads(r->net), *p = train_net_f_params(r->net);
     const int64_t np = train_net_f_n_params(r->net);
-    double ss = 0;
-    for (int64_t i = 0; i < np; i++) ss += (double)g[i] * g[i];
-    double norm = sqrt(ss);
+    double norm = sqrt(tk_sumsq(g, (size_t)np));
     if (!isfinite(norm)) return NAN;
-    if (c->clip > 0 && norm > c->clip) {
-        float s = (float)(c->clip / norm);
-        for (int64_t i = 0; i < np; i++) g[i] *= s;
-    }
+    float gscale = c->clip > 0 && norm > c->clip ? (float)(c->clip / norm) : 1.0f;
     float lr = train_lr(c, r->st.step);
+    const double t = (double)(r->st.step + 1);
+    const float c1 = (float)(1.0 / (1.0 - pow(c->beta1, t))), c2 = (float)(1.0 / (1.0 - pow(c->beta2, t)));
     const int nt = train_net_f_n_tensors(r->net);
     int64_t off = 0;
     for (int i = 0; i < nt; i++) {
         int64_t ne = train_net_f_tensor(r->net, i)->n_elem;
         if (train_net_f_trainable(r->net, i))
-            train_adamw(p + off, g + off, r->m + off, r->v + off, ne, lr, c->beta1, c->beta2, c->adam_eps,
-                        r->decay[i] ? c->weight_decay : 0.0f, r->st.step + 1);
+            tk_adamw(p + off, g + off, r->m + off, r->v + off, (size_t)ne, gscale, lr, c->beta1, c->beta2,
+                     c->adam_eps, r->decay[i] ? c->weight_decay : 0.0f, c1, c2);
         off += ne;
     }
     r->st.step++;

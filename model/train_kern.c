@@ -253,3 +253,39 @@ void tk_colsum_add(float *y, const float *X, int N, int n, int ldx)
 {
     for (int r = 0; r < N; r++) tk_add(y, X + (size_t)r * ldx, (size_t)n);
 }
+
+void tk_adamw(float *p, const float *g, float *m, float *v, size_t n, float gscale, float lr, float beta1,
+              float beta2, float eps, float decay, float c1, float c2)
+{
+    const float b1 = 1 - beta1, b2 = 1 - beta2, wd = lr * decay;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8 gi = ld(g + i) * set1(gscale);
+        v8 mi = set1(beta1) * ld(m + i) + set1(b1) * gi, vi = set1(beta2) * ld(v + i) + set1(b2) * gi * gi;
+        st(m + i, mi);
+        st(v + i, vi);
+        v8 vh = vi * set1(c2), den;
+        for (int k = 0; k < 8; k++) den[k] = sqrtf(vh[k]);
+        v8 pi = ld(p + i);
+        st(p + i, pi - set1(lr) * (mi * set1(c1)) / (den + set1(eps)) - set1(wd) * pi);
+    }
+    for (; i < n; i++) {
+        float gi = g[i] * gscale;
+        float mi = beta1 * m[i] + b1 * gi, vi = beta2 * v[i] + b2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= lr * (mi * c1) / (sqrtf(vi * c2) + eps) + wd * p[i];
+    }
+}
+
+double tk_sumsq(const float *x, size_t n)
+{
+    double s = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8 a = ld(x + i), q = a * a;
+        s += (double)hsum(q);
+    }
+    for (; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}

@@ -39,4 +39,11 @@ void tk_dropout_apply(float *y, const float *x, const unsigned char *m, size_t n
 /* y[i] += sum over rows of X[N, n] */
 void tk_colsum_add(float *y, const float *X, int N, int n, int ldx);
 
+/* AdamW on n values with gradient g * gscale; c1, c2 the bias corrections
+ * 1/(1-beta^t); decoupled decay p -= lr * decay * p. */
+void tk_adamw(float *p, const float *g, float *m, float *v, size_t n, float gscale, float lr, float beta1,
+              float beta2, float eps, float decay, float c1, float c2);
+/* sum of squares (f32 per 8 lanes, f64 across blocks) */
+double tk_sumsq(const float *x, size_t n);
+
 #endif

@@ -431,6 +431,40 @@ TEST(test_bad_config)
     CHECK(train_run(&c, NULL, NULL, NULL, err, sizeof err) == TRAIN_EFORMAT && strstr(err, "--resume"));
 }
 
+/* AdamW (vectorized f32) against a double-precision loop of the textbook
+ * formulas, and the schedule's end points. */
+TEST(test_adamw_and_schedule)
+{
+    enum { n = 37 };
+    float p[n], g[n], m[n] = {0}, v[n] = {0};
+    double pd[n], md[n] = {0}, vd[n] = {0};
+    arch_rng r;
+    arch_rng_seed(&r, 3);
+    for (int i = 0; i < n; i++) pd[i] = p[i] = arch_rng_normal(&r);
+    for (int t = 1; t <= 3; t++) {
+        for (int i = 0; i < n; i++) g[i] = arch_rng_normal(&r);
+        train_adamw(p, g, m, v, n, 0.01f, 0.9f, 0.99f, 1e-8f, 0.1f, t);
+        for (int i = 0; i < n; i++) {
+            md[i] = 0.9 * md[i] + 0.1 * g[i];
+            vd[i] = 0.99 * vd[i] + 0.01 * (double)g[i] * g[i];
+            double mh = md[i] / (1 - pow(0.9, t)), vh = vd[i] / (1 - pow(0.99, t));
+            pd[i] -= 0.01 * mh / (sqrt(vh) + 1e-8) + 0.01 * 0.1 * pd[i];
+        }
+    }
+    for (int i = 0; i < n; i++) CHECK_NEAR(p[i], pd[i], 1e-5);
+    train_config c;
+    train_config_default(&c);
+    c.steps = 100;
+    c.warmup = 10;
+    c.lr = 1e-3f;
+    c.min_lr = 1e-4f;
+    CHECK_NEAR(train_lr(&c, 0), 1e-4, 1e-9);
+    CHECK_NEAR(train_lr(&c, 9), 1e-3, 1e-9);
+    CHECK_NEAR(train_lr(&c, 10), 1e-3, 1e-9);
+    CHECK_NEAR(train_lr(&c, 55), 5.5e-4, 1e-7);
+    CHECK_NEAR(train_lr(&c, 100), 1e-4, 1e-9);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
@@ -441,6 +475,7 @@ int main(void)
     RUN(test_gradcheck_all_variants);
     RUN(test_f32_matches_f64);
     RUN(test_dropout);
+    RUN(test_adamw_and_schedule);
     RUN(test_matches_inference);
     RUN(test_bad_config);
     RUN(test_resume_equivalence);
