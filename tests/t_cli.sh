@@ -1,0 +1,68 @@
+#!/bin/sh
+# t_cli.sh - the synth command line end to end: train a tiny model on the
+# repository's own README text, then info, quantize, score, generate, and the
+# errors for bad flags and bad files. Uses $SYNTH (default ./synth).
+set -u
+SYNTH=${SYNTH:-./synth}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { # name, command...: expects exit 0
+    name=$1; shift
+    if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else bad "$name (exit $?)"; cat "$T/err"; fi
+}
+check_fail() { # name, expected exit code, pattern expected on stderr, command...
+    name=$1; code=$2; pat=$3; shift 3
+    "$@" >"$T/out" 2>"$T/err"; rc=$?
+    if [ $rc -eq "$code" ] && grep -q -- "$pat" "$T/err"; then ok "$name"
+    else bad "$name (exit $rc, want $code and /$pat/)"; cat "$T/err"; fi
+}
+
+cat README.md weights/README.md > "$T/text.txt"
+check "tokenizer-train" $SYNTH tokenizer-train --input "$T/text.txt" --vocab 400 -o "$T/tok.gguf"
+check "train tiny" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" \
+    -o "$T/m.gguf" --ctx 32 --d-model 32 --layers 2 --heads 2 --d-ff 64 --batch 4 --seq 32 \
+    --steps 40 --warmup 5 --eval-every 20 --dropout 0 --log "$T/log.csv"
+check "train log has two evaluations" test "$(wc -l < "$T/log.csv")" -eq 3
+check "info" $SYNTH info "$T/m.gguf"
+grep -q "variant  *random" "$T/out" && ok "info names the variant" || bad "info names the variant"
+for q in f16 q8_0 q4_0; do
+    check "quantize $q" $SYNTH quantize "$T/m.gguf" "$T/m-$q.gguf" --type $q
+    $SYNTH info "$T/m-$q.gguf" | grep -q "quantization  *$q" && ok "info shows $q" || bad "info shows $q"
+done
+
+check "score --json f32" $SYNTH score -m "$T/m.gguf" --json "$T/text.txt"
+cp "$T/out" "$T/s32.json"
+check "score --json q8_0" $SYNTH score -m "$T/m-q8_0.gguf" --json "$T/text.txt"
+cp "$T/out" "$T/s8.json"
+python3 - "$T/s32.json" "$T/s8.json" <<'PY' && ok "score keys, q8_0 within 1% of f32" || bad "score keys, q8_0 within 1% of f32"
+import json, sys, math
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+for k in ("tokens", "nll", "perplexity", "word_perplexity", "bits_per_byte"):
+    assert k in a, k
+assert a["tokens"] == b["tokens"] > 0
+assert abs(math.exp(a["nll"] / a["tokens"]) - a["perplexity"]) < 1e-6 * a["perplexity"]
+assert abs(b["perplexity"] / a["perplexity"] - 1) < 0.01, (a, b)
+PY
+
+check "generate seed 7" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --seed 7 --temp 0.8
+cp "$T/out" "$T/g1"
+check "generate seed 7 again" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --seed 7 --temp 0.8
+cmp -s "$T/out" "$T/g1" && ok "same seed, same text" || bad "same seed, same text"
+check "generate greedy" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --temp 0
+
+check_fail "missing model file" 1 "nope.gguf" $SYNTH info "$T/nope.gguf"
+check_fail "bad --temp" 2 "\-\-temp" $SYNTH generate -m "$T/m.gguf" -p x --temp abc
+check_fail "negative -n" 2 "\-n" $SYNTH generate -m "$T/m.gguf" -p x -n -3
+check_fail "unknown flag" 2 "\-\-bogus" $SYNTH score -m "$T/m.gguf" --bogus "$T/text.txt"
+check_fail "bad --type" 2 "\-\-type" $SYNTH quantize "$T/m.gguf" "$T/x.gguf" --type q5_9
+head -c 1000 "$T/m.gguf" > "$T/trunc.gguf"
+check_fail "truncated checkpoint" 1 "trunc.gguf" $SYNTH score -m "$T/trunc.gguf" "$T/text.txt"
+printf 'GGUF\002\000\000\000' > "$T/v2.gguf"
+check_fail "GGUF v2 rejected" 1 "v2.gguf" $SYNTH info "$T/v2.gguf"
+check_fail "train: seq > ctx" 2 "\-\-seq" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" -o "$T/y.gguf" --ctx 16 --seq 32
+check_fail "train: missing corpus" 2 "missing.txt" $SYNTH train --train "$T/missing.txt" --valid "$T/text.txt" -o "$T/y.gguf"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
