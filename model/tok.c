@@ -1066,10 +1066,11 @@ static int tok_learn_words(tok_learner *L, const uint8_t *s, size_t len)
     int64_t *cnt = NULL;
     size_t cap_cnt = 0;
     int ret = TOK_ENOMEM;
-    for (size_t i = 0; i < len;) {
-        size_t e = tok_piece_end(s, len, i);
-        if (e - i > TOK_LEARN_MAX_PIECE)
-            e = i + TOK_LEARN_MAX_PIECE;
+    for (size_t i = 0, pend = 0; i < len;) {
+        /* find each piece's end once, then cut it into chunks */
+        if (i >= pend)
+            pend = tok_piece_end(s, len, i);
+        size_t e = pend - i > TOK_LEARN_MAX_PIECE ? i + TOK_LEARN_MAX_PIECE : pend;
         uint32_t h = tok_hash_bytes(s + i, e - i);
         long k = smap_find(&pm, s + i, e - i, h);
         if (k < 0) {
