@@ -533,8 +533,8 @@ static void attend_head(const model *m, const model_cache *c, const scratch *s, 
 }
 
 /* Decode: the single new row of a sequence (position p) attends to
- * positions 0..p; every head in one pass over the cached value rows:
- * att[row, head h] = sum_j A_h[j] V[j, head h]. */
+ * positions 0..p: att[row, head h] = sum_j A_h[j] V[j, head h], the
+ * weighted sum kept in registers (no GEMM call for a single row). */
 static void attend_one(const model *m, const model_cache *c, const scratch *s, int il, const seq_rows *sr)
 {
     const arch_hparams *hp = &m->hp;
@@ -557,9 +557,7 @@ static void attend_one(const model *m, const model_cache *c, const scratch *s, i
         A = s->S;
         stride = (size_t)L;
     }
-    memset(y, 0, sizeof(float) * d);
-    for (int j = 0; j <= p; j++)
-        for (int h = 0; h < H; h++) ops_axpy(y + h * dh, A[h * stride + j], V + (size_t)j * d + h * dh, dh);
+    for (int h = 0; h < H; h++) ops_wsum_rows(p + 1, dh, A + h * stride, V + h * dh, d, y + h * dh);
 }
 
 static void relu(float *x, size_t n)

@@ -220,6 +220,30 @@ void ops_axpy(float *y, float alpha, const float *x, int n)
     for (; i < n; i++) y[i] += alpha * x[i];
 }
 
+void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float *y)
+{
+    int c = 0;
+    for (; c + 32 <= m; c += 32) {
+        v8f y0 = v8_set1(0.0f), y1 = y0, y2 = y0, y3 = y0;
+        const float *x = X + c;
+        for (int j = 0; j < n; j++, x += ldx) {
+            v8f aj = v8_set1(a[j]);
+            y0 = v8_fma(aj, v8_load(x), y0);
+            y1 = v8_fma(aj, v8_load(x + 8), y1);
+            y2 = v8_fma(aj, v8_load(x + 16), y2);
+            y3 = v8_fma(aj, v8_load(x + 24), y3);
+        }
+        v8_store(y + c, y0);
+        v8_store(y + c + 8, y1);
+        v8_store(y + c + 16, y2);
+        v8_store(y + c + 24, y3);
+    }
+    if (c < m) { /* remaining columns (m not a multiple of 32) */
+        memset(y + c, 0, sizeof(float) * (size_t)(m - c));
+        for (int j = 0; j < n; j++) ops_axpy(y + c, a[j], X + (size_t)j * ldx + c, m - c);
+    }
+}
+
 /* ---- LayerNorm ---- */
 void ops_layernorm(int n, int d, const float *x, int ldx, const float *w, const float *b, float eps,
                    float *y, int ldy)

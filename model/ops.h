@@ -71,6 +71,10 @@ float ops_exp(float x);
 float ops_dot(const float *a, const float *b, int n);
 void ops_axpy(float *y, float alpha, const float *x, int n);
 
+/* y[m] = a[n] . X[n, m] (ld ldx): a weighted sum of n rows, computed with
+ * y in registers 32 columns at a time (attention of one query). */
+void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float *y);
+
 /* In place softmax of one row of n >= 1 floats. */
 void ops_softmax(float *x, int n);
 

@@ -155,6 +155,34 @@ TEST(test_linear)
     }
 }
 
+TEST(test_dot_axpy_wsum)
+{
+    float a[70], b[70], y[70], X[9 * 75], w[9];
+    for (int i = 0; i < 70; i++) { a[i] = frand(); b[i] = frand(); }
+    for (int i = 0; i < 9 * 75; i++) X[i] = frand();
+    for (int i = 0; i < 9; i++) w[i] = frand();
+    for (int n = 0; n <= 70; n += 7) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+        CHECK_NEAR(ops_dot(a, b, n), s, 1e-5);
+        memcpy(y, b, sizeof y);
+        ops_axpy(y, 0.5f, a, n);
+        for (int i = 0; i < 70; i++) CHECK_NEAR(y[i], i < n ? b[i] + 0.5 * a[i] : b[i], 1e-6);
+    }
+    /* m = 70: two full 32-column passes and a 6-column tail; ld 75 */
+    for (int n = 1; n <= 9; n += 4) {
+        float out[71];
+        out[70] = 123.0f;
+        ops_wsum_rows(n, 70, w, X, 75, out);
+        for (int c = 0; c < 70; c++) {
+            double s = 0;
+            for (int j = 0; j < n; j++) s += (double)w[j] * X[j * 75 + c];
+            CHECK_NEAR(out[c], s, 1e-5);
+        }
+        CHECK(out[70] == 123.0f);
+    }
+}
+
 int main(void)
 {
     RUN(test_exp);
@@ -162,5 +190,6 @@ int main(void)
     RUN(test_softmax_logsumexp);
     RUN(test_layernorm);
     RUN(test_linear);
+    RUN(test_dot_axpy_wsum);
     return test_summary();
 }
