@@ -34,6 +34,8 @@
 #include "model.h"
 #include "quant.h"
 #include "tok.h"
+#include <pthread.h>
+#include <unistd.h>
 void openblas_set_num_threads(int n);
 #endif
 
@@ -1020,6 +1022,111 @@ static void check_score_many(arch_variant v, uint32_t type)
     fixture_free(&f);
 }
 
+/* Prefill half the context, then decode one token at a time to L, in a
+ * cache of its own; returns the largest deviation from the reference
+ * logits ref [L, V] (INFINITY on an error). Touches no test state, so it
+ * can run in a thread. */
+typedef struct {
+    fixture *f;
+    const int32_t *tokens;
+    const double *ref;
+    double md;
+} decode_job;
+
+static void *decode_run(void *arg)
+{
+    decode_job *j = arg;
+    const int L = j->f->hp.n_ctx, V = j->f->hp.n_vocab;
+    model_cache *c = model_cache_create(j->f->m, 1);
+    float *lg = malloc(sizeof(float) * (size_t)L * V);
+    j->md = INFINITY;
+    if (c && lg) {
+        double md = 0.0;
+        int n0 = L / 2, ok = 1;
+        model_seq ms = {.slot = 0, .n_tokens = n0, .tokens = j->tokens, .logits_all = 1};
+        ok = model_step(j->f->m, c, 1, &ms, lg) == 0;
+        for (int i = 0; ok && i < n0; i++) md = fmax(md, row_diff(lg + (size_t)i * V, j->ref + (size_t)i * V, V));
+        for (int p = n0; ok && p < L; p++) {
+            ms = (model_seq){.slot = 0, .n_tokens = 1, .tokens = j->tokens + p, .logits_all = 0};
+            ok = model_step(j->f->m, c, 1, &ms, lg) == 0;
+            if (ok) md = fmax(md, row_diff(lg, j->ref + (size_t)p * V, V));
+        }
+        if (ok) j->md = md;
+    }
+    free(lg);
+    model_cache_free(c);
+    return NULL;
+}
+
+/* model_load from a file (the same bytes as the buffer, and as ckpt_write
+ * writes them), and two threads decoding on one model with their own
+ * caches (model.h: model_step only reads the model). */
+TEST(load_file_and_threads)
+{
+    fixture f;
+    if (fixture_init(&f, ARCH_DENSE_VANILLA, 0, 31337, QUANT_Q8_0) == 0) {
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        char path[] = "/tmp/test_forward_ref_XXXXXX", err[256] = "";
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd >= 0) {
+            close(fd);
+            ckpt_desc d = {
+                .hp = &f.hp, .name = "ref-test", .vocab = (const char *const *)f.voc.vocab, .n_vocab = f.voc.n_vocab,
+                .merges = (const char *const *)f.voc.merges, .n_merges = f.voc.n_merges, .eos_id = f.voc.eos,
+                .tensors = (const float *const *)f.p, .type = QUANT_Q8_0,
+            };
+            int rc = ckpt_write(&d, path, err, sizeof err);
+            CHECK_MSG(rc == 0, "ckpt_write: %s", err);
+            FILE *fp = fopen(path, "rb");
+            char *bytes = malloc(f.size + 1);
+            size_t got = fp && bytes ? fread(bytes, 1, f.size + 1, fp) : 0;
+            if (fp) fclose(fp);
+            CHECK_MSG(got == f.size && memcmp(bytes, f.buf, f.size) == 0, "ckpt_write file (%zu bytes) differs from ckpt_write_buffer (%zu)", got, f.size);
+            free(bytes);
+            model *m2 = NULL;
+            rc = model_load(path, &m2, err, sizeof err);
+            CHECK_MSG(rc == 0 && m2, "model_load: %s", err);
+            if (m2) {
+                CHECK(model_file_size(m2) == f.size);
+                model *keep = f.m;
+                f.m = m2;
+                check_score(&f, 5);
+                f.m = keep;
+                model_free(m2);
+            }
+            unlink(path);
+        }
+
+        int32_t *tok[2];
+        double *ref[2];
+        decode_job jobs[2];
+        pthread_t th[2];
+        arch_rng rng;
+        arch_rng_seed(&rng, 8);
+        for (int k = 0; k < 2; k++) {
+            tok[k] = malloc(sizeof(int32_t) * (size_t)L);
+            ref[k] = malloc(sizeof(double) * (size_t)L * V);
+            random_tokens(&rng, tok[k], L, V);
+            ref_forward(&f.rm, tok[k], L, ref[k], NULL);
+            jobs[k] = (decode_job){.f = &f, .tokens = tok[k], .ref = ref[k], .md = INFINITY};
+        }
+        for (int rep = 0; rep < 3; rep++) {
+            int started[2];
+            for (int k = 0; k < 2; k++) started[k] = pthread_create(&th[k], NULL, decode_run, &jobs[k]) == 0;
+            for (int k = 0; k < 2; k++)
+                if (started[k]) pthread_join(th[k], NULL);
+            for (int k = 0; k < 2; k++)
+                CHECK_MSG(started[k] && jobs[k].md <= TOL, "thread %d round %d: logits off by %g", k, rep, jobs[k].md);
+        }
+        for (int k = 0; k < 2; k++) {
+            free(tok[k]);
+            free(ref[k]);
+        }
+    }
+    fixture_free(&f);
+}
+
 TEST(score_many_rows)
 {
     check_score_many(ARCH_DENSE_VANILLA, QUANT_F32);
@@ -1052,6 +1159,7 @@ int main(void)
     RUN_VARIANT(random_vanilla);
     RUN_VARIANT(dense_vanilla);
     RUN(score_many_rows);
+    RUN(load_file_and_threads);
     printf("largest engine vs reference deviation: %.3g (tolerance %g), extreme-logit shape %.3g (tolerance 1e-3)\n",
            g_max_err[0], TOL, g_max_err[1]);
 #endif
