@@ -506,8 +506,10 @@ TEST(ref_variant_reductions)
  *          weights x4): saturated softmax rows
  *   cfg 5  odd sizes: d 36 (not a multiple of the vector width nor of 32,
  *          so only ffn_down is quantized: per-tensor types), 3 heads of 12,
- *          d_ff 96, prime L 13 (a = 13, b = 1), rank 5, eps 1e-4 */
-#define N_CFG 6
+ *          d_ff 96, prime L 13 (a = 13, b = 1), rank 5, eps 1e-4
+ *   cfg 6  degenerate heads: 1 layer, 32 heads of d_head 1, L 16 (a 2, b 8),
+ *          rank 1, d_ff 32 */
+#define N_CFG 7
 static arch_hparams test_hp(arch_variant v, int cfg, int n_vocab)
 {
     arch_hparams hp;
@@ -527,6 +529,8 @@ static arch_hparams test_hp(arch_variant v, int cfg, int n_vocab)
     } else if (cfg == 5) {
         hp.n_embd = 36; hp.n_head = 3; hp.n_ff = 96; hp.n_ctx = 13; hp.fd_a = 13; hp.fd_b = 1; hp.fr_rank = 5;
         hp.ln_eps = 1e-4f;
+    } else if (cfg == 6) {
+        hp.n_layer = 1; hp.n_head = 32; hp.n_ff = 32; hp.fd_a = 2; hp.fd_b = 8; hp.fr_rank = 1;
     }
     return hp;
 }
@@ -662,7 +666,7 @@ static void note_err(const fixture *f, double md)
 }
 
 /* Batched prefill + decode of three slots up to the full context, against
- * the reference on each sequence's prefix. */
+ * the reference on each sequence's prefix (the schedule needs L >= 12). */
 static void check_steps(fixture *f, uint64_t seed)
 {
     const int L = f->hp.n_ctx, V = f->hp.n_vocab;
