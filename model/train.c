@@ -87,10 +87,11 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
         BAD("train: --seq: %d out of range [1, %d] (must not exceed --ctx)", c->seq, c->hp.n_ctx);
     if ((int64_t)c->batch * c->seq > (1 << 22)) BAD("train: --batch x --seq: %lld tokens per step is too many",
                                                    (long long)c->batch * c->seq);
-    if (c->steps < 1 || c->steps > (int64_t)1e12) BAD("train: --steps: must be in [1, 1e12]");
+    if (c->steps < 0 || c->steps > (int64_t)1e12) BAD("train: --steps: must be in [0, 1e12]");
+    if (c->steps == 0 && !(c->max_minutes > 0)) BAD("train: --steps 0 (auto) needs --max-minutes");
     if (!(c->lr > 0 && c->lr <= 1)) BAD("train: --lr: %g out of range (0, 1]", (double)c->lr);
     if (!(c->min_lr >= 0 && c->min_lr <= c->lr)) BAD("train: --min-lr: %g out of range [0, lr]", (double)c->min_lr);
-    if (c->warmup < 0 || c->warmup > c->steps) BAD("train: --warmup: must be in [0, steps]");
+    if (c->warmup < 0 || (c->steps > 0 && c->warmup > c->steps)) BAD("train: --warmup: must be in [0, steps]");
     if (!(c->weight_decay >= 0 && c->weight_decay < 1))
         BAD("train: --weight-decay: %g out of range [0, 1)", (double)c->weight_decay);
     if (!(c->beta1 >= 0 && c->beta1 < 1)) BAD("train: --beta1: %g out of range [0, 1)", (double)c->beta1);
@@ -112,11 +113,11 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     return 0;
 }
 
-float train_lr(const train_config *c, int64_t step)
+static float lr_at(const train_config *c, int64_t steps, int64_t step)
 {
     if (step < c->warmup) return c->lr * (float)(step + 1) / (float)c->warmup;
-    if (c->steps <= c->warmup) return c->lr;
-    double frac = (double)(step - c->warmup) / (double)(c->steps - c->warmup);
+    if (steps <= c->warmup) return c->lr;
+    double frac = (double)(step - c->warmup) / (double)(steps - c->warmup);
     if (frac > 1) frac = 1;
     return (float)(c->min_lr + 0.5 * (c->lr - c->min_lr) * (1 + cos(3.141592653589793 * frac)));
 }
@@ -127,6 +128,8 @@ void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float 
     const float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t))), c2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
     tk_adamw(p, g, m, v, (size_t)n, 1.0f, lr, beta1, beta2, eps, decay, c1, c2);
 }
+
+float train_lr(const train_config *c, int64_t step) { return lr_at(c, c->steps, step); }
 
 /* ---- files and tokens ---- */
 
@@ -239,7 +242,7 @@ static int tokset_learn(tokset *t, const char *text, size_t len, int n_vocab, ch
  * Little-endian, host layout:
  *   char magic[8] "SYNTRST\0", u32 version, u32 header_bytes,
  *   i32 hparams[11] (vocab ctx embd layer head ff rank a b variant, eps bits),
- *   u64 n_params, i64 step, i64 tokens_seen, u64 data_rng[4], u64 drop_rng[4],
+ *   u64 n_params, i64 step, i64 tokens_seen, i64 total_steps, u64 data_rng[4], u64 drop_rng[4],
  *   f64 best_valid, i32 bad_evals, i32 pad, f64 elapsed_s,
  *   f32 params[n], f32 m[n], f32 v[n], u64 checksum (FNV-1a of everything before).
  */
@@ -248,6 +251,7 @@ static int tokset_learn(tokset *t, const char *text, size_t len, int n_vocab, ch
 
 typedef struct {
     int64_t step, tokens_seen;
+    int64_t total;          /* schedule length (resolved when --steps is auto) */
     arch_rng data_rng, drop_rng;
     double best_valid;
     int32_t bad_evals;
@@ -289,7 +293,7 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     if (!fp) return fail(err, errlen, TRAIN_EIO, "train: --ckpt: cannot write '%s': %s", tmp, strerror(errno));
     fnv f = {0xcbf29ce484222325ull};
     char magic[8] = STATE_MAGIC;
-    uint32_t ver = STATE_VERSION, hdr = 8 + 4 + 4 + 44 + 8 + 8 + 8 + 32 + 32 + 8 + 4 + 4 + 8;
+    uint32_t ver = STATE_VERSION, hdr = 8 + 4 + 4 + 44 + 8 + 8 + 8 + 8 + 32 + 32 + 8 + 4 + 4 + 8;
     int32_t hpp[11], bad = s->bad_evals, pad = 0;
     hp_pack(hp, hpp);
     uint64_t np = (uint64_t)n;
@@ -301,6 +305,7 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     rc |= wr(fp, &f, &np, 8);
     rc |= wr(fp, &f, &s->step, 8);
     rc |= wr(fp, &f, &s->tokens_seen, 8);
+    rc |= wr(fp, &f, &s->total, 8);
     rc |= wr(fp, &f, s->data_rng.s, 32);
     rc |= wr(fp, &f, s->drop_rng.s, 32);
     rc |= wr(fp, &f, &s->best_valid, 8);
@@ -342,13 +347,14 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     const char *why = "truncated file";
     if (rd(fp, &f, magic, 8) || memcmp(magic, STATE_MAGIC, 8)) { why = "not a training state file (magic)"; goto bad; }
     if (rd(fp, &f, &ver, 4) || ver != STATE_VERSION) { why = "unsupported version"; goto bad; }
-    if (rd(fp, &f, &hdr, 4) || hdr != 172) { why = "bad header size"; goto bad; }
+    if (rd(fp, &f, &hdr, 4) || hdr != 180) { why = "bad header size"; goto bad; }
     if (rd(fp, &f, hpp, sizeof hpp)) goto bad;
     hp_pack(hp, want);
     if (memcmp(hpp, want, sizeof hpp)) { why = "model hyperparameters differ from the flags/tokenizer"; goto bad; }
     if (rd(fp, &f, &np, 8) || np != (uint64_t)n) { why = "parameter count differs"; goto bad; }
     rc |= rd(fp, &f, &s->step, 8);
     rc |= rd(fp, &f, &s->tokens_seen, 8);
+    rc |= rd(fp, &f, &s->total, 8);
     rc |= rd(fp, &f, s->data_rng.s, 32);
     rc |= rd(fp, &f, s->drop_rng.s, 32);
     rc |= rd(fp, &f, &s->best_valid, 8);
@@ -356,7 +362,7 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     rc |= rd(fp, &f, &pad, 4);
     rc |= rd(fp, &f, &s->elapsed_s, 8);
     if (rc) goto bad;
-    if (s->step < 0 || bad < 0 || !(s->elapsed_s >= 0)) { why = "bad counters"; goto bad; }
+    if (s->step < 0 || s->total < 0 || bad < 0 || !(s->elapsed_s >= 0)) { why = "bad counters"; goto bad; }
     s->bad_evals = bad;
     if (rd(fp, &f, params, (size_t)n * 4) || rd(fp, &f, m, (size_t)n * 4) || rd(fp, &f, v, (size_t)n * 4)) goto bad;
     if (fread(&sum, 1, 8, fp) != 8) goto bad;
@@ -471,7 +477,7 @@ static double train_step(run_ctx *r)
     double norm = sqrt(tk_sumsq(g, (size_t)np));
     if (!isfinite(norm)) return NAN;
     float gscale = c->clip > 0 && norm > c->clip ? (float)(c->clip / norm) : 1.0f;
-    float lr = train_lr(c, r->st.step);
+    float lr = lr_at(c, r->st.total, r->st.step);
     const double t = (double)(r->st.step + 1);
     const float c1 = (float)(1.0 / (1.0 - pow(c->beta1, t))), c2 = (float)(1.0 / (1.0 - pow(c->beta2, t)));
     const int nt = train_net_f_n_tensors(r->net);
@@ -595,6 +601,48 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     return 0;
 }
 
+/* Evaluate, keep the best checkpoint, log a CSV row, report. */
+static int eval_and_keep(run_ctx *r, train_progress *p, double loss, train_progress_fn fn, void *ud, char *err,
+                         size_t errlen)
+{
+    double vl = evaluate(r);
+    int rc = 0;
+    p->is_eval = 1;
+    p->valid_loss = vl;
+    p->saved = 0;
+    if (vl < r->st.best_valid) {
+        r->st.best_valid = vl;
+        r->st.bad_evals = 0;
+        rc = save_best(r, err, errlen);
+        p->saved = !rc;
+    } else {
+        r->st.bad_evals++;
+    }
+    p->best_valid = r->st.best_valid;
+    if (r->log) {
+        fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f\n", (long long)r->st.step, loss, vl, p->lr,
+                p->tokens_per_s, r->st.elapsed_s);
+        fflush(r->log);
+    }
+    if (fn) fn(p, ud);
+    return rc;
+}
+
+/* --steps auto: the schedule length that fills the time budget, from the
+ * measured step time plus evaluations (a forward pass ~ 0.35 of a step). */
+static int64_t auto_steps(run_ctx *r, double step_s, double elapsed, double budget)
+{
+    const train_config *c = r->c;
+    size_t nwin = (r->n_valid - 1) / (size_t)c->seq;
+    if (c->eval_tokens > 0 && (size_t)(c->eval_tokens / c->seq) < nwin) nwin = (size_t)(c->eval_tokens / c->seq);
+    double eval_s = 0.35 * step_s * (double)((nwin + (size_t)c->batch - 1) / (size_t)c->batch);
+    double per = step_s + eval_s / (double)c->eval_every;
+    double more = 0.97 * (budget - elapsed) / per;
+    if (more < 1) more = 1;
+    if (more > 1e11) more = 1e11;
+    return r->st.step + (int64_t)more;
+}
+
 int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summary *out, char *err, size_t errlen)
 {
     int rc = train_config_validate(c, err, errlen);
@@ -615,18 +663,22 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     sum.n_train_tokens = (int64_t)r.n_train;
     sum.n_valid_tokens = (int64_t)r.n_valid;
     sum.n_vocab = r.hp.n_vocab;
+    if (c->steps > 0) r.st.total = c->steps; /* else: from the resumed state, or calibrated below */
 
     const double t0 = now_s(), elapsed0 = r.st.elapsed_s;
     const int64_t step0 = r.st.step;
     const double budget = c->max_minutes > 0 ? c->max_minutes * 60.0 : INFINITY;
+    /* auto steps: calibrate after this many steps (inside the warm-up, so
+     * the provisional schedule does not matter) */
+    const int64_t calib = c->warmup > 0 && c->warmup < 20 ? c->warmup : 20;
     double loss = NAN, run_tokens = 0, train_time = 0; /* train_time: steps only, no evals */
+    double calib_time = 0;
     int64_t last_eval = -1;
     train_progress p;
     memset(&p, 0, sizeof p);
-    p.steps = c->steps;
     p.best_valid = r.st.best_valid;
     p.valid_loss = NAN;
-    while (r.st.step < c->steps) {
+    while (r.st.total == 0 || r.st.step < r.st.total) {
         if (c->stop_at > 0 && r.st.step >= c->stop_at) break;
         double el = now_s() - t0;
         if (el >= budget) {
@@ -643,38 +695,31 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
         }
         run_tokens += (double)c->batch * c->seq;
         el = now_s() - t0;
+        const int64_t done = r.st.step - step0;
+        /* re-estimated every step of the warm-up (the lr does not depend on
+         * the total there), fixed afterwards */
+        if (c->steps == 0 && done == calib) calib_time = train_time;
+        if (c->steps == 0 && done >= calib && (r.st.total == 0 || r.st.step <= c->warmup)) {
+            /* step time without the first (page-faulting) steps once possible */
+            double st = done >= 2 * calib ? (train_time - calib_time) / (double)(done - calib) : train_time / (double)done;
+            r.st.total = auto_steps(&r, st, el, budget);
+        }
         r.st.elapsed_s = elapsed0 + el;
         p.step = r.st.step;
+        p.steps = r.st.total;
         p.train_loss = loss;
-        p.lr = train_lr(c, r.st.step - 1);
+        p.lr = lr_at(c, r.st.total, r.st.step - 1);
         p.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
         p.elapsed_s = r.st.elapsed_s;
-        p.eta_s = (double)(c->steps - r.st.step) * el / (double)(r.st.step - step0);
+        p.eta_s = r.st.total ? (double)(r.st.total - r.st.step) * el / (double)done : NAN;
         if (p.eta_s > budget - el) p.eta_s = budget - el;
         p.is_eval = 0;
         p.saved = 0;
         if (fn) fn(&p, ud);
-        if (r.st.step % c->eval_every == 0 || r.st.step == c->steps) {
-            double vl = evaluate(&r);
+        if (r.st.step % c->eval_every == 0 || r.st.step == r.st.total) {
             last_eval = r.st.step;
-            p.is_eval = 1;
-            p.valid_loss = vl;
-            if (vl < r.st.best_valid) {
-                r.st.best_valid = vl;
-                r.st.bad_evals = 0;
-                rc = save_best(&r, err, errlen);
-                if (rc) break;
-                p.saved = 1;
-            } else {
-                r.st.bad_evals++;
-            }
-            p.best_valid = r.st.best_valid;
-            if (r.log) {
-                fprintf(r.log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f\n", (long long)r.st.step, loss, vl, p.lr,
-                        p.tokens_per_s, r.st.elapsed_s);
-                fflush(r.log);
-            }
-            if (fn) fn(&p, ud);
+            rc = eval_and_keep(&r, &p, loss, fn, ud, err, errlen);
+            if (rc) break;
             if (c->patience > 0 && r.st.bad_evals >= c->patience) {
                 sum.stopped_early = 1;
                 break;
@@ -685,33 +730,14 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
             if (rc) break;
         }
     }
-    if (!rc && last_eval != r.st.step && !sum.stopped_early && !(c->stop_at > 0 && r.st.step >= c->stop_at)) {
-        /* stopped by the time budget (or resumed at the end): evaluate once more */
-        double vl = evaluate(&r);
-        p.is_eval = 1;
-        p.valid_loss = vl;
-        p.saved = 0;
-        if (vl < r.st.best_valid) {
-            r.st.best_valid = vl;
-            r.st.bad_evals = 0;
-            rc = save_best(&r, err, errlen);
-            p.saved = !rc;
-        }
-        p.best_valid = r.st.best_valid;
-        if (r.log) {
-            fprintf(r.log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f\n", (long long)r.st.step, loss, vl, p.lr, p.tokens_per_s,
-                    r.st.elapsed_s);
-            fflush(r.log);
-        }
-        if (fn) fn(&p, ud);
-    }
+    /* stopped by the time budget (or resumed at the end): evaluate once more */
+    if (!rc && last_eval != r.st.step && !sum.stopped_early && !(c->stop_at > 0 && r.st.step >= c->stop_at))
+        rc = eval_and_keep(&r, &p, loss, fn, ud, err, errlen);
     if (!rc) rc = save_state(&r, err, errlen);
-    double el = now_s() - t0;
     sum.steps_done = r.st.step;
     sum.last_train_loss = loss;
     sum.best_valid = r.st.best_valid;
     sum.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
-    (void)el;
     sum.elapsed_s = r.st.elapsed_s;
     if (out) *out = sum;
     ctx_free(&r);

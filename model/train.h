@@ -68,7 +68,9 @@ typedef struct {
     const char *name;           /* general.name */
     int vocab;                  /* target vocabulary of tok_learn (8192) */
     int batch, seq;             /* B x T per step (16 x 256) */
-    int64_t steps;              /* total steps (schedule length) */
+    int64_t steps;              /* total steps (schedule length); 0: auto,
+                                   fill --max-minutes (measured after 20
+                                   steps, stored in the state for resume) */
     float lr, min_lr;           /* 1e-3, 1e-4 */
     int64_t warmup;             /* 200 */
     float weight_decay;         /* 0.1 */

@@ -51,7 +51,8 @@ static void usage(FILE *o)
             "optimization:\n"
             "  --batch B            sequences per step (default %d)\n"
             "  --seq T              tokens per sequence, T <= L (default min(%d, L))\n"
-            "  --steps N            total steps, the length of the schedule (default %lld)\n"
+            "  --steps N|auto       total steps, the length of the schedule (default %lld); auto:\n"
+            "                       as many as fit in --max-minutes (measured after 20 steps)\n"
             "  --lr X               peak learning rate (default %g)\n"
             "  --min-lr X           final learning rate of the cosine decay (default %g)\n"
             "  --warmup N           linear warm-up steps (default %lld)\n"
@@ -160,7 +161,10 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--vocab")) INT(c.vocab, 257, 1 << 20);
         else if (!strcmp(a, "--batch")) INT(c.batch, 1, 65536);
         else if (!strcmp(a, "--seq")) { INT(c.seq, 1, 8192); seq_set = 1; }
-        else if (!strcmp(a, "--steps")) INT(c.steps, 1, 2000000000);
+        else if (!strcmp(a, "--steps")) {
+            if (i + 1 < argc && !strcmp(argv[i + 1], "auto")) { c.steps = 0; i++; }
+            else INT(c.steps, 1, 2000000000);
+        }
         else if (!strcmp(a, "--warmup")) INT(c.warmup, 0, 2000000000);
         else if (!strcmp(a, "--eval-every")) INT(c.eval_every, 1, 2000000000);
         else if (!strcmp(a, "--eval-tokens")) INT(c.eval_tokens, 0, 2000000000);
@@ -204,7 +208,7 @@ int cmd_train(int argc, char **argv)
         if (fda_set && hp->fd_a > 0 && hp->n_ctx % hp->fd_a == 0) hp->fd_b = hp->n_ctx / hp->fd_a;
         else if (fdb_set && hp->fd_b > 0 && hp->n_ctx % hp->fd_b == 0) hp->fd_a = hp->n_ctx / hp->fd_b;
     }
-    if (c.warmup > c.steps) c.warmup = c.steps;
+    if (c.steps > 0 && c.warmup > c.steps) c.warmup = c.steps;
     char err[512];
     if (train_config_validate(&c, err, sizeof err)) {
         fprintf(stderr, "synth %s\n", err);
@@ -225,10 +229,13 @@ int cmd_train(int argc, char **argv)
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
         fprintf(stderr, "synth train: hint: OpenBLAS uses %s kernels on an AVX-512 CPU; "
                         "with OPENBLAS_CORETYPE=SkylakeX sgemm was ~2x faster in bench_train\n", core);
-    fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %lld steps, "
+    char steps[32];
+    if (c.steps > 0) snprintf(steps, sizeof steps, "%lld", (long long)c.steps);
+    else snprintf(steps, sizeof steps, "auto");
+    fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %s steps, "
                     "OpenBLAS %s x %d threads\n",
             arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c.batch, c.seq,
-            (long long)c.steps, core ? core : "?", c.threads > 0 ? c.threads : openblas_get_num_threads());
+            steps, core ? core : "?", c.threads > 0 ? c.threads : openblas_get_num_threads());
     train_summary s;
     double t0 = wall();
     int rc = train_run(&c, progress, &t0, &s, err, sizeof err);
