@@ -5,15 +5,20 @@
  *
  * First the reference itself is checked on cases computed by hand (GPT-2
  * byte mapping, GELU, a 1-token model, a 2-token attention whose weights are
- * chosen so every variant must give the attention row [1/4, 3/4], an FFN).
- * Then, for every variant, two shapes (L 16 and odd L 15, different heads,
- * eps, rank, a x b) and several seeds, a tiny model with every term made
- * nonzero is written with ckpt_write_buffer and loaded with
- * model_load_buffer; model_step (batched prefill + decode up to the full
- * context) and model_score are compared with the reference within 1e-4, for
- * f32, f16, q8_0 and q4_0 checkpoints (the reference then runs on the
- * dequantized stored tensors, so the quantized matmul path is checked
- * exactly). model_static_attention is compared with the causal softmax of R.
+ * chosen so every variant must give the attention row [1/4, 3/4], the
+ * synthesizer logits of each variant with two heads, vanilla with two heads,
+ * an FFN, and variants that reduce to each other).
+ * Then, for every variant and seven shapes (see test_hp: odd L, wide,
+ * long, extreme logits, odd sizes, d_head 1) with a few seeds, a tiny model
+ * with every term made nonzero is written with ckpt_write_buffer and loaded
+ * with model_load_buffer; model_step (batched prefill + decode up to the
+ * full context, invalid steps, reset) and model_score are compared with the
+ * reference within 1e-4 for f32, f16, q8_0 and q4_0 checkpoints (the
+ * reference then runs on the dequantized stored tensors, so the quantized
+ * matmul paths are checked exactly). model_static_attention is compared
+ * with the causal softmax of R, and static variants are run once more
+ * through the general attention path (model_set_recompute). Also: scoring
+ * more rows than one internal group, model_load from a file, two threads.
  *
  * Build with -DREF_ONLY to compile only the reference self-tests (needs just
  * model/arch.c), e.g. before the engine exists.
