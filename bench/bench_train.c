@@ -11,8 +11,8 @@
  *             + 1 and L*d_head*H/.. for the dense MLPs (see below)
  *   attention per layer = 6 * B * T * T * d per matrix product family
  *     (full T x T blocks are multiplied: P.V, and Q.K^T for vanilla)
- * MFU = FLOPs / time / peak, peak = sgemm GFLOP/s on 1024^3 with the same
- * OpenBLAS threads.
+ * MFU = FLOPs / time / peak, peak = best sgemm GFLOP/s on 1024^3 with the
+ * same OpenBLAS threads, measured before and after the steps.
  */
 #include <math.h>
 #include <stdio.h>
@@ -42,7 +42,7 @@ static double sgemm_peak(void)
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double best = 0;
-    for (int r = 0; r < 5; r++) {
+    for (int r = 0; r < 10; r++) {
         double t = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         t = now() - t;
@@ -114,11 +114,15 @@ int main(int argc, char **argv)
             tb += t2 - t1;
         }
     }
+    /* the machine is shared: take the best of the peak before and after */
+    double peak2 = sgemm_peak();
+    if (peak2 > peak) peak = peak2;
     double t = (tf + tb) / steps, fl = step_flops(&hp, B, T);
     printf("bench_train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, vocab %d, batch %d x %d, "
            "%lld params\n",
            arch_variant_name(hp.variant), hp.n_embd, hp.n_layer, hp.n_head, hp.n_ff, hp.n_ctx, hp.n_vocab, B, T,
            (long long)train_net_f_n_params(n));
+    printf("OpenBLAS %s, %d threads\n", openblas_get_corename(), openblas_get_num_threads());
     printf("step %.3f s (forward %.3f, backward %.3f): %.0f tokens/s\n", t, tf / steps, tb / steps, B * T / t);
     printf("model FLOPs/step %.1f G -> %.1f GFLOP/s; sgemm peak %.1f GFLOP/s; MFU %.1f%%\n", fl / 1e9, fl / t / 1e9,
            peak, 100 * fl / t / 1e9 / peak);
