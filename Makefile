@@ -76,3 +76,7 @@ clean:
 	rm -rf build build-* synth
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# deployment (containers) and fuzzing targets live beside their files
+-include docker/deploy.mk
+-include tests/fuzz/fuzz.mk
