@@ -81,7 +81,7 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
         hp.n_vocab = c->vocab;
     }
     if (hp.n_vocab < 2) hp.n_vocab = 2; /* set from the tokenizer later */
-    if (arch_hparams_validate(&hp, e2, sizeof e2)) BAD("train: model size: %s", e2);
+    if (arch_hparams_validate(&hp, e2, sizeof e2)) BAD("train: model size (--ctx --d-model --layers --heads --d-ff --rank --fd-a --fd-b): %s", e2);
     if (c->batch < 1 || c->batch > 65536) BAD("train: --batch: %d out of range [1, 65536]", c->batch);
     if (c->seq < 1 || c->seq > c->hp.n_ctx)
         BAD("train: --seq: %d out of range [1, %d] (must not exceed --ctx)", c->seq, c->hp.n_ctx);
