@@ -4,10 +4,11 @@
  *
  * Encoding runs BPE inside each pre-tokenized piece with GPT-2's semantics:
  * repeatedly take the lowest-ranked adjacent pair present and merge all of
- * its occurrences left to right. Done with a min-heap of (rank, position)
- * processed one rank at a time ("rounds"); pairs created during a round are
- * pushed only after it, which makes the result identical to the reference
- * loop while staying O(n log n) on long pieces.
+ * its occurrences left to right. Done with per-rank buckets of pair
+ * positions and a heap of the non-empty ranks, one rank at a time
+ * ("rounds"); pairs created during a round are queued only after it, which
+ * makes the result identical to the reference loop while staying fast on
+ * long pieces.
  *
  * The piece cache (piece bytes -> ids) is shared by all callers of one tok_t
  * and protected by a mutex held only for the lookup/insert, never during BPE.
@@ -413,6 +414,7 @@ struct tok {
     int32_t byte_id[256];
     tok_pmap merges;       /* (left << 32 | right) -> merge index (rank) */
     int32_t *merge_res;    /* [n_merges] result token of each merge */
+    int32_t *merge_l, *merge_r; /* [n_merges] its left and right tokens */
     pthread_mutex_t lock;  /* protects cache and cache_ids */
     tok_smap cache;        /* piece bytes -> (offset in cache_ids, count) */
     int32_t *cache_ids;
@@ -432,6 +434,8 @@ void tok_free(tok_t *t)
     free(t->raw_off);
     pmap_free(&t->merges);
     free(t->merge_res);
+    free(t->merge_l);
+    free(t->merge_r);
     smap_free(&t->cache);
     free(t->cache_ids);
     pthread_mutex_destroy(&t->lock);
@@ -552,6 +556,8 @@ static int tok_create_merge(tok_t *t, const tok_smap *map, const char *m, int r,
         goto out;
     }
     t->merge_res[r] = c;
+    t->merge_l[r] = a;
+    t->merge_r[r] = b;
     uint32_t *v;
     /* a repeated pair keeps its first (highest-priority) rank */
     ret = pmap_upsert(&t->merges, (uint64_t)a << 32 | (uint32_t)b, (uint32_t)r, &v) < 0 ? TOK_ENOMEM : TOK_OK;
@@ -599,7 +605,9 @@ int tok_create(const char *const *vocab, int n_vocab, const char *const *merges,
         t->byte_id[b] = id;
     }
     t->merge_res = malloc(((size_t)n_merges + 1) * sizeof(*t->merge_res));
-    if (!t->merge_res) {
+    t->merge_l = malloc(((size_t)n_merges + 1) * sizeof(*t->merge_l));
+    t->merge_r = malloc(((size_t)n_merges + 1) * sizeof(*t->merge_r));
+    if (!t->merge_res || !t->merge_l || !t->merge_r) {
         ret = TOK_ENOMEM;
         goto fail;
     }
@@ -621,17 +629,22 @@ fail:
 
 /* ------------------------------------------------------------- encoding */
 
+/* Per-call scratch for BPE on one piece. Pairs waiting to be merged sit in
+ * per-rank buckets (singly linked lists of entries); a small min-heap holds
+ * the ranks whose bucket is not empty, so a round is: pop the lowest rank,
+ * take its whole bucket. The heap has at most n_merges elements (it stays
+ * in cache), unlike a heap of all pair occurrences. */
 typedef struct {
-    int32_t rank, pos, l, r;
-} tok_hent;
-
-/* Per-call scratch for BPE on one piece. */
-typedef struct {
-    int32_t *id, *prev, *next, *pend;
+    int32_t *id, *prev, *next, *pend;  /* [cap] symbols of the piece */
     size_t cap;
-    tok_hent *heap;
-    size_t nheap, heap_cap;
-    int32_t *out;   /* the ids of the whole call */
+    int32_t *bhead;                    /* [n_merges] first entry or -1 */
+    int32_t *epos, *enext;             /* entries: position, next in bucket */
+    size_t nent, ent_cap;
+    int32_t *rheap;                    /* ranks with a non-empty bucket */
+    size_t nrheap, rheap_cap;
+    int32_t *round;                    /* positions of the current round */
+    size_t round_cap;
+    int32_t *out;                      /* the ids of the whole call */
     size_t nout, out_cap;
 } tok_work;
 
@@ -641,23 +654,33 @@ static void tok_work_free(tok_work *w)
     free(w->prev);
     free(w->next);
     free(w->pend);
-    free(w->heap);
+    free(w->bhead);
+    free(w->epos);
+    free(w->enext);
+    free(w->rheap);
+    free(w->round);
     free(w->out);
+}
+
+/* Grow *p (elements of size sz, capacity *cap) to hold at least n. */
+static int tok_grow(void **p, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < n)
+        nc *= 2;
+    void *q = realloc(*p, nc * sz);
+    if (!q)
+        return TOK_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return 0;
 }
 
 static int tok_out_reserve(tok_work *w, size_t extra)
 {
-    if (w->nout + extra <= w->out_cap)
-        return 0;
-    size_t nc = w->out_cap ? w->out_cap : 64;
-    while (nc < w->nout + extra)
-        nc *= 2;
-    int32_t *p = realloc(w->out, nc * sizeof(*p));
-    if (!p)
-        return TOK_ENOMEM;
-    w->out = p;
-    w->out_cap = nc;
-    return 0;
+    return tok_grow((void **)&w->out, &w->out_cap, w->nout + extra, sizeof(int32_t));
 }
 
 static int tok_work_reserve(tok_work *w, size_t n)
@@ -681,64 +704,72 @@ static int tok_work_reserve(tok_work *w, size_t n)
     return 0;
 }
 
-static int tok_hless(const tok_hent *a, const tok_hent *b)
+static int tok_rheap_push(tok_work *w, int32_t r)
 {
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
-}
-
-static int tok_heap_push(tok_work *w, tok_hent e)
-{
-    if (w->nheap == w->heap_cap) {
-        size_t nc = w->heap_cap ? w->heap_cap * 2 : 64;
-        tok_hent *h = realloc(w->heap, nc * sizeof(*h));
-        if (!h)
-            return TOK_ENOMEM;
-        w->heap = h;
-        w->heap_cap = nc;
+    if (tok_grow((void **)&w->rheap, &w->rheap_cap, w->nrheap + 1, sizeof(int32_t)) < 0)
+        return TOK_ENOMEM;
+    size_t i = w->nrheap++;
+    while (i > 0 && w->rheap[(i - 1) / 2] > r) {
+        w->rheap[i] = w->rheap[(i - 1) / 2];
+        i = (i - 1) / 2;
     }
-    size_t i = w->nheap++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!tok_hless(&e, &w->heap[p]))
-            break;
-        w->heap[i] = w->heap[p];
-        i = p;
-    }
-    w->heap[i] = e;
+    w->rheap[i] = r;
     return 0;
 }
 
-static tok_hent tok_heap_pop(tok_work *w)
+static int32_t tok_rheap_pop(tok_work *w)
 {
-    tok_hent top = w->heap[0], last = w->heap[--w->nheap];
-    size_t i = 0, n = w->nheap;
+    int32_t top = w->rheap[0], last = w->rheap[--w->nrheap];
+    size_t i = 0, n = w->nrheap;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && tok_hless(&w->heap[c + 1], &w->heap[c]))
+        if (c + 1 < n && w->rheap[c + 1] < w->rheap[c])
             c++;
-        if (!tok_hless(&w->heap[c], &last))
+        if (w->rheap[c] >= last)
             break;
-        w->heap[i] = w->heap[c];
+        w->rheap[i] = w->rheap[c];
         i = c;
     }
     if (n)
-        w->heap[i] = last;
+        w->rheap[i] = last;
     return top;
 }
 
-/* Push the pair starting at symbol p if it is a known merge. */
+/* Queue the pair starting at symbol p if it is a known merge. */
 static int tok_push_pair(const tok_t *t, tok_work *w, int32_t p)
 {
-    int32_t q = w->next[p];
-    if (p < 0 || w->id[p] < 0 || q < 0)
+    if (p < 0 || w->id[p] < 0 || w->next[p] < 0)
         return 0;
     uint32_t m;
-    if (!pmap_get(&t->merges, (uint64_t)(uint32_t)w->id[p] << 32 | (uint32_t)w->id[q], &m))
+    if (!pmap_get(&t->merges, (uint64_t)(uint32_t)w->id[p] << 32 | (uint32_t)w->id[w->next[p]], &m))
         return 0;
-    tok_hent e = {(int32_t)m, p, w->id[p], w->id[q]};
-    return tok_heap_push(w, e);
+    if (w->nent == w->ent_cap) {
+        size_t nc = w->ent_cap ? w->ent_cap * 2 : 256;
+        int32_t *a = realloc(w->epos, nc * sizeof(int32_t));
+        if (a)
+            w->epos = a;
+        int32_t *b = realloc(w->enext, nc * sizeof(int32_t));
+        if (b)
+            w->enext = b;
+        if (!a || !b)
+            return TOK_ENOMEM;
+        w->ent_cap = nc;
+    }
+    size_t e = w->nent++;
+    w->epos[e] = p;
+    w->enext[e] = w->bhead[m];
+    if (w->bhead[m] < 0 && tok_rheap_push(w, (int32_t)m) < 0)
+        return TOK_ENOMEM;
+    w->bhead[m] = (int32_t)e;
+    return 0;
+}
+
+static int tok_cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
 }
 
 /* BPE of one piece (n >= 1 bytes); appends the ids to w->out. */
@@ -753,20 +784,37 @@ static int tok_bpe(const tok_t *t, tok_work *w, const uint8_t *s, size_t n)
         w->prev[k] = (int32_t)k - 1;
         w->next[k] = k + 1 < n ? (int32_t)k + 1 : -1;
     }
-    w->nheap = 0;
-    if (t->n_merges > 0) {
+    w->nent = 0;
+    w->nrheap = 0;
+    if (t->n_merges > 0 && n > 1) {
+        if (!w->bhead) {
+            /* every bucket is empty again at the end of each piece */
+            if (!(w->bhead = malloc((size_t)t->n_merges * sizeof(int32_t))))
+                return TOK_ENOMEM;
+            memset(w->bhead, 0xFF, (size_t)t->n_merges * sizeof(int32_t));
+        }
         for (size_t k = 0; k + 1 < n; k++)
             if (tok_push_pair(t, w, (int32_t)k) < 0)
                 return TOK_ENOMEM;
     }
-    while (w->nheap > 0) {
-        /* one round: every occurrence of the lowest-ranked pair, left to right */
-        int32_t rank = w->heap[0].rank;
+    while (w->nrheap > 0) {
+        /* one round: every occurrence of the lowest-ranked pair, left to
+         * right. Occurrences of (l, r) with l != r cannot overlap, so only
+         * l == r needs the positions in order. */
+        int32_t rank = tok_rheap_pop(w), l = t->merge_l[rank], r = t->merge_r[rank];
+        size_t nr = 0;
+        for (int32_t e = w->bhead[rank]; e >= 0; e = w->enext[e]) {
+            if (tok_grow((void **)&w->round, &w->round_cap, nr + 1, sizeof(int32_t)) < 0)
+                return TOK_ENOMEM;
+            w->round[nr++] = w->epos[e];
+        }
+        w->bhead[rank] = -1;
+        if (l == r)
+            qsort(w->round, nr, sizeof(int32_t), tok_cmp_i32);
         size_t npend = 0;
-        while (w->nheap > 0 && w->heap[0].rank == rank) {
-            tok_hent e = tok_heap_pop(w);
-            int32_t p = e.pos, q = w->next[p];
-            if (w->id[p] != e.l || q < 0 || w->id[q] != e.r)
+        for (size_t k = 0; k < nr; k++) {
+            int32_t p = w->round[k], q = w->next[p];
+            if (w->id[p] != l || q < 0 || w->id[q] != r)
                 continue; /* stale: one side was merged since */
             w->id[p] = t->merge_res[rank];
             w->id[q] = -1;
@@ -777,6 +825,7 @@ static int tok_bpe(const tok_t *t, tok_work *w, const uint8_t *s, size_t n)
                 w->pend[npend++] = w->prev[p];
             w->pend[npend++] = p;
         }
+        /* pairs created by this round wait for it to end (GPT-2 order) */
         for (size_t k = 0; k < npend; k++)
             if (tok_push_pair(t, w, w->pend[k]) < 0)
                 return TOK_ENOMEM;
