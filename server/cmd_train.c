@@ -71,6 +71,7 @@ static void usage(FILE *o)
             "  --ckpt-every N       save the full training state every N steps, 0 = only at the end\n"
             "                       (default %lld)\n"
             "  --ckpt FILE          training state file (default OUT.gguf.state)\n"
+            "  --stop-at N          stop after step N (state saved, no extra evaluation): split a run\n"
             "  --resume FILE        continue from a training state (same flags, same tokenizer:\n"
             "                       pass --tokenizer OUT.gguf to skip relearning)\n",
             c.vocab, c.name, arch_variant_name(hp->variant), hp->n_ctx, hp->n_embd, hp->n_layer, hp->n_head,
@@ -169,6 +170,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--eval-every")) INT(c.eval_every, 1, 2000000000);
         else if (!strcmp(a, "--eval-tokens")) INT(c.eval_tokens, 0, 2000000000);
         else if (!strcmp(a, "--patience")) INT(c.patience, 0, 1000000);
+        else if (!strcmp(a, "--stop-at")) INT(c.stop_at, 0, 2000000000);
         else if (!strcmp(a, "--ckpt-every")) INT(c.ckpt_every, 0, 2000000000);
         else if (!strcmp(a, "--threads")) INT(c.threads, 1, 256);
         else if (!strcmp(a, "--lr")) FLT(c.lr, 1e-9, 1);

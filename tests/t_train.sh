@@ -1,0 +1,56 @@
+#!/bin/sh
+# t_train.sh - `synth train` end to end on a tiny model: a run split by
+# --resume gives the same final training state file as a straight run,
+# resume refuses other model flags or a corrupted state, --steps auto with
+# --max-minutes, and the flag errors name the flag. Uses $SYNTH.
+set -u
+SYNTH=${SYNTH:-./synth}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
+check() { # name, command...: expects exit 0
+    name=$1; shift
+    if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else bad "$name (exit $?)"; cat "$T/err"; fi
+}
+check_fail() { # name, expected exit code, pattern expected on stderr, command...
+    name=$1; code=$2; pat=$3; shift 3
+    "$@" >"$T/out" 2>"$T/err"; rc=$?
+    if [ $rc -eq "$code" ] && grep -q -- "$pat" "$T/err"; then ok "$name"
+    else bad "$name (exit $rc, want $code and /$pat/)"; cat "$T/err"; fi
+}
+
+for i in $(seq 1 60); do
+    echo "line $i: the quick brown fox jumps over the lazy dog, and the cat sat on the mat."
+done > "$T/text.txt"
+TINY="--train $T/text.txt --valid $T/text.txt --vocab 300 --ctx 16 --d-model 16 --layers 2 --heads 2 --d-ff 32 --batch 2 --seq 16 --warmup 4 --eval-every 10 --threads 1"
+
+check "straight 30 steps" $SYNTH train $TINY -o "$T/a.gguf" --steps 30 --ckpt "$T/a.state" --log "$T/a.csv"
+check "first 20 steps" $SYNTH train $TINY -o "$T/b.gguf" --steps 30 --stop-at 20 --ckpt "$T/b.state" --log "$T/b.csv"
+cp "$T/b.state" "$T/b20.state"
+check "resume 20 -> 30" $SYNTH train $TINY -o "$T/b.gguf" --steps 30 --resume "$T/b20.state" --ckpt "$T/b.state" \
+    --log "$T/b.csv"
+# step, train_loss, valid_loss of every evaluation (not the timings)
+cut -d, -f1-3 "$T/a.csv" > "$T/a3"; cut -d, -f1-3 "$T/b.csv" > "$T/b3"
+cmp -s "$T/a3" "$T/b3" && ok "resumed losses == straight losses" || { bad "resumed losses == straight losses"; cat "$T/a3" "$T/b3"; }
+cmp -s "$T/a.gguf" "$T/b.gguf" && ok "resumed checkpoint == straight checkpoint" || bad "resumed checkpoint == straight checkpoint"
+check "resume with the checkpoint's tokenizer" $SYNTH train $TINY -o "$T/c.gguf" --steps 30 --resume "$T/b20.state" \
+    --ckpt "$T/c.state" --tokenizer "$T/a.gguf" --log "$T/c.csv"
+tail -n 1 "$T/c.csv" | cut -d, -f1-3 > "$T/c3"; tail -n 1 "$T/a3" > "$T/a1"
+cmp -s "$T/a1" "$T/c3" && ok "same losses with --tokenizer" || bad "same losses with --tokenizer"
+check_fail "resume with other sizes" 1 "hyperparameters differ" $SYNTH train $TINY --d-ff 64 -o "$T/x.gguf" \
+    --steps 30 --resume "$T/b.state"
+head -c 1000 "$T/b.state" > "$T/trunc.state"
+check_fail "resume truncated state" 1 "truncated" $SYNTH train $TINY -o "$T/x.gguf" --steps 30 --resume "$T/trunc.state"
+check_fail "resume a text file" 1 "magic" $SYNTH train $TINY -o "$T/x.gguf" --steps 30 --resume "$T/text.txt"
+check "steps auto" $SYNTH train $TINY -o "$T/auto.gguf" --steps auto --max-minutes 0.05
+check_fail "auto needs budget" 2 "max-minutes" $SYNTH train $TINY -o "$T/x.gguf" --steps auto
+check_fail "seq > ctx" 2 "\-\-seq" $SYNTH train $TINY -o "$T/x.gguf" --seq 17
+check_fail "bad variant" 2 "\-\-variant" $SYNTH train $TINY -o "$T/x.gguf" --variant nope
+check_fail "bad dropout" 2 "\-\-dropout" $SYNTH train $TINY -o "$T/x.gguf" --dropout 1
+check_fail "missing valid" 2 "\-\-valid" $SYNTH train --train "$T/text.txt" -o "$T/x.gguf"
+check_fail "fd a*b != L" 2 "factorized_dense" $SYNTH train $TINY -o "$T/x.gguf" --variant factorized_dense --fd-a 3 --fd-b 4
+check_fail "tokenizer not gguf" 1 "\-\-tokenizer" $SYNTH train $TINY -o "$T/x.gguf" --tokenizer "$T/text.txt"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
