@@ -7,7 +7,9 @@
  * then softmax, then top_p (smallest set with cumulative mass >= top_p),
  * then min_p (keep p >= min_p * p_max), renormalize, and draw with the
  * sampler's own PRNG (xoshiro256**, seeded by splitmix64 from the seed), so
- * the same seed and logits always give the same token on every platform.
+ * the same seed and logits always give the same token (across platforms up
+ * to the last-bit rounding of libm's expf, which could move a draw sitting
+ * exactly on a boundary).
  *
  * Threading: a sampler belongs to one request; no shared state.
  */

@@ -598,7 +598,9 @@ int tok_create(const char *const *vocab, int n_vocab, const char *const *merges,
         if (id < 0 || id == t->eos_id) {
             char s[3] = {0};
             tok_byte_to_utf8(raw, s);
-            tok_err(err, errlen, "tok_create: no token for byte 0x%02x (\"%s\")", b, s);
+            tok_err(err, errlen, id < 0 ? "tok_create: no token for byte 0x%02x (\"%s\")"
+                                        : "tok_create: the token of byte 0x%02x (\"%s\") is the eos token",
+                    b, s);
             ret = TOK_EFORMAT;
             goto fail;
         }
@@ -861,7 +863,9 @@ static void tok_cache_put(tok_t *t, const uint8_t *s, size_t n, uint32_t h, cons
     pthread_mutex_lock(&t->lock);
     if (smap_find(&t->cache, s, n, h) >= 0)
         goto out; /* another thread was faster */
-    if (t->cache.nbytes + t->cache_nids * sizeof(int32_t) > TOK_CACHE_MAX_BYTES) {
+    size_t used = t->cache.nbytes + t->cache_nids * sizeof(int32_t) + t->cache.n * sizeof(tok_sent) +
+                  t->cache.cap * sizeof(uint32_t);
+    if (used > TOK_CACHE_MAX_BYTES) {
         smap_clear(&t->cache);
         t->cache_nids = 0;
     }

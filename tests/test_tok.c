@@ -614,7 +614,7 @@ TEST(test_bad_vocabularies)
     CHECK(tok_create((const char *const *)v, nv, NULL, 1, -1, &t, err, sizeof err) == TOK_EINVAL);
     CHECK(tok_create(NULL, nv, m, 1, -1, &t, err, sizeof err) == TOK_EINVAL);
     /* eos on a byte token */
-    CHECK(create_fails(v, nv, m, 1, 'x', "byte 0x78"));
+    CHECK(create_fails(v, nv, m, 1, 'x', "byte 0x78 (\"x\") is the eos token"));
     tok_free_strings(v, nv);
 }
 
