@@ -32,6 +32,13 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double sgemm_peak(void)
 {
     const int n = 1024;
@@ -101,8 +108,9 @@ int main(int argc, char **argv)
         tg[i] = (int32_t)(arch_rng_next(&r) % (uint64_t)hp.n_vocab);
     }
     /* warm-up step, then timed steps (forward + backward; AdamW is a few ms) */
-    double tf = 0, tb = 0;
+    double tf = 0, tb = 0, cpu = 0;
     for (int s = 0; s <= steps; s++) {
+        double c0 = cpu_now();
         train_net_f_zero_grad(n);
         double t0 = now();
         train_net_f_forward(n, in, tg, B, T, 1, 0.1f, &r, NULL);
@@ -110,6 +118,7 @@ int main(int argc, char **argv)
         train_net_f_backward(n);
         double t2 = now();
         if (s) {
+            cpu += cpu_now() - c0;
             tf += t1 - t0;
             tb += t2 - t1;
         }
@@ -124,6 +133,7 @@ int main(int argc, char **argv)
            (long long)train_net_f_n_params(n));
     printf("OpenBLAS %s, %d threads\n", openblas_get_corename(), openblas_get_num_threads());
     printf("step %.3f s (forward %.3f, backward %.3f): %.0f tokens/s\n", t, tf / steps, tb / steps, B * T / t);
+    printf("cpu time %.3f s/step (all threads; less sensitive to other load than wall time)\n", cpu / steps);
     printf("model FLOPs/step %.1f G -> %.1f GFLOP/s; sgemm peak %.1f GFLOP/s; MFU %.1f%%\n", fl / 1e9, fl / t / 1e9,
            peak, 100 * fl / t / 1e9 / peak);
     free(in);
