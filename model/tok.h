@@ -48,7 +48,10 @@ typedef struct tok tok_t;
 /* Build from vocabulary strings (GPT-2 mapped, NUL-terminated) and merges.
  * Fails (TOK_EFORMAT, message in err) when a byte has no token, a merge names
  * an unknown token or its result is not in the vocabulary, a string is not
- * valid in the mapping, or a token appears twice. eos_id < 0: none. */
+ * valid in the mapping, or a token appears twice. eos_id < 0: none. The
+ * eos token may lie outside the mapping (its bytes are then its string);
+ * it may not be a byte token nor the result of a merge. A pair listed twice
+ * in merges keeps its first rank. */
 int tok_create(const char *const *vocab, int n_vocab, const char *const *merges, int n_merges,
                int eos_id, tok_t **out, char *err, size_t errlen);
 void tok_free(tok_t *t);
@@ -59,7 +62,8 @@ const char *tok_vocab_str(const tok_t *t, int id);  /* stored (mapped) string */
 /* Raw bytes of a token (the inverse of the byte mapping), not NUL-terminated. */
 int tok_token_bytes(const tok_t *t, int id, const char **bytes, size_t *len);
 
-/* Encode len bytes. *ids is malloc'd (caller frees), *n its length. */
+/* Encode len bytes. *ids is malloc'd (caller frees; non-NULL even when
+ * *n is 0), *n its length. */
 int tok_encode(const tok_t *t, const char *text, size_t len, int32_t **ids, size_t *n);
 /* Decode ids to bytes; *out is malloc'd and NUL-terminated (the NUL not
  * counted in *len). Ids out of range: TOK_EINVAL. Special tokens (eos)
