@@ -77,10 +77,11 @@ int tok_decode(const tok_t *t, const int32_t *ids, size_t n, int with_special, c
  * with tok_free_strings). Counts pieces (pre-tokenized words; pieces longer
  * than 1024 bytes are cut into 1024-byte chunks) first, then classic BPE:
  * each round merges the most frequent pair (ties: smallest left id, then
- * smallest right id), so the result is deterministic. Rarely a merge spells
- * an existing token again; it then adds no token (so *n_merges can exceed
- * *n_vocab_out - 257). Fewer tokens are produced when no pair occurs at
- * least twice; *n_vocab_out tells the real size. Text up to 2 GB.
+ * smallest right id), so the result is deterministic; *n_merges is
+ * *n_vocab_out - 257. (A token's split is fixed by its own bytes, so no
+ * merge can re-spell an existing token; the code checks anyway and would
+ * reuse it.) Fewer tokens are produced when no pair occurs at least twice;
+ * *n_vocab_out tells the real size. Text up to 2 GB.
  * TOK_EINVAL or TOK_ENOMEM on failure. */
 int tok_learn(const char *text, size_t len, int n_vocab, char ***vocab, int *n_vocab_out,
               char ***merges, int *n_merges, int *eos_id);
