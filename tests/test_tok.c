@@ -530,6 +530,7 @@ TEST(test_learn_deterministic_and_compresses)
     CHECK(tok_learn(text, len, 600, &v1, &nv1, &m1, &nm1, &e1) == 0);
     CHECK(tok_learn(text, len, 600, &v2, &nv2, &m2, &nm2, &e2) == 0);
     CHECK(nv1 == 600 && nv1 == nv2 && nm1 == nm2 && e1 == e2 && e1 == 599);
+    CHECK(nm1 == nv1 - 257);
     int same = nv1 == nv2 && nm1 == nm2;
     for (int i = 0; same && i < nv1; i++)
         same = strcmp(v1[i], v2[i]) == 0;
