@@ -4,15 +4,19 @@
  *
  *   bench_train [variant] [batch] [seq] [steps]   (default random 16 256 4)
  *
- * FLOPs per step (the usual 6 x params x tokens for the matmuls, forward 2 +
- * backward 4, plus attention):
- *   matmul params P = n_layer * (d*d * n_proj + 2 * d * d_ff) + vocab * d
- *     n_proj = 2 (V, O) + 2 with a vanilla part (Q, K)
- *             + 1 and L*d_head*H/.. for the dense MLPs (see below)
- *   attention per layer = 6 * B * T * T * d per matrix product family
- *     (full T x T blocks are multiplied: P.V, and Q.K^T for vanilla)
+ * FLOPs per step = 6 P tokens + attention (forward 2 + backward 4 per
+ * multiply-add, the usual 6 x params x tokens):
+ *   P = n_layer * (2 d^2 [V, O] + 2 d d_ff [FFN]
+ *                  + 2 d^2 [Q, K]                  with a vanilla part
+ *                  + d^2 + H T d_head [dense MLPs] for dense variants
+ *                  + 2 d^2 + H (a + b) d_head       for factorized_dense)
+ *       + vocab * d [tied output layer]
+ *   attention = n_layer * 6 * tokens * T * d per T x T product (A.V, and
+ *       Q.K^T for vanilla; the full square is multiplied, as the code does)
  * MFU = FLOPs / time / peak, peak = best sgemm GFLOP/s on 1024^3 with the
- * same OpenBLAS threads, measured before and after the steps.
+ * same OpenBLAS threads, measured before and after the steps. On a shared
+ * machine the wall time is noisy; the CPU time per step is printed too
+ * (with 1 thread, FLOPs / CPU time vs the peak is the stable MFU).
  */
 #include <math.h>
 #include <stdio.h>
