@@ -29,7 +29,7 @@ printf 'Hello, the tokenizer\n\n  says "hi".' > "$T/p.txt"
 check "tokenize FILE --ids" $SYNTH tokenize --tokenizer "$T/tok.gguf" --ids "$T/p.txt"
 cp "$T/out" "$T/ids_file"
 check "tokenize stdin --ids" sh -c "$SYNTH tokenize --tokenizer '$T/tok.gguf' --ids < '$T/p.txt'"
-cmp -s "$T/out" "$T/ids_file" && ok "stdin and FILE agree" || bad "stdin and FILE agree"
+[ -s "$T/ids_file" ] && cmp -s "$T/out" "$T/ids_file" && ok "stdin and FILE agree" || bad "stdin and FILE agree"
 check "tokenize -p" $SYNTH tokenize --tokenizer "$T/tok.gguf" -p "$(cat "$T/p.txt")x"
 # the token lines: id, vocabulary string, quoted bytes; same ids (plus "x")
 cut -f1 "$T/out" | tr '\n' ' ' | sed 's/ $//' > "$T/ids_lines"
