@@ -703,7 +703,7 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     while (r.st.total == 0 || r.st.step < r.st.total) {
         if (c->stop_at > 0 && r.st.step >= c->stop_at) break;
         double el = now_s() - t0;
-        if (el >= budget) {
+        if (el >= budget || (c->interrupt && *c->interrupt)) {
             sum.stopped_time = 1;
             break;
         }

@@ -85,6 +85,9 @@ typedef struct {
     uint64_t seed;              /* 1 */
     double max_minutes;         /* 0: no limit */
     int threads;                /* OpenBLAS threads, 0: leave as is */
+    const volatile int *interrupt; /* if not NULL and nonzero: stop like at
+                                   --max-minutes (evaluate, keep best, save
+                                   the state); set from a signal handler */
     int64_t stop_at;            /* stop (state saved, no extra eval) when
                                    this step is reached; 0: off. Splits a
                                    run into resumable pieces (tests). */
@@ -124,7 +127,7 @@ typedef struct {
     double tokens_per_s;        /* training steps only (evals excluded) */
     double elapsed_s;
     int stopped_early;          /* patience exhausted */
-    int stopped_time;           /* --max-minutes reached */
+    int stopped_time;           /* --max-minutes reached or interrupted */
     int64_t n_train_tokens, n_valid_tokens;
     int n_vocab;
 } train_summary;

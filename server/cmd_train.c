@@ -1,5 +1,6 @@
 /* cmd_train.c - `synth train`: train a Synthesizer LM (model/train.h). */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ static void usage(FILE *o)
             "\n"
             "Trains a Synthesizer LM and keeps the checkpoint with the best validation\n"
             "loss in OUT.gguf (f32 GGUF with the tokenizer). One progress line on\n"
-            "stderr; a line per evaluation.\n"
+            "stderr; a line per evaluation. Ctrl-C (or SIGTERM) stops cleanly: the\n"
+            "step finishes, the model is evaluated, the best kept, the state saved.\n"
             "\n"
             "data and output:\n"
             "  --train FILE         training text (required)\n"
@@ -120,6 +122,16 @@ static void progress(const train_progress *p, void *ud)
 }
 
 #define CMD "train"
+
+/* SIGINT/SIGTERM: finish the step, evaluate, keep the best checkpoint, save
+ * the state; a second signal kills as usual. */
+static volatile int g_interrupt;
+
+static void on_signal(int sig)
+{
+    g_interrupt = 1;
+    signal(sig, SIG_DFL);
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -238,6 +250,9 @@ int cmd_train(int argc, char **argv)
                     "OpenBLAS %s x %d threads\n",
             arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c.batch, c.seq,
             steps, core ? core : "?", c.threads > 0 ? c.threads : openblas_get_num_threads());
+    c.interrupt = &g_interrupt;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     train_summary s;
     double t0 = wall();
     int rc = train_run(&c, progress, &t0, &s, err, sizeof err);
@@ -248,7 +263,7 @@ int cmd_train(int argc, char **argv)
     fprintf(stderr, "\nsynth train: %lld steps, last train loss %.4f, best valid loss %.4f (ppl %.2f), %.0f tok/s, %.1f min%s%s\n",
             (long long)s.steps_done, s.last_train_loss, s.best_valid, exp(s.best_valid), s.tokens_per_s,
             s.elapsed_s / 60, s.stopped_early ? ", stopped early (patience)" : "",
-            s.stopped_time ? ", stopped at --max-minutes" : "");
+            s.stopped_time ? (g_interrupt ? ", interrupted" : ", stopped at --max-minutes") : "");
     fprintf(stderr, "synth train: best checkpoint: %s\n", c.out_path);
     return 0;
 }
