@@ -396,9 +396,11 @@ typedef struct {
     float *att;   /* [T, d] concatenated heads */
     float *tmp;   /* [T, d] sublayer output before the residual add */
     float *ff;    /* [T, F] FFN hidden */
+    /* per thread of ops_parallel_for (index t: pointer + t * stride): */
     float *S;     /* [max(ATT_ROWS, H), L] attention logits/weights of a chunk */
     float *fa, *fb; /* [ATT_ROWS, a], [ATT_ROWS, b] factorized dense factors */
     float *lin;   /* ops_linear scratch */
+    size_t S_stride, fa_stride, fb_stride, lin_stride;
     float *extra; /* caller's extra floats (output rows, score logits) */
 } scratch;
 
@@ -410,20 +412,21 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
 {
     const arch_hparams *hp = &c->m->hp;
     const arch_variant var = hp->variant;
-    const size_t Td = round16((size_t)T * hp->n_embd);
+    const size_t Td = round16((size_t)T * hp->n_embd), nt = (size_t)ops_n_threads();
     size_t sizes[14] = {
         Td, Td, Td,
         arch_has_vanilla(var) ? Td : 0, arch_has_vanilla(var) ? Td : 0,
         (arch_has_dense(var) || arch_has_factorized_dense(var)) ? Td : 0,
         arch_has_factorized_dense(var) ? Td : 0,
         Td, Td, round16((size_t)T * hp->n_ff),
+        /* per thread: */
         round16((size_t)(ATT_ROWS > hp->n_head ? ATT_ROWS : hp->n_head) * hp->n_ctx),
         round16((size_t)ATT_ROWS * (hp->fd_a > 0 ? hp->fd_a : 1)),
         round16((size_t)ATT_ROWS * (hp->fd_b > 0 ? hp->fd_b : 1)),
         round16(c->m->lin_scratch),
     };
     size_t total = round16(extra);
-    for (int i = 0; i < 14; i++) total += sizes[i];
+    for (int i = 0; i < 14; i++) total += sizes[i] * (i >= 10 ? nt : 1);
     if (total > c->cap) {
         float *nb = aligned_alloc(64, total * sizeof(float));
         if (!nb) return MODEL_ENOMEM;
@@ -436,10 +439,25 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
                        &s->S, &s->fa, &s->fb, &s->lin};
     for (int i = 0; i < 14; i++) {
         *dst[i] = sizes[i] ? p : NULL;
-        p += sizes[i];
+        p += sizes[i] * (i >= 10 ? nt : 1);
     }
+    s->S_stride = sizes[10];
+    s->fa_stride = sizes[11];
+    s->fb_stride = sizes[12];
+    s->lin_stride = sizes[13];
     s->extra = p;
     return 0;
+}
+
+/* The per-thread part of the scratch for thread t. */
+static scratch scratch_thread(const scratch *s, int t)
+{
+    scratch r = *s;
+    r.S = s->S + (size_t)t * s->S_stride;
+    r.fa = s->fa + (size_t)t * s->fa_stride;
+    r.fb = s->fb + (size_t)t * s->fb_stride;
+    r.lin = s->lin ? s->lin + (size_t)t * s->lin_stride : NULL;
+    return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -565,6 +583,28 @@ static void relu(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+typedef struct {
+    const model *m;
+    const model_cache *c;
+    const scratch *s;
+    int il;
+    const seq_rows *sr;
+} attn_ctx;
+
+/* Task (sequence q, head h); a decoding sequence (one row) is one task for
+ * all its heads (h == 0). Tasks write disjoint parts of s->att. */
+static void attn_task(void *ctx, int task, int thread)
+{
+    const attn_ctx *a = ctx;
+    const int H = a->m->hp.n_head, q = task / H, h = task % H;
+    scratch ts = scratch_thread(a->s, thread);
+    if (a->sr[q].n == 1) {
+        if (h == 0) attend_one(a->m, a->c, &ts, a->il, &a->sr[q]);
+    } else {
+        attend_head(a->m, a->c, &ts, a->il, h, &a->sr[q]);
+    }
+}
+
 /* The attention sublayer: s->xn [T, d] (normalized) -> s->att [T, d] before
  * the output projection. Writes V (and K) of the new rows into the cache. */
 static void attention(const model *m, model_cache *c, const scratch *s, int il, int n_seq,
@@ -596,11 +636,9 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
         memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
         if (c->k) memcpy(cache_at(c, c->k, sr[q].slot, il) + off, s->k + (size_t)sr[q].r0 * d, bytes);
     }
-    for (int q = 0; q < n_seq; q++) {
-        if (sr[q].n == 1) attend_one(m, c, s, il, &sr[q]);
-        else
-            for (int h = 0; h < hp->n_head; h++) attend_head(m, c, s, il, h, &sr[q]);
-    }
+    /* per sequence and head, spread over the threads */
+    attn_ctx ac = {m, c, s, il, sr};
+    ops_parallel_for(n_seq * hp->n_head, attn_task, &ac);
 }
 
 static void add_inplace(float *x, const float *y, size_t n)

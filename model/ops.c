@@ -12,7 +12,11 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "quant.h"
 
@@ -88,6 +92,122 @@ static inline v8f v8_load_tail(const float *p, int n, float pad)
 static inline void v8_store_tail(float *p, v8f v, int n)
 {
     for (int i = 0; i < n; i++) p[i] = v[i];
+}
+
+/* ---- thread pool ----
+ * A job lives on the dispatcher's stack. Helpers pick it up under pool_mu
+ * (taking a reference), grab task indices with an atomic counter, and drop
+ * the reference when no task is left; the dispatcher unpublishes the job
+ * under pool_mu and waits for the references to reach zero before
+ * returning, so no helper can touch a finished job. */
+#define OPS_MAX_THREADS 16
+#ifndef OPS_SPIN
+#define OPS_SPIN 2000 /* polls of the generation before an idle helper sleeps */
+#endif
+
+typedef struct {
+    ops_task_fn fn;
+    void *ctx;
+    int n;
+    atomic_int next, done, refs;
+} pool_job;
+
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t pool_dispatch = PTHREAD_MUTEX_INITIALIZER; /* one region at a time */
+static pool_job *pool_cur;       /* under pool_mu */
+static atomic_uint pool_gen;     /* bumped for every published job */
+static int pool_threads = 1;     /* caller + helpers */
+
+static void run_tasks(pool_job *j, int thread)
+{
+    int i;
+    while ((i = atomic_fetch_add(&j->next, 1)) < j->n) {
+        j->fn(j->ctx, i, thread);
+        atomic_fetch_add(&j->done, 1);
+    }
+}
+
+static void *pool_helper(void *arg)
+{
+    const int thread = (int)(intptr_t)arg;
+    unsigned seen = atomic_load(&pool_gen);
+    for (;;) {
+        /* spin a little (the next job of a step usually follows at once) */
+        for (int k = 0; k < OPS_SPIN && atomic_load_explicit(&pool_gen, memory_order_acquire) == seen; k++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+        pthread_mutex_lock(&pool_mu);
+        while (atomic_load(&pool_gen) == seen) pthread_cond_wait(&pool_cv, &pool_mu);
+        seen = atomic_load(&pool_gen);
+        pool_job *j = pool_cur;
+        if (j) atomic_fetch_add(&j->refs, 1);
+        pthread_mutex_unlock(&pool_mu);
+        if (j) {
+            run_tasks(j, thread);
+            atomic_fetch_sub(&j->refs, 1);
+        }
+    }
+    return NULL;
+}
+
+static void pool_init(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("SYNTH_THREADS");
+    int n = env && atoi(env) > 0 ? atoi(env) : (ncpu > 0 ? (int)ncpu : 1);
+    if (n > OPS_MAX_THREADS) n = OPS_MAX_THREADS;
+    pool_threads = 1;
+    for (int t = 1; t < n; t++) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, pool_helper, (void *)(intptr_t)t) == 0) pool_threads++;
+        pthread_attr_destroy(&at);
+    }
+}
+
+int ops_n_threads(void)
+{
+    pthread_once(&pool_once, pool_init);
+    return pool_threads;
+}
+
+void ops_parallel_for(int n, ops_task_fn fn, void *ctx)
+{
+    if (n <= 0) return;
+    if (n == 1 || ops_n_threads() == 1 || pthread_mutex_trylock(&pool_dispatch) != 0) {
+        for (int i = 0; i < n; i++) fn(ctx, i, 0);
+        return;
+    }
+    pool_job j = {.fn = fn, .ctx = ctx, .n = n};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    atomic_init(&j.refs, 0);
+    pthread_mutex_lock(&pool_mu);
+    pool_cur = &j;
+    atomic_fetch_add_explicit(&pool_gen, 1, memory_order_release);
+    pthread_cond_broadcast(&pool_cv);
+    pthread_mutex_unlock(&pool_mu);
+    run_tasks(&j, 0);
+    while (atomic_load(&j.done) < n) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&pool_mu);
+    pool_cur = NULL;
+    pthread_mutex_unlock(&pool_mu);
+    while (atomic_load(&j.refs) > 0) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_unlock(&pool_dispatch);
 }
 
 /* ---- exp ----
@@ -376,7 +496,7 @@ void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst)
 #define OPS_BLOCK_SMALL (64 * 1024)    /* floats, n < 256 */
 #define OPS_BLOCK_BIG (1024 * 1024)    /* floats, n >= OPS_BIG_N */
 #ifndef OPS_BIG_N
-#define OPS_BIG_N 256
+#define OPS_BIG_N 16
 #endif
 
 static int64_t block_rows(const ops_mat *W, int n)
@@ -400,63 +520,87 @@ size_t ops_linear_scratch(const ops_mat *W, int n)
  * of x per pass over W; each block is converted to 4 vectors of 8 floats
  * (scale applied) and multiplied into 4 independent accumulators per row,
  * so the FMA chains do not wait on each other. */
+#ifndef OPS_FUSED_MAX_N
 #define OPS_FUSED_MAX_N 4
+#endif
 
-/* y0 (and y1 if two) = x0 (x1) . W^T; q4 and two are compile-time
- * constants after inlining, so there are four specialized loops. */
-static inline __attribute__((always_inline)) void fused_rows(int two, int q4, const float *x0, const float *x1,
-                                                             const ops_mat *W, float *y0, float *y1)
+/* y[r] = x[r] . W^T for R (1..4, a compile-time constant after inlining)
+ * rows of x at once: each block of W is converted once and used R times.
+ * Two accumulators per row (even and odd 8-lane parts of the block) keep
+ * enough independent FMA chains in flight. */
+static inline __attribute__((always_inline)) void fused_rows(int R, int q4, const float *x, int ldx,
+                                                             const ops_mat *W, float *y, int ldy)
 {
     const int64_t nb = W->cols / 32;
     const size_t bb = q4 ? 18 : 34;
     for (int64_t o = 0; o < W->rows; o++) {
         const uint8_t *w = (const uint8_t *)W->data + (size_t)o * W->row_bytes;
-        v8f a0 = v8_set1(0.0f), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        v8f acc[4][2];
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = v8_set1(0.0f);
         for (int64_t b = 0; b < nb; b++, w += bb) {
-            /* the block's 32 weights as w0..w3, scale applied */
-            v8f d = v8_set1(load_f16(w)), w0, w1, w2, w3;
+            /* the block's 32 weights as wv[0..3], scale applied */
+            v8f d = v8_set1(load_f16(w)), wv[4];
             if (q4) {
-                v8f u[4];
-                q4_unpack(w + 2, d, u);
-                w0 = u[0], w1 = u[1], w2 = u[2], w3 = u[3];
+                q4_unpack(w + 2, d, wv);
             } else {
-                w0 = d * v8_from_i8(w + 2);
-                w1 = d * v8_from_i8(w + 10);
-                w2 = d * v8_from_i8(w + 18);
-                w3 = d * v8_from_i8(w + 26);
+                for (int j = 0; j < 4; j++) wv[j] = d * v8_from_i8(w + 2 + 8 * j);
             }
-            const float *p0 = x0 + b * 32;
-            a0 = v8_fma(w0, v8_load(p0), a0);
-            a1 = v8_fma(w1, v8_load(p0 + 8), a1);
-            a2 = v8_fma(w2, v8_load(p0 + 16), a2);
-            a3 = v8_fma(w3, v8_load(p0 + 24), a3);
-            if (two) {
-                const float *p1 = x1 + b * 32;
-                b0 = v8_fma(w0, v8_load(p1), b0);
-                b1 = v8_fma(w1, v8_load(p1 + 8), b1);
-                b2 = v8_fma(w2, v8_load(p1 + 16), b2);
-                b3 = v8_fma(w3, v8_load(p1 + 24), b3);
+            for (int r = 0; r < R; r++) {
+                const float *p = x + (size_t)r * ldx + b * 32;
+                acc[r][0] = v8_fma(wv[0], v8_load(p), acc[r][0]);
+                acc[r][1] = v8_fma(wv[1], v8_load(p + 8), acc[r][1]);
+                acc[r][0] = v8_fma(wv[2], v8_load(p + 16), acc[r][0]);
+                acc[r][1] = v8_fma(wv[3], v8_load(p + 24), acc[r][1]);
             }
         }
-        y0[o] = v8_hsum((a0 + a1) + (a2 + a3));
-        if (two) y1[o] = v8_hsum((b0 + b1) + (b2 + b3));
+        for (int r = 0; r < R; r++) y[(size_t)r * ldy + o] = v8_hsum(acc[r][0] + acc[r][1]);
     }
+}
+
+static void linear_fused_serial(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
+{
+    const int q4 = W->type == QUANT_Q4_0;
+    for (int i = 0; i < n; i += 4) {
+        const float *xi = x + (size_t)i * ldx;
+        float *yi = y + (size_t)i * ldy;
+        switch (n - i < 4 ? n - i : 4) {
+        case 1: q4 ? fused_rows(1, 1, xi, ldx, W, yi, ldy) : fused_rows(1, 0, xi, ldx, W, yi, ldy); break;
+        case 2: q4 ? fused_rows(2, 1, xi, ldx, W, yi, ldy) : fused_rows(2, 0, xi, ldx, W, yi, ldy); break;
+        case 3: q4 ? fused_rows(3, 1, xi, ldx, W, yi, ldy) : fused_rows(3, 0, xi, ldx, W, yi, ldy); break;
+        default: q4 ? fused_rows(4, 1, xi, ldx, W, yi, ldy) : fused_rows(4, 0, xi, ldx, W, yi, ldy); break;
+        }
+    }
+}
+
+/* Big matrices are split by output rows across the pool (below ~128K
+ * weights the wake-up would cost more than it saves). */
+#define OPS_FUSED_PAR_MIN (128 * 1024)
+#define OPS_FUSED_CHUNK 256 /* output rows per task */
+
+typedef struct {
+    int n, ldx, ldy;
+    const float *x;
+    const ops_mat *W;
+    float *y;
+} fused_ctx;
+
+static void fused_task(void *ctx, int task, int thread)
+{
+    const fused_ctx *f = ctx;
+    (void)thread;
+    int64_t r0 = (int64_t)task * OPS_FUSED_CHUNK, nr = f->W->rows - r0;
+    ops_mat part = ops_mat_rows(f->W, r0, nr < OPS_FUSED_CHUNK ? nr : OPS_FUSED_CHUNK);
+    linear_fused_serial(f->n, f->x, f->ldx, &part, f->y + r0, f->ldy);
 }
 
 static void linear_fused(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
 {
-    const int q4 = W->type == QUANT_Q4_0;
-    int i = 0;
-    for (; i + 2 <= n; i += 2) {
-        const float *x0 = x + (size_t)i * ldx, *x1 = x0 + ldx;
-        float *y0 = y + (size_t)i * ldy, *y1 = y0 + ldy;
-        if (q4) fused_rows(1, 1, x0, x1, W, y0, y1);
-        else fused_rows(1, 0, x0, x1, W, y0, y1);
+    if (W->rows * W->cols < OPS_FUSED_PAR_MIN || ops_n_threads() == 1) {
+        linear_fused_serial(n, x, ldx, W, y, ldy);
+        return;
     }
-    if (i < n) {
-        if (q4) fused_rows(0, 1, x + (size_t)i * ldx, NULL, W, y + (size_t)i * ldy, NULL);
-        else fused_rows(0, 0, x + (size_t)i * ldx, NULL, W, y + (size_t)i * ldy, NULL);
-    }
+    fused_ctx f = {n, ldx, ldy, x, W, y};
+    ops_parallel_for((int)((W->rows + OPS_FUSED_CHUNK - 1) / OPS_FUSED_CHUNK), fused_task, &f);
 }
 
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,

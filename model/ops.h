@@ -13,6 +13,14 @@
  *
  * All functions are pure except for the caller's output/scratch buffers and
  * are thread-safe. They do not validate shapes: callers own the checks.
+ *
+ * Threads: ops_parallel_for runs independent tasks on the calling thread
+ * plus a process-wide pool of helper threads (one per extra online CPU, or
+ * SYNTH_THREADS - 1; created on first use, idle helpers spin briefly, then
+ * sleep). It is for the kernels that OpenBLAS does not thread (decode-size
+ * matmuls, per-sequence attention); big GEMMs use OpenBLAS's own threads.
+ * Only one parallel region runs at a time: a concurrent or nested caller
+ * simply runs its tasks itself.
  */
 #ifndef OPS_H
 #define OPS_H
@@ -29,6 +37,13 @@ typedef struct {
     int64_t rows, cols;
     size_t row_bytes;
 } ops_mat;
+
+/* Tasks of a parallel region: fn(ctx, task, thread) for task in [0, n);
+ * thread in [0, ops_n_threads()) names the executing thread, so tasks can
+ * use per-thread scratch. */
+typedef void (*ops_task_fn)(void *ctx, int task, int thread);
+void ops_parallel_for(int n, ops_task_fn fn, void *ctx);
+int ops_n_threads(void);
 
 /* Describe data as W [rows, cols] of the given type. 0, or -1 when the type
  * is unknown or cols is not a multiple of its block size. */
@@ -49,7 +64,9 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
  * is not NULL). f32 weights go straight to cblas_sgemm; other types are
  * dequantized one block of rows at a time into scratch (>=
  * ops_linear_scratch(W, n) floats) and multiplied into the matching column
- * slice of y, so W is never expanded as a whole. */
+ * slice of y, so W is never expanded as a whole. For n <= 4 rows and
+ * q8_0/q4_0 weights a fused kernel reads the blocks directly (no scratch),
+ * splitting big matrices across the ops_parallel_for threads. */
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
                 float *scratch);
 

@@ -152,6 +152,7 @@ TEST(test_linear)
         check_linear(types[t], 3, 33, 128);
         check_linear(types[t], 5, 300, 96);    /* several row blocks */
         check_linear(types[t], 260, 70, 32);   /* big-batch block size */
+        check_linear(types[t], 2, 2100, 128);  /* fused, split across threads */
     }
 }
 
@@ -183,6 +184,41 @@ TEST(test_dot_axpy_wsum)
     }
 }
 
+static int par_hits[1000];
+static int par_threads_seen[64];
+
+static void nested_task(void *ctx, int task, int thread)
+{
+    (void)ctx;
+    (void)thread;
+    (void)task;
+}
+
+static void par_task(void *ctx, int task, int thread)
+{
+    int *flag = ctx;
+    par_hits[task]++;
+    if (thread >= 0 && thread < 64) par_threads_seen[thread] = 1;
+    if (thread < 0 || thread >= ops_n_threads()) *flag = 1;
+    ops_parallel_for(3, nested_task, NULL); /* nested: runs inline, no deadlock */
+}
+
+TEST(test_parallel_for)
+{
+    CHECK(ops_n_threads() >= 1);
+    for (int round = 0; round < 50; round++) {
+        int bad = 0;
+        memset(par_hits, 0, sizeof par_hits);
+        int n = round * 20 + 1;
+        ops_parallel_for(n, par_task, &bad);
+        int ok = 1;
+        for (int i = 0; i < 1000; i++) ok &= par_hits[i] == (i < n);
+        CHECK(ok && !bad);
+    }
+    ops_parallel_for(0, par_task, NULL);
+    CHECK(par_threads_seen[0] == 1);
+}
+
 int main(void)
 {
     RUN(test_exp);
@@ -191,5 +227,6 @@ int main(void)
     RUN(test_layernorm);
     RUN(test_linear);
     RUN(test_dot_axpy_wsum);
+    RUN(test_parallel_for);
     return test_summary();
 }
