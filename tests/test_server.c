@@ -1,0 +1,1275 @@
+/*
+ * test_server.c - `synth serve` end to end: this program writes a small
+ * model (arch_init_params + a tokenizer learned with tok_learn + ckpt_write)
+ * into a temporary folder, starts the real synth binary ($SYNTH, default
+ * ./synth) as a child process on a free loopback port, and talks HTTP to it
+ * over plain sockets. References are computed independently in-process
+ * (tok_encode, eval_text, eval_continuation on the same file) and with the
+ * CLI (`synth score --json`).
+ *
+ * Why C and not a script: the fixture needs the library (arch, ckpt, tok),
+ * the references need eval.c, and a C client sees the raw protocol (status
+ * line, chunked SSE, early 413, disconnects) with nothing in between.
+ *
+ *   test_server              run the suite
+ *   test_server --fixture D  only write D/model.gguf and D/text.txt (bench)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "ckpt.h"
+#include "eval.h"
+#include "model.h"
+#include "quant.h"
+#include "sampler.h"
+#include "test.h"
+#include "tok.h"
+
+static char g_dir[256];
+static char g_model[300];
+static char g_text[300];
+static const char *g_synth;
+static model *g_m;          /* the fixture, loaded in-process for references */
+
+/* ------------------------------------------------------------ fixture */
+
+/* Deterministic English-like text (a word list driven by an LCG): enough
+ * repetition for BPE merges, long enough for several scoring windows. */
+static char *make_text(size_t approx, uint64_t seed)
+{
+    static const char *const words[] = {
+        "the", "model", "attention", "random", "synthesizer", "of", "and", "a", "token", "layer",
+        "learns", "weights", "without", "queries", "keys", "dense", "is", "in", "to", "text",
+        "server", "batch", "each", "step", "value", "head", "context", "window", "score", "stream"};
+    size_t nw = sizeof words / sizeof words[0];
+    char *t = malloc(approx + 64);
+    size_t n = 0;
+    uint64_t x = seed;
+    int in_line = 0;
+    while (n < approx) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        const char *w = words[(x >> 33) % nw];
+        size_t l = strlen(w);
+        if (in_line) t[n++] = ' ';
+        memcpy(t + n, w, l);
+        n += l;
+        in_line++;
+        if (((x >> 20) & 15) == 0 || in_line > 14) {
+            memcpy(t + n, " .\n", 3);
+            n += 3;
+            in_line = 0;
+        }
+    }
+    t[n] = 0;
+    return t;
+}
+
+static int write_fixture(const char *dir)
+{
+    char err[256] = "";
+    char *corpus = make_text(20000, 7);
+    char **vocab = NULL, **merges = NULL;
+    int nv = 0, nm = 0, eos = -1;
+    if (tok_learn(corpus, strlen(corpus), 320, &vocab, &nv, &merges, &nm, &eos)) {
+        fprintf(stderr, "fixture: tok_learn failed\n");
+        free(corpus);
+        return -1;
+    }
+    free(corpus);
+    arch_hparams hp;
+    arch_hparams_default(&hp);
+    hp.variant = ARCH_RANDOM;
+    hp.n_vocab = nv;
+    hp.n_ctx = 1024;     /* long enough that a 1000-token generation takes a while */
+    hp.n_embd = 256;
+    hp.n_layer = 2;
+    hp.n_head = 2;
+    hp.n_ff = 1024;
+    hp.fd_a = 32;
+    hp.fd_b = 32;
+    int nt = arch_tensors(&hp, NULL, 0);
+    arch_tensor *ts = calloc((size_t)nt, sizeof *ts);
+    float **p = calloc((size_t)nt, sizeof *p);
+    arch_tensors(&hp, ts, nt);
+    for (int i = 0; i < nt; i++) p[i] = malloc((size_t)ts[i].n_elem * sizeof **p);
+    arch_init_params(&hp, 42, 1.0f, p);
+    /* Larger embeddings than the training init so the logits are not flat
+     * (sampling then depends on the model, not only on the seed). */
+    for (int i = 0; i < nt; i++)
+        if (ts[i].kind == T_TOKEN_EMBD)
+            for (int64_t k = 0; k < ts[i].n_elem; k++) p[i][k] *= 5.0f;
+    snprintf(g_model, sizeof g_model, "%s/model.gguf", dir);
+    ckpt_desc d = {.hp = &hp, .name = "test-server", .vocab = (const char *const *)vocab, .n_vocab = nv,
+                   .merges = (const char *const *)merges, .n_merges = nm, .eos_id = eos,
+                   .tensors = (const float *const *)p, .type = QUANT_F32};
+    int rc = ckpt_write(&d, g_model, err, sizeof err);
+    if (rc) fprintf(stderr, "fixture: %s\n", err);
+    for (int i = 0; i < nt; i++) free(p[i]);
+    free(p);
+    free(ts);
+    tok_free_strings(vocab, nv);
+    tok_free_strings(merges, nm);
+    char *text = make_text(6000, 99);
+    snprintf(g_text, sizeof g_text, "%s/text.txt", dir);
+    FILE *f = fopen(g_text, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    free(text);
+    return rc ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ HTTP client */
+
+typedef struct {
+    int status;
+    char *head;     /* status line + headers */
+    char *body;     /* de-chunked, NUL-terminated */
+    size_t len;
+    json_t *json;   /* body parsed, if JSON */
+} resp;
+
+static void resp_free(resp *r)
+{
+    free(r->head);
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+static int connect_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {60, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Send a request; returns the socket (response not read yet). */
+static int http_send(int port, const char *method, const char *path, const char *headers, const char *body)
+{
+    int fd = connect_port(port);
+    if (fd < 0) return -1;
+    size_t bl = body ? strlen(body) : 0;
+    char *req = malloc(bl + 1024 + (headers ? strlen(headers) : 0));
+    int n = sprintf(req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+                    headers ? headers : "");
+    if (body) n += sprintf(req + n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", bl);
+    n += sprintf(req + n, "\r\n");
+    if (body) memcpy(req + n, body, bl);
+    int rc = send_all(fd, req, (size_t)n + bl);
+    free(req);
+    if (rc) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    for (;;) {
+        if (n + 4096 > cap) b = realloc(b, cap *= 2);
+        ssize_t k = recv(fd, b + n, cap - n - 1, 0);
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    b[n] = 0;
+    *len = n;
+    return b;
+}
+
+static size_t dechunk(char *b, size_t n)
+{
+    size_t in = 0, out = 0;
+    while (in < n) {
+        char *end;
+        unsigned long sz = strtoul(b + in, &end, 16);
+        char *crlf = strstr(b + in, "\r\n");
+        if (!crlf || end == b + in) break;
+        in = (size_t)(crlf - b) + 2;
+        if (sz == 0 || in + sz > n) break;
+        memmove(b + out, b + in, sz);
+        out += sz;
+        in += sz + 2;
+    }
+    b[out] = 0;
+    return out;
+}
+
+static int parse_resp(char *raw, size_t n, resp *r)
+{
+    memset(r, 0, sizeof *r);
+    char *sep = strstr(raw, "\r\n\r\n");
+    if (!sep || sscanf(raw, "HTTP/1.%*d %d", &r->status) != 1) {
+        free(raw);
+        return -1;
+    }
+    size_t hl = (size_t)(sep - raw);
+    r->head = strndup(raw, hl);
+    r->len = n - hl - 4;
+    r->body = malloc(r->len + 1);
+    memcpy(r->body, sep + 4, r->len);
+    r->body[r->len] = 0;
+    free(raw);
+    if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len);
+    r->json = json_loadb(r->body, r->len, 0, NULL);
+    return 0;
+}
+
+static int http_recv(int fd, resp *r)
+{
+    size_t n;
+    char *raw = read_all(fd, &n);
+    close(fd);
+    return parse_resp(raw, n, r);
+}
+
+static int http(int port, const char *method, const char *path, const char *headers, const char *body, resp *r)
+{
+    memset(r, 0, sizeof *r);
+    int fd = http_send(port, method, path, headers, body);
+    if (fd < 0) return -1;
+    return http_recv(fd, r);
+}
+
+static const char *header(const resp *r, const char *name, char *buf, size_t n)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\r\n%s:", name);
+    const char *h = r->head ? strcasestr(r->head, key) : NULL;
+    if (!h) return NULL;
+    h += strlen(key);
+    while (*h == ' ') h++;
+    size_t k = strcspn(h, "\r\n");
+    if (k >= n) k = n - 1;
+    memcpy(buf, h, k);
+    buf[k] = 0;
+    return buf;
+}
+
+static const char *err_type(const resp *r)
+{
+    json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
+    return e ? json_string_value(json_object_get(e, "type")) : NULL;
+}
+
+static const char *err_msg(const resp *r)
+{
+    json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
+    const char *m = e ? json_string_value(json_object_get(e, "message")) : NULL;
+    return m ? m : "";
+}
+
+static const char *g_auth;   /* headers for /metrics on a server with an API key */
+
+/* The value of one metric line (exact name with labels), or -1. */
+static double metric(int port, const char *name)
+{
+    resp r;
+    if (http(port, "GET", "/metrics", g_auth, NULL, &r) || r.status != 200) {
+        resp_free(&r);
+        return -1;
+    }
+    double v = 0;   /* absent counters are zero */
+    size_t nl = strlen(name);
+    for (char *l = r.body; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, name, nl) && l[nl] == ' ') v = strtod(l + nl + 1, NULL);
+    resp_free(&r);
+    return v;
+}
+
+/* Poll a metric until pred(value) or ~20 s; returns the last value. */
+static double wait_metric(int port, const char *name, double target, int at_least)
+{
+    double v = -1;
+    for (int i = 0; i < 2000; i++) {
+        v = metric(port, name);
+        if (at_least ? v >= target : v == target) return v;
+        usleep(10000);
+    }
+    return v;
+}
+
+/* ------------------------------------------------------------ server process */
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char log[320];
+} server;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &sl);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Start `synth serve -m model --port P extra...` with env (NAME=VALUE, or
+ * NULL); wait for /health. */
+static int server_start(server *s, const char *name, const char *const *extra, const char *env)
+{
+    memset(s, 0, sizeof *s);
+    s->port = free_port();
+    snprintf(s->log, sizeof s->log, "%s/%s.log", g_dir, name);
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port);
+    const char *argv[32] = {g_synth, "serve", "-m", g_model, "--port", port, "--threads", "1"};
+    int ac = 8;
+    for (int i = 0; extra && extra[i] && ac < 30; i++) argv[ac++] = extra[i];
+    argv[ac] = NULL;
+    s->pid = fork();
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        int dn = open("/dev/null", O_WRONLY);
+        dup2(dn, 1);
+        if (env) putenv((char *)env);
+        execv(g_synth, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 3000; i++) {
+        resp r;
+        if (http(s->port, "GET", "/health", NULL, NULL, &r) == 0) {
+            int ok = r.status == 200;
+            resp_free(&r);
+            if (ok) return 0;
+        }
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            fprintf(stderr, "server %s exited early (see %s)\n", name, s->log);
+            s->pid = 0;
+            return -1;
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+/* Wait for exit (up to ~30 s, then SIGKILL); returns the exit status or -1. */
+static int server_wait(server *s)
+{
+    if (s->pid <= 0) return -1;
+    for (int i = 0; i < 3000; i++) {
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(10000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    return -1;
+}
+
+static int server_stop(server *s)
+{
+    if (s->pid <= 0) return -1;
+    kill(s->pid, SIGTERM);
+    return server_wait(s);
+}
+
+static server g_main;   /* default flags, shared by most tests */
+
+/* ------------------------------------------------------------ helpers */
+
+static json_t *post_json(int port, const char *path, const char *body, int *status)
+{
+    resp r;
+    *status = -1;
+    if (http(port, "POST", path, NULL, body, &r)) return NULL;
+    *status = r.status;
+    json_t *j = json_incref(r.json);
+    resp_free(&r);
+    return j;
+}
+
+static int ids_equal(json_t *a, json_t *b)
+{
+    if (!json_is_array(a) || !json_is_array(b) || json_array_size(a) != json_array_size(b)) return 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i), *y = json_array_get(b, i);
+        json_int_t ix = json_is_object(x) ? json_integer_value(json_object_get(x, "id")) : json_integer_value(x);
+        json_int_t iy = json_is_object(y) ? json_integer_value(json_object_get(y, "id")) : json_integer_value(y);
+        if (ix != iy) return 0;
+    }
+    return 1;
+}
+
+/* Events "data: ...\n\n" of an SSE body; returns the count, fills ev[]. */
+static int sse_parse(const char *body, json_t **ev, int cap, int *done_marker)
+{
+    int n = 0;
+    *done_marker = 0;
+    const char *p = body;
+    while ((p = strstr(p, "data: "))) {
+        p += 6;
+        const char *e = strstr(p, "\n\n");
+        if (!e) break;
+        if (!strncmp(p, "[DONE]", 6)) *done_marker = 1;
+        else if (n < cap) ev[n++] = json_loadb(p, (size_t)(e - p), 0, NULL);
+        p = e + 2;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ tests */
+
+TEST(test_health_ready_models_metrics)
+{
+    resp r;
+    CHECK(http(g_main.port, "GET", "/health", NULL, NULL, &r) == 0);
+    CHECK(r.status == 200 && r.json && !strcmp(json_string_value(json_object_get(r.json, "status")), "ok"));
+    resp_free(&r);
+    CHECK(http(g_main.port, "GET", "/ready", NULL, NULL, &r) == 0);
+    CHECK(r.status == 200);
+    resp_free(&r);
+    CHECK(http(g_main.port, "GET", "/v1/models", NULL, NULL, &r) == 0);
+    CHECK(r.status == 200);
+    json_t *m = r.json ? json_array_get(json_object_get(r.json, "data"), 0) : NULL;
+    const arch_hparams *hp = model_hparams(g_m);
+    CHECK(m && !strcmp(json_string_value(json_object_get(m, "id")), "test-server"));
+    CHECK(m && !strcmp(json_string_value(json_object_get(m, "variant")), "random"));
+    CHECK(m && json_integer_value(json_object_get(m, "context_length")) == hp->n_ctx);
+    CHECK(m && !strcmp(json_string_value(json_object_get(m, "quantization")), "f32"));
+    CHECK(m && json_integer_value(json_object_get(m, "n_params")) == arch_n_params(hp));
+    resp_free(&r);
+    CHECK(http(g_main.port, "GET", "/metrics", NULL, NULL, &r) == 0);
+    CHECK(r.status == 200);
+    char ct[128];
+    CHECK(header(&r, "Content-Type", ct, sizeof ct) && strstr(ct, "text/plain"));
+    CHECK(r.body && strstr(r.body, "synth_requests_total{route=\"/health\",status=\"200\"}"));
+    CHECK(r.body && strstr(r.body, "# TYPE synth_time_to_first_token_seconds histogram"));
+    CHECK(r.body && strstr(r.body, "synth_inter_token_latency_seconds_bucket{le=\"+Inf\"}"));
+    CHECK(r.body && strstr(r.body, "synth_request_duration_seconds_count"));
+    CHECK(r.body && strstr(r.body, "synth_queue_depth "));
+    CHECK(r.body && strstr(r.body, "synth_running_batch_size "));
+    resp_free(&r);
+    /* HEAD works on GET routes and has no body */
+    CHECK(http(g_main.port, "HEAD", "/health", NULL, NULL, &r) == 0);
+    CHECK(r.status == 200 && r.len == 0);
+    resp_free(&r);
+}
+
+TEST(test_tokenize_detokenize)
+{
+    const char *text;
+    json_t *body, *j;
+    char *b;
+    int st;
+    text = "the synthesizer model learns attention \xc3\xa9t\xc3\xa9!";
+    body = json_pack("{s:s}", "text", text);
+    b = json_dumps(body, 0);
+    j = post_json(g_main.port, "/tokenize", b, &st);
+    free(b);
+    json_decref(body);
+    CHECK(st == 200);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(tok_encode(model_tok(g_m), text, strlen(text), &ids, &n) == 0);
+    json_t *toks = j ? json_object_get(j, "tokens") : NULL;
+    CHECK(json_array_size(toks) == n);
+    for (size_t i = 0; i < n && i < json_array_size(toks); i++)
+        CHECK(json_integer_value(json_array_get(toks, i)) == ids[i]);
+    /* and back */
+    json_t *d = json_pack("{s:O}", "tokens", toks);
+    b = json_dumps(d, 0);
+    json_t *j2 = post_json(g_main.port, "/detokenize", b, &st);
+    free(b);
+    CHECK(st == 200);
+    CHECK(j2 && !strcmp(json_string_value(json_object_get(j2, "text")), text));
+    json_decref(j2);
+    json_decref(d);
+    json_decref(j);
+    free(ids);
+}
+
+/* Generate through the API and check it against sampling by hand with the
+ * same seed (model_step + sampler in this process). */
+static int reference_generate(const char *prompt, int max_tokens, float temp, uint64_t seed, int32_t *out)
+{
+    const tok_t *t = model_tok(g_m);
+    int32_t *ids;
+    size_t n;
+    tok_encode(t, prompt, strlen(prompt), &ids, &n);
+    int V = model_hparams(g_m)->n_vocab;
+    int32_t *hist = malloc((n + 1 + (size_t)max_tokens) * sizeof *hist);
+    hist[0] = tok_eos(t);
+    memcpy(hist + 1, ids, n * sizeof *ids);
+    free(ids);
+    int nh = (int)n + 1;
+    model_cache *c = model_cache_create(g_m, 1);
+    float *logits = malloc((size_t)V * sizeof *logits);
+    sampler_params sp;
+    sampler_params_default(&sp);
+    sp.temperature = temp;
+    sp.seed = seed;
+    sampler smp;
+    sampler_init(&smp, &sp);
+    int k = 0, fed = 0;
+    while (k < max_tokens) {
+        model_seq q = {0, nh - fed, hist + fed, 0};
+        if (model_step(g_m, c, 1, &q, logits)) break;
+        fed = nh;
+        int id = sampler_sample(&smp, logits, V, hist, nh, NULL);
+        out[k++] = id;
+        hist[nh++] = id;
+        if (id == tok_eos(t)) break;
+    }
+    sampler_free(&smp);
+    free(logits);
+    free(hist);
+    model_cache_free(c);
+    return k;
+}
+
+TEST(test_generate)
+{
+    int st;
+    json_t *j = post_json(g_main.port, "/generate",
+                          "{\"prompt\":\"the model\",\"max_tokens\":12,\"seed\":5,\"logprobs\":true}", &st);
+    CHECK(st == 200);
+    CHECK(j && json_is_string(json_object_get(j, "text")));
+    json_t *toks = j ? json_object_get(j, "tokens") : NULL;
+    const char *fr = j ? json_string_value(json_object_get(j, "finish_reason")) : NULL;
+    CHECK(fr && (!strcmp(fr, "length") || !strcmp(fr, "eos")));
+    int32_t ref[64];
+    int nref = reference_generate("the model", 12, 1.0f, 5, ref);
+    CHECK_MSG(json_array_size(toks) == (size_t)nref, "%zu tokens vs %d by hand", json_array_size(toks), nref);
+    for (int i = 0; i < nref && i < (int)json_array_size(toks); i++) {
+        json_t *t = json_array_get(toks, i);
+        CHECK(json_integer_value(json_object_get(t, "id")) == ref[i]);
+        CHECK(json_is_real(json_object_get(t, "logprob")) && json_real_value(json_object_get(t, "logprob")) <= 0);
+        CHECK(json_is_string(json_object_get(t, "text")));
+    }
+    /* text == decode(tokens) */
+    char *dec = NULL;
+    size_t dl = 0;
+    tok_decode(model_tok(g_m), ref, (size_t)nref, 0, &dec, &dl);
+    CHECK(j && dec && !strcmp(json_string_value(json_object_get(j, "text")), dec));
+    free(dec);
+    json_t *u = j ? json_object_get(j, "usage") : NULL;
+    CHECK(json_integer_value(json_object_get(u, "prompt_tokens")) == 2 ||
+          json_integer_value(json_object_get(u, "prompt_tokens")) >= 1);
+    CHECK(json_integer_value(json_object_get(u, "completion_tokens")) == nref);
+    json_t *tm = j ? json_object_get(j, "timings") : NULL;
+    CHECK(json_is_number(json_object_get(tm, "queue_ms")) && json_is_number(json_object_get(tm, "prefill_ms")) &&
+          json_is_number(json_object_get(tm, "decode_ms")));
+    json_decref(j);
+    /* greedy twice: identical */
+    json_t *a = post_json(g_main.port, "/generate", "{\"prompt\":\"a token\",\"max_tokens\":20,\"temperature\":0}", &st);
+    json_t *b = post_json(g_main.port, "/generate", "{\"prompt\":\"a token\",\"max_tokens\":20,\"temperature\":0}", &st);
+    CHECK(a && b && ids_equal(json_object_get(a, "tokens"), json_object_get(b, "tokens")));
+    nref = reference_generate("a token", 20, 0.0f, 0, ref);
+    CHECK(a && json_array_size(json_object_get(a, "tokens")) == (size_t)nref);
+    json_decref(a);
+    json_decref(b);
+    /* empty prompt: starts from end-of-text */
+    j = post_json(g_main.port, "/generate", "{\"prompt\":\"\",\"max_tokens\":3}", &st);
+    CHECK(st == 200);
+    json_decref(j);
+}
+
+TEST(test_generate_stop)
+{
+    /* find the text greedy decoding produces, then stop at a piece of it */
+    int st;
+    json_t *a = post_json(g_main.port, "/generate", "{\"prompt\":\"the\",\"max_tokens\":30,\"temperature\":0}", &st);
+    const char *full = a ? json_string_value(json_object_get(a, "text")) : NULL;
+    CHECK(st == 200 && full);
+    if (!full || strlen(full) < 6) {
+        json_decref(a);
+        return;
+    }
+    char stop[4];
+    memcpy(stop, full + 3, 3);
+    stop[3] = 0;
+    const char *first = strstr(full, stop);
+    json_t *req = json_pack("{s:s,s:i,s:f,s:[s]}", "prompt", "the", "max_tokens", 30, "temperature", 0.0, "stop", stop);
+    char *b = json_dumps(req, 0);
+    json_t *j = post_json(g_main.port, "/generate", b, &st);
+    CHECK(st == 200);
+    const char *txt = j ? json_string_value(json_object_get(j, "text")) : NULL;
+    CHECK(txt && strlen(txt) == (size_t)(first - full) && !strncmp(txt, full, strlen(txt)));
+    CHECK(j && !strcmp(json_string_value(json_object_get(j, "finish_reason")), "stop"));
+    /* streamed with the same stop: the deltas add up to the same text */
+    json_object_set_new(req, "stream", json_true());
+    free(b);
+    b = json_dumps(req, 0);
+    resp r;
+    CHECK(http(g_main.port, "POST", "/generate", NULL, b, &r) == 0);
+    json_t *ev[64];
+    int done;
+    int n = sse_parse(r.body, ev, 64, &done);
+    char acc[512] = "";
+    for (int i = 0; i < n; i++) {
+        const char *d = ev[i] ? json_string_value(json_object_get(ev[i], "text")) : NULL;
+        if (d && strlen(acc) + strlen(d) < sizeof acc) strcat(acc, d);
+    }
+    CHECK_MSG(txt && !strcmp(acc, txt), "streamed '%s' vs '%s'", acc, txt ? txt : "");
+    CHECK(n > 0 && ev[n - 1] && !strcmp(json_string_value(json_object_get(ev[n - 1], "finish_reason")), "stop"));
+    for (int i = 0; i < n; i++) json_decref(ev[i]);
+    resp_free(&r);
+    free(b);
+    json_decref(req);
+    json_decref(j);
+    json_decref(a);
+}
+
+TEST(test_generate_stream)
+{
+    const char *body = "{\"prompt\":\"the model\",\"max_tokens\":12,\"seed\":5,\"stream\":true,\"logprobs\":true}";
+    resp r;
+    CHECK(http(g_main.port, "POST", "/generate", NULL, body, &r) == 0);
+    CHECK(r.status == 200);
+    char ct[64];
+    CHECK(header(&r, "Content-Type", ct, sizeof ct) && !strcmp(ct, "text/event-stream"));
+    json_t *ev[64];
+    int done;
+    int n = sse_parse(r.body, ev, 64, &done);
+    int32_t ref[64];
+    int nref = reference_generate("the model", 12, 1.0f, 5, ref);
+    CHECK_MSG(n == nref + 1, "%d events for %d tokens", n, nref);
+    char acc[1024] = "";
+    for (int i = 0; i < n; i++) {
+        json_t *e = ev[i];
+        CHECK(e != NULL);
+        if (!e) continue;
+        const char *d = json_string_value(json_object_get(e, "text"));
+        if (d && strlen(acc) + strlen(d) < sizeof acc) strcat(acc, d);
+        if (i < n - 1) {
+            json_t *t = json_object_get(e, "token");
+            CHECK(i < nref && json_integer_value(json_object_get(t, "id")) == ref[i]);
+            CHECK(json_is_real(json_object_get(t, "logprob")));
+        } else {
+            CHECK(json_is_string(json_object_get(e, "finish_reason")));
+            CHECK(json_integer_value(json_object_get(json_object_get(e, "usage"), "completion_tokens")) == nref);
+        }
+    }
+    char *dec = NULL;
+    size_t dl = 0;
+    tok_decode(model_tok(g_m), ref, (size_t)nref, 0, &dec, &dl);
+    CHECK_MSG(dec && !strcmp(acc, dec), "stream text '%s' vs '%s'", acc, dec ? dec : "");
+    free(dec);
+    for (int i = 0; i < n; i++) json_decref(ev[i]);
+    resp_free(&r);
+}
+
+TEST(test_openai_completions)
+{
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions",
+                          "{\"model\":\"x\",\"prompt\":\"the model\",\"max_tokens\":12,\"seed\":5,\"logprobs\":2}", &st);
+    CHECK(st == 200);
+    CHECK(j && !strcmp(json_string_value(json_object_get(j, "object")), "text_completion"));
+    json_t *c = j ? json_array_get(json_object_get(j, "choices"), 0) : NULL;
+    int32_t ref[64];
+    int nref = reference_generate("the model", 12, 1.0f, 5, ref);
+    char *dec = NULL;
+    size_t dl = 0;
+    tok_decode(model_tok(g_m), ref, (size_t)nref, 0, &dec, &dl);
+    CHECK(c && dec && !strcmp(json_string_value(json_object_get(c, "text")), dec));
+    free(dec);
+    json_t *lp = json_object_get(c, "logprobs");
+    CHECK(json_array_size(json_object_get(lp, "tokens")) == (size_t)nref);
+    CHECK(json_array_size(json_object_get(lp, "token_logprobs")) == (size_t)nref);
+    json_t *top0 = json_array_get(json_object_get(lp, "top_logprobs"), 0);
+    CHECK(json_is_object(top0) && json_object_size(top0) >= 1 && json_object_size(top0) <= 2);
+    /* the top alternative's logprob is >= the sampled token's */
+    if (json_is_object(top0)) {
+        const char *k;
+        json_t *v;
+        double best = -1e30;
+        json_object_foreach(top0, k, v) if (json_real_value(v) > best) best = json_real_value(v);
+        CHECK(best >= json_real_value(json_array_get(json_object_get(lp, "token_logprobs"), 0)) - 1e-6);
+    }
+    CHECK(json_integer_value(json_object_get(json_object_get(j, "usage"), "completion_tokens")) == nref);
+    json_decref(j);
+
+    /* echo + max_tokens 0 + logprobs: prompt logprobs equal eval_continuation's total */
+    j = post_json(g_main.port, "/v1/completions",
+                  "{\"prompt\":\"the model learns\",\"max_tokens\":0,\"echo\":true,\"logprobs\":0}", &st);
+    CHECK(st == 200);
+    c = j ? json_array_get(json_object_get(j, "choices"), 0) : NULL;
+    CHECK(c && !strcmp(json_string_value(json_object_get(c, "text")), "the model learns"));
+    json_t *tl = json_object_get(json_object_get(c, "logprobs"), "token_logprobs");
+    double sum = 0;
+    for (size_t i = 0; i < json_array_size(tl); i++) sum += json_real_value(json_array_get(tl, i));
+    double ref_lp = 0;
+    int greedy = 0, nk = 0;
+    CHECK(eval_continuation(g_m, "", 0, "the model learns", 16, 0, &ref_lp, &greedy, &nk) == 0);
+    CHECK((int)json_array_size(tl) == nk);
+    CHECK_NEAR(sum, ref_lp, 1e-3);
+    json_decref(j);
+
+    /* stream: chunks then [DONE] */
+    resp r;
+    CHECK(http(g_main.port, "POST", "/v1/completions", NULL,
+               "{\"prompt\":\"the model\",\"max_tokens\":12,\"seed\":5,\"stream\":true}", &r) == 0);
+    CHECK(r.status == 200);
+    json_t *ev[64];
+    int done;
+    int n = sse_parse(r.body, ev, 64, &done);
+    CHECK(done);
+    CHECK(n == nref + 1);
+    char acc[1024] = "";
+    for (int i = 0; i < n; i++) {
+        json_t *ch = ev[i] ? json_array_get(json_object_get(ev[i], "choices"), 0) : NULL;
+        const char *d = json_string_value(json_object_get(ch, "text"));
+        if (d && strlen(acc) + strlen(d) < sizeof acc) strcat(acc, d);
+        if (i == n - 1) CHECK(json_is_string(json_object_get(ch, "finish_reason")));
+        else CHECK(json_is_null(json_object_get(ch, "finish_reason")));
+    }
+    dec = NULL;
+    tok_decode(model_tok(g_m), ref, (size_t)nref, 0, &dec, &dl);
+    CHECK(dec && !strcmp(acc, dec));
+    free(dec);
+    for (int i = 0; i < n; i++) json_decref(ev[i]);
+    resp_free(&r);
+
+    /* prompt as token ids */
+    j = post_json(g_main.port, "/v1/completions", "{\"prompt\":[1,2,3],\"max_tokens\":2}", &st);
+    CHECK(st == 200);
+    json_decref(j);
+}
+
+/* /score numbers against eval_text in-process and `synth score --json`. */
+TEST(test_score)
+{
+    FILE *f = fopen(g_text, "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char text[16384];
+    size_t tl = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[tl] = 0;
+    eval_result ref;
+    float *ref_lp = NULL;
+    int32_t *ref_ids = NULL;
+    CHECK(eval_text(g_m, text, tl, 4, &ref, &ref_ids, &ref_lp, NULL, NULL) == 0);
+    CHECK(ref.n_tokens > model_hparams(g_m)->n_ctx);   /* several windows */
+    json_t *body = json_pack("{s:s,s:b}", "text", text, "token_logprobs", 1);
+    char *b = json_dumps(body, 0);
+    int st;
+    json_t *j = post_json(g_main.port, "/score", b, &st);
+    free(b);
+    json_decref(body);
+    CHECK(st == 200);
+    CHECK(json_integer_value(json_object_get(j, "tokens")) == ref.n_tokens);
+    CHECK(json_integer_value(json_object_get(j, "words")) == ref.n_words);
+    CHECK_NEAR(json_real_value(json_object_get(j, "nll")), ref.nll, 1e-4 * (1 + fabs(ref.nll)));
+    CHECK_NEAR(json_real_value(json_object_get(j, "perplexity")), ref.perplexity, 1e-4 * ref.perplexity);
+    CHECK_NEAR(json_real_value(json_object_get(j, "word_perplexity")), ref.word_perplexity, 1e-4 * ref.word_perplexity);
+    CHECK_NEAR(json_real_value(json_object_get(j, "bits_per_byte")), ref.bits_per_byte, 1e-4);
+    json_t *tl_arr = json_object_get(j, "token_logprobs");
+    CHECK((int64_t)json_array_size(tl_arr) == ref.n_tokens);
+    int bad = 0;
+    for (int64_t i = 0; i < ref.n_tokens && i < (int64_t)json_array_size(tl_arr); i++) {
+        json_t *e = json_array_get(tl_arr, (size_t)i);
+        if (json_integer_value(json_object_get(e, "id")) != ref_ids[i] ||
+            fabs(json_real_value(json_object_get(e, "logprob")) - ref_lp[i]) > 1e-4)
+            bad++;
+    }
+    CHECK_MSG(bad == 0, "%d token logprobs differ", bad);
+
+    /* the CLI on the same file */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "OPENBLAS_NUM_THREADS=1 %s score --json -m %s %s 2>/dev/null", g_synth, g_model, g_text);
+    FILE *p = popen(cmd, "r");
+    char out[1024] = "";
+    size_t on = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[on] = 0;
+    int prc = p ? pclose(p) : -1;
+    CHECK_MSG(prc == 0, "synth score failed: %s", cmd);
+    json_t *cli = json_loads(out, 0, NULL);
+    CHECK(cli != NULL);
+    if (cli) {
+        CHECK(json_integer_value(json_object_get(cli, "tokens")) == json_integer_value(json_object_get(j, "tokens")));
+        CHECK_NEAR(json_number_value(json_object_get(cli, "nll")), json_real_value(json_object_get(j, "nll")), 1e-4 * (1 + fabs(ref.nll)));
+        CHECK_NEAR(json_number_value(json_object_get(cli, "perplexity")), json_real_value(json_object_get(j, "perplexity")), 1e-4 * ref.perplexity);
+        CHECK_NEAR(json_number_value(json_object_get(cli, "word_perplexity")),
+                   json_real_value(json_object_get(j, "word_perplexity")), 1e-4 * ref.word_perplexity);
+        CHECK_NEAR(json_number_value(json_object_get(cli, "bits_per_byte")), json_real_value(json_object_get(j, "bits_per_byte")), 1e-4);
+    }
+    json_decref(cli);
+    json_decref(j);
+
+    /* texts: an array of results, each equal to scoring it alone */
+    const char *t1 = "the model learns attention", *t2 = "random synthesizer";
+    eval_result r1, r2;
+    eval_text(g_m, t1, strlen(t1), 1, &r1, NULL, NULL, NULL, NULL);
+    eval_text(g_m, t2, strlen(t2), 1, &r2, NULL, NULL, NULL, NULL);
+    j = post_json(g_main.port, "/score", "{\"texts\":[\"the model learns attention\",\"random synthesizer\"]}", &st);
+    CHECK(st == 200);
+    json_t *res = json_object_get(j, "results");
+    CHECK(json_array_size(res) == 2);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(res, 0), "nll")), r1.nll, 1e-4);
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(res, 1), "nll")), r2.nll, 1e-4);
+    json_decref(j);
+
+    /* context + continuation = eval_continuation */
+    double lp = 0;
+    int greedy = 0, nk = 0;
+    CHECK(eval_continuation(g_m, "the model", 9, " learns attention", 17, 0, &lp, &greedy, &nk) == 0);
+    j = post_json(g_main.port, "/score", "{\"context\":\"the model\",\"continuation\":\" learns attention\"}", &st);
+    CHECK(st == 200);
+    CHECK_NEAR(json_real_value(json_object_get(j, "logprob")), lp, 1e-4);
+    CHECK(json_is_boolean(json_object_get(j, "is_greedy")) && json_is_true(json_object_get(j, "is_greedy")) == (greedy != 0));
+    CHECK(json_integer_value(json_object_get(j, "tokens")) == nk);
+    json_decref(j);
+    free(ref_lp);
+    free(ref_ids);
+}
+
+/* The bad-input table, status by status. */
+TEST(test_bad_input)
+{
+    static const struct {
+        const char *method, *path, *body;
+        int status;
+        const char *field;   /* the message must start with it */
+    } cases[] = {
+        {"POST", "/generate", "{", 400, "body"},
+        {"POST", "/generate", "[1,2]", 400, "body"},
+        {"POST", "/generate", "", 400, "body"},
+        {"POST", "/generate", "{\"max_tokens\":5}", 400, "prompt"},
+        {"POST", "/generate", "{\"prompt\":5}", 400, "prompt"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokens\":\"5\"}", 400, "max_tokens"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokens\":0}", 400, "max_tokens"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokens\":-3}", 400, "max_tokens"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokens\":2.5}", 400, "max_tokens"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokens\":100000}", 400, "max_tokens"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"temperature\":-1}", 400, "temperature"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"temperature\":\"hot\"}", 400, "temperature"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"top_p\":0}", 400, "top_p"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"top_p\":1.5}", 400, "top_p"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"top_k\":-1}", 400, "top_k"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"min_p\":2}", 400, "min_p"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"repetition_penalty\":0}", 400, "repetition_penalty"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"seed\":-1}", 400, "seed"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"stop\":[1]}", 400, "stop[0]"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"stop\":[\"\"]}", 400, "stop[0]"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"stream\":1}", 400, "stream"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"logprobs\":\"yes\"}", 400, "logprobs"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokenz\":5}", 400, "max_tokenz"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"prompt\":\"b\"}", 400, "body"},
+        {"POST", "/generate", "{\"prompt\":\"a\",\"timeout_ms\":0}", 400, "timeout_ms"},
+        {"POST", "/v1/completions", "{\"prompt\":\"a\",\"n\":2}", 400, "n"},
+        {"POST", "/v1/completions", "{\"prompt\":\"a\",\"logprobs\":9}", 400, "logprobs"},
+        {"POST", "/v1/completions", "{\"prompt\":[1,99999]}", 400, "prompt[1]"},
+        {"POST", "/v1/completions", "{}", 400, "prompt"},
+        {"POST", "/score", "{}", 400, "text"},
+        {"POST", "/score", "{\"text\":\"\"}", 400, "text"},
+        {"POST", "/score", "{\"text\":\"a\",\"texts\":[\"b\"]}", 400, "text"},
+        {"POST", "/score", "{\"texts\":[\"a\",3]}", 400, "texts[1]"},
+        {"POST", "/score", "{\"texts\":[]}", 400, "texts"},
+        {"POST", "/score", "{\"context\":\"a\"}", 400, "continuation"},
+        {"POST", "/score", "{\"text\":\"a\",\"token_logprobs\":\"y\"}", 400, "token_logprobs"},
+        {"POST", "/tokenize", "{\"text\":1}", 400, "text"},
+        {"POST", "/tokenize", "{\"txt\":\"a\"}", 400, "txt"},
+        {"POST", "/detokenize", "{\"tokens\":[1,-2]}", 400, "tokens[1]"},
+        {"POST", "/detokenize", "{\"tokens\":[1,1000000]}", 400, "tokens[1]"},
+        {"POST", "/detokenize", "{\"tokens\":\"1 2\"}", 400, "tokens"},
+        {"GET", "/nope", NULL, 404, NULL},
+        {"POST", "/generate/x", "{}", 404, NULL},
+        {"GET", "/generate", NULL, 405, NULL},
+        {"DELETE", "/score", NULL, 405, NULL},
+        {"POST", "/health", "{}", 405, NULL},
+        {"PUT", "/metrics", NULL, 405, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        resp r;
+        int rc = http(g_main.port, cases[i].method, cases[i].path, NULL, cases[i].body, &r);
+        CHECK_MSG(rc == 0 && r.status == cases[i].status, "%s %s %s: status %d, want %d", cases[i].method,
+                  cases[i].path, cases[i].body ? cases[i].body : "", r.status, cases[i].status);
+        CHECK_MSG(err_type(&r) != NULL, "%s %s: no {error:{type}} in '%s'", cases[i].method, cases[i].path,
+                  r.body ? r.body : "");
+        if (cases[i].field)
+            CHECK_MSG(!strncmp(err_msg(&r), cases[i].field, strlen(cases[i].field)) &&
+                          err_msg(&r)[strlen(cases[i].field)] == ':',
+                      "%s: message '%s' does not name %s", cases[i].body, err_msg(&r), cases[i].field);
+        resp_free(&r);
+    }
+    /* prompt + max_tokens beyond the context: 400, unless truncation is asked */
+    char *text = make_text(5000, 3);
+    json_t *req = json_pack("{s:s,s:i}", "prompt", text, "max_tokens", 10);
+    char *b = json_dumps(req, 0);
+    int st;
+    json_t *j = post_json(g_main.port, "/generate", b, &st);
+    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "prompt:", 7));
+    json_decref(j);
+    free(b);
+    json_object_set_new(req, "truncate", json_true());
+    b = json_dumps(req, 0);
+    j = post_json(g_main.port, "/generate", b, &st);
+    CHECK(st == 200);
+    CHECK(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")) ==
+          model_hparams(g_m)->n_ctx - 10);
+    json_decref(j);
+    free(b);
+    json_decref(req);
+    free(text);
+    /* the server is still fine */
+    resp r;
+    CHECK(http(g_main.port, "GET", "/health", NULL, NULL, &r) == 0 && r.status == 200);
+    resp_free(&r);
+}
+
+/* 32 concurrent requests with fixed seeds return what each returns alone. */
+TEST(test_concurrent_equals_alone)
+{
+    enum { N = 32 };
+    static char bodies[N][256];
+    json_t *alone[N];
+    static const char *const prompts[] = {"the model", "a token", "random attention", "", "the server batch",
+                                          "dense layer of keys", "text", "stream score window"};
+    for (int i = 0; i < N; i++) {
+        snprintf(bodies[i], sizeof bodies[i],
+                 "{\"prompt\":\"%s\",\"max_tokens\":%d,\"seed\":%d,\"temperature\":%s,\"top_k\":%d%s}",
+                 prompts[i % 8], 8 + (i * 7) % 40, 1000 + i, i % 5 == 0 ? "0" : "0.9", i % 3 == 0 ? 0 : 40,
+                 i % 4 == 0 ? ",\"repetition_penalty\":1.3" : "");
+        int st;
+        alone[i] = post_json(g_main.port, "/generate", bodies[i], &st);
+        CHECK(st == 200);
+    }
+    int fds[N];
+    for (int i = 0; i < N; i++) fds[i] = http_send(g_main.port, "POST", "/generate", NULL, bodies[i]);
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        resp r;
+        CHECK(fds[i] >= 0 && http_recv(fds[i], &r) == 0);
+        CHECK(r.status == 200);
+        int eq = r.json && alone[i] && ids_equal(json_object_get(r.json, "tokens"), json_object_get(alone[i], "tokens"));
+        CHECK_MSG(eq, "request %d differs batched vs alone", i);
+        same += eq;
+        resp_free(&r);
+        json_decref(alone[i]);
+    }
+    double mx = metric(g_main.port, "synth_max_batch_size");
+    printf("  %d/%d identical; largest batch seen %g\n", same, N, mx);
+    CHECK(mx >= 2);
+}
+
+/* A client that leaves mid-generation frees its slot at once. */
+TEST(test_disconnect_frees_slot)
+{
+    double c0 = metric(g_main.port, "synth_requests_cancelled_total");
+    double g0 = metric(g_main.port, "synth_generated_tokens_total");
+    /* streaming: read the first event, then hang up */
+    int fd = http_send(g_main.port, "POST", "/generate", NULL,
+                       "{\"prompt\":\"the\",\"max_tokens\":1000,\"temperature\":0,\"stream\":true}");
+    CHECK(fd >= 0);
+    char buf[512];
+    ssize_t k = recv(fd, buf, sizeof buf, 0);
+    CHECK(k > 0);
+    close(fd);
+    double c1 = wait_metric(g_main.port, "synth_requests_cancelled_total", c0 + 1, 1);
+    CHECK_MSG(c1 == c0 + 1, "cancelled %g -> %g", c0, c1);
+    CHECK(wait_metric(g_main.port, "synth_running_batch_size", 0, 0) == 0);
+    double g1 = metric(g_main.port, "synth_generated_tokens_total");
+    CHECK_MSG(g1 - g0 < 1000, "generated %g tokens for a client that left", g1 - g0);
+    /* non-streaming: wait until it runs, then hang up */
+    fd = http_send(g_main.port, "POST", "/generate", NULL, "{\"prompt\":\"the\",\"max_tokens\":1000,\"temperature\":0}");
+    CHECK(fd >= 0);
+    CHECK(wait_metric(g_main.port, "synth_running_batch_size", 1, 1) >= 1);
+    close(fd);
+    double c2 = wait_metric(g_main.port, "synth_requests_cancelled_total", c1 + 1, 1);
+    CHECK_MSG(c2 == c1 + 1, "cancelled %g -> %g", c1, c2);
+    CHECK(wait_metric(g_main.port, "synth_running_batch_size", 0, 0) == 0);
+    double g2 = metric(g_main.port, "synth_generated_tokens_total");
+    CHECK_MSG(g2 - g1 < 1000, "generated %g tokens for a client that left", g2 - g1);
+    /* and the server still answers */
+    int st;
+    json_t *j = post_json(g_main.port, "/generate", "{\"prompt\":\"a\",\"max_tokens\":2}", &st);
+    CHECK(st == 200);
+    json_decref(j);
+}
+
+TEST(test_deadline)
+{
+    int st;
+    json_t *j = post_json(g_main.port, "/generate", "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0,\"timeout_ms\":5}", &st);
+    CHECK(st == 504);
+    CHECK(j && !strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "type")), "timeout_error"));
+    json_decref(j);
+}
+
+/* API key, body limit, queue limit, idle timeout: a second server. */
+TEST(test_limits)
+{
+    server s;
+    const char *const extra[] = {"--max-body", "4096", "--max-batch", "1", "--max-queue", "1", "--idle-timeout", "1",
+                                 NULL};
+    CHECK(server_start(&s, "limits", extra, "SYNTH_API_KEY=s3cret-key") == 0);
+    if (!s.pid) return;
+    resp r;
+    /* 401 everywhere but /health and /ready */
+    const char *routes[][2] = {{"POST", "/generate"}, {"POST", "/score"}, {"POST", "/tokenize"},
+                               {"POST", "/detokenize"}, {"GET", "/metrics"}, {"GET", "/v1/models"},
+                               {"POST", "/v1/completions"}};
+    for (int i = 0; i < 7; i++) {
+        const char *body = routes[i][0][0] == 'P' ? "{\"text\":\"a\"}" : NULL;
+        CHECK(http(s.port, routes[i][0], routes[i][1], NULL, body, &r) == 0);
+        CHECK_MSG(r.status == 401 && err_type(&r) && !strcmp(err_type(&r), "authentication_error"), "%s: %d",
+                  routes[i][1], r.status);
+        resp_free(&r);
+        CHECK(http(s.port, routes[i][0], routes[i][1], "Authorization: Bearer s3cret-kez\r\n", body, &r) == 0);
+        CHECK(r.status == 401);
+        resp_free(&r);
+        CHECK(http(s.port, routes[i][0], routes[i][1], "X-API-Key: s3cret-key-longer\r\n", body, &r) == 0);
+        CHECK(r.status == 401);
+        resp_free(&r);
+    }
+    CHECK(http(s.port, "GET", "/health", NULL, NULL, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    CHECK(http(s.port, "GET", "/ready", NULL, NULL, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    CHECK(http(s.port, "POST", "/tokenize", "Authorization: Bearer s3cret-key\r\n", "{\"text\":\"a\"}", &r) == 0);
+    CHECK(r.status == 200);
+    resp_free(&r);
+    CHECK(http(s.port, "POST", "/tokenize", "X-API-Key: s3cret-key\r\n", "{\"text\":\"a\"}", &r) == 0);
+    CHECK(r.status == 200);
+    resp_free(&r);
+    const char *auth = "X-API-Key: s3cret-key\r\n";
+    g_auth = auth;
+
+    /* 413 from Content-Length alone: the body is never sent */
+    int fd = connect_port(s.port);
+    const char *h = "POST /generate HTTP/1.1\r\nHost: x\r\nX-API-Key: s3cret-key\r\nContent-Length: 100000\r\n\r\n";
+    CHECK(send_all(fd, h, strlen(h)) == 0);
+    CHECK(http_recv(fd, &r) == 0);
+    CHECK_MSG(r.status == 413, "status %d", r.status);
+    CHECK(err_type(&r) && !strcmp(err_type(&r), "request_too_large"));
+    resp_free(&r);
+    /* 413 for a chunked body that grows past the limit */
+    fd = connect_port(s.port);
+    h = "POST /generate HTTP/1.1\r\nHost: x\r\nX-API-Key: s3cret-key\r\nTransfer-Encoding: chunked\r\n\r\n";
+    send_all(fd, h, strlen(h));
+    static char chunk[2100];
+    int n = sprintf(chunk, "800\r\n");
+    memset(chunk + n, 'a', 2048);
+    memcpy(chunk + n + 2048, "\r\n", 2);
+    for (int i = 0; i < 4; i++) send_all(fd, chunk, (size_t)n + 2050);
+    send_all(fd, "0\r\n\r\n", 5);
+    CHECK(http_recv(fd, &r) == 0);
+    CHECK_MSG(r.status == 413, "chunked: status %d", r.status);
+    resp_free(&r);
+
+    /* queue full: one running, one queued, the third gets 503 + Retry-After */
+    int a = http_send(s.port, "POST", "/generate", auth, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
+    CHECK(wait_metric(s.port, "synth_running_batch_size", 1, 1) == 1);
+    int b = http_send(s.port, "POST", "/generate", auth, "{\"prompt\":\"b\",\"max_tokens\":4}");
+    CHECK(wait_metric(s.port, "synth_queue_depth", 1, 1) == 1);
+    CHECK(http(s.port, "POST", "/generate", auth, "{\"prompt\":\"c\",\"max_tokens\":4}", &r) == 0);
+    char ra[16];
+    CHECK_MSG(r.status == 503, "status %d", r.status);
+    CHECK(header(&r, "Retry-After", ra, sizeof ra) && atoi(ra) >= 1);
+    CHECK(err_type(&r) && !strcmp(err_type(&r), "overloaded_error"));
+    resp_free(&r);
+    CHECK(http_recv(a, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    CHECK(http_recv(b, &r) == 0 && r.status == 200);
+    resp_free(&r);
+
+    /* an idle client (headers never finished) is dropped after --idle-timeout */
+    fd = connect_port(s.port);
+    send_all(fd, "GET /health HTTP/1.1\r\n", 22);
+    char c;
+    ssize_t k = recv(fd, &c, 1, 0);   /* 0 (closed) within the 60 s receive timeout */
+    CHECK(k <= 0);
+    close(fd);
+    g_auth = NULL;
+    CHECK(server_stop(&s) == 0);
+}
+
+/* SIGTERM with requests in flight: they finish, new ones get 503, exit 0. */
+TEST(test_sigterm_drain)
+{
+    server s;
+    const char *const extra[] = {"--drain-timeout", "60", NULL};
+    CHECK(server_start(&s, "drain", extra, NULL) == 0);
+    if (!s.pid) return;
+    int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
+    int b = http_send(s.port, "POST", "/generate", NULL,
+                      "{\"prompt\":\"b\",\"max_tokens\":1000,\"temperature\":0,\"stream\":true}");
+    CHECK(wait_metric(s.port, "synth_running_batch_size", 2, 1) >= 2);
+    kill(s.pid, SIGTERM);
+    resp r;
+    /* /ready turns 503 while /health stays 200 */
+    int ready = 0;
+    for (int i = 0; i < 500 && ready != 503; i++) {
+        if (http(s.port, "GET", "/ready", NULL, NULL, &r) == 0) ready = r.status;
+        resp_free(&r);
+        if (ready != 503) usleep(2000);
+    }
+    CHECK_MSG(ready == 503, "/ready %d while draining", ready);
+    CHECK(http(s.port, "GET", "/health", NULL, NULL, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    CHECK(http(s.port, "POST", "/generate", NULL, "{\"prompt\":\"c\",\"max_tokens\":4}", &r) == 0);
+    CHECK_MSG(r.status == 503, "new request during drain: %d", r.status);
+    resp_free(&r);
+    /* the in-flight ones complete in full */
+    CHECK(http_recv(a, &r) == 0 && r.status == 200);
+    json_t *u = json_object_get(r.json, "usage");
+    const char *fr = json_string_value(json_object_get(r.json, "finish_reason"));
+    CHECK(fr && (json_integer_value(json_object_get(u, "completion_tokens")) == 1000 || !strcmp(fr, "eos")));
+    resp_free(&r);
+    CHECK(http_recv(b, &r) == 0 && r.status == 200);
+    json_t *ev[1];
+    int done;
+    CHECK(r.body && strstr(r.body, "\"finish_reason\""));
+    (void)ev;
+    (void)done;
+    resp_free(&r);
+    CHECK_MSG(server_wait(&s) == 0, "exit status not 0 (log %s)", s.log);
+}
+
+TEST(test_second_signal_exits_now)
+{
+    server s;
+    CHECK(server_start(&s, "twice", NULL, NULL) == 0);
+    if (!s.pid) return;
+    int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
+    CHECK(wait_metric(s.port, "synth_running_batch_size", 1, 1) >= 1);
+    kill(s.pid, SIGTERM);
+    usleep(20000);
+    kill(s.pid, SIGTERM);
+    int st = server_wait(&s);
+    CHECK_MSG(st == 128 + SIGTERM, "exit %d", st);
+    resp r;
+    http_recv(a, &r);
+    resp_free(&r);
+}
+
+TEST(test_access_log)
+{
+    FILE *f = fopen(g_main.log, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char line[4096];
+    int n = 0, ok = 1;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (!j) {
+            ok = 0;
+            continue;
+        }
+        if (json_object_get(j, "status") && json_object_get(j, "path")) {
+            n++;
+            ok &= json_is_string(json_object_get(j, "time")) && json_is_string(json_object_get(j, "method")) &&
+                  json_is_number(json_object_get(j, "latency_ms"));
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    CHECK(ok);
+    CHECK(n > 50);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "--fixture")) {
+        snprintf(g_dir, sizeof g_dir, "%s", argv[2]);
+        mkdir(g_dir, 0755);
+        return write_fixture(g_dir) ? 1 : 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g_synth = getenv("SYNTH") ? getenv("SYNTH") : "./synth";
+    if (access(g_synth, X_OK) != 0) {
+        printf("test_server: no synth binary at %s (set SYNTH)\n", g_synth);
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_server.XXXXXX");
+    if (!mkdtemp(g_dir) || write_fixture(g_dir)) {
+        printf("test_server: cannot write the fixture\n0 passed, 1 failed\n");
+        return 1;
+    }
+    char err[256];
+    if (model_load(g_model, &g_m, err, sizeof err)) {
+        printf("test_server: %s\n0 passed, 1 failed\n", err);
+        return 1;
+    }
+    if (server_start(&g_main, "main", NULL, NULL)) {
+        printf("test_server: server did not start\n0 passed, 1 failed\n");
+        return 1;
+    }
+    RUN(test_health_ready_models_metrics);
+    RUN(test_tokenize_detokenize);
+    RUN(test_generate);
+    RUN(test_generate_stop);
+    RUN(test_generate_stream);
+    RUN(test_openai_completions);
+    RUN(test_score);
+    RUN(test_bad_input);
+    RUN(test_concurrent_equals_alone);
+    RUN(test_disconnect_frees_slot);
+    RUN(test_deadline);
+    RUN(test_limits);
+    RUN(test_sigterm_drain);
+    RUN(test_second_signal_exits_now);
+    int st = server_stop(&g_main);
+    RUN(test_access_log);
+    test_cur_name = "main_server_exit";
+    CHECK_MSG(st == 0, "main server exit status %d (log %s)", st, g_main.log);
+    if (st) test_n_failed++;
+    else test_n_passed++;
+    model_free(g_m);
+    if (!test_n_failed) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+        if (system(cmd)) {}
+    } else {
+        printf("logs kept in %s\n", g_dir);
+    }
+    return test_summary();
+}
