@@ -203,15 +203,19 @@ static void causal_softmax(float *S, int lds, int i0, int ni, int ncol)
     }
 }
 
-/* P_l,h = causal softmax of the static logits, [n_layer, H, L, L]. */
-static int precompute_static(model *m, char *err, size_t errlen)
+/* P_l,h = causal softmax of the static logits, [n_layer, H, L, L]. Above
+ * MODEL_MAX_PRECOMPUTE bytes (or if the allocation fails) nothing is
+ * precomputed and the general attention path computes softmax(R) rows on
+ * every call instead: slower, same numbers. */
+#define MODEL_MAX_PRECOMPUTE ((int64_t)1 << 30)
+
+static int precompute_static(model *m)
 {
     const int64_t L = m->hp.n_ctx, H = m->hp.n_head, nl = m->hp.n_layer;
+    if (nl * H * L * L > MODEL_MAX_PRECOMPUTE / (int64_t)sizeof(float)) return 0;
     size_t n = (size_t)(nl * H * L * L);
     m->P = malloc(sizeof(float) * n);
-    if (!m->P)
-        LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory for the precomputed attention (%zu bytes)",
-                  n * sizeof(float));
+    if (!m->P) return 0;
     for (int il = 0; il < nl; il++)
         for (int h = 0; h < H; h++) {
             float *P = m->P + ((size_t)il * H + h) * L * L;
@@ -236,7 +240,7 @@ static int load_common(model *m, char *err, size_t errlen)
     if (!m->layer) LOAD_FAIL(MODEL_ENOMEM, "model_load: out of memory");
     if ((rc = load_tensors(m, err, errlen)) != 0) return rc;
     if ((rc = load_tok(m, err, errlen)) != 0) return rc;
-    if (arch_is_static(m->hp.variant) && (rc = precompute_static(m, err, errlen)) != 0) return rc;
+    if (arch_is_static(m->hp.variant)) precompute_static(m);
     return 0;
 }
 

@@ -20,8 +20,11 @@
  * of a step live in the cache and grow as needed). model_score and
  * model_set_recompute change state owned by the model (a reused internal
  * cache), so they must not run concurrently with anything else on the same
- * model. OpenBLAS uses its own threads inside a call (all cores by default;
- * OPENBLAS_NUM_THREADS limits them).
+ * model. Inside a call, big GEMMs use OpenBLAS's threads (all cores by
+ * default; OPENBLAS_NUM_THREADS limits them) and the kernels OpenBLAS does
+ * not cover (decode-size matmuls on quantized weights, per-sequence
+ * attention) use the ops_parallel_for pool of model/ops.h (one thread per
+ * online CPU; SYNTH_THREADS=1 keeps everything on the calling thread).
  *
  * Errors: 0 or a negative MODEL_E* code; model_strerror() names it, and
  * model_load writes "model_load: <what is wrong>" into err.
@@ -62,7 +65,9 @@ int64_t model_n_params(const model *m);
 size_t model_file_size(const model *m);
 /* Precomputed causal attention of a static variant: [L, L] row-major for
  * (layer, head), row i holds softmax over 0..i and zeros after; NULL for
- * input-dependent variants or bad indices. */
+ * input-dependent variants, bad indices, or when the tables would exceed
+ * 1 GiB in total (n_layer * H * L * L floats; the engine then recomputes the
+ * softmax rows it needs on every call, with the same results). */
 const float *model_static_attention(const model *m, int layer, int head);
 /* Debug switch (tests): on != 0 makes static variants ignore the
  * precomputed attention and recompute softmax(R) rows on every call through
