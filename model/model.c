@@ -492,14 +492,15 @@ static void attn_logits(const model *m, const model_cache *c, const scratch *s, 
         static_logits(m, il, h, pos, ni, ncol, S, lds);
     } else if (arch_has_dense(var)) {
         /* S[i, j] = W2_h[j] . relu(W1_h x_i + b1_h) + b2_h[j], W2_h [L, dh] */
-        const mtensor *w2 = lt(m, il, T_DENSE2_W), *b2 = lt(m, il, T_DENSE2_B);
+        const mtensor *w2 = lt(m, il, T_DENSE2_W);  /* [H, L, dh], head h: rows h*L.. */
+        const mtensor *b2 = lt(m, il, T_DENSE2_B);  /* [H, L] */
         ops_mat W2h = ops_mat_rows(&w2->w, (int64_t)h * L, ncol);
         ops_linear(ni, s->hd + row, d, &W2h, b2->f + (size_t)h * L, S, lds, s->lin);
     } else if (arch_has_factorized_dense(var)) {
         /* S[i, j] = A_i[j % a] * B_i[j / a], A_i = W_A2_h relu(.) + b, [a]; B_i likewise [b] */
         const int a = hp->fd_a, b = hp->fd_b;
-        const mtensor *wa = lt(m, il, T_DENSE_A2_W), *ba = lt(m, il, T_DENSE_A2_B);
-        const mtensor *wb = lt(m, il, T_DENSE_B2_W), *bb = lt(m, il, T_DENSE_B2_B);
+        const mtensor *wa = lt(m, il, T_DENSE_A2_W), *ba = lt(m, il, T_DENSE_A2_B); /* [H, a, dh], [H, a] */
+        const mtensor *wb = lt(m, il, T_DENSE_B2_W), *bb = lt(m, il, T_DENSE_B2_B); /* [H, b, dh], [H, b] */
         ops_mat WAh = ops_mat_rows(&wa->w, (int64_t)h * a, a), WBh = ops_mat_rows(&wb->w, (int64_t)h * b, b);
         ops_linear(ni, s->hd + row, d, &WAh, ba->f + (size_t)h * a, s->fa, a, s->lin);
         ops_linear(ni, s->hb + row, d, &WBh, bb->f + (size_t)h * b, s->fb, b, s->lin);
@@ -511,7 +512,7 @@ static void attn_logits(const model *m, const model_cache *c, const scratch *s, 
 
     if (arch_has_vanilla(var)) {
         /* S = (1 - g) q.k / sqrt(dh) + g S,  g = sigmoid(alpha_h) (0 without a mix) */
-        float g = arch_has_mix(var) ? sigmoidf(lt(m, il, T_MIX)->f[h]) : 0.0f;
+        float g = arch_has_mix(var) ? sigmoidf(lt(m, il, T_MIX)->f[h]) : 0.0f; /* alpha [H] */
         if (have_synth)
             for (int i = 0; i < ni; i++)
                 for (int j = 0; j < ncol; j++) S[(size_t)i * lds + j] *= g;
@@ -619,6 +620,7 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
     const int d = hp->n_embd;
 
     /* projections over all T rows at once */
+    /* W [d, d], b [d] unless noted; y [T, d] = xn [T, d] W^T + b */
     ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_V_W)->w, lt(m, il, T_ATTN_V_B)->f, s->v, d, s->lin);
     if (arch_has_vanilla(var)) {
         ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_Q_W)->w, lt(m, il, T_ATTN_Q_B)->f, s->q, d, s->lin);
@@ -672,11 +674,13 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
 
     for (int il = 0; il < hp->n_layer; il++) {
         /* h = x + attn_output(Attn(attn_norm(x))) */
+        /* attn_norm w, b [d]; attn_output W [d, d], b [d] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_ATTN_NORM_W)->f, lt(m, il, T_ATTN_NORM_B)->f, eps, s->xn, d);
         attention(m, c, s, il, n_seq, sr, T);
         ops_linear(T, s->att, d, &lt(m, il, T_ATTN_O_W)->w, lt(m, il, T_ATTN_O_B)->f, s->tmp, d, s->lin);
         add_inplace(s->x, s->tmp, (size_t)T * d);
         /* x = h + ffn_down(gelu(ffn_up(ffn_norm(h)))) */
+        /* ffn_norm w, b [d]; ffn_up W [F, d], b [F]; ffn_down W [d, F], b [d] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
         ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin);
         ops_gelu_tanh(s->ff, (size_t)T * F);
