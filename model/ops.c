@@ -3,8 +3,10 @@
  *
  * Vectorization: the hot loops work on v8f, a GCC vector of 8 floats. GCC
  * lowers it to one AVX register with -march=native (or two SSE registers
- * without AVX), so the code stays portable C with no intrinsics. Loads and
- * stores go through memcpy, which compiles to unaligned vector moves.
+ * without AVX), so the code stays portable C; a few conversions GCC does
+ * badly through vector extensions (int8 -> float, f16 -> f32, FMA in ISO C
+ * mode) use AVX2/F16C/FMA intrinsics under #if, with plain C fallbacks.
+ * Loads and stores go through memcpy (unaligned vector moves).
  * Tails shorter than 8 are padded into a temporary vector, so every element
  * goes through exactly the same arithmetic whatever its position.
  */
@@ -493,7 +495,7 @@ void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst)
 /* Rows per dequantized block. Small batches (decode) use blocks that stay
  * in L2 next to the activations; big batches use big blocks so that the
  * GEMM calls are big (each call repacks x, which costs a pass over x). */
-#define OPS_BLOCK_SMALL (64 * 1024)    /* floats, n < 256 */
+#define OPS_BLOCK_SMALL (64 * 1024)    /* floats, n < OPS_BIG_N */
 #define OPS_BLOCK_BIG (1024 * 1024)    /* floats, n >= OPS_BIG_N */
 #ifndef OPS_BIG_N
 #define OPS_BIG_N 16
