@@ -118,7 +118,7 @@ int cmd_serve(int argc, char **argv)
          "open connections (1024)"},
         {"score-batch-tokens", 0, "SYNTH_SCORE_BATCH_TOKENS", F_INT, &c.score_batch_tokens, 1, 1 << 24,
          "tokens per model_score call (2048)"},
-        {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "OpenBLAS threads (0: its default)"},
+        {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "compute threads: OpenBLAS and the engine pool (0: all cores)"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -160,7 +160,14 @@ int cmd_serve(int argc, char **argv)
         if (set_flag(f, val)) return 2;
     }
     c.request_timeout_ms = timeout_ms;
-    if (c.threads > 0) openblas_set_num_threads(c.threads);
+    if (c.threads > 0) {
+        /* The engine's ops pool reads SYNTH_THREADS when first used; the
+         * flag must win over an inherited variable. */
+        char nb[16];
+        snprintf(nb, sizeof nb, "%d", c.threads);
+        setenv("SYNTH_THREADS", nb, 1);
+        openblas_set_num_threads(c.threads);
+    }
     signal(SIGPIPE, SIG_IGN);
     return srv_run(&c);
 }

@@ -433,7 +433,7 @@ static void prep_generate(srv_server *s, srv_req *r)
         return;
     }
     /* Tokens fed to the model: the prompt, then every sampled token but the last. */
-    if ((int64_t)lead + (max_new > 0 ? max_new : 1) > L) {
+    if ((int64_t)lead + (max_new > 0 ? max_new - 1 : 0) > L || (lead == 0 && max_new > L)) {
         free(ids);
         set_err(r, 400, "invalid_request_error", "max_tokens: %d does not fit the context of %d tokens",
                 max_new, L);

@@ -958,6 +958,21 @@ TEST(test_bad_input)
     free(b);
     json_decref(req);
     free(text);
+    /* exactly the context: eos + max_tokens - 1 fed tokens == n_ctx */
+    int L = model_hparams(g_m)->n_ctx;
+    char big[160];
+    snprintf(big, sizeof big, "{\"prompt\":\"\",\"max_tokens\":%d,\"temperature\":0}", L);
+    j = post_json(g_main.port, "/generate", big, &st);
+    CHECK_MSG(st == 200, "full context: %d", st);
+    json_decref(j);
+    snprintf(big, sizeof big, "{\"prompt\":\"the\",\"max_tokens\":%d}", L);
+    j = post_json(g_main.port, "/generate", big, &st);
+    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "prompt:", 7));
+    json_decref(j);
+    snprintf(big, sizeof big, "{\"prompt\":\"\",\"max_tokens\":%d}", L + 1);
+    j = post_json(g_main.port, "/generate", big, &st);
+    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "max_tokens:", 11));
+    json_decref(j);
     /* the server is still fine */
     resp r;
     CHECK(http(g_main.port, "GET", "/health", NULL, NULL, &r) == 0 && r.status == 200);

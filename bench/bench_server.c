@@ -1,0 +1,375 @@
+/*
+ * bench_server.c - load test of `synth serve` from a second process.
+ *
+ * Starts the real server (synth serve, like tests/test_server.c) on a free
+ * loopback port and drives it with N concurrent clients (threads with
+ * blocking sockets, one request per connection) for a fixed time each:
+ *   /generate  64 new tokens, streamed, so the time to first token is seen
+ *              by the client (the first "token" event);
+ *   /score     a text of 256 tokens;
+ *   /health    with wrk (keep-alive) when installed, else this client.
+ * Reported per (route, clients): requests/s, tokens/s, latency p50/p99,
+ * TTFT p50/p99, errors (anything but 200; 503s are counted apart).
+ *
+ * The model: --model PATH, else the shipped CMD_DEFAULT_MODEL if present,
+ * else the engine's default size (d 256, 6 layers, 4 heads, d_ff 1024,
+ * L 256, vocab 8192, random variant) with random q8_0 weights and a byte
+ * vocabulary padded with dummy tokens, written to a temporary file.
+ *
+ * Usage: bench_server [--synth PATH] [--model PATH] [--seconds S (4)]
+ *                     [--clients 1,8,32,128] [--threads N] [--max-batch N]
+ *        bench_server --write-model PATH   (only write the default-size model)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "ckpt.h"
+#include "cmd.h"
+#include "model.h"
+#include "quant.h"
+#include "tok.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ---- model ---- */
+
+static int write_default_model(const char *path)
+{
+    arch_hparams hp;
+    arch_hparams_default(&hp);
+    int nt = arch_tensors(&hp, NULL, 0);
+    arch_tensor *ts = calloc((size_t)nt, sizeof *ts);
+    float **p = calloc((size_t)nt, sizeof *p);
+    arch_tensors(&hp, ts, nt);
+    for (int i = 0; i < nt; i++) p[i] = malloc((size_t)ts[i].n_elem * sizeof **p);
+    arch_init_params(&hp, 1, 1.0f, p);
+    char **vocab = malloc((size_t)hp.n_vocab * sizeof *vocab);
+    for (int i = 0; i < hp.n_vocab; i++) {
+        vocab[i] = calloc(32, 1);
+        if (i < 256) tok_byte_to_utf8((uint8_t)i, vocab[i]);
+        else snprintf(vocab[i], 32, i == hp.n_vocab - 1 ? "<|endoftext|>" : "<t%d>", i);
+    }
+    ckpt_desc d = {.hp = &hp, .name = "bench-default-q8_0", .vocab = (const char *const *)vocab,
+                   .n_vocab = hp.n_vocab, .merges = NULL, .n_merges = 0, .eos_id = hp.n_vocab - 1,
+                   .tensors = (const float *const *)p, .type = QUANT_Q8_0};
+    char err[256] = "";
+    int rc = ckpt_write(&d, path, err, sizeof err);
+    if (rc) fprintf(stderr, "bench_server: %s\n", err);
+    for (int i = 0; i < hp.n_vocab; i++) free(vocab[i]);
+    free(vocab);
+    for (int i = 0; i < nt; i++) free(p[i]);
+    free(p);
+    free(ts);
+    return rc;
+}
+
+/* ---- client ---- */
+
+static int g_port;
+
+static int connect_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)g_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {120, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+typedef struct {
+    double lat, ttft;
+    int tokens, status;
+} sample;
+
+typedef struct {
+    const char *path, *body;
+    double until;
+    sample *s;
+    int n, cap;
+} client;
+
+/* One request on a fresh connection; counts "token" events as they stream. */
+static void one_request(client *c, sample *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ttft = -1;
+    double t0 = now();
+    int fd = connect_port();
+    if (fd < 0) {
+        out->status = -1;
+        return;
+    }
+    char head[512];
+    size_t bl = strlen(c->body);
+    int hn = snprintf(head, sizeof head,
+                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      c->path, bl);
+    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn || send(fd, c->body, bl, MSG_NOSIGNAL) != (ssize_t)bl) {
+        close(fd);
+        out->status = -1;
+        return;
+    }
+    static const char mark[] = "{\"token\":";
+    size_t cap = 65536, len = 0, scanned = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
+        if (k <= 0) break;
+        len += (size_t)k;
+        buf[len] = 0;
+        char *p = buf + scanned;
+        while ((p = strstr(p, mark))) {
+            if (out->tokens++ == 0) out->ttft = now() - t0;
+            p += sizeof mark - 1;
+        }
+        scanned = len > sizeof mark ? len - sizeof mark : 0;
+    }
+    close(fd);
+    out->lat = now() - t0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) out->status = -1;
+    /* non-streamed /score: the scored token count is in the body */
+    char *t = strstr(buf, "\"tokens\":");
+    if (out->tokens == 0 && t) out->tokens = atoi(t + 9);
+    free(buf);
+}
+
+static void *client_main(void *arg)
+{
+    client *c = arg;
+    while (now() < c->until) {
+        if (c->n == c->cap) {
+            c->cap = c->cap ? c->cap * 2 : 256;
+            c->s = realloc(c->s, (size_t)c->cap * sizeof *c->s);
+        }
+        one_request(c, &c->s[c->n++]);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, int n, double q)
+{
+    if (n == 0) return 0;
+    int i = (int)(q * (n - 1) + 0.5);
+    return v[i];
+}
+
+static void run_load(const char *name, const char *path, const char *body, int nclients, double seconds)
+{
+    client *cs = calloc((size_t)nclients, sizeof *cs);
+    pthread_t *th = calloc((size_t)nclients, sizeof *th);
+    double t0 = now(), until = t0 + seconds;
+    for (int i = 0; i < nclients; i++) {
+        cs[i].path = path;
+        cs[i].body = body;
+        cs[i].until = until;
+        pthread_create(&th[i], NULL, client_main, &cs[i]);
+    }
+    for (int i = 0; i < nclients; i++) pthread_join(th[i], NULL);
+    double wall = now() - t0;
+    int total = 0;
+    for (int i = 0; i < nclients; i++) total += cs[i].n;
+    double *lat = malloc((size_t)(total + 1) * sizeof *lat), *ttft = malloc((size_t)(total + 1) * sizeof *ttft);
+    int nok = 0, nttft = 0, n503 = 0, nerr = 0;
+    long tokens = 0;
+    for (int i = 0; i < nclients; i++)
+        for (int k = 0; k < cs[i].n; k++) {
+            sample *s = &cs[i].s[k];
+            if (s->status == 200) {
+                lat[nok++] = s->lat;
+                tokens += s->tokens;
+                if (s->ttft >= 0) ttft[nttft++] = s->ttft;
+            } else if (s->status == 503) {
+                n503++;
+            } else {
+                nerr++;
+            }
+        }
+    qsort(lat, (size_t)nok, sizeof *lat, cmp_double);
+    qsort(ttft, (size_t)nttft, sizeof *ttft, cmp_double);
+    printf("| %-9s | %7d | %8.1f | %9.0f | %8.1f | %8.1f | %9.1f | %9.1f | %4d | %5d |\n", name, nclients,
+           nok / wall, tokens / wall, pct(lat, nok, 0.5) * 1e3, pct(lat, nok, 0.99) * 1e3,
+           nttft ? pct(ttft, nttft, 0.5) * 1e3 : 0, nttft ? pct(ttft, nttft, 0.99) * 1e3 : 0, n503, nerr);
+    fflush(stdout);
+    for (int i = 0; i < nclients; i++) free(cs[i].s);
+    free(cs);
+    free(th);
+    free(lat);
+    free(ttft);
+}
+
+/* /health with wrk (keep-alive); prints its requests/s. */
+static void bench_health(double seconds)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "wrk -t2 -c64 -d%ds http://127.0.0.1:%d/health 2>&1", (int)(seconds + 0.5), g_port);
+    FILE *p = popen(cmd, "r");
+    char line[256];
+    int found = 0;
+    while (p && fgets(line, sizeof line, p)) {
+        if (strstr(line, "Requests/sec") || strstr(line, "Non-2xx") || strstr(line, "Socket errors")) {
+            printf("/health (wrk -t2 -c64, keep-alive): %s", line);
+            found = 1;
+        }
+    }
+    if (p) pclose(p);
+    if (!found) {
+        run_load("/health", "/health", "", 8, seconds);   /* no wrk: POST gets 405, shows the loop rate only */
+    }
+}
+
+/* ---- server ---- */
+
+static pid_t start_server(const char *synth, const char *model_path, const char *threads, const char *batch)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &sl);
+    close(fd);
+    g_port = ntohs(a.sin_port);
+    char port[16];
+    snprintf(port, sizeof port, "%d", g_port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(synth, synth, "serve", "-m", model_path, "--port", port, "--max-queue", "4096", "--max-batch", batch,
+              "--threads", threads, "--log-level", "warn", "--max-connections", "4096", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000; i++) {
+        int c = connect_port();
+        if (c >= 0) {
+            close(c);
+            return pid;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *synth = getenv("SYNTH") ? getenv("SYNTH") : "./synth", *model_path = NULL;
+    const char *clients = "1,8,32,128", *threads = "2", *batch = "32";
+    double seconds = 4;
+    if (argc == 3 && !strcmp(argv[1], "--write-model")) return write_default_model(argv[2]) ? 1 : 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--synth")) synth = argv[i + 1];
+        else if (!strcmp(argv[i], "--model")) model_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--clients")) clients = argv[i + 1];
+        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--max-batch")) batch = argv[i + 1];
+        else {
+            fprintf(stderr, "usage: bench_server [--synth PATH] [--model PATH] [--seconds S] [--clients 1,8,32,128] "
+                            "[--threads N] [--max-batch N]\n");
+            return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char tmpdir[] = "/tmp/bench_server.XXXXXX", tmp_model[64] = "";
+    if (!model_path && access(CMD_DEFAULT_MODEL, R_OK) == 0) model_path = CMD_DEFAULT_MODEL;
+    if (!model_path) {
+        if (!mkdtemp(tmpdir)) return 1;
+        snprintf(tmp_model, sizeof tmp_model, "%s/model.gguf", tmpdir);
+        if (write_default_model(tmp_model)) return 1;
+        model_path = tmp_model;
+    }
+    /* a text of 256 tokens for /score and a prompt for /generate */
+    model *m = NULL;
+    char err[256];
+    if (model_load(model_path, &m, err, sizeof err)) {
+        fprintf(stderr, "bench_server: %s\n", err);
+        return 1;
+    }
+    static const char *const words[] = {"the", "model", "of", "attention", "is", "a", "random", "matrix", "and",
+                                        "learns", "to", "mix", "values", "over", "positions", "in", "context"};
+    char text[8192] = "";
+    size_t tl = 0;
+    for (int w = 0;; w++) {
+        const char *x = words[(w * 7 + w / 3) % 17];
+        if (tl + strlen(x) + 2 >= sizeof text) break;
+        tl += (size_t)sprintf(text + tl, "%s%s", w ? " " : "", x);
+        int32_t *ids;
+        size_t n;
+        tok_encode(model_tok(m), text, tl, &ids, &n);
+        free(ids);
+        if (n >= 256) break;
+    }
+    const arch_hparams *hp = model_hparams(m);
+    printf("model %s: %s, %s, d %d, %d layers, L %d, vocab %d; server --threads %s --max-batch %s; %.0f s per row\n",
+           model_path, model_name(m), arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_ctx, hp->n_vocab,
+           threads, batch, seconds);
+    model_free(m);
+    char score_body[9000], gen_body[256];
+    snprintf(score_body, sizeof score_body, "{\"text\":\"%s\"}", text);
+    snprintf(gen_body, sizeof gen_body,
+             "{\"prompt\":\"the model of attention\",\"max_tokens\":64,\"temperature\":1.0,\"stream\":true}");
+    pid_t pid = start_server(synth, model_path, threads, batch);
+    if (pid < 0) {
+        fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
+        return 1;
+    }
+    printf("\n| route     | clients | req/s    | tokens/s  | p50 ms   | p99 ms   | TTFT p50  | TTFT p99  | 503  | other |\n"
+           "|-----------|---------|----------|-----------|----------|----------|-----------|-----------|------|-------|\n");
+    for (int pass = 0; pass < 2; pass++) {
+        char list[64];
+        snprintf(list, sizeof list, "%s", clients);
+        for (char *tk = strtok(list, ","); tk; tk = strtok(NULL, ",")) {
+            int n = atoi(tk);
+            if (n < 1) continue;
+            if (pass == 0) run_load("/generate", "/generate", gen_body, n, seconds);
+            else run_load("/score", "/score", score_body, n, seconds);
+        }
+    }
+    printf("\n");
+    bench_health(seconds);
+    kill(pid, SIGTERM);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("server exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    if (tmp_model[0]) {
+        unlink(tmp_model);
+        rmdir(tmpdir);
+    }
+    return 0;
+}
