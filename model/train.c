@@ -61,6 +61,7 @@ void train_config_default(train_config *c)
     c->clip = 1.0f;
     c->dropout = 0.1f;
     c->rstd = 0.02f;
+    c->synth_lr_mult = 1.0f;
     c->eval_every = 250;
     c->eval_tokens = 0;
     c->patience = 0;
@@ -99,6 +100,8 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (!(c->adam_eps > 0 && c->adam_eps < 1)) BAD("train: adam eps %g out of range (0, 1)", (double)c->adam_eps);
     if (!(c->clip >= 0 && isfinite(c->clip))) BAD("train: --clip: %g must be >= 0", (double)c->clip);
     if (!(c->dropout >= 0 && c->dropout < 1)) BAD("train: --dropout: %g out of range [0, 1)", (double)c->dropout);
+    if (!(c->synth_lr_mult > 0 && c->synth_lr_mult <= 1000))
+        BAD("train: --synth-lr-mult: %g out of range (0, 1000]", (double)c->synth_lr_mult);
     if (!(c->rstd >= 0 && c->rstd < 100)) BAD("train: rstd %g out of range", (double)c->rstd);
     if (c->eval_every < 1) BAD("train: --eval-every: must be >= 1");
     if (c->eval_tokens < 0) BAD("train: --eval-tokens: must be >= 0");
@@ -504,9 +507,14 @@ static double train_step(run_ctx *r)
     const int nt = train_net_f_n_tensors(r->net);
     int64_t off = 0;
     for (int i = 0; i < nt; i++) {
-        int64_t ne = train_net_f_tensor(r->net, i)->n_elem;
+        const arch_tensor *ti = train_net_f_tensor(r->net, i);
+        int64_t ne = ti->n_elem;
+        /* the synthetic attention logits get a weak, noisy gradient (summed
+         * over the batch); an lr multiplier lets them move off uniform */
+        int synth = ti->kind == T_RANDOM || ti->kind == T_RANDOM_A || ti->kind == T_RANDOM_B;
+        float tlr = synth ? lr * c->synth_lr_mult : lr;
         if (train_net_f_trainable(r->net, i))
-            tk_adamw(p + off, g + off, r->m + off, r->v + off, (size_t)ne, gscale, lr, c->beta1, c->beta2,
+            tk_adamw(p + off, g + off, r->m + off, r->v + off, (size_t)ne, gscale, tlr, c->beta1, c->beta2,
                      c->adam_eps, r->decay[i] ? c->weight_decay : 0.0f, c1, c2);
         off += ne;
     }

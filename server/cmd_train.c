@@ -49,6 +49,7 @@ static void usage(FILE *o)
             "  --rank K             rank of factorized_random (default %d)\n"
             "  --fd-a A, --fd-b B   factors of factorized_dense, A*B = L (default: closest to sqrt(L))\n"
             "  --rstd X             std of the random logits R at init (default %g)\n"
+            "  --synth-lr-mult X    learning-rate multiplier of R, R1, R2 (default %g)\n"
             "\n"
             "optimization:\n"
             "  --batch B            sequences per step (default %d)\n"
@@ -77,7 +78,7 @@ static void usage(FILE *o)
             "  --resume FILE        continue from a training state (same flags, same tokenizer:\n"
             "                       pass --tokenizer OUT.gguf to skip relearning)\n",
             c.vocab, c.name, arch_variant_name(hp->variant), hp->n_ctx, hp->n_embd, hp->n_layer, hp->n_head,
-            hp->n_ff, hp->fr_rank, (double)c.rstd, c.batch, c.seq, (long long)c.steps, (double)c.lr,
+            hp->n_ff, hp->fr_rank, (double)c.rstd, (double)c.synth_lr_mult, c.batch, c.seq, (long long)c.steps, (double)c.lr,
             (double)c.min_lr, (long long)c.warmup, (double)c.weight_decay, (double)c.beta1, (double)c.beta2,
             (double)c.clip, (double)c.dropout, (unsigned long long)c.seed, (long long)c.eval_every,
             (long long)c.ckpt_every);
@@ -193,6 +194,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--clip")) FLT(c.clip, 0, 1e9);
         else if (!strcmp(a, "--dropout")) FLT(c.dropout, 0, 0.99);
         else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
+        else if (!strcmp(a, "--synth-lr-mult")) FLT(c.synth_lr_mult, 1e-3, 1000);
         else if (!strcmp(a, "--max-minutes")) {
             float mm;
             VAL();
