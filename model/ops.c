@@ -524,7 +524,7 @@ size_t ops_linear_scratch(const ops_mat *W, int n)
  * so the FMA chains do not wait on each other. */
 #ifndef OPS_FUSED_MAX_N
 #if defined(__AVX512F__)
-#define OPS_FUSED_MAX_N 12 /* measured crossover with dequantize + sgemm */
+#define OPS_FUSED_MAX_N 16 /* measured crossover with dequantize + sgemm */
 #else
 #define OPS_FUSED_MAX_N 4
 #endif

@@ -65,7 +65,7 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
  * dequantized one block of rows at a time into scratch (>=
  * ops_linear_scratch(W, n) floats) and multiplied into the matching column
  * slice of y, so W is never expanded as a whole. For a few rows (n <= 4,
- * or 12 with AVX-512) and q8_0/q4_0 weights a fused kernel reads the blocks
+ * or 16 with AVX-512) and q8_0/q4_0 weights a fused kernel reads the blocks
  * directly (no scratch), splitting big matrices across the
  * ops_parallel_for threads. */
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
