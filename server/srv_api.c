@@ -26,7 +26,7 @@ static json_t *load_object(const char *body, size_t len, char *err, size_t errle
         fail(err, errlen, "body: empty, expected a JSON object");
         return NULL;
     }
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) {
         fail(err, errlen, "body: invalid JSON at line %d column %d: %s", je.line, je.column, je.text);
         return NULL;
@@ -48,7 +48,14 @@ static int check_keys(json_t *obj, const char *const *allowed, char *err, size_t
         int ok = 0;
         for (int i = 0; allowed[i]; i++)
             if (!strcmp(key, allowed[i])) ok = 1;
-        if (!ok) return fail(err, errlen, "%s: unknown field", key);
+        if (!ok) {
+            /* the key as printable ASCII, so a hostile key cannot forge the message */
+            char safe[68];
+            size_t n = 0;
+            for (const char *p = key; *p && n < 64; p++) safe[n++] = (*p > 32 && *p < 127 && *p != ':') ? *p : '?';
+            safe[n] = 0;
+            return fail(err, errlen, "%s: unknown field", safe);
+        }
     }
     return 0;
 }

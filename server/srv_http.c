@@ -996,7 +996,7 @@ static void on_signal(uv_signal_t *h, int signum)
         _exit(128 + signum);
     }
     s->draining = 1;
-    srv_log(s, SRV_LOG_INFO, "signal %d: draining %lld request(s), up to %.1f s", signum, (long long)s->n_live,
+    srv_log(s, SRV_LOG_INFO, "signal %d: draining %lld request(s), up to %g s", signum, (long long)s->n_live,
             s->cfg.drain_timeout_s);
     uv_timer_start(&s->drain_timer, on_drain_timeout, (uint64_t)(s->cfg.drain_timeout_s * 1000), 0);
     maybe_finish_drain(s);

@@ -1188,6 +1188,29 @@ TEST(test_sigterm_drain)
     CHECK_MSG(server_wait(&s) == 0, "exit status not 0 (log %s)", s.log);
 }
 
+/* Drain timeout: what is still running is cut, the process still exits 0
+ * and cleanly (under ASan this also checks the shutdown for leaks). */
+TEST(test_drain_timeout)
+{
+    server s;
+    const char *const extra[] = {"--drain-timeout", "0.05", NULL};
+    CHECK(server_start(&s, "drain_timeout", extra, NULL) == 0);
+    if (!s.pid) return;
+    int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
+    int b = http_send(s.port, "POST", "/generate", NULL,
+                      "{\"prompt\":\"b\",\"max_tokens\":1000,\"temperature\":0,\"stream\":true}");
+    int c = http_send(s.port, "POST", "/score", NULL, "{\"text\":\"the model\"}");
+    CHECK(wait_metric(s.port, "synth_running_batch_size", 2, 1) >= 2);
+    kill(s.pid, SIGTERM);
+    CHECK_MSG(server_wait(&s) == 0, "exit status not 0 (log %s)", s.log);
+    resp r;
+    int fds[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        http_recv(fds[i], &r);   /* whatever arrived: a full answer, a 503, or a cut stream */
+        resp_free(&r);
+    }
+}
+
 TEST(test_second_signal_exits_now)
 {
     server s;
@@ -1271,6 +1294,7 @@ int main(int argc, char **argv)
     RUN(test_deadline);
     RUN(test_limits);
     RUN(test_sigterm_drain);
+    RUN(test_drain_timeout);
     RUN(test_second_signal_exits_now);
     int st = server_stop(&g_main);
     RUN(test_access_log);
