@@ -14,6 +14,7 @@
  *       (no prefill): tokens/s averaged over the whole context.
  *
  * Usage: bench_model [seconds per measurement, default 1] [repetitions, default 3]
+ * Environment: BENCH_CPUTIME=1 (see now()), SYNTH_THREADS, OPENBLAS_NUM_THREADS.
  * The machine is shared and noisy: every measurement is repeated, random
  * and vanilla alternating, and the best (highest) rate of each is reported.
  * Numbers are only comparable within one run.
@@ -28,15 +29,21 @@
 #include "arch.h"
 #include "ckpt.h"
 #include "model.h"
+#include "ops.h"
 #include "quant.h"
 #include "tok.h"
 
 int openblas_get_num_threads(void);
 
+/* BENCH_CPUTIME=1: measure process CPU time instead of wall time (rates
+ * per CPU-second: robust on a busy machine, meaningful only when run
+ * single-threaded, SYNTH_THREADS=1 OPENBLAS_NUM_THREADS=1). */
+static int use_cputime;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(use_cputime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -193,15 +200,31 @@ static double bench_decode(model *m, int n_seq)
 
 static double maxd(double a, double b) { return a > b ? a : b; }
 
+/* The machine is shared: show how busy it was. */
+static void print_load(const char *when)
+{
+    char buf[128] = "?";
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (!fgets(buf, sizeof buf, f)) snprintf(buf, sizeof buf, "?\n");
+        fclose(f);
+    }
+    printf("load average at %s: %s", when, buf);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) min_seconds = atof(argv[1]);
     if (argc > 2) reps = atoi(argv[2]);
     if (!(min_seconds > 0)) min_seconds = 1.0;
     if (reps < 1) reps = 1;
+    use_cputime = getenv("BENCH_CPUTIME") && atoi(getenv("BENCH_CPUTIME")) > 0;
+    print_load("start");
     printf("bench_model: q8_0, d 256, 6 layers, 4 heads, d_ff 1024, L 256, vocab 8192; OpenBLAS %d threads (%s);\n"
            "best of %d runs of >= %.1f s each\n",
            openblas_get_num_threads(), openblas_get_corename(), reps, min_seconds);
+    printf("ops pool threads %d; timing: %s\n", ops_n_threads(),
+           use_cputime ? "process CPU time (BENCH_CPUTIME=1)" : "wall clock");
 
     double p1 = 0, p2 = 0;
     for (int r = 0; r < reps; r++) {
@@ -245,5 +268,6 @@ int main(int argc, char **argv)
                tps[1] / base[1], tps[0] / tps[1]);
     }
     for (int i = 0; i < 2; i++) model_free(m[i]);
+    print_load("end");
     return 0;
 }
