@@ -8,6 +8,46 @@
  * Every parser returns 0, or -1 with a message in err that starts with the
  * offending field ("max_tokens: must be an integer in [0, 65536]"); the
  * server sends it as a 400 invalid_request_error.
+ *
+ * The HTTP API of `synth serve` (JSON in and out; a JSON null field means
+ * its default; unknown fields are 400 except on /v1/completions):
+ *
+ * POST /generate {prompt, max_tokens 64, temperature 1, top_k 0, top_p 1,
+ *     min_p 0, repetition_penalty 1, seed (random if absent), stop: string
+ *     or [strings], logprobs false, stream false, truncate false, timeout_ms}
+ *   -> {text, tokens: [{id, text, logprob (if logprobs)}], finish_reason
+ *      "length"|"stop"|"eos", usage {prompt_tokens, completion_tokens},
+ *      timings {queue_ms, prefill_ms, decode_ms}}
+ *   The prompt is preceded by the end-of-text token (as in scoring), so an
+ *   empty prompt is allowed. `text` stops before a stop string; `tokens`
+ *   lists every sampled token. prompt + max_tokens must fit the context
+ *   (400) unless truncate drops the oldest prompt tokens.
+ *   stream: text/event-stream, one "data: {token: {...}, text: delta}" per
+ *   token (deltas hold back bytes that may start a stop string or split a
+ *   UTF-8 character), then "data: {text, finish_reason, usage, timings}".
+ * POST /v1/completions - OpenAI: {prompt (string, [string] or [ids]),
+ *     max_tokens 16 (0 allowed with echo), temperature, top_p, top_k,
+ *     min_p, repetition_penalty, stop, seed, stream, logprobs (0..5 or
+ *     bool), echo, n/best_of = 1}
+ *   -> {id, object "text_completion", created, model, choices: [{text,
+ *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
+ *      | null, finish_reason "stop"|"length"}], usage}; stream: chunks of
+ *      the same shape, the last with finish_reason and usage, then
+ *      "data: [DONE]".
+ * POST /score {text} | {texts: [...]} | {context, continuation};
+ *     token_logprobs false, truncate false (context), timeout_ms
+ *   -> per text {tokens, words, bytes, nll, perplexity, word_perplexity,
+ *      bits_per_byte, token_logprobs?: [{id, text, logprob}]} (texts:
+ *      {results: [...]}); context: {logprob, is_greedy, tokens}. Same
+ *      windows and numbers as `synth score` (eval.h).
+ * POST /tokenize {text} -> {tokens: [ids]}; POST /detokenize {tokens} -> {text}
+ * GET /health (200 while the process runs), /ready (503 while draining),
+ *     /metrics (Prometheus text), /v1/models.
+ * Errors: {"error": {"type", "message"}}: 400 invalid_request_error,
+ *   401 authentication_error, 404 not_found_error, 405
+ *   method_not_allowed_error (+Allow), 413 request_too_large, 500
+ *   server_error, 503 overloaded_error / unavailable_error (+Retry-After),
+ *   504 timeout_error (deadline passed).
  */
 #ifndef SRV_API_H
 #define SRV_API_H
