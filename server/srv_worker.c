@@ -71,7 +71,10 @@ int srv_worker_submit(srv_worker *w, srv_req *r)
 {
     srv_server *s = w->s;
     pthread_mutex_lock(&s->mu);
-    if (w->stop || w->n_queued >= s->cfg.max_queue) {
+    /* Requests wait here until the worker's next iteration even when slots
+     * are free, so the bound is on those beyond the free slots. */
+    int free_slots = w->max_batch - w->n_run;
+    if (w->stop || w->n_queued >= s->cfg.max_queue + free_slots) {
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
