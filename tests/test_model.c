@@ -274,9 +274,10 @@ TEST(test_precomputed_equals_recomputed)
     }
 }
 
-/* q8_0 keeps each weight within half a step of its block scale (max/127),
- * so with O(1) logits the error stays a few percent of their spread. Bound:
- * max |logit_q8 - logit_f32| <= 0.05 * (max - min of the f32 logits). */
+/* q8_0 keeps each weight within half a step of its block scale (max/127,
+ * i.e. <= 0.4% of the block's largest weight). Bound: max |logit_q8 -
+ * logit_f32| <= 1% of the spread (max - min) of the f32 logits; observed
+ * 0.26%..0.36% on these models (spread ~40). */
 TEST(test_q8_close_to_f32)
 {
     for (int v = 0; v < ARCH_N_VARIANTS; v++) {
@@ -292,7 +293,7 @@ TEST(test_q8_close_to_f32)
             float lo = la[0], hi = la[0];
             for (int i = 0; i < L * V; i++) { lo = la[i] < lo ? la[i] : lo; hi = la[i] > hi ? la[i] : hi; }
             double e = max_diff(la, lb, (size_t)L * V);
-            CHECK_MSG(e <= 0.05 * (hi - lo) && e > 0, "%s: q8_0 vs f32 max diff %g, spread %g",
+            CHECK_MSG(e <= 0.01 * (hi - lo) && e > 0, "%s: q8_0 vs f32 max diff %g, spread %g",
                       arch_variant_name((arch_variant)v), e, (double)(hi - lo));
             CHECK(strcmp(model_quant_name(b.m), "q8_0") == 0 && strcmp(model_quant_name(a.m), "f32") == 0);
             CHECK(model_file_size(b.m) < model_file_size(a.m));
