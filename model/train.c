@@ -61,7 +61,7 @@ void train_config_default(train_config *c)
     c->clip = 1.0f;
     c->dropout = 0.1f;
     c->rstd = 0.02f;
-    c->synth_lr_mult = 1.0f;
+    c->synth_lr_mult = 30.0f;
     c->eval_every = 250;
     c->eval_tokens = 0;
     c->patience = 0;

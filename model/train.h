@@ -78,7 +78,8 @@ typedef struct {
     float clip;                 /* 1.0 (0: off) */
     float dropout;              /* 0.1 */
     float rstd;                 /* std of R at init (0.02) */
-    float synth_lr_mult;        /* lr multiplier of R, R1, R2 (1) */
+    float synth_lr_mult;        /* lr multiplier of R, R1, R2 (30): with the
+                                   base lr R hardly leaves its init */
     int64_t eval_every;         /* 250 */
     int64_t eval_tokens;        /* valid tokens per eval, 0: all */
     int patience;               /* evals without improvement, 0: off */
