@@ -23,6 +23,7 @@
 
 #include "arch.h"
 #include "ckpt.h"
+#include "gguf.h"
 #include "model.h"
 #include "quant.h"
 #include "test.h"
@@ -503,6 +504,77 @@ TEST(test_load_errors_and_info)
     fixture_free(&f);
 }
 
+/* ckpt_check_tensors allows f16 for the small non-quantizable tensors
+ * (norms, biases, position embedding, R); the engine reads them through f32
+ * copies. A checkpoint re-written with those tensors in f16 must give the
+ * logits of an f32 checkpoint whose parameters were rounded to f16. */
+TEST(test_f16_small_tensors)
+{
+    fixture f;
+    if (fixture_init(&f, ARCH_RANDOM_VANILLA, QUANT_Q8_0, 900) != 0) { fixture_free(&f); return; }
+    arch_tensor *ts = calloc((size_t)f.n, sizeof *ts);
+    arch_tensors(&f.hp, ts, f.n);
+    /* 1. the same image with every non-quantizable tensor stored as f16 */
+    gguf_file *g = NULL;
+    char err[256];
+    CHECK(gguf_open_buffer(f.buf, f.size, &g, err, sizeof err) == 0);
+    gguf_writer *w = gguf_writer_create();
+    void **conv = calloc((size_t)f.n, sizeof *conv);
+    int n_f16 = 0;
+    for (int64_t i = 0; g && i < gguf_n_kv(g); i++) CHECK(gguf_writer_copy_kv(w, g, i) == 0);
+    for (int i = 0; g && i < f.n; i++) {
+        const gguf_tensor_info *ti = gguf_find_tensor(g, ts[i].name);
+        if (!ti) { CHECK(ti != NULL); continue; }
+        const void *data = ti->data;
+        uint32_t type = ti->type;
+        size_t nbytes = ti->nbytes;
+        if (!ts[i].quantizable) {
+            conv[i] = malloc((size_t)ts[i].n_elem * 2);
+            quant_quantize_row(QUANT_F16, f.p[i], conv[i], ts[i].n_elem);
+            data = conv[i], type = QUANT_F16, nbytes = (size_t)ts[i].n_elem * 2;
+            n_f16++;
+        }
+        CHECK(gguf_writer_add_tensor(w, ts[i].name, type, ti->n_dims, ti->ne, data, nbytes) == 0);
+    }
+    void *buf16 = NULL;
+    size_t size16 = 0;
+    CHECK(gguf_writer_write_buffer(w, &buf16, &size16) == 0);
+    CHECK(n_f16 > 10);
+    /* 2. the f16-rounded parameters written the usual way (small tensors f32) */
+    fixture r = f;
+    r.buf = NULL;
+    r.m = NULL;
+    r.p = calloc((size_t)f.n, sizeof *r.p);
+    for (int i = 0; i < f.n; i++) {
+        r.p[i] = malloc(sizeof(float) * (size_t)ts[i].n_elem);
+        if (conv[i]) quant_dequantize_row(QUANT_F16, conv[i], r.p[i], ts[i].n_elem);
+        else memcpy(r.p[i], f.p[i], sizeof(float) * (size_t)ts[i].n_elem);
+    }
+    model *m16 = NULL;
+    int rc = buf16 ? model_load_buffer(buf16, size16, &m16, err, sizeof err) : -1;
+    CHECK_MSG(rc == 0, "f16 small tensors: %s", err);
+    if (rc == 0 && fixture_load(&r, QUANT_Q8_0) == 0) {
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        int32_t tok[16];
+        random_tokens(tok, L, V);
+        float *a = malloc(sizeof(float) * L * V), *b = malloc(sizeof(float) * L * V);
+        CHECK(full_logits(m16, tok, L, a) == 0 && full_logits(r.m, tok, L, b) == 0);
+        double e = max_diff(a, b, (size_t)L * V);
+        CHECK_MSG(e <= 1e-5, "f16 small tensors vs rounded f32: %g", e);
+        free(a);
+        free(b);
+    }
+    model_free(m16);
+    fixture_free(&r);
+    free(buf16);
+    for (int i = 0; i < f.n; i++) free(conv[i]);
+    free(conv);
+    gguf_writer_free(w);
+    gguf_close(g);
+    free(ts);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
@@ -514,5 +586,6 @@ int main(void)
     RUN(test_static_attention);
     RUN(test_score_matches_step);
     RUN(test_load_errors_and_info);
+    RUN(test_f16_small_tensors);
     return test_summary();
 }
