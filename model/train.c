@@ -261,7 +261,7 @@ static uint64_t tok_hash(const tokset *t)
  * Little-endian, host layout:
  *   char magic[8] "SYNTRST\0", u32 version, u32 header_bytes,
  *   i32 hparams[11] (vocab ctx embd layer head ff rank a b variant, eps bits),
- *   u64 n_params, u64 tokenizer_hash, i64 step, i64 tokens_seen, i64 total_steps, u64 data_rng[4], u64 drop_rng[4],
+ *   u64 n_params, u64 tokenizer_hash, u64 data_hash, i64 step, i64 tokens_seen, i64 total_steps, u64 data_rng[4], u64 drop_rng[4],
  *   f64 best_valid, i32 bad_evals, i32 pad, f64 elapsed_s,
  *   f32 params[n], f32 m[n], f32 v[n], u64 checksum (FNV-1a of everything before).
  */
@@ -270,6 +270,7 @@ static uint64_t tok_hash(const tokset *t)
 
 typedef struct {
     uint64_t tok_hash;      /* FNV-1a of the tokenizer (vocab, merges, eos) */
+    uint64_t data_hash;     /* FNV-1a of the train and valid token streams */
     int64_t step, tokens_seen;
     int64_t total;          /* schedule length (resolved when --steps is auto) */
     arch_rng data_rng, drop_rng;
@@ -313,7 +314,7 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     if (!fp) return fail(err, errlen, TRAIN_EIO, "train: --ckpt: cannot write '%s': %s", tmp, strerror(errno));
     fnv f = {0xcbf29ce484222325ull};
     char magic[8] = STATE_MAGIC;
-    uint32_t ver = STATE_VERSION, hdr = 8 + 4 + 4 + 44 + 8 + 8 + 8 + 8 + 8 + 32 + 32 + 8 + 4 + 4 + 8;
+    uint32_t ver = STATE_VERSION, hdr = 8 + 4 + 4 + 44 + 8 + 8 + 8 + 8 + 8 + 8 + 32 + 32 + 8 + 4 + 4 + 8;
     int32_t hpp[11], bad = s->bad_evals, pad = 0;
     hp_pack(hp, hpp);
     uint64_t np = (uint64_t)n;
@@ -324,6 +325,7 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     rc |= wr(fp, &f, hpp, sizeof hpp);
     rc |= wr(fp, &f, &np, 8);
     rc |= wr(fp, &f, &s->tok_hash, 8);
+    rc |= wr(fp, &f, &s->data_hash, 8);
     rc |= wr(fp, &f, &s->step, 8);
     rc |= wr(fp, &f, &s->tokens_seen, 8);
     rc |= wr(fp, &f, &s->total, 8);
@@ -368,7 +370,7 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     const char *why = "truncated file";
     if (rd(fp, &f, magic, 8) || memcmp(magic, STATE_MAGIC, 8)) { why = "not a training state file (magic)"; goto bad; }
     if (rd(fp, &f, &ver, 4) || ver != STATE_VERSION) { why = "unsupported version"; goto bad; }
-    if (rd(fp, &f, &hdr, 4) || hdr != 188) { why = "bad header size"; goto bad; }
+    if (rd(fp, &f, &hdr, 4) || hdr != 196) { why = "bad header size"; goto bad; }
     if (rd(fp, &f, hpp, sizeof hpp)) goto bad;
     hp_pack(hp, want);
     if (memcmp(hpp, want, sizeof hpp)) { why = "model hyperparameters differ from the flags/tokenizer"; goto bad; }
@@ -376,6 +378,8 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     uint64_t th;
     if (rd(fp, &f, &th, 8)) goto bad;
     if (th != s->tok_hash) { why = "the tokenizer differs from the one of the saved run"; goto bad; }
+    if (rd(fp, &f, &th, 8)) goto bad;
+    if (th != s->data_hash) { why = "the --train/--valid data differ from the saved run's"; goto bad; }
     rc |= rd(fp, &f, &s->step, 8);
     rc |= rd(fp, &f, &s->tokens_seen, 8);
     rc |= rd(fp, &f, &s->total, 8);
@@ -613,6 +617,10 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     arch_rng_seed(&r->st.drop_rng, c->seed ^ 0xD50B0D0Bull);
     r->st.best_valid = INFINITY;
     r->st.tok_hash = tok_hash(&r->tok);
+    fnv dh = {0xcbf29ce484222325ull};
+    fnv_add(&dh, r->train_ids, r->n_train * sizeof *r->train_ids);
+    fnv_add(&dh, r->valid_ids, r->n_valid * sizeof *r->valid_ids);
+    r->st.data_hash = dh.h;
     const char *sp = c->ckpt_path;
     int nn = sp ? snprintf(r->state_path, sizeof r->state_path, "%s", sp)
                 : snprintf(r->state_path, sizeof r->state_path, "%s.state", c->out_path);

@@ -41,6 +41,9 @@ tail -n 1 "$T/c.csv" | cut -d, -f1-3 > "$T/c3"; tail -n 1 "$T/a3" > "$T/a1"
 cmp -s "$T/a1" "$T/c3" && ok "same losses with --tokenizer" || bad "same losses with --tokenizer"
 check_fail "resume with other sizes" 1 "hyperparameters differ" $SYNTH train $TINY --d-ff 64 -o "$T/x.gguf" \
     --steps 30 --resume "$T/b.state"
+head -n 30 "$T/text.txt" > "$T/half.txt"
+check_fail "resume with other data" 1 "data differ" $SYNTH train $TINY --train "$T/half.txt" -o "$T/x.gguf" \
+    --steps 30 --resume "$T/b20.state" --tokenizer "$T/a.gguf"
 head -c 1000 "$T/b.state" > "$T/trunc.state"
 check_fail "resume truncated state" 1 "truncated" $SYNTH train $TINY -o "$T/x.gguf" --steps 30 --resume "$T/trunc.state"
 check_fail "resume a text file" 1 "magic" $SYNTH train $TINY -o "$T/x.gguf" --steps 30 --resume "$T/text.txt"
