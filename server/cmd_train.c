@@ -102,24 +102,37 @@ static double wall(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+typedef struct {
+    double t0, last;   /* start, last progress line (not a terminal) */
+    int tty;
+} prog_state;
+
+/* On a terminal one line updated in place with \r; into a file a line
+ * every 10 s, so logs stay readable. */
 static void progress(const train_progress *p, void *ud)
 {
-    double *t0 = ud;
+    prog_state *ps = ud;
+    double now = wall();
     if (p->phase) {
-        fprintf(stderr, "synth train: [%.0fs] %s...\n", wall() - *t0, p->phase);
+        fprintf(stderr, "synth train: [%.0fs] %s...\n", now - ps->t0, p->phase);
         return;
     }
-    char el[32], eta[32];
+    char el[32], eta[32], steps[32];
     fmt_time(el, sizeof el, p->elapsed_s);
     fmt_time(eta, sizeof eta, p->eta_s);
+    if (p->steps > 0) snprintf(steps, sizeof steps, "%lld", (long long)p->steps);
+    else snprintf(steps, sizeof steps, "?");
+    const char *pre = ps->tty ? "\r\033[K" : "";
     if (p->is_eval) {
-        fprintf(stderr, "\r\033[Kstep %lld/%lld  valid loss %.4f (ppl %.2f)  best %.4f%s  elapsed %s\n",
-                (long long)p->step, (long long)p->steps, p->valid_loss, exp(p->valid_loss), p->best_valid,
+        fprintf(stderr, "%sstep %lld/%s  valid loss %.4f (ppl %.2f)  best %.4f%s  elapsed %s\n", pre,
+                (long long)p->step, steps, p->valid_loss, exp(p->valid_loss), p->best_valid,
                 p->saved ? "  saved" : "", el);
         return;
     }
-    fprintf(stderr, "\r\033[Kstep %lld/%lld  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s",
-            (long long)p->step, (long long)p->steps, p->train_loss, p->lr, p->tokens_per_s, el, eta);
+    if (!ps->tty && now - ps->last < 10) return;
+    ps->last = now;
+    fprintf(stderr, "%sstep %lld/%s  loss %.4f  lr %.2e  %.0f tok/s  elapsed %s  ETA %s%s", pre, (long long)p->step,
+            steps, p->train_loss, p->lr, p->tokens_per_s, el, eta, ps->tty ? "" : "\n");
 }
 
 #define CMD "train"
@@ -256,8 +269,8 @@ int cmd_train(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     train_summary s;
-    double t0 = wall();
-    int rc = train_run(&c, progress, &t0, &s, err, sizeof err);
+    prog_state ps = {wall(), 0, isatty(2)};
+    int rc = train_run(&c, progress, &ps, &s, err, sizeof err);
     if (rc) {
         fprintf(stderr, "\nsynth %s\n", err);
         return rc == TRAIN_EINVAL ? 2 : 1;
