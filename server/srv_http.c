@@ -1111,7 +1111,7 @@ int srv_run(const srv_config *cfg)
     atomic_init(&s->seed_ctr, 0x5EED);
     int lrc = model_load(cfg->model_path, &s->m, err, sizeof err);
     if (lrc) {
-        srv_log(s, SRV_LOG_ERROR, "serve: %s (%s)", err[0] ? err : model_strerror(lrc), cfg->model_path);
+        srv_log(s, SRV_LOG_ERROR, "serve: %s", err[0] ? err : model_strerror(lrc));
         goto out_model;
     }
     s->tok = model_tok(s->m);
