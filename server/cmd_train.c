@@ -55,7 +55,7 @@ static void usage(FILE *o)
             "  --batch B            sequences per step (default %d)\n"
             "  --seq T              tokens per sequence, T <= L (default min(%d, L))\n"
             "  --steps N|auto       total steps, the length of the schedule (default %lld); auto:\n"
-            "                       as many as fit in --max-minutes (measured after 20 steps)\n"
+            "                       as many as fit in --max-minutes (step time measured in the warm-up)\n"
             "  --lr X               peak learning rate (default %g)\n"
             "  --min-lr X           final learning rate of the cosine decay (default %g)\n"
             "  --warmup N           linear warm-up steps (default %lld)\n"
