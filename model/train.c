@@ -578,12 +578,12 @@ static int prepare_data(run_ctx *r, train_progress_fn fn, void *ud, char *err, s
         if (c->tokenizer_path) {
             rc = tokset_load(&r->tok, c->tokenizer_path, err, errlen);
         } else {
-            report(fn, ud, "learning BPE merges");
+            report(fn, ud, "learning BPE merges...");
             rc = tokset_learn(&r->tok, ttext, tlen, c->vocab, err, errlen);
         }
     }
     if (!rc) {
-        report(fn, ud, "tokenizing");
+        report(fn, ud, "tokenizing...");
         rc = tokenize(r, "--train", ttext, tlen, &r->train_ids, &r->n_train, err, errlen);
     }
     if (!rc) rc = tokenize(r, "--valid", vtext, vlen, &r->valid_ids, &r->n_valid, err, errlen);
@@ -698,6 +698,10 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
         ctx_free(&r);
         return rc;
     }
+    char msg[160];
+    snprintf(msg, sizeof msg, "%zu train tokens, %zu valid tokens, vocabulary %d, %lld parameters%s", r.n_train,
+             r.n_valid, r.hp.n_vocab, (long long)train_net_f_n_params(r.net), c->resume_path ? ", resumed" : "");
+    report(fn, ud, msg);
     sum.n_train_tokens = (int64_t)r.n_train;
     sum.n_valid_tokens = (int64_t)r.n_valid;
     sum.n_vocab = r.hp.n_vocab;

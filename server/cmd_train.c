@@ -114,7 +114,7 @@ static void progress(const train_progress *p, void *ud)
     prog_state *ps = ud;
     double now = wall();
     if (p->phase) {
-        fprintf(stderr, "synth train: [%.0fs] %s...\n", now - ps->t0, p->phase);
+        fprintf(stderr, "synth train: [%.0fs] %s\n", now - ps->t0, p->phase);
         return;
     }
     char el[32], eta[32], steps[32];
