@@ -65,6 +65,7 @@ struct model_cache {
     float *v;       /* [n_slots, n_layer, L, d] values */
     float *k;       /* [n_slots, n_layer, L, d] keys (vanilla parts) or NULL */
     int *mark;      /* [n_slots] scratch for the duplicate-slot check */
+    int *dec;       /* [n_slots] scratch: indices of the decoding sequences */
     float *buf;     /* scratch arena of the forward pass, grown as needed */
     size_t cap;     /* floats in buf */
 };
@@ -186,8 +187,11 @@ static void static_logits(const model *m, int il, int h, int i0, int ni, int nco
         const int k = m->hp.fr_rank;
         const float *R1 = lt(m, il, T_RANDOM_A)->f + (size_t)h * L * k; /* R1_h [L, k] */
         const float *R2 = lt(m, il, T_RANDOM_B)->f + (size_t)h * L * k; /* R2_h [L, k] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, k, 1.0f, R1 + (size_t)i0 * k, k, R2, k,
-                    0.0f, S, lds);
+        if (ni == 1) /* decode runs on the ops pool: no BLAS there */
+            for (int j = 0; j < ncol; j++) S[j] = ops_dot(R1 + (size_t)i0 * k, R2 + (size_t)j * k, k);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, k, 1.0f, R1 + (size_t)i0 * k, k, R2,
+                        k, 0.0f, S, lds);
     }
 }
 
@@ -337,10 +341,11 @@ model_cache *model_cache_create(const model *m, int n_slots)
     c->n_slots = n_slots;
     c->len = calloc((size_t)n_slots, sizeof *c->len);
     c->mark = calloc((size_t)n_slots, sizeof *c->mark);
+    c->dec = calloc((size_t)n_slots, sizeof *c->dec);
     /* calloc: pages of unused slots are never touched */
     c->v = calloc((size_t)n_slots * per_slot, sizeof(float));
     if (arch_has_vanilla(m->hp.variant)) c->k = calloc((size_t)n_slots * per_slot, sizeof(float));
-    if (!c->len || !c->mark || !c->v || (arch_has_vanilla(m->hp.variant) && !c->k)) {
+    if (!c->len || !c->mark || !c->dec || !c->v || (arch_has_vanilla(m->hp.variant) && !c->k)) {
         model_cache_free(c);
         return NULL;
     }
@@ -352,6 +357,7 @@ void model_cache_free(model_cache *c)
     if (!c) return;
     free(c->len);
     free(c->mark);
+    free(c->dec);
     free(c->v);
     free(c->k);
     free(c->buf);
@@ -375,7 +381,7 @@ size_t model_cache_bytes(const model_cache *c)
     if (!c) return 0;
     const arch_hparams *hp = &c->m->hp;
     size_t kv = (size_t)c->n_slots * hp->n_layer * hp->n_ctx * hp->n_embd * sizeof(float);
-    return kv * (c->k ? 2 : 1) + c->cap * sizeof(float) + (size_t)c->n_slots * 2 * sizeof(int);
+    return kv * (c->k ? 2 : 1) + c->cap * sizeof(float) + (size_t)c->n_slots * 3 * sizeof(int);
 }
 
 /* Values (or keys) of one slot and layer: [L, d]. */
@@ -406,6 +412,7 @@ typedef struct {
     float *lin;   /* ops_linear scratch */
     size_t S_stride, fa_stride, fb_stride, lin_stride;
     float *extra; /* caller's extra floats (output rows, score logits) */
+    int *dec;     /* [n_seq] indices of the decoding sequences (the cache's) */
 } scratch;
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -450,6 +457,7 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
     s->fb_stride = sizes[12];
     s->lin_stride = sizes[13];
     s->extra = p;
+    s->dec = c->dec;
     return 0;
 }
 
@@ -588,26 +596,22 @@ static void relu(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+/* Task: the decoding sequence dec[task] (one row, all heads). Tasks write
+ * disjoint rows of s->att and call no BLAS (see attention()). */
 typedef struct {
     const model *m;
     const model_cache *c;
     const scratch *s;
     int il;
     const seq_rows *sr;
-} attn_ctx;
+    const int *dec;
+} decode_ctx;
 
-/* Task (sequence q, head h); a decoding sequence (one row) is one task for
- * all its heads (h == 0). Tasks write disjoint parts of s->att. */
-static void attn_task(void *ctx, int task, int thread)
+static void decode_task(void *ctx, int task, int thread)
 {
-    const attn_ctx *a = ctx;
-    const int H = a->m->hp.n_head, q = task / H, h = task % H;
+    const decode_ctx *a = ctx;
     scratch ts = scratch_thread(a->s, thread);
-    if (a->sr[q].n == 1) {
-        if (h == 0) attend_one(a->m, a->c, &ts, a->il, &a->sr[q]);
-    } else {
-        attend_head(a->m, a->c, &ts, a->il, h, &a->sr[q]);
-    }
+    attend_one(a->m, a->c, &ts, a->il, &a->sr[a->dec[task]]);
 }
 
 /* The attention sublayer: s->xn [T, d] (normalized) -> s->att [T, d] before
@@ -642,9 +646,18 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
         memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
         if (c->k) memcpy(cache_at(c, c->k, sr[q].slot, il) + off, s->k + (size_t)sr[q].r0 * d, bytes);
     }
-    /* per sequence and head, spread over the threads */
-    attn_ctx ac = {m, c, s, il, sr};
-    ops_parallel_for(n_seq * hp->n_head, attn_task, &ac);
+    /* Decoding sequences (one new row) are spread over the ops pool: their
+     * kernels are our own. Prefill chunks run here, one GEMM per head, with
+     * OpenBLAS's threads: calling a threaded BLAS from pool tasks would
+     * make the two thread pools wait on each other. */
+    int n_dec = 0;
+    for (int q = 0; q < n_seq; q++) {
+        if (sr[q].n == 1) s->dec[n_dec++] = q;
+        else
+            for (int h = 0; h < hp->n_head; h++) attend_head(m, c, s, il, h, &sr[q]);
+    }
+    decode_ctx dc = {m, c, s, il, sr, s->dec};
+    ops_parallel_for(n_dec, decode_task, &dc);
 }
 
 static void add_inplace(float *x, const float *y, size_t n)

@@ -669,7 +669,15 @@ void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b
 {
     const int cols = (int)W->cols;
     if (n <= 0 || W->rows <= 0) return;
-    if (W->type == QUANT_F32) {
+    if (W->type == QUANT_F32 && n <= 4) {
+        /* a few rows: dot products (no BLAS call, so this is safe inside
+         * ops_parallel_for tasks, and cheaper than a GEMM setup) */
+        const float *wf = (const float *)W->data;
+        const size_t ldw = W->row_bytes / sizeof(float);
+        for (int r = 0; r < n; r++)
+            for (int64_t o = 0; o < W->rows; o++)
+                y[(size_t)r * ldy + o] = ops_dot(x + (size_t)r * ldx, wf + (size_t)o * ldw, cols);
+    } else if (W->type == QUANT_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)W->rows, cols, 1.0f, x, ldx,
                     (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f, y, ldy);
     } else if (n <= OPS_FUSED_MAX_N && (W->type == QUANT_Q8_0 || W->type == QUANT_Q4_0)) {

@@ -67,7 +67,10 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
  * slice of y, so W is never expanded as a whole. For a few rows (n <= 4,
  * or 16 with AVX-512) and q8_0/q4_0 weights a fused kernel reads the blocks
  * directly (no scratch), splitting big matrices across the
- * ops_parallel_for threads. */
+ * ops_parallel_for threads. f32 weights with n <= 4 use dot products.
+ * ops_linear calls BLAS only for n > 4 (f32) or beyond the fused range,
+ * so small calls are safe inside ops_parallel_for tasks (a threaded BLAS
+ * called from pool tasks would make the two pools wait on each other). */
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
                 float *scratch);
 
