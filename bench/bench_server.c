@@ -18,6 +18,7 @@
  *
  * Usage: bench_server [--synth PATH] [--model PATH] [--seconds S (4)]
  *                     [--clients 1,8,32,128] [--threads N] [--max-batch N]
+ *                     [--port P (use a server already running there)]
  *        bench_server --write-model PATH   (only write the default-size model)
  */
 #include <arpa/inet.h>
@@ -299,9 +300,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--clients")) clients = argv[i + 1];
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
         else if (!strcmp(argv[i], "--max-batch")) batch = argv[i + 1];
+        else if (!strcmp(argv[i], "--port")) g_port = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_server [--synth PATH] [--model PATH] [--seconds S] [--clients 1,8,32,128] "
-                            "[--threads N] [--max-batch N]\n");
+                            "[--threads N] [--max-batch N] [--port P]\n");
             return 2;
         }
     }
@@ -344,7 +346,7 @@ int main(int argc, char **argv)
     snprintf(score_body, sizeof score_body, "{\"text\":\"%s\"}", text);
     snprintf(gen_body, sizeof gen_body,
              "{\"prompt\":\"the model of attention\",\"max_tokens\":64,\"temperature\":1.0,\"stream\":true}");
-    pid_t pid = start_server(synth, model_path, threads, batch);
+    pid_t pid = g_port ? 0 : start_server(synth, model_path, threads, batch);
     if (pid < 0) {
         fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
         return 1;
@@ -363,10 +365,12 @@ int main(int argc, char **argv)
     }
     printf("\n");
     bench_health(seconds);
-    kill(pid, SIGTERM);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    printf("server exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        printf("server exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    }
     if (tmp_model[0]) {
         unlink(tmp_model);
         rmdir(tmpdir);
