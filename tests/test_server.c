@@ -782,6 +782,40 @@ TEST(test_openai_completions)
     json_decref(j);
 }
 
+/* OpenAI stream with echo and logprobs: the prompt comes first as its own
+ * chunk with prompt logprobs, then one chunk per token with its logprob. */
+TEST(test_openai_echo_stream)
+{
+    resp r;
+    CHECK(http(g_main.port, "POST", "/v1/completions", NULL,
+               "{\"prompt\":\"the model\",\"max_tokens\":5,\"seed\":3,\"stream\":true,\"echo\":true,\"logprobs\":1}",
+               &r) == 0);
+    CHECK(r.status == 200);
+    json_t *ev[32];
+    int done;
+    int n = sse_parse(r.body, ev, 32, &done);
+    CHECK(done && n >= 2);
+    json_t *c0 = n ? json_array_get(json_object_get(ev[0], "choices"), 0) : NULL;
+    CHECK(c0 && !strcmp(json_string_value(json_object_get(c0, "text")), "the model"));
+    int32_t *ids = NULL;
+    size_t np = 0;
+    tok_encode(model_tok(g_m), "the model", 9, &ids, &np);
+    json_t *lp0 = json_object_get(c0, "logprobs");
+    CHECK(json_array_size(json_object_get(lp0, "token_logprobs")) == np);
+    free(ids);
+    int32_t ref[8];
+    int nref = reference_generate("the model", 5, 1.0f, 3, ref);
+    CHECK(n == 1 + nref + 1);
+    for (int i = 1; i <= nref && i < n; i++) {
+        json_t *c = json_array_get(json_object_get(ev[i], "choices"), 0);
+        json_t *lp = json_object_get(c, "logprobs");
+        CHECK(json_array_size(json_object_get(lp, "token_logprobs")) == 1);
+        CHECK(json_object_size(json_array_get(json_object_get(lp, "top_logprobs"), 0)) == 1);
+    }
+    for (int i = 0; i < n; i++) json_decref(ev[i]);
+    resp_free(&r);
+}
+
 /* /score numbers against eval_text in-process and `synth score --json`. */
 TEST(test_score)
 {
@@ -866,6 +900,26 @@ TEST(test_score)
     CHECK(json_is_boolean(json_object_get(j, "is_greedy")) && json_is_true(json_object_get(j, "is_greedy")) == (greedy != 0));
     CHECK(json_integer_value(json_object_get(j, "tokens")) == nk);
     json_decref(j);
+    /* a context longer than the model's: 400, or left-truncated on request */
+    char *longctx = make_text(6000, 5);
+    CHECK(eval_continuation(g_m, longctx, strlen(longctx), " the model", 10, 1, &lp, &greedy, &nk) == 0);
+    json_t *req = json_pack("{s:s,s:s}", "context", longctx, "continuation", " the model");
+    char *b2 = json_dumps(req, 0);
+    j = post_json(g_main.port, "/score", b2, &st);
+    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "context:", 8));
+    json_decref(j);
+    free(b2);
+    json_object_set_new(req, "truncate", json_true());
+    json_object_set_new(req, "token_logprobs", json_true());
+    b2 = json_dumps(req, 0);
+    j = post_json(g_main.port, "/score", b2, &st);
+    CHECK(st == 200);
+    CHECK_NEAR(json_real_value(json_object_get(j, "logprob")), lp, 1e-4);
+    CHECK((int)json_array_size(json_object_get(j, "token_logprobs")) == nk);
+    json_decref(j);
+    free(b2);
+    json_decref(req);
+    free(longctx);
     free(ref_lp);
     free(ref_ids);
 }
@@ -1056,6 +1110,30 @@ TEST(test_deadline)
     CHECK(st == 504);
     CHECK(j && !strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "type")), "timeout_error"));
     json_decref(j);
+}
+
+/* --request-timeout is the default deadline; the request's field wins. */
+TEST(test_deadline_flag)
+{
+    server s;
+    const char *const extra[] = {"--request-timeout", "1", NULL};
+    CHECK(server_start(&s, "deadline", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    if (!s.pid) return;
+    int st;
+    json_t *j = post_json(s.port, "/generate", "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}", &st);
+    CHECK_MSG(st == 504, "flag deadline: %d", st);
+    json_decref(j);
+    j = post_json(s.port, "/generate", "{\"prompt\":\"a\",\"max_tokens\":3,\"timeout_ms\":60000}", &st);
+    CHECK_MSG(st == 200, "field deadline: %d", st);
+    json_decref(j);
+    CHECK(server_stop(&s) == 0);
+    /* SYNTH_LOG_LEVEL=warn: no access-log lines */
+    FILE *f = fopen(s.log, "r");
+    char line[1024];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) n += strstr(line, "\"path\"") != NULL;
+    if (f) fclose(f);
+    CHECK(n == 0);
 }
 
 /* API key, body limit, queue limit, idle timeout: a second server. */
@@ -1287,11 +1365,13 @@ int main(int argc, char **argv)
     RUN(test_generate_stop);
     RUN(test_generate_stream);
     RUN(test_openai_completions);
+    RUN(test_openai_echo_stream);
     RUN(test_score);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
     RUN(test_disconnect_frees_slot);
     RUN(test_deadline);
+    RUN(test_deadline_flag);
     RUN(test_limits);
     RUN(test_sigterm_drain);
     RUN(test_drain_timeout);
