@@ -182,10 +182,13 @@ char *srv_metrics_render(srv_metrics *m, size_t *len)
                   "# TYPE synth_requests_total counter\n");
     for (int r = 0; r < SRV_R_N; r++)
         for (int s = 0; s < SRV_N_STATUS; s++)
-            if (m->requests[r][s])
-                sb_printf(&b, "synth_requests_total{route=\"%s\",status=\"%s%d\"} %llu\n",
-                          route_names[r], status_codes[s] ? "" : "other", status_codes[s],
+            if (m->requests[r][s]) {
+                char st[16];
+                if (status_codes[s]) snprintf(st, sizeof st, "%d", status_codes[s]);
+                else snprintf(st, sizeof st, "other");
+                sb_printf(&b, "synth_requests_total{route=\"%s\",status=\"%s\"} %llu\n", route_names[r], st,
                           (unsigned long long)m->requests[r][s]);
+            }
     render_counter(&b, "synth_queue_depth", "Requests waiting for the inference worker.", "gauge",
                    (double)m->queue_depth);
     render_counter(&b, "synth_running_batch_size", "Sequences in the running batch.", "gauge",
