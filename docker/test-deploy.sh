@@ -183,6 +183,9 @@ hc=$(podman image inspect "$IMAGE" --format '{{if .Config.Healthcheck}}{{index .
 sig=$(podman image inspect "$IMAGE" --format '{{.Config.StopSignal}} {{index .Config.Entrypoint 0}}')
 [ "$sig" = "SIGTERM /usr/local/bin/synth" ] && ok "STOPSIGNAL SIGTERM, exec-form entrypoint synth" ||
     bad "stop signal / entrypoint: $sig"
+rt=$(podman run --rm --entrypoint sh "$IMAGE" -c 'command -v sleep bash' 2>/dev/null | tr '\n' ' ')
+[ "$rt" = "/usr/bin/sleep /usr/bin/bash " ] && ok "sleep (k8s preStop) and bash (HEALTHCHECK) in the image" ||
+    bad "sleep/bash in the image: '$rt'"
 ro=$(podman run --rm --entrypoint sh "$IMAGE" -c 'test -r "$SYNTH_MODEL" && ! test -w "$SYNTH_MODEL" && echo ro' 2>/dev/null)
 [ "$ro" = ro ] && ok "model readable, not writable by the server user" || bad "model file permissions"
 base_b=$(podman image inspect "$BASE" --format '{{.Size}}')

@@ -45,6 +45,22 @@ if [ ! -x "$NGINX" ]; then
     finish
 fi
 
+# ---- the deployment files: YAML lint, Kubernetes manifest relations --------
+if command -v yamllint >/dev/null 2>&1; then
+    yamllint -s docker/k8s docker/compose.yaml >"$T/yamllint.out" 2>&1 &&
+        ok "yamllint -s docker/k8s/*.yaml docker/compose.yaml" || { cat "$T/yamllint.out"; bad "yamllint"; }
+else
+    bad "yamllint not installed (.ci/deps.sh --all installs it)"
+fi
+# PyYAML comes with Debian's yamllint, for Debian's python3
+PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+$PY docker/check-k8s.py >"$T/k8s.out" 2>&1; rc=$?
+grep '^FAIL' "$T/k8s.out"
+kp=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/k8s.out")
+kf=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$T/k8s.out")
+[ -n "$kp" ] && echo "ok   docker/check-k8s.py: $kp manifest checks passed, $kf failed" || tail -3 "$T/k8s.out"
+pass=$((pass + ${kp:-0})); fail=$((fail + ${kf:-1}))
+
 # ---- a small model: long enough streams to be in flight at the signal ----
 cat README.md weights/README.md > "$T/text.txt"
 if "$SYNTH" tokenizer-train --input "$T/text.txt" --vocab 400 -o "$T/tok.gguf" >"$T/train.log" 2>&1 &&
