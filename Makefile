@@ -69,6 +69,9 @@ bench: $(SYNTH) $(BENCH_BIN)
 bench-train: $(SYNTH) $(BENCH_BIN)
 	bench/run.sh $(BUILD) train
 
+bench-server: $(SYNTH) $(BENCH_BIN)
+	SYNTH=$(abspath $(SYNTH)) bench/run.sh $(BUILD) server
+
 deps:
 	.ci/deps.sh --all
 

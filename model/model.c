@@ -68,6 +68,7 @@ struct model_cache {
     int *dec;       /* [n_slots] scratch: indices of the decoding sequences */
     float *buf;     /* scratch arena of the forward pass, grown as needed */
     size_t cap;     /* floats in buf */
+    int invariant;  /* batch-invariant linear layers (model_cache_set_batch_invariant) */
 };
 
 static const mtensor *lt(const model *m, int il, arch_kind k)
@@ -339,6 +340,7 @@ model_cache *model_cache_create(const model *m, int n_slots)
     if (!c) return NULL;
     c->m = m;
     c->n_slots = n_slots;
+    c->invariant = 1;
     c->len = calloc((size_t)n_slots, sizeof *c->len);
     c->mark = calloc((size_t)n_slots, sizeof *c->mark);
     c->dec = calloc((size_t)n_slots, sizeof *c->dec);
@@ -350,6 +352,11 @@ model_cache *model_cache_create(const model *m, int n_slots)
         return NULL;
     }
     return c;
+}
+
+void model_cache_set_batch_invariant(model_cache *c, int on)
+{
+    if (c) c->invariant = on != 0;
 }
 
 void model_cache_free(model_cache *c)
@@ -410,6 +417,7 @@ typedef struct {
     float *S;     /* [max(ATT_ROWS, H), L] attention logits/weights of a chunk */
     float *fa, *fb; /* [ATT_ROWS, a], [ATT_ROWS, b] factorized dense factors */
     float *lin;   /* ops_linear scratch */
+    int lin_flags; /* OPS_ROWWISE when the cache is batch-invariant */
     size_t S_stride, fa_stride, fb_stride, lin_stride;
     float *extra; /* caller's extra floats (output rows, score logits) */
     int *dec;     /* [n_seq] indices of the decoding sequences (the cache's) */
@@ -458,6 +466,7 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
     s->lin_stride = sizes[13];
     s->extra = p;
     s->dec = c->dec;
+    s->lin_flags = c->invariant ? OPS_ROWWISE : 0;
     return 0;
 }
 
@@ -503,15 +512,15 @@ static void attn_logits(const model *m, const model_cache *c, const scratch *s, 
         const mtensor *w2 = lt(m, il, T_DENSE2_W);  /* [H, L, dh], head h: rows h*L.. */
         const mtensor *b2 = lt(m, il, T_DENSE2_B);  /* [H, L] */
         ops_mat W2h = ops_mat_rows(&w2->w, (int64_t)h * L, ncol);
-        ops_linear(ni, s->hd + row, d, &W2h, b2->f + (size_t)h * L, S, lds, s->lin);
+        ops_linear(ni, s->hd + row, d, &W2h, b2->f + (size_t)h * L, S, lds, s->lin, s->lin_flags);
     } else if (arch_has_factorized_dense(var)) {
         /* S[i, j] = A_i[j % a] * B_i[j / a], A_i = W_A2_h relu(.) + b, [a]; B_i likewise [b] */
         const int a = hp->fd_a, b = hp->fd_b;
         const mtensor *wa = lt(m, il, T_DENSE_A2_W), *ba = lt(m, il, T_DENSE_A2_B); /* [H, a, dh], [H, a] */
         const mtensor *wb = lt(m, il, T_DENSE_B2_W), *bb = lt(m, il, T_DENSE_B2_B); /* [H, b, dh], [H, b] */
         ops_mat WAh = ops_mat_rows(&wa->w, (int64_t)h * a, a), WBh = ops_mat_rows(&wb->w, (int64_t)h * b, b);
-        ops_linear(ni, s->hd + row, d, &WAh, ba->f + (size_t)h * a, s->fa, a, s->lin);
-        ops_linear(ni, s->hb + row, d, &WBh, bb->f + (size_t)h * b, s->fb, b, s->lin);
+        ops_linear(ni, s->hd + row, d, &WAh, ba->f + (size_t)h * a, s->fa, a, s->lin, s->lin_flags);
+        ops_linear(ni, s->hb + row, d, &WBh, bb->f + (size_t)h * b, s->fb, b, s->lin, s->lin_flags);
         for (int i = 0; i < ni; i++)
             for (int j = 0; j < ncol; j++) S[(size_t)i * lds + j] = s->fa[i * a + j % a] * s->fb[i * b + j / a];
     } else {
@@ -625,18 +634,18 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
 
     /* projections over all T rows at once */
     /* W [d, d], b [d] unless noted; y [T, d] = xn [T, d] W^T + b */
-    ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_V_W)->w, lt(m, il, T_ATTN_V_B)->f, s->v, d, s->lin);
+    ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_V_W)->w, lt(m, il, T_ATTN_V_B)->f, s->v, d, s->lin, s->lin_flags);
     if (arch_has_vanilla(var)) {
-        ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_Q_W)->w, lt(m, il, T_ATTN_Q_B)->f, s->q, d, s->lin);
-        ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_K_W)->w, lt(m, il, T_ATTN_K_B)->f, s->k, d, s->lin);
+        ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_Q_W)->w, lt(m, il, T_ATTN_Q_B)->f, s->q, d, s->lin, s->lin_flags);
+        ops_linear(T, s->xn, d, &lt(m, il, T_ATTN_K_W)->w, lt(m, il, T_ATTN_K_B)->f, s->k, d, s->lin, s->lin_flags);
     }
     if (arch_has_dense(var)) {
-        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE1_W)->w, lt(m, il, T_DENSE1_B)->f, s->hd, d, s->lin);
+        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE1_W)->w, lt(m, il, T_DENSE1_B)->f, s->hd, d, s->lin, s->lin_flags);
         relu(s->hd, (size_t)T * d);
     }
     if (arch_has_factorized_dense(var)) {
-        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE_A1_W)->w, lt(m, il, T_DENSE_A1_B)->f, s->hd, d, s->lin);
-        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE_B1_W)->w, lt(m, il, T_DENSE_B1_B)->f, s->hb, d, s->lin);
+        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE_A1_W)->w, lt(m, il, T_DENSE_A1_B)->f, s->hd, d, s->lin, s->lin_flags);
+        ops_linear(T, s->xn, d, &lt(m, il, T_DENSE_B1_W)->w, lt(m, il, T_DENSE_B1_B)->f, s->hb, d, s->lin, s->lin_flags);
         relu(s->hd, (size_t)T * d);
         relu(s->hb, (size_t)T * d);
     }
@@ -690,14 +699,14 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
         /* attn_norm w, b [d]; attn_output W [d, d], b [d] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_ATTN_NORM_W)->f, lt(m, il, T_ATTN_NORM_B)->f, eps, s->xn, d);
         attention(m, c, s, il, n_seq, sr, T);
-        ops_linear(T, s->att, d, &lt(m, il, T_ATTN_O_W)->w, lt(m, il, T_ATTN_O_B)->f, s->tmp, d, s->lin);
+        ops_linear(T, s->att, d, &lt(m, il, T_ATTN_O_W)->w, lt(m, il, T_ATTN_O_B)->f, s->tmp, d, s->lin, s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
         /* x = h + ffn_down(gelu(ffn_up(ffn_norm(h)))) */
         /* ffn_norm w, b [d]; ffn_up W [F, d], b [F]; ffn_down W [d, F], b [d] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
-        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin);
+        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin, s->lin_flags);
         ops_gelu_tanh(s->ff, (size_t)T * F);
-        ops_linear(T, s->ff, F, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin);
+        ops_linear(T, s->ff, F, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin, s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
     }
     ops_layernorm(T, d, s->x, d, m->glob[T_OUTPUT_NORM_W].f, m->glob[T_OUTPUT_NORM_B].f, eps, s->xn, d);
@@ -759,7 +768,7 @@ int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float
         for (int i = first; i < sr[q].n; i++, r++)
             memcpy(hout + (size_t)r * d, s.xn + (size_t)(sr[q].r0 + i) * d, sizeof(float) * d);
     }
-    ops_linear(n_out, hout, d, &m->glob[T_TOKEN_EMBD].w, NULL, logits, m->hp.n_vocab, s.lin);
+    ops_linear(n_out, hout, d, &m->glob[T_TOKEN_EMBD].w, NULL, logits, m->hp.n_vocab, s.lin, s.lin_flags);
     rc = 0;
 done:
     free(sr);
@@ -780,7 +789,7 @@ static void score_rows(const model *m, const scratch *s, int T, const int32_t *t
     float *lg = s->extra; /* [SCORE_ROWS, V] */
     for (int r0 = 0; r0 < T; r0 += SCORE_ROWS) {
         int nr = T - r0 < SCORE_ROWS ? T - r0 : SCORE_ROWS;
-        ops_linear(nr, s->xn + (size_t)r0 * d, d, &m->glob[T_TOKEN_EMBD].w, NULL, lg, V, s->lin);
+        ops_linear(nr, s->xn + (size_t)r0 * d, d, &m->glob[T_TOKEN_EMBD].w, NULL, lg, V, s->lin, s->lin_flags);
         for (int i = 0; i < nr; i++) {
             const float *row = lg + (size_t)i * V;
             int am = 0;
@@ -823,6 +832,8 @@ int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t
         model_cache_free(m->score_cache);
         m->score_cache = model_cache_create(m, max_group);
         if (!m->score_cache) goto done;
+        /* scoring has no batch-composition promise: use the GEMM paths */
+        model_cache_set_batch_invariant(m->score_cache, 0);
     }
     model_cache *c = m->score_cache;
     size_t out = 0;

@@ -85,6 +85,13 @@ int model_cache_slots(const model_cache *c);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
 size_t model_cache_bytes(const model_cache *c);
+/* Batch invariance (on by default): every linear layer computes each row
+ * with one fixed-order kernel (ops.h OPS_ROWWISE), so a sequence's logits
+ * are bit-identical whatever other sequences share the step - a sampled
+ * request returns the same tokens alone or in a full batch. Off: big
+ * batches use dequantize + sgemm (faster prefill, results within ~1e-5 of
+ * the invariant ones but dependent on the batch size). */
+void model_cache_set_batch_invariant(model_cache *c, int on);
 
 /* One sequence's part of a step: append n_tokens tokens to slot `slot` at
  * positions len..len+n_tokens-1 (prefill when n_tokens > 1, decode when 1). */
@@ -99,9 +106,8 @@ typedef struct {
  * appended rows of all sequences as one matrix; attention is per sequence.
  * logits receives, in sequence order, n_tokens rows (logits_all) or one row
  * per sequence, each n_vocab floats. The result for a sequence does not
- * depend on the other sequences in the batch (bit-for-bit is not promised
- * across batch compositions only where BLAS blocking differs; the tests
- * bound it at 1e-4).
+ * depend on the other sequences in the batch: bit for bit with a
+ * batch-invariant cache (the default), within ~1e-5 otherwise.
  * MODEL_EINVAL (nothing changed) when a slot repeats, a token id is out of
  * range, or len + n_tokens would exceed n_ctx. */
 int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float *logits);

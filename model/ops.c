@@ -664,19 +664,40 @@ static void linear_fused(int n, const float *x, int ldx, const ops_mat *W, float
     ops_parallel_for((int)((W->rows + OPS_FUSED_CHUNK - 1) / OPS_FUSED_CHUNK), fused_task, &f);
 }
 
+/* y[n, W->rows] by dot products of f32 rows; f16 weights are dequantized
+ * one block of rows at a time into scratch. Each output element is one
+ * ops_dot, so a row's result does not depend on n. */
+static void linear_dots(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy, float *scratch)
+{
+    const int cols = (int)W->cols;
+    const int64_t rb = W->type == QUANT_F32 ? W->rows : block_rows(W, n);
+    for (int64_t r0 = 0; r0 < W->rows; r0 += rb) {
+        const int64_t nr = W->rows - r0 < rb ? W->rows - r0 : rb;
+        const float *wf = scratch; /* row r0 of the block */
+        size_t ldw = (size_t)cols;
+        if (W->type == QUANT_F32) {
+            ldw = W->row_bytes / sizeof(float);
+            wf = (const float *)W->data + (size_t)r0 * ldw;
+        } else {
+            ops_dequant_rows(W, r0, nr, scratch);
+        }
+        for (int r = 0; r < n; r++)
+            for (int64_t o = 0; o < nr; o++)
+                y[(size_t)r * ldy + r0 + o] = ops_dot(x + (size_t)r * ldx, wf + (size_t)o * ldw, cols);
+    }
+}
+
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
-                float *scratch)
+                float *scratch, int flags)
 {
     const int cols = (int)W->cols;
     if (n <= 0 || W->rows <= 0) return;
-    if (W->type == QUANT_F32 && n <= 4) {
-        /* a few rows: dot products (no BLAS call, so this is safe inside
-         * ops_parallel_for tasks, and cheaper than a GEMM setup) */
-        const float *wf = (const float *)W->data;
-        const size_t ldw = W->row_bytes / sizeof(float);
-        for (int r = 0; r < n; r++)
-            for (int64_t o = 0; o < W->rows; o++)
-                y[(size_t)r * ldy + o] = ops_dot(x + (size_t)r * ldx, wf + (size_t)o * ldw, cols);
+    if ((flags & OPS_ROWWISE) && (W->type == QUANT_Q8_0 || W->type == QUANT_Q4_0)) {
+        linear_fused(n, x, ldx, W, y, ldy);
+    } else if ((flags & OPS_ROWWISE) || (W->type == QUANT_F32 && n <= 4)) {
+        /* dot products: no BLAS call, so a few rows are safe inside
+         * ops_parallel_for tasks, and cheaper than a GEMM setup */
+        linear_dots(n, x, ldx, W, y, ldy, scratch);
     } else if (W->type == QUANT_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)W->rows, cols, 1.0f, x, ldx,
                     (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f, y, ldy);

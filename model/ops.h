@@ -71,8 +71,15 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
  * ops_linear calls BLAS only for n > 4 (f32) or beyond the fused range,
  * so small calls are safe inside ops_parallel_for tasks (a threaded BLAS
  * called from pool tasks would make the two pools wait on each other). */
+/* flags: OPS_ROWWISE makes every output row a function of its input row
+ * alone, computed in one fixed order whatever n is: q8_0/q4_0 always take
+ * the fused kernel, f32/f16 always dot products (f16 rows dequantized into
+ * scratch first), never a GEMM whose blocking depends on n. Generation uses
+ * it so a request gets bit-identical logits alone or in any batch; scoring
+ * leaves it off for GEMM speed. */
+#define OPS_ROWWISE 1
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
-                float *scratch);
+                float *scratch, int flags);
 
 /* y[n, d] = LayerNorm(x[n, d]) * w + b over each row (biased variance, eps
  * inside the square root). y may equal x (same ld). */

@@ -244,6 +244,58 @@ TEST(test_batch_matches_alone)
     }
 }
 
+/* Batch invariance, bit for bit (the server's promise that a request gets
+ * the same tokens alone or in a full batch): sequence X prefills 5 tokens
+ * and decodes 6, once alone and once while 7 other sequences prefill and
+ * decode around it in the same steps; X's logits must be identical bytes. */
+TEST(test_batch_invariant_bitwise)
+{
+    const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
+    for (int v = 0; v < ARCH_N_VARIANTS; v++)
+        for (int t = 0; t < 4; t++) {
+            fixture f;
+            if (fixture_init(&f, (arch_variant)v, types[t], 900 + v) != 0) { fixture_free(&f); continue; }
+            const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+            enum { NO = 7 };
+            int32_t x[16], other[NO][16];
+            random_tokens(x, L, V);
+            for (int q = 0; q < NO; q++) random_tokens(other[q], L, V);
+            float *alone = malloc(sizeof(float) * 7 * V), *lg = malloc(sizeof(float) * (NO + 1) * 16 * V);
+            model_cache *c1 = model_cache_create(f.m, 1), *c8 = model_cache_create(f.m, NO + 1);
+            /* alone: prefill 5, then 6 single steps */
+            model_seq s = {0, 5, x, 0};
+            CHECK(model_step(f.m, c1, 1, &s, alone) == 0);
+            for (int i = 0; i < 6; i++) {
+                s = (model_seq){0, 1, x + 5 + i, 0};
+                CHECK(model_step(f.m, c1, 1, &s, alone + (size_t)(i + 1) * V) == 0);
+            }
+            /* batched: the others start at different steps with different prompt lengths */
+            int pos[NO] = {0};
+            int diff = 0;
+            for (int step = 0; step < 7; step++) {
+                model_seq b[NO + 1];
+                int n = 0;
+                b[n++] = (model_seq){NO, step == 0 ? 5 : 1, step == 0 ? x : x + 4 + step, 0};
+                for (int q = 0; q < NO; q++) {
+                    if (q > step) continue;             /* joins at step q */
+                    int want = pos[q] == 0 ? 1 + (q * 3) % 9 : 1;
+                    if (pos[q] + want > L) continue;    /* full: leaves the batch */
+                    b[n++] = (model_seq){q, want, other[q] + pos[q], q % 2};
+                    pos[q] += want;
+                }
+                CHECK(model_step(f.m, c8, n, b, lg) == 0);
+                diff += memcmp(lg, alone + (size_t)step * V, sizeof(float) * V) != 0;
+            }
+            CHECK_MSG(diff == 0, "%s %s: %d of 7 steps differ from the sequence alone", arch_variant_name((arch_variant)v),
+                      quant_type_name(types[t]), diff);
+            model_cache_free(c1);
+            model_cache_free(c8);
+            free(alone);
+            free(lg);
+            fixture_free(&f);
+        }
+}
+
 TEST(test_precomputed_equals_recomputed)
 {
     const arch_variant vs[] = {ARCH_RANDOM, ARCH_FIXED_RANDOM, ARCH_FACTORIZED_RANDOM};
@@ -580,6 +632,7 @@ int main(void)
     openblas_set_num_threads(1);
     RUN(test_incremental_matches_full);
     RUN(test_batch_matches_alone);
+    RUN(test_batch_invariant_bitwise);
     RUN(test_precomputed_equals_recomputed);
     RUN(test_q8_close_to_f32);
     RUN(test_step_rejects_bad_input);

@@ -108,7 +108,7 @@ TEST(test_layernorm)
 /* W [rows, cols] quantized to type, then y = x W^T + b checked against a
  * double loop over the dequantized W, with y a column slice of a wider
  * matrix (ldy > rows) whose other columns must stay untouched. */
-static void check_linear(uint32_t type, int n, int rows, int cols)
+static void check_linear(uint32_t type, int n, int rows, int cols, int flags)
 {
     size_t rb = quant_row_size(type, cols);
     uint8_t *wq = malloc(rb * rows);
@@ -130,7 +130,7 @@ static void check_linear(uint32_t type, int n, int rows, int cols)
     for (int i = 0; i < n * ldy; i++) y[i] = 777.0f;
     size_t ns = ops_linear_scratch(&W, n);
     float *scratch = ns ? malloc(sizeof(float) * ns) : NULL;
-    ops_linear(n, x, ldx, &W, b, y + 2, ldy, scratch);
+    ops_linear(n, x, ldx, &W, b, y + 2, ldy, scratch, flags);
     int bad = 0;
     for (int i = 0; i < n; i++) {
         for (int o = 0; o < rows; o++) {
@@ -140,7 +140,19 @@ static void check_linear(uint32_t type, int n, int rows, int cols)
         }
         if (y[i * ldy] != 777.0f || y[i * ldy + 1] != 777.0f || y[i * ldy + 2 + rows] != 777.0f) bad++;
     }
-    CHECK_MSG(bad == 0, "linear %s n=%d rows=%d cols=%d: %d bad", quant_type_name(type), n, rows, cols, bad);
+    CHECK_MSG(bad == 0, "linear %s n=%d rows=%d cols=%d flags=%d: %d bad", quant_type_name(type), n, rows, cols, flags,
+              bad);
+    if (flags & OPS_ROWWISE) {
+        /* batch invariance: every row alone gives bit-identical outputs */
+        float *y1 = malloc(sizeof(float) * rows);
+        int diff = 0;
+        for (int i = 0; i < n; i++) {
+            ops_linear(1, x + (size_t)i * ldx, ldx, &W, b, y1, rows, scratch, flags);
+            diff += memcmp(y1, y + (size_t)i * ldy + 2, sizeof(float) * rows) != 0;
+        }
+        CHECK_MSG(diff == 0, "rowwise %s n=%d: %d rows differ from the row alone", quant_type_name(type), n, diff);
+        free(y1);
+    }
     free(wq); free(wf); free(wd); free(dq); free(x); free(y); free(b); free(scratch);
 }
 
@@ -148,13 +160,13 @@ TEST(test_linear)
 {
     const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
     for (int t = 0; t < 4; t++) {
-        check_linear(types[t], 1, 40, 64);     /* small batches: fused kernels */
-        check_linear(types[t], 3, 33, 128);
-        check_linear(types[t], 5, 300, 96);    /* several row blocks */
-        check_linear(types[t], 15, 700, 96);   /* fused (AVX-512) or dequantize + sgemm, small blocks */
-        check_linear(types[t], 20, 300, 64);   /* dequantize + sgemm, big blocks */
-        check_linear(types[t], 260, 70, 32);   /* big-batch block size */
-        check_linear(types[t], 2, 2100, 128);  /* fused, split across threads */
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 1, 40, 64, f);     /* small batches: fused kernels */
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 3, 33, 128, f);
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 5, 300, 96, f);    /* several row blocks */
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 15, 700, 96, f);   /* fused (AVX-512) or dequantize + sgemm, small blocks */
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 20, 300, 64, f);   /* dequantize + sgemm, big blocks */
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 260, 70, 32, f);   /* big-batch block size */
+        for (int f = 0; f <= OPS_ROWWISE; f++) check_linear(types[t], 2, 2100, 128, f);  /* fused, split across threads */
     }
 }
 
