@@ -24,6 +24,12 @@ loopback only, bounded in requests and time.
       stop complete, its /ready answered 503, and no request that started
       after that 503 was answered by the victim.
 
+  lbcheck.py soak --lb URL [--seconds 4 --streams 4 --concurrency 2]
+      straight at one server (or nginx): streams, /score and /generate
+      together for a few seconds; every request must be answered, and the
+      server's synth_requests_in_flight must come back to 1 (the /metrics
+      request itself). --replica is not needed.
+
 NAME,URL,UPSTREAM: the replica's name, its own URL (for /metrics and
 /ready) and its address as nginx reports it in the X-Upstream header.
 Prints one "ok ..." or "FAIL ..." line per check; exit 1 if any failed.
@@ -493,11 +499,30 @@ def cmd_drain(args, reps, client):
                   len(late), len(tried)))
 
 
+def cmd_soak(args, reps, client):
+    ntok = min(50, stream_tokens(args.lb, client, args))
+    load = Load(client)
+    load.start(lambda i: gen_req(i, ntok, True), args.streams)
+    load.start(score_req, args.concurrency)
+    load.start(lambda i: gen_req(i, args.gen_tokens, False), args.concurrency)
+    time.sleep(args.seconds)
+    done = load.finish(args.timeout + 5)
+    res = load.results
+    nfail = sum(1 for r in res if not r.ok)
+    check("soak: every request answered", done and nfail == 0 and len(res) > 0,
+          "%d requests, %d failed; %s" % (len(res), nfail, summary(res, reps)))
+    show_failures(res)
+    m = re.search(r"^synth_requests_in_flight (\d+)", get(args.lb, "/metrics")[1], re.M)
+    check("soak: nothing left in flight on the server", m is not None and m.group(1) == "1",
+          "synth_requests_in_flight %s" % (m.group(1) if m else "?"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("scenario", choices=("spread", "kill", "drain"))
+    ap.add_argument("scenario", choices=("spread", "kill", "drain", "soak"))
     ap.add_argument("--lb", required=True, help="nginx URL, e.g. http://127.0.0.1:8080")
-    ap.add_argument("--replica", action="append", required=True, help="NAME,URL,UPSTREAM")
+    ap.add_argument("--replica", action="append", default=[], help="NAME,URL,UPSTREAM")
+    ap.add_argument("--seconds", type=float, default=4.0, help="soak: seconds of load")
     ap.add_argument("--victim")
     ap.add_argument("--action", help="shell command run at the kill/stop moment")
     ap.add_argument("--n", type=int, default=300)
@@ -511,7 +536,9 @@ def main():
     args = ap.parse_args()
     reps = Replicas(args.replica)
     client = Client(args.lb, timeout=args.timeout)
-    if args.scenario == "spread":
+    if args.scenario == "soak":
+        cmd_soak(args, reps, client)
+    elif args.scenario == "spread":
         cmd_spread(args, reps, client)
     else:
         if not args.victim or not args.action:
