@@ -1,0 +1,130 @@
+/*
+ * vec.h - 8-float vector primitives shared by the kernels of inference
+ * (ops.c) and training (train_kern.c), internal to model/.
+ *
+ * v8f is a GCC vector of 8 floats: one AVX register with -march=native (two
+ * SSE registers without AVX), so the code stays portable C; conversions
+ * GCC does badly through vector extensions (int8 -> float, FMA in ISO C
+ * mode) use AVX2/FMA intrinsics under #if, with plain C fallbacks. Loads and
+ * stores go through memcpy (unaligned moves). One exp and one GELU serve
+ * both the forward pass and the trainer, so they compute the same function.
+ */
+#ifndef VEC_H
+#define VEC_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__AVX2__) || defined(__F16C__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+static inline v8f v8_load(const float *p) { v8f v; memcpy(&v, p, sizeof v); return v; }
+static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
+static inline v8f v8_set1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
+/* Lane-wise select without the ?: operator (C has none for vectors). */
+static inline v8f v8_select(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+static inline v8f v8_min(v8f a, v8f b) { return v8_select(a < b, a, b); }
+static inline v8f v8_max(v8f a, v8f b) { return v8_select(a > b, a, b); }
+typedef float v4f __attribute__((vector_size(16)));
+static inline float v8_hsum(v8f v)
+{
+    v4f s = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    s += __builtin_shufflevector(s, s, 2, 3, 0, 1);
+    s += __builtin_shufflevector(s, s, 1, 0, 3, 2);
+    return s[0];
+}
+/* a * b + c, fused where the target has FMA (ISO C mode does not contract
+ * a * b + c by itself). */
+static inline v8f v8_fma(v8f a, v8f b, v8f c)
+{
+#if defined(__FMA__)
+    return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
+}
+static inline float v8_hmax(v8f v)
+{
+    float m = v[0];
+    for (int i = 1; i < 8; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+/* 8 bytes (signed or unsigned) widened to floats. GCC's generic
+ * __builtin_convertvector does this lane by lane, so AVX2 gets the two
+ * instructions it needs (sign/zero extend, then int -> float). */
+static inline v8f v8_from_i8(const uint8_t *p)
+{
+#if defined(__AVX2__)
+    return (v8f)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    v8f v = v8_set1(0.0f);
+    for (int i = 0; i < 8; i++) v[i] = (float)(int8_t)p[i];
+    return v;
+#endif
+}
+static inline v8f v8_from_u8(const uint8_t *p)
+{
+#if defined(__AVX2__)
+    return (v8f)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+#else
+    v8f v = v8_set1(0.0f);
+    for (int i = 0; i < 8; i++) v[i] = (float)p[i];
+    return v;
+#endif
+}
+
+/* Load n < 8 floats, padding with `pad`. */
+static inline v8f v8_load_tail(const float *p, int n, float pad)
+{
+    v8f v = v8_set1(pad);
+    for (int i = 0; i < n; i++) v[i] = p[i];
+    return v;
+}
+static inline void v8_store_tail(float *p, v8f v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = v[i];
+}
+
+/* ---- exp ----
+ * Cody-Waite range reduction x = n ln2 + r, |r| <= ln2/2, then the Cephes
+ * degree-6 polynomial for exp(r) and a scale by 2^n built in the exponent
+ * bits. The clamp keeps 2^n a normal float (n in [-126, 127]), so no
+ * special cases: exp(-inf) gives ~1e-38 instead of 0, which every caller
+ * (softmax, sigmoid) tolerates. */
+#define EXP_LO (-87.33654f)
+#define EXP_HI 88.0f
+
+static inline v8f v8_exp(v8f x)
+{
+    const v8f magic = v8_set1(12582912.0f); /* 1.5 * 2^23: rounds to integer */
+    x = v8_min(v8_max(x, v8_set1(EXP_LO)), v8_set1(EXP_HI));
+    v8f n = (x * v8_set1(1.44269504088896341f) + magic) - magic;
+    v8f r = x - n * v8_set1(0.693359375f) - n * v8_set1(-2.12194440e-4f);
+    v8f p = v8_set1(1.9875691500e-4f);
+    p = p * r + v8_set1(1.3981999507e-3f);
+    p = p * r + v8_set1(8.3334519073e-3f);
+    p = p * r + v8_set1(4.1665795894e-2f);
+    p = p * r + v8_set1(1.6666665459e-1f);
+    p = p * r + v8_set1(5.0000001201e-1f);
+    p = p * r * r + r + v8_set1(1.0f);
+    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+    return p * (v8f)e;
+}
+
+/* exp of one float with exactly the vector arithmetic */
+static inline float v8_exp1(float x) { return v8_exp(v8_set1(x))[0]; }
+
+/* ---- GELU ----
+ * 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)). */
+static inline v8f v8_gelu(v8f x)
+{
+    const v8f k = v8_set1(0.7978845608028654f); /* sqrt(2/pi) */
+    v8f u = k * (x + v8_set1(0.044715f) * x * x * x);
+    return x / (v8_set1(1.0f) + v8_exp(v8_set1(-2.0f) * u));
+}
+
+#endif
