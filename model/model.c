@@ -440,8 +440,10 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
         Td, Td, round16((size_t)T * hp->n_ff),
         /* per thread: */
         round16((size_t)(ATT_ROWS > hp->n_head ? ATT_ROWS : hp->n_head) * hp->n_ctx),
-        round16((size_t)ATT_ROWS * (hp->fd_a > 0 ? hp->fd_a : 1)),
-        round16((size_t)ATT_ROWS * (hp->fd_b > 0 ? hp->fd_b : 1)),
+        /* fd_a, fd_b are validated only for factorized_dense (other
+         * variants carry whatever the file says): size by them only there */
+        arch_has_factorized_dense(var) ? round16((size_t)ATT_ROWS * hp->fd_a) : 0,
+        arch_has_factorized_dense(var) ? round16((size_t)ATT_ROWS * hp->fd_b) : 0,
         round16(c->m->lin_scratch),
     };
     size_t total = round16(extra);

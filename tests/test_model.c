@@ -556,6 +556,32 @@ TEST(test_load_errors_and_info)
     fixture_free(&f);
 }
 
+/* Regression (found by tests/fuzz/fuzz_gguf): the factorized_dense keys a and
+ * b are only validated for that variant, yet the step scratch was sized by
+ * them for every variant, so a dense checkpoint with a = 2^24 made the first
+ * model_step allocate gigabytes. Any variant but factorized_dense must
+ * ignore them. */
+TEST(test_unused_fd_keys_ignored)
+{
+    fixture f;
+    memset(&f, 0, sizeof f);
+    tiny_hparams(&f.hp, ARCH_DENSE);
+    f.hp.fd_a = 1 << 24;
+    f.hp.fd_b = 1 << 20;
+    f.n = arch_tensors(&f.hp, NULL, 0);
+    make_params(&f, 810);
+    if (fixture_load(&f, QUANT_F32) != 0) { fixture_free(&f); return; }
+    model_cache *c = model_cache_create(f.m, 1);
+    int32_t tok[4] = {1, 2, 3, 4};
+    float *logits = malloc(sizeof(float) * (size_t)f.hp.n_vocab);
+    model_seq sq = {.slot = 0, .n_tokens = 4, .tokens = tok, .logits_all = 0};
+    CHECK(c && model_step(f.m, c, 1, &sq, logits) == 0);
+    CHECK_MSG(model_cache_bytes(c) < (16u << 20), "cache %zu bytes", model_cache_bytes(c));
+    free(logits);
+    model_cache_free(c);
+    fixture_free(&f);
+}
+
 /* ckpt_check_tensors allows f16 for the small non-quantizable tensors
  * (norms, biases, position embedding, R); the engine reads them through f32
  * copies. A checkpoint re-written with those tensors in f16 must give the
@@ -640,5 +666,6 @@ int main(void)
     RUN(test_score_matches_step);
     RUN(test_load_errors_and_info);
     RUN(test_f16_small_tensors);
+    RUN(test_unused_fd_keys_ignored);
     return test_summary();
 }
