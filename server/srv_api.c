@@ -54,7 +54,8 @@ static int check_keys(json_t *obj, const char *const *allowed, char *err, size_t
             size_t n = 0;
             for (const char *p = key; *p && n < 64; p++) safe[n++] = (*p > 32 && *p < 127 && *p != ':') ? *p : '?';
             safe[n] = 0;
-            return fail(err, errlen, "%s: unknown field", safe);
+            /* an empty key still gets a field name in the message */
+            return fail(err, errlen, "%s: unknown field", n ? safe : "\"\"");
         }
     }
     return 0;

@@ -191,6 +191,17 @@ static int field_named(void)
     return 1;
 }
 
+/* Regression (found by tests/fuzz/fuzz_api): an empty unknown key gave the
+ * message ": unknown field", which names no field. */
+TEST(test_empty_key_named)
+{
+    srv_gen_params p;
+    CHECK(gen("{\"\":[]}", 0, &p) == -1 && names("\"\""));
+    srv_score_params sp;
+    err[0] = 0;
+    CHECK(srv_parse_score("{\"\":1}", 6, &sp, err, sizeof err) == -1 && names("\"\""));
+}
+
 TEST(test_mutation_fuzz)
 {
     static const char *const seeds[] = {
@@ -273,6 +284,7 @@ int main(void)
     RUN(test_generate_errors);
     RUN(test_score_parse);
     RUN(test_tokenize_parse);
+    RUN(test_empty_key_named);
     RUN(test_mutation_fuzz);
     return test_summary();
 }
