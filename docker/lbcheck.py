@@ -375,14 +375,17 @@ def run_action(cmd):
     return subprocess.Popen(cmd, shell=True)
 
 
-def wait_streams_on(load, up, timeout):
+def wait_streams_on(load, up, timeout, fresh=None):
+    """Streams in flight on upstream up; with fresh, wait for one that
+    started less than fresh seconds ago (the most time left to run)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         s = load.streams_in_flight(up)
-        if s:
+        now = time.monotonic()
+        if s and (fresh is None or any(now - r.t0 < fresh for r in s)):
             return s
-        time.sleep(0.005)
-    return []
+        time.sleep(0.002)
+    return load.streams_in_flight(up)
 
 
 def cmd_kill(args, reps, client):
@@ -449,7 +452,7 @@ def cmd_drain(args, reps, client):
     time.sleep(args.warmup)
     pt = threading.Thread(target=poll_ready, daemon=True)
     pt.start()
-    inflight = wait_streams_on(load, vup, 10.0)
+    inflight = wait_streams_on(load, vup, 10.0, fresh=0.03)
     print("     streams in flight on %s when the stop is sent: %d" % (vname, len(inflight)))
     t_stop = time.monotonic()
     p = run_action(args.action)

@@ -127,13 +127,15 @@ fi
 MODEL=${DEPLOY_MODEL:-}
 if [ -z "$MODEL" ] && [ -f weights/synthesizer-wt2-q8_0.gguf ]; then MODEL=weights/synthesizer-wt2-q8_0.gguf; fi
 if [ -z "$MODEL" ]; then
-    # the shipped model is not there yet: a small one, trained in seconds
+    # the shipped model is not there yet: one of its shape (random
+    # synthesizer, ctx 256, d 256, 6 layers; a small vocabulary), trained
+    # for 2 steps: the same size class and decoding speed
     mkdir -p build/deploy
     cat README.md weights/README.md > "$W/text.txt"
     if "$SYNTH" tokenizer-train --input "$W/text.txt" --vocab 400 -o "$W/tok.gguf" >"$W/train.log" 2>&1 &&
        "$SYNTH" train --train "$W/text.txt" --valid "$W/text.txt" --tokenizer "$W/tok.gguf" -o "$W/m.gguf" \
-           --variant random --ctx 256 --d-model 128 --layers 4 --heads 4 --d-ff 512 --batch 2 --seq 32 \
-           --steps 4 --warmup 1 --eval-every 4 --dropout 0 >>"$W/train.log" 2>&1 &&
+           --variant random --ctx 256 --d-model 256 --layers 6 --heads 4 --d-ff 1024 --batch 1 --seq 32 \
+           --steps 2 --warmup 1 --eval-every 2 --dropout 0 >>"$W/train.log" 2>&1 &&
        "$SYNTH" quantize "$W/m.gguf" build/deploy/test-model.gguf --type q8_0 >>"$W/train.log" 2>&1; then
         MODEL=build/deploy/test-model.gguf
         note "the shipped model is missing: testing with a small model trained here ($MODEL)"
@@ -183,8 +185,8 @@ hc=$(podman image inspect "$IMAGE" --format '{{if .Config.Healthcheck}}{{index .
 sig=$(podman image inspect "$IMAGE" --format '{{.Config.StopSignal}} {{index .Config.Entrypoint 0}}')
 [ "$sig" = "SIGTERM /usr/local/bin/synth" ] && ok "STOPSIGNAL SIGTERM, exec-form entrypoint synth" ||
     bad "stop signal / entrypoint: $sig"
-rt=$(podman run --rm --entrypoint sh "$IMAGE" -c 'command -v sleep bash' 2>/dev/null | tr '\n' ' ')
-[ "$rt" = "/usr/bin/sleep /usr/bin/bash " ] && ok "sleep (k8s preStop) and bash (HEALTHCHECK) in the image" ||
+rt=$(podman run --rm --entrypoint sh "$IMAGE" -c 'command -v sleep; command -v bash' 2>/dev/null | tr '\n' ' ')
+[ "$(echo $rt | wc -w)" -eq 2 ] && ok "sleep (k8s preStop) and bash (HEALTHCHECK) in the image" ||
     bad "sleep/bash in the image: '$rt'"
 ro=$(podman run --rm --entrypoint sh "$IMAGE" -c 'test -r "$SYNTH_MODEL" && ! test -w "$SYNTH_MODEL" && echo ro' 2>/dev/null)
 [ "$ro" = ro ] && ok "model readable, not writable by the server user" || bad "model file permissions"
@@ -275,7 +277,7 @@ done
 
 # ---- 8. podman stop another under load, streams in flight -----------------
 echo "== podman stop synth-r2 under load with streams in flight"
-lbcheck drain --victim synth2 --action "podman stop -t 35 synth-r2 >/dev/null 2>&1" --after 2
+lbcheck drain --victim synth2 --action "podman stop -t 35 synth-r2 >/dev/null 2>&1" --after 2 --streams 9
 code=$(podman inspect synth-r2 --format '{{.State.ExitCode}}')
 podman logs synth-r2 >"$W/r2.log" 2>&1
 drained=$(grep -o '"signal 15: draining [0-9]* request(s)' "$W/r2.log" | head -n 1 | tr -d '"')
@@ -288,6 +290,20 @@ if grep -q 'drain timeout' "$W/r2.log"; then
 else
     ok "synth-r2 finished draining before its drain timeout"
 fi
+# started again, synth-r2 gets a new address; the lb entrypoint notices
+# and reloads nginx, which then sends to it again
+old2=$(ipof synth-r2)
+podman start synth-r2 >/dev/null 2>&1
+back=0; t0=$(date +%s)
+while [ $(( $(date +%s) - t0 )) -lt 30 ]; do
+    ip2=$(ipof synth-r2)
+    up=$(curl -s -o /dev/null -D - -H 'Content-Type: application/json' -d '{"text":"back?"}' \
+         "http://127.0.0.1:$LB_PORT/tokenize" | tr -d '\r' | sed -n 's/^X-Upstream: //Ip')
+    case $up in *"$ip2:8080") [ -n "$ip2" ] && { back=1; break; } ;; esac
+    sleep 0.2
+done
+[ "$back" -eq 1 ] && ok "synth-r2 started again (address ${old2:-none} -> $ip2): nginx sends to it after $(( $(date +%s) - t0 ))s" ||
+    bad "synth-r2 started again ($ip2) but nginx did not send to it within 30 s"
 fivexx=$(podman logs synth-lb 2>/dev/null | grep -c '" 50[0-9] ')
 note "nginx access log: $fivexx responses with status 5xx sent to clients"
 
