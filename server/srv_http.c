@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "srv_json.h"
+#include "srv_static.h"
 
 enum { PH_BODY = 0, PH_PREP, PH_WORKER, PH_DONE, PH_STREAM };
 
@@ -150,15 +151,17 @@ static void req_unref(srv_req *r)
 static int route_of(const char *url)
 {
     static const char *const paths[] = {"/generate", "/v1/completions", "/score", "/tokenize", "/detokenize",
-                                        "/health", "/ready", "/metrics", "/v1/models"};
+                                        "/health", "/ready", "/metrics", "/v1/models", "/v1/attention"};
     for (int i = 0; i < (int)(sizeof paths / sizeof paths[0]); i++)
         if (!strcmp(url, paths[i])) return i;
+    if (srv_static_find(url)) return SRV_R_STATIC;   /* the page compiled into the binary */
     return SRV_R_OTHER;
 }
 
 static int route_is_get(int route)
 {
-    return route == SRV_R_HEALTH || route == SRV_R_READY || route == SRV_R_METRICS || route == SRV_R_MODELS;
+    return route == SRV_R_HEALTH || route == SRV_R_READY || route == SRV_R_METRICS || route == SRV_R_MODELS ||
+           route == SRV_R_ATTENTION || route == SRV_R_STATIC;
 }
 
 static srv_req *req_new(srv_server *s, struct MHD_Connection *c, const char *url, const char *method)
@@ -773,6 +776,19 @@ static enum MHD_Result respond_get(srv_server *s, srv_req *r)
     case SRV_R_METRICS:
         b = srv_metrics_render(&s->metrics, &len);
         return queue_body(r, b ? 200 : 500, b, len, "text/plain; version=0.0.4; charset=utf-8");
+    case SRV_R_STATIC: {
+        const srv_static_file *f = srv_static_find(r->path);
+        if (!f) return queue_error(r, 404, "not_found_error", "no route %s", r->path);
+        return srv_static_queue(r->conn, f, &r->status);
+    }
+    case SRV_R_ATTENTION: {
+        char err[256];
+        int st = srv_attention_request(r->conn, s->m, &b, &len, err, sizeof err);
+        if (st != 200)
+            return queue_error(r, st, st == 404 ? "not_found_error" : st == 400 ? "invalid_request_error" : "server_error",
+                               "%s", err);
+        return queue_body(r, 200, b, len, "application/json");
+    }
     default:
         b = srv_json_models(s, &len);
         return queue_body(r, 200, b, len, "application/json");
@@ -806,7 +822,7 @@ static enum MHD_Result first_call(srv_server *s, srv_req *r, struct MHD_Connecti
         ret = queue_error(r, 404, "not_found_error", "no route %s", r->path);
     else if (route_is_get(r->route) ? !is_get : strcmp(r->method, "POST"))
         ret = queue_error(r, 405, "method_not_allowed_error", "%s does not accept %s", r->path, r->method);
-    else if (r->route != SRV_R_HEALTH && r->route != SRV_R_READY && !authorized(s, c))
+    else if (r->route != SRV_R_HEALTH && r->route != SRV_R_READY && r->route != SRV_R_STATIC && !authorized(s, c))
         ret = queue_error(r, 401, "authentication_error", "missing or wrong API key");
     else if (s->draining && r->route != SRV_R_HEALTH && r->route != SRV_R_READY)
         ret = queue_error(r, 503, "unavailable_error", "server is shutting down");

@@ -8,7 +8,7 @@
 
 static const char *const route_names[SRV_R_N] = {
     "/generate", "/v1/completions", "/score", "/tokenize", "/detokenize",
-    "/health", "/ready", "/metrics", "/v1/models", "other"};
+    "/health", "/ready", "/metrics", "/v1/models", "/v1/attention", "static", "other"};
 
 const char *srv_route_name(int route)
 {
@@ -16,7 +16,7 @@ const char *srv_route_name(int route)
 }
 
 /* The statuses the server sends; anything else lands in the last slot. */
-static const int status_codes[SRV_N_STATUS] = {200, 400, 401, 404, 405, 408, 413, 499, 500, 503, 504, 0};
+static const int status_codes[SRV_N_STATUS] = {200, 304, 400, 401, 404, 405, 408, 413, 499, 500, 503, 504, 0};
 
 static int status_slot(int status)
 {

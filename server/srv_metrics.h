@@ -23,6 +23,8 @@ enum srv_route {
     SRV_R_READY,
     SRV_R_METRICS,
     SRV_R_MODELS,
+    SRV_R_ATTENTION,    /* GET /v1/attention (srv_static.h) */
+    SRV_R_STATIC,       /* the embedded playground page (srv_static.h) */
     SRV_R_OTHER,
     SRV_R_N
 };
@@ -37,7 +39,7 @@ typedef struct {
     uint64_t total;
 } srv_hist;
 
-#define SRV_N_STATUS 12
+#define SRV_N_STATUS 13
 typedef struct {
     pthread_mutex_t mu;
     uint64_t requests[SRV_R_N][SRV_N_STATUS];
