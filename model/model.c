@@ -477,8 +477,8 @@ static scratch scratch_thread(const scratch *s, int t)
 {
     scratch r = *s;
     r.S = s->S + (size_t)t * s->S_stride;
-    r.fa = s->fa + (size_t)t * s->fa_stride;
-    r.fb = s->fb + (size_t)t * s->fb_stride;
+    r.fa = s->fa ? s->fa + (size_t)t * s->fa_stride : NULL;   /* NULL unless factorized_dense */
+    r.fb = s->fb ? s->fb + (size_t)t * s->fb_stride : NULL;
     r.lin = s->lin ? s->lin + (size_t)t * s->lin_stride : NULL;
     return r;
 }
