@@ -486,11 +486,10 @@
 
   // ---------------------------------------------------------------- model
 
-  // Attention weights in [0, 1] -> white .. dark blue, on a square-root
-  // scale so the small weights of long rows stay visible.
+  // t in [0, 1] -> white .. dark blue (the .legend .blues ramp).
   const BLUES = [[255, 255, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
   function blue(v) {
-    const t = Math.sqrt(Math.min(1, Math.max(0, v))) * (BLUES.length - 1);
+    const t = Math.min(1, Math.max(0, v)) * (BLUES.length - 1);
     const i = Math.min(BLUES.length - 2, Math.floor(t));
     const f = t - i;
     return BLUES[i].map((c, k) => Math.round(c + (BLUES[i + 1][k] - c) * f));
@@ -498,8 +497,13 @@
 
   let attn = null;
 
+  // Colour of a weight: relative to its row's largest weight (where each
+  // query looks, whatever the row length), or the square root of the
+  // weight itself (small weights of long rows stay visible).
   function drawAttention(j) {
     const L = j.n_ctx;
+    const byRow = $('attn-scale').value === 'row';
+    $('attn-hi').textContent = byRow ? 'row maximum' : 'weight 1 (\u221a scale)';
     const cv = $('attn-canvas');
     cv.width = L;
     cv.height = L;
@@ -508,9 +512,11 @@
     const d = img.data;
     for (let i = 0; i < L; i++) {
       const row = j.rows[i];
+      const mx = byRow ? Math.max(...row) || 1 : 1;
       for (let k = 0; k < L; k++) {
         const o = (i * L + k) * 4;
-        const c = k <= i ? blue(row[k]) : [236, 238, 242]; // future positions: masked
+        const c = k > i ? [236, 238, 242] // future positions: masked
+          : blue(byRow ? row[k] / mx : Math.sqrt(row[k]));
         d[o] = c[0];
         d[o + 1] = c[1];
         d[o + 2] = c[2];
@@ -547,6 +553,7 @@
   });
   $('attn-layer').addEventListener('change', showAttention);
   $('attn-head').addEventListener('change', showAttention);
+  $('attn-scale').addEventListener('change', () => { if (attn) drawAttention(attn); });
 
   $('attn-canvas').addEventListener('mousemove', (e) => {
     if (!attn) return;
@@ -613,7 +620,7 @@
       const isStatic = STATIC_VARIANTS.includes(m.variant);
       fillSelect($('attn-layer'), m.n_layer);
       fillSelect($('attn-head'), m.n_head);
-      for (const id of ['attn-layer', 'attn-head', 'attn-show']) $(id).disabled = !isStatic;
+      for (const id of ['attn-layer', 'attn-head', 'attn-scale', 'attn-show']) $(id).disabled = !isStatic;
       if (isStatic) {
         $('attn-note').textContent = 'A ' + m.variant + ' synthesizer attends with fixed weights: each head is one ' +
           m.context_length + ' \u00d7 ' + m.context_length + ' causal matrix, the same for every input.';
