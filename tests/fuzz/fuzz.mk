@@ -1,0 +1,55 @@
+# tests/fuzz/fuzz.mk - coverage-guided fuzzing with libFuzzer (clang), and
+# the soak test. Included by the top Makefile.
+#
+#   make fuzz                       build every target into build-fuzz/
+#   make fuzz FUZZ_SECONDS=600      ... then run each one for 600 s, one after
+#                                   the other (-jobs=1), on a working copy of
+#                                   its seed corpus; fails on any finding
+#   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="api tok"   a subset
+#   make soak                       10-minute soak test of `synth serve`
+#                                   (SOAK_SECONDS=N to change; see tests/soak.py)
+#
+# The targets and the library they test are compiled with clang
+# (-fsanitize=fuzzer-no-link,address,undefined) into build-fuzz/, apart from
+# the gcc build. Needs Debian's clang and libclang-rt-14-dev (libFuzzer and
+# the sanitizer runtimes); tests/fuzz/ci.sh is the CI entry point.
+
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_TARGETS ?= gguf tok api http
+FUZZ_SECONDS ?= 0
+FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -march=$(ARCH) -D_GNU_SOURCE -MMD -MP \
+                -Iweights -Imodel -Iserver -Itests/fuzz -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(SERVER_SRC))
+FUZZ_BIN     := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+
+.PHONY: fuzz soak fuzz-seeds
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libsynth.a: $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libsynth.a
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+# the seed generator is a plain program (no libFuzzer main)
+$(FUZZ_BUILD)/fuzz_mkseed: $(FUZZ_BUILD)/tests/fuzz/fuzz_mkseed.o $(FUZZ_BUILD)/libsynth.a
+	$(FUZZ_CC) -fsanitize=address,undefined -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@if [ "$(FUZZ_SECONDS)" != 0 ]; then \
+	    tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS); fi
+
+# regenerate the committed GGUF seeds (only needed when the format changes)
+fuzz-seeds: $(FUZZ_BUILD)/fuzz_mkseed
+	$(FUZZ_BUILD)/fuzz_mkseed tests/fuzz/corpus/gguf
+
+soak: $(SYNTH) $(BUILD)/tests/test_server
+	SYNTH=$(abspath $(SYNTH)) TEST_SERVER=$(abspath $(BUILD)/tests/test_server) \
+	    python3 tests/soak.py
+
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
