@@ -107,6 +107,18 @@ async function partA(browser) {
     again.status);
   const js = await api(URL_A, 'GET', '/app.js');
   check('GET /app.js is text/javascript', js.status === 200 && /^text\/javascript/.test(js.headers.get('content-type')));
+  const head = await fetch(URL_A + '/', { method: 'HEAD' });
+  check('HEAD / has the headers and no body', head.status === 200 && (await head.text()) === '' &&
+    head.headers.get('etag') === etag);
+  const fav = await api(URL_A, 'GET', '/favicon.svg');
+  check('GET /favicon.svg is image/svg+xml', fav.status === 200 && fav.headers.get('content-type') === 'image/svg+xml');
+  for (const q of ['layer=0', 'layer=0&head=9', 'layer=x&head=0', 'layer=0&head=0&scale=2', 'layer=-1&head=0']) {
+    const r = await api(URL_A, 'GET', '/v1/attention?' + q);
+    check('GET /v1/attention?' + q + ' is 400', r.status === 400 && r.json && r.json.error.type === 'invalid_request_error',
+      r.status + ' ' + r.text);
+  }
+  const post = await api(URL_A, 'POST', '/', {});
+  check('POST / is 405', post.status === 405);
   const html = root.text;
   check('no inline script or style in the page', !/<script(?![^>]*\bsrc=)/i.test(html) && !/\sstyle=/i.test(html) &&
     !/\son[a-z]+=/i.test(html));
@@ -255,6 +267,10 @@ async function partA(browser) {
     order.indexOf('prompt') >= 0 && iGen > order.indexOf('prompt') && order.indexOf('score-text') > iGen &&
     iScore > order.indexOf('score-text'), order.join(' '));
 
+  const mt = (await api(URL_A, 'GET', '/metrics')).text;
+  check('/metrics counts the page and the attention route', /synth_requests_total\{route="static",status="200"\} [1-9]/.test(mt) &&
+    /synth_requests_total\{route="\/v1\/attention",status="200"\} [1-9]/.test(mt) &&
+    /synth_requests_total\{route="static",status="304"\} [1-9]/.test(mt));
   check('no console errors or CSP violations (server A)', problems.length === 0, problems.join(' | '));
   await page.close();
 }
@@ -287,6 +303,13 @@ async function partB(browser) {
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));
 
+  const noKey = await api(URL_B, 'GET', '/v1/attention?layer=0&head=0');
+  const withKey = await api(URL_B, 'GET', '/v1/attention?layer=0&head=0', undefined, KEY);
+  const jsNoKey = await api(URL_B, 'GET', '/app.js');
+  check('with --api-key: static files need no key, /v1/attention does (401)', jsNoKey.status === 200 &&
+    noKey.status === 401 && (await api(URL_B, 'GET', '/v1/models')).status === 401, noKey.status);
+  check('dense variant: /v1/attention is 404 not_found_error', withKey.status === 404 &&
+    withKey.json.error.type === 'not_found_error', withKey.status + ' ' + withKey.text);
   const res = await page.goto(URL_B + '/');
   check('with --api-key the page itself loads without a key', res.status() === 200);
   await page.waitForFunction(() => document.getElementById('model-line').textContent === 'API key required', null,
