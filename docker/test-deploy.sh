@@ -143,11 +143,13 @@ if [ -z "$MODEL" ]; then
         tail -5 "$W/train.log"; bad "training the small test model with $SYNTH"; finish
     fi
 fi
-case $MODEL in
-    /*) case $MODEL in "$ROOT"/*) MODEL=${MODEL#"$ROOT"/} ;;
-        *) mkdir -p build/deploy && cp "$MODEL" build/deploy/model.gguf && MODEL=build/deploy/model.gguf ;; esac ;;
-esac
 [ -f "$MODEL" ] || { bad "model $MODEL not found"; finish; }
+# the build context holds weights/ and build/deploy/*.gguf (Dockerfile.dockerignore)
+case $MODEL in "$ROOT"/*) MODEL=${MODEL#"$ROOT"/} ;; esac
+case $MODEL in
+    weights/*.gguf|build/deploy/*.gguf) ;;
+    *) mkdir -p build/deploy && cp "$MODEL" build/deploy/model.gguf && MODEL=build/deploy/model.gguf ;;
+esac
 model_bytes=$(stat -c %s "$MODEL")
 note "model: $MODEL ($model_bytes bytes)"
 
@@ -155,15 +157,15 @@ note "model: $MODEL ($model_bytes bytes)"
 # --network host: RUN steps reach the apt mirror through the host's resolver
 # --format docker: keeps HEALTHCHECK (the OCI format has no such field)
 t0=$(date +%s)
-if podman build --network host --format docker -f docker/Dockerfile --build-arg BASE="$BASE" \
-        --build-arg MODEL="$MODEL" -t "$IMAGE" . >"$W/build.log" 2>&1; then
+if podman build --network host --format docker --ignorefile docker/Dockerfile.dockerignore \
+        -f docker/Dockerfile --build-arg BASE="$BASE" --build-arg MODEL="$MODEL" -t "$IMAGE" . >"$W/build.log" 2>&1; then
     ok "image $IMAGE built ($(( $(date +%s) - t0 ))s)"
 else
     tail -20 "$W/build.log"; bad "podman build of $IMAGE"; finish
 fi
 t0=$(date +%s)
-if podman build --network host --format docker -f docker/Dockerfile --build-arg BASE="$BASE" \
-        --target lb -t "$LB_IMAGE" . >"$W/build-lb.log" 2>&1; then
+if podman build --network host --format docker --ignorefile docker/Dockerfile.dockerignore \
+        -f docker/Dockerfile --build-arg BASE="$BASE" --target lb -t "$LB_IMAGE" . >"$W/build-lb.log" 2>&1; then
     ok "image $LB_IMAGE built ($(( $(date +%s) - t0 ))s)"
 else
     tail -20 "$W/build-lb.log"; bad "podman build of $LB_IMAGE"; finish
