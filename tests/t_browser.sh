@@ -87,6 +87,7 @@ rm -f "$T"/*.state
 KEY="pg-key-$$-$(date +%s)"
 start_server() { # name, model, extra flags...: sets PORT
     name=$1; m=$2; shift 2
+    : >"$T/$name.log"
     "$SYNTH" serve -m "$m" --host 127.0.0.1 --port 0 --threads 1 --log-level info "$@" 2>"$T/$name.log" &
     PIDS="$PIDS $!"
     PORT=""

@@ -222,7 +222,13 @@
             setValue('gen-ttft', (tFirst - t0).toFixed(0) + ' ms', tFirst - t0);
           }
         }
-        if (typeof ev.text === 'string' && ev.text) out.appendData(ev.text);
+        if (typeof ev.text === 'string' && ev.text) {
+          // follow the end of the text unless the reader scrolled up
+          const box = $('gen-out');
+          const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
+          out.appendData(ev.text);
+          if (atEnd) box.scrollTop = box.scrollHeight;
+        }
         if (ev.finish_reason) final = ev;
       });
       for (;;) {

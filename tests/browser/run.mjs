@@ -214,6 +214,15 @@ async function partA(browser) {
   await page.waitForFunction((t) => document.getElementById('score-text').value === t &&
     document.getElementById('score-status').textContent.startsWith('Scored'), fileText, { timeout: 20000 });
   await checkScore(page, fileText, 'dropped file');
+  // longer than the context: scored in sliding windows, every token shown
+  const long = (pasted + '\n').repeat(6);
+  await page.fill('#score-text', long);
+  await page.click('#score-start');
+  const nLong = (await api(URL_A, 'POST', '/score', { text: long })).json.tokens;
+  check('the long text spans several windows', nLong > 2 * models.context_length, nLong);
+  await page.waitForFunction((n) => document.getElementById('score-tokens').textContent === String(n), nLong,
+    { timeout: 20000 });
+  await checkScore(page, long, 'text longer than the context');
   await page.setInputFiles('#score-file', TEXT_FILE);
   await page.waitForFunction(() => document.getElementById('score-status').textContent.startsWith('Scored'), null,
     { timeout: 20000 });
