@@ -70,7 +70,7 @@ export OPENBLAS_NUM_THREADS=1
 cat README.md weights/README.md docker/README.md 2>/dev/null > "$T/text.txt"
 if "$SYNTH" tokenizer-train --input "$T/text.txt" --vocab 400 -o "$T/tok.gguf" >"$T/log" 2>&1 &&
    "$SYNTH" train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" -o "$T/a.gguf" \
-       --name playground-small --ctx 128 --d-model 32 --layers 2 --heads 2 --d-ff 64 --batch 4 --seq 64 \
+       --name playground-small --ctx 128 --d-model 32 --layers 2 --heads 2 --d-ff 64 --batch 4 --seq 128 \
        --steps 300 --warmup 10 --eval-every 300 --eval-tokens 512 --dropout 0 >"$T/log" 2>&1 &&
    "$SYNTH" train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" -o "$T/b.gguf" \
        --name playground-dense --variant dense --ctx 1024 --d-model 384 --layers 6 --heads 2 --d-ff 1536 \

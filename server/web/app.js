@@ -561,16 +561,50 @@
   $('attn-head').addEventListener('change', showAttention);
   $('attn-scale').addEventListener('change', () => { if (attn) drawAttention(attn); });
 
-  $('attn-canvas').addEventListener('mousemove', (e) => {
-    if (!attn) return;
-    const r = e.currentTarget.getBoundingClientRect();
+  // One cell of the map: the weight in the caption, a marker over the cell.
+  let cell = [0, 0];
+  function showCell(i, k, mark) {
     const L = attn.n_ctx;
-    const i = Math.floor(((e.clientY - r.top) / r.height) * L);
-    const k = Math.floor(((e.clientX - r.left) / r.width) * L);
-    if (i < 0 || k < 0 || i >= L || k >= L) return;
+    i = Math.max(0, Math.min(L - 1, i));
+    k = Math.max(0, Math.min(L - 1, k));
+    cell = [i, k];
     $('attn-detail').textContent = k <= i
       ? 'query ' + i + ' \u2192 key ' + k + ': weight ' + attn.rows[i][k]
       : 'query ' + i + ' \u2192 key ' + k + ': masked (a future position)';
+    const cur = $('attn-cursor');
+    cur.hidden = !mark;
+    if (mark) {
+      const cv = $('attn-canvas');
+      const w = cv.clientWidth / L;
+      const h = cv.clientHeight / L;
+      cur.style.left = (cv.offsetLeft + cv.clientLeft + k * w) + 'px';
+      cur.style.top = (cv.offsetTop + cv.clientTop + i * h) + 'px';
+      cur.style.width = w + 'px';
+      cur.style.height = h + 'px';
+    }
+  }
+
+  const cv = $('attn-canvas');
+  cv.addEventListener('mousemove', (e) => {
+    if (!attn) return;
+    const r = cv.getBoundingClientRect();
+    const L = attn.n_ctx;
+    const i = Math.floor(((e.clientY - r.top) / r.height) * L);
+    const k = Math.floor(((e.clientX - r.left) / r.width) * L);
+    if (i >= 0 && k >= 0 && i < L && k < L) showCell(i, k, false);
+  });
+  cv.addEventListener('focus', () => { if (attn) showCell(cell[0], cell[1], true); });
+  cv.addEventListener('blur', () => { $('attn-cursor').hidden = true; });
+  // Arrows move one cell (with Shift: 10), Home/End go to the row's ends.
+  cv.addEventListener('keydown', (e) => {
+    if (!attn) return;
+    const n = e.shiftKey ? 10 : 1;
+    const [i, k] = cell;
+    const to = { ArrowUp: [i - n, k], ArrowDown: [i + n, k], ArrowLeft: [i, k - n], ArrowRight: [i, k + n],
+      Home: [i, 0], End: [i, i] }[e.key];
+    if (!to) return;
+    e.preventDefault();
+    showCell(to[0], to[1], true);
   });
 
   function fillSelect(sel, n) {

@@ -252,6 +252,12 @@ async function partA(browser) {
     px.d0[2] > px.d0[0] && px.d0[0] < 40 && px.masked[0] === 236 && px.masked[2] === 242, JSON.stringify(px));
   check('attention rows sum to 1', att.rows.every((r, i) => r.length === i + 1 &&
     Math.abs(r.reduce((a, b) => a + b, 0) - 1) < 1e-4));
+  await page.focus('#attn-canvas');
+  for (const k of ['ArrowDown', 'ArrowDown', 'ArrowDown', 'ArrowRight']) await page.keyboard.press(k);
+  const cellText = await text(page, '#attn-detail');
+  check('keyboard on the heat map: query 3 -> key 1 shows its weight',
+    cellText === 'query 3 \u2192 key 1: weight ' + att.rows[3][1], cellText);
+  check('the focused cell is marked', await page.$eval('#attn-cursor', (e) => !e.hidden));
   await page.locator('#model').screenshot({ path: path.join(ART, 'model-panel.png') });
   await page.screenshot({ path: path.join(ART, 'page-wide.png'), fullPage: true });
 
