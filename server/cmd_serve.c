@@ -70,7 +70,8 @@ static int set_flag(const flag *f, const char *v)
 static void usage(FILE *out, const flag *flags, int n)
 {
     fprintf(out, "usage: synth serve [options]\n\nHTTP inference server: POST /generate /score /tokenize "
-                 "/detokenize /v1/completions, GET /health /ready /metrics /v1/models.\n\noptions (each "
+                 "/detokenize /v1/completions, GET /health /ready /metrics /v1/models /v1/attention,\n"
+                 "and the playground page at GET /.\n\noptions (each "
                  "also an environment variable):\n");
     for (int i = 0; i < n; i++) {
         char name[40];

@@ -43,6 +43,9 @@
  * POST /tokenize {text} -> {tokens: [ids]}; POST /detokenize {tokens} -> {text}
  * GET /health (200 while the process runs), /ready (503 while draining),
  *     /metrics (Prometheus text), /v1/models.
+ * GET / (the playground page and its files, compiled in, no API key) and
+ *     GET /v1/attention?layer=N&head=H (precomputed attention of the
+ *     static variants): see srv_static.h.
  * Errors: {"error": {"type", "message"}}: 400 invalid_request_error,
  *   401 authentication_error, 404 not_found_error, 405
  *   method_not_allowed_error (+Allow), 413 request_too_large, 500
