@@ -68,10 +68,13 @@ fi
 # ---- models ---------------------------------------------------------------
 export OPENBLAS_NUM_THREADS=1
 cat README.md weights/README.md docker/README.md 2>/dev/null > "$T/text.txt"
+# PLAYGROUND_MODEL=FILE serves FILE as model A instead (a static variant,
+# e.g. the shipped weights, for screenshots of a real model)
+if [ -n "${PLAYGROUND_MODEL:-}" ]; then cp "$PLAYGROUND_MODEL" "$T/a.gguf" || bad "cannot read $PLAYGROUND_MODEL"; fi
 if "$SYNTH" tokenizer-train --input "$T/text.txt" --vocab 400 -o "$T/tok.gguf" >"$T/log" 2>&1 &&
-   "$SYNTH" train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" -o "$T/a.gguf" \
+   { [ -n "${PLAYGROUND_MODEL:-}" ] || "$SYNTH" train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" -o "$T/a.gguf" \
        --name playground-small --ctx 128 --d-model 32 --layers 2 --heads 2 --d-ff 64 --batch 4 --seq 128 \
-       --steps 300 --warmup 10 --eval-every 300 --eval-tokens 512 --dropout 0 >"$T/log" 2>&1 &&
+       --steps 300 --warmup 10 --eval-every 300 --eval-tokens 512 --dropout 0 >"$T/log" 2>&1; } &&
    "$SYNTH" train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" -o "$T/b.gguf" \
        --name playground-dense --variant dense --ctx 1024 --d-model 384 --layers 6 --heads 2 --d-ff 1536 \
        --batch 1 --seq 32 --steps 1 --warmup 1 --eval-every 1 --eval-tokens 32 --dropout 0 >"$T/log" 2>&1; then

@@ -215,7 +215,8 @@ async function partA(browser) {
     document.getElementById('score-status').textContent.startsWith('Scored'), fileText, { timeout: 20000 });
   await checkScore(page, fileText, 'dropped file');
   // longer than the context: scored in sliding windows, every token shown
-  const long = (pasted + '\n').repeat(6);
+  const unit = (await api(URL_A, 'POST', '/score', { text: pasted + '\n' })).json.tokens;
+  const long = (pasted + '\n').repeat(Math.ceil((2.5 * models.context_length) / unit) + 1);
   await page.fill('#score-text', long);
   await page.click('#score-start');
   const nLong = (await api(URL_A, 'POST', '/score', { text: long })).json.tokens;
