@@ -259,6 +259,7 @@
         setValue('gen-finish', 'stopped');
         setStatus($('gen-status'), 'Stopped after ' + nTok + ' tokens; the server frees the slot.', false);
       } else {
+        ctl.abort(); // release the connection if the stream is still open
         setValue('gen-finish', 'error');
         setStatus($('gen-status'), 'Error: ' + err.message, true);
       }
@@ -275,6 +276,13 @@
   $('gen-stop').addEventListener('click', () => {
     if (genCtl) genCtl.abort();
     $('gen-start').focus();
+  });
+  // Escape anywhere stops a running generation.
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && genCtl) {
+      e.preventDefault();
+      genCtl.abort();
+    }
   });
   // Ctrl+Enter in the prompt generates.
   $('prompt').addEventListener('keydown', (e) => {

@@ -372,6 +372,18 @@ async function partB(browser) {
     !(await page.$eval('#gen-start', (e) => e.disabled)));
   await page.locator('#generate').screenshot({ path: path.join(ART, 'generate-stopped.png') });
 
+  // the keyboard: Ctrl+Enter starts, Escape stops
+  await page.focus('#prompt');
+  await page.keyboard.press('Control+Enter');
+  await page.waitForFunction(() => Number(document.getElementById('gen-completion-tokens').dataset.value || 0) >= 3,
+    null, { timeout: 30000 });
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => document.getElementById('gen-finish').textContent === 'stopped', null,
+    { timeout: 10000 });
+  check('Escape stops the stream and the slot is freed', await waitFor(async () =>
+    await metric(URL_B, 'synth_running_batch_size', KEY) === 0 &&
+    await metric(URL_B, 'synth_requests_cancelled_total', KEY) === c0 + 2, 10000));
+
   // the key is kept for the tab, sent as a header, never in a URL
   check('the key never appears in a URL', !urls.some((u) => u.includes(KEY)), urls.filter((u) => u.includes(KEY)));
   await page.reload();
