@@ -317,17 +317,23 @@ void srv_notify_locked(srv_server *s, srv_req *r)
     uv_async_send(&s->async);
 }
 
+/* Resume every request the worker flagged. Entries are popped one at a
+ * time under the lock: the worker may flag a request again while we process
+ * it (re-linking it onto notify_head through notify_next), so a detached
+ * list walked without the lock could jump onto the new list, skip entries
+ * and process a freed one. */
 static void process_notify(srv_server *s)
 {
-    pthread_mutex_lock(&s->mu);
-    srv_req *list = s->notify_head;
-    s->notify_head = NULL;
-    for (srv_req *r = list; r; r = r->notify_next) r->in_notify = 0;
-    pthread_mutex_unlock(&s->mu);
-    while (list) {
-        srv_req *r = list;
-        list = r->notify_next;
+    for (;;) {
         pthread_mutex_lock(&s->mu);
+        srv_req *r = s->notify_head;
+        if (!r) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        s->notify_head = r->notify_next;
+        r->notify_next = NULL;
+        r->in_notify = 0;
         int done = r->w_done && r->in_worker;
         if (done) r->in_worker = 0;
         pthread_mutex_unlock(&s->mu);
