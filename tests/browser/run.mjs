@@ -69,6 +69,17 @@ function watchPage(page, problems) {
   page.on('pageerror', (e) => problems.push('pageerror: ' + e.message));
 }
 
+// Before a full-page screenshot: no focus ring or hover, at the top, two
+// frames painted after the last layout change.
+async function settle(page) {
+  await page.mouse.move(0, 0);
+  await page.evaluate(() => new Promise((r) => {
+    if (document.activeElement) document.activeElement.blur();
+    window.scrollTo(0, 0);
+    requestAnimationFrame(() => requestAnimationFrame(r));
+  }));
+}
+
 const text = (page, sel) => page.$eval(sel, (e) => e.textContent);
 const dataValue = (page, sel) => page.$eval(sel, (e) => e.dataset.value);
 
@@ -260,12 +271,14 @@ async function partA(browser) {
     cellText === 'query 3 \u2192 key 1: weight ' + att.rows[3][1], cellText);
   check('the focused cell is marked', await page.$eval('#attn-cursor', (e) => !e.hidden));
   await page.locator('#model').screenshot({ path: path.join(ART, 'model-panel.png') });
+  await settle(page);
   await page.screenshot({ path: path.join(ART, 'page-wide.png'), fullPage: true });
 
   // narrow screen: nothing wider than the viewport
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check('narrow screen (390 px): no horizontal scrolling', overflow <= 0, overflow + ' px too wide');
+  await settle(page);
   await page.screenshot({ path: path.join(ART, 'page-narrow.png'), fullPage: true });
 
   // keyboard: Tab reaches the generate button before the score button
