@@ -554,8 +554,10 @@
       if (!res.ok) throw new Error(await errorText(res));
       const j = await res.json();
       drawAttention(j);
+      const of = { random: 'the learned logits R', fixed_random: 'the fixed random logits R',
+        factorized_random: 'the learned low-rank logits R1 R2\u1d40' }[j.variant] || 'the static logits';
       setStatus($('model-status'), 'Layer ' + j.layer + ', head ' + j.head + ': ' + j.n_ctx + ' \u00d7 ' + j.n_ctx +
-        ' precomputed attention (softmax of the learned random logits).', false);
+        ' precomputed attention, the causal softmax of ' + of + '.', false);
     } catch (err) {
       setStatus($('model-status'), 'Error: ' + err.message, true);
     }
