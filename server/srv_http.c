@@ -714,7 +714,10 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
         int n_out = r->n_out, done = r->w_done;
         size_t safe = r->safe_len;
         pthread_mutex_unlock(&s->mu);
-        if (r->sse_tok < n_out || (done && !r->sse_final) || (r->openai && r->gen.echo && !r->sse_echo_done))
+        /* An OpenAI echo chunk waits for the first token (or the end): its
+         * prompt logprobs are written by the worker's prefill, published
+         * with n_out under mu. */
+        if (r->sse_tok < n_out || (done && !r->sse_final))
             if (srv_sse_events(s, r, n_out, safe, done, &r->sse_buf, &r->sse_len, &r->sse_cap))
                 return MHD_CONTENT_READER_END_WITH_ERROR;
     }

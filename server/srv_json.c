@@ -310,7 +310,9 @@ int srv_sse_events(srv_server *s, srv_req *r, int n_out, size_t safe, int final,
     (void)safe;
     if (r->openai && r->gen.echo && !r->sse_echo_done) {
         size_t pl = r->gen.prompt ? r->gen.prompt_len : 0;
-        json_t *lp = r->gen.logprobs >= 0 ? openai_logprobs(s, r, 1, 0, 0, 0) : NULL;
+        /* Called once a token exists or the worker is done (sse_reader); a
+         * request that ended before its prefill has no prompt logprobs. */
+        json_t *lp = r->gen.logprobs >= 0 ? openai_logprobs(s, r, n_out > 0 || r->prefilled, 0, 0, 0) : NULL;
         json_t *c = openai_chunk(s, r, srv_json_bytes(r->gen.prompt, pl), lp, NULL);
         if (sse_append(buf, len, cap, c)) return -1;
         r->sse_echo_done = 1;

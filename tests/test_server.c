@@ -816,6 +816,57 @@ TEST(test_openai_echo_stream)
     resp_free(&r);
 }
 
+/* Regression (found by ThreadSanitizer, make tsan): the echo chunk of an
+ * OpenAI stream with logprobs was formatted as soon as the stream started,
+ * reading the prompt logprobs while the worker had not prefilled the prompt
+ * yet (a data race; uninitialized numbers when the request waited in the
+ * queue). With one batch slot held by a long generation, the queued
+ * request's echo chunk must still carry the prompt logprobs of an
+ * unqueued request. */
+TEST(test_echo_stream_waits_for_prefill)
+{
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions",
+                          "{\"prompt\":\"the model learns\",\"max_tokens\":0,\"echo\":true,\"logprobs\":0}", &st);
+    json_t *ref = json_object_get(json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs"),
+                                  "token_logprobs");
+    CHECK(st == 200 && json_array_size(ref) >= 2);
+    server s;
+    const char *const extra[] = {"--max-batch", "1", NULL};
+    CHECK(server_start(&s, "echo_queue", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    if (!s.pid) {
+        json_decref(j);
+        return;
+    }
+    int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
+    CHECK(wait_metric(s.port, "synth_running_batch_size", 1, 1) == 1);
+    int b = http_send(s.port, "POST", "/v1/completions", NULL,
+                      "{\"prompt\":\"the model learns\",\"max_tokens\":2,\"stream\":true,\"echo\":true,\"logprobs\":0}");
+    CHECK(wait_metric(s.port, "synth_queue_depth", 1, 1) == 1);
+    usleep(200000);   /* the old code sent the echo chunk now, before the prefill */
+    close(a);         /* cancel the long generation: b gets the slot */
+    resp r;
+    CHECK(http_recv(b, &r) == 0 && r.status == 200);
+    json_t *ev[8];
+    int done = 0;
+    int n = sse_parse(r.body ? r.body : "", ev, 8, &done);
+    CHECK(done && n >= 1);
+    json_t *got = n ? json_object_get(json_object_get(json_array_get(json_object_get(ev[0], "choices"), 0), "logprobs"),
+                                      "token_logprobs")
+                    : NULL;
+    CHECK(json_array_size(got) == json_array_size(ref));
+    for (size_t i = 0; i < json_array_size(ref) && i < json_array_size(got); i++) {
+        json_t *x = json_array_get(ref, i), *y = json_array_get(got, i);
+        if (json_is_null(x)) CHECK(json_is_null(y));
+        else CHECK_MSG(json_is_number(y) && fabs(json_number_value(x) - json_number_value(y)) < 1e-4,
+                       "prompt token %zu: logprob %g, unqueued %g", i, json_number_value(y), json_number_value(x));
+    }
+    for (int i = 0; i < n; i++) json_decref(ev[i]);
+    resp_free(&r);
+    json_decref(j);
+    CHECK(server_stop(&s) == 0);
+}
+
 /* /score numbers against eval_text in-process and `synth score --json`. */
 TEST(test_score)
 {
@@ -1366,6 +1417,7 @@ int main(int argc, char **argv)
     RUN(test_generate_stream);
     RUN(test_openai_completions);
     RUN(test_openai_echo_stream);
+    RUN(test_echo_stream_waits_for_prefill);
     RUN(test_score);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
