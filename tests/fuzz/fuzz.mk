@@ -8,6 +8,11 @@
 #   make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="api tok"   a subset
 #   make soak                       10-minute soak test of `synth serve`
 #                                   (SOAK_SECONDS=N to change; see tests/soak.py)
+#   make tsan                       ThreadSanitizer build (build-thread/) of synth and
+#                                   test_server: the server suite + a 60 s soak
+#                                   (tests/tsan.sh, suppressions tests/tsan.supp)
+#   make valgrind                   memcheck of the CLI paths and a server run
+#                                   (tests/t_valgrind.sh, also part of make test)
 #
 # The targets and the library they test are compiled with clang
 # (-fsanitize=fuzzer-no-link,address,undefined) into build-fuzz/, apart from
@@ -24,7 +29,7 @@ FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -march=$(ARCH) -D_GNU_SOURCE -MMD 
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(SERVER_SRC))
 FUZZ_BIN     := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
-.PHONY: fuzz soak fuzz-seeds
+.PHONY: fuzz soak fuzz-seeds tsan valgrind
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,5 +56,13 @@ fuzz-seeds: $(FUZZ_BUILD)/fuzz_mkseed
 soak: $(SYNTH) $(BUILD)/tests/test_server
 	SYNTH=$(abspath $(SYNTH)) TEST_SERVER=$(abspath $(BUILD)/tests/test_server) \
 	    python3 tests/soak.py
+
+# a sub-make, so SANITIZE=thread selects build-thread/ whatever this make had
+tsan:
+	$(MAKE) SANITIZE=thread build-thread/synth build-thread/tests/test_server
+	tests/tsan.sh build-thread
+
+valgrind:
+	sh tests/t_valgrind.sh
 
 -include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)
