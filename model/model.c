@@ -69,6 +69,11 @@ struct model_cache {
     float *buf;     /* scratch arena of the forward pass, grown as needed */
     size_t cap;     /* floats in buf */
     int invariant;  /* batch-invariant linear layers (model_cache_set_batch_invariant) */
+    /* model_attention: when probe != NULL, attend_head copies the attention
+     * weights of (probe_layer, probe_head) into probe [len, probe_ld], row =
+     * position; NULL in every other cache */
+    float *probe;
+    int probe_layer, probe_head, probe_ld;
 };
 
 static const mtensor *lt(const model *m, int il, arch_kind k)
@@ -547,6 +552,20 @@ static void attn_logits(const model *m, const model_cache *c, const scratch *s, 
     }
 }
 
+/* model_attention's probe: is (il, h) the watched layer and head? */
+static int probing(const model_cache *c, int il, int h)
+{
+    return c->probe && il == c->probe_layer && h == c->probe_head;
+}
+
+/* Copy attention weights A [ni, ncol] (ld lda) of positions p..p+ni-1 into
+ * the probe rows (columns past ncol stay as the caller zeroed them). */
+static void probe_rows(const model_cache *c, int p, int ni, int ncol, const float *A, int lda)
+{
+    for (int i = 0; i < ni; i++)
+        memcpy(c->probe + (size_t)(p + i) * c->probe_ld, A + (size_t)i * lda, sizeof(float) * (size_t)ncol);
+}
+
 /* Attention of one sequence and head: att[rows, head h] = A . V_h. */
 static void attend_head(const model *m, const model_cache *c, const scratch *s, int il, int h,
                         const seq_rows *sr)
@@ -561,6 +580,7 @@ static void attend_head(const model *m, const model_cache *c, const scratch *s, 
         const float *P = model_static_attention(m, il, h) + (size_t)sr->p0 * L;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sr->n, dh, sr->p0 + sr->n, 1.0f, P, L, V, d,
                     0.0f, Y, d);
+        if (probing(c, il, h)) probe_rows(c, sr->p0, sr->n, sr->p0 + sr->n, P, L);
         return;
     }
     /* general: chunks of rows; logits, causal softmax, then one GEMM */
@@ -569,6 +589,7 @@ static void attend_head(const model *m, const model_cache *c, const scratch *s, 
         int ncol = sr->p0 + i0 + ni; /* the chunk's last row sees positions 0..ncol-1 */
         attn_logits(m, c, s, il, h, sr, i0, ni, ncol, s->S, ncol);
         causal_softmax(s->S, ncol, sr->p0 + i0, ni, ncol);
+        if (probing(c, il, h)) probe_rows(c, sr->p0 + i0, ni, ncol, s->S, ncol);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, ni, dh, ncol, 1.0f, s->S, ncol, V, d, 0.0f,
                     Y + (size_t)i0 * d, d);
     }
@@ -857,5 +878,36 @@ done:
     free(gsz);
     free(sr);
     free(tg);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* attention probe                                                      */
+/* ------------------------------------------------------------------ */
+
+int model_attention(model *m, int layer, int head, const int32_t *tokens, int n, float *A)
+{
+    if (!m || !tokens || !A || layer < 0 || layer >= m->hp.n_layer || head < 0 || head >= m->hp.n_head || n < 1 ||
+        n > m->hp.n_ctx)
+        return MODEL_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) return MODEL_EINVAL;
+    memset(A, 0, sizeof(float) * (size_t)n * n);
+    if (n == 1) { /* one position attends to itself only (and a 1-row step would decode, unprobed) */
+        A[0] = 1.0f;
+        return 0;
+    }
+    model_cache *c = model_cache_create(m, 1);
+    if (!c) return MODEL_ENOMEM;
+    model_cache_set_batch_invariant(c, 0);
+    c->probe = A;
+    c->probe_layer = layer;
+    c->probe_head = head;
+    c->probe_ld = n;
+    seq_rows sr = {0, 0, 0, n};
+    scratch s;
+    int rc = scratch_get(c, n, 0, &s);
+    if (rc == 0) forward(m, c, &s, 1, &sr, &tokens, n);
+    model_cache_free(c);
     return rc;
 }

@@ -121,4 +121,14 @@ int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float
 int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t *const *targets,
                 const int *n_tokens, float *logprob, uint8_t *greedy);
 
+/* ---- attention probe (plots, inspection) ----
+ * Run the network on tokens[0..n) at positions 0..n-1 (a temporary cache)
+ * and write the attention weights of one layer and head into A [n, n]
+ * row-major: row i is the softmax over positions 0..i, zeros after. For
+ * static variants these are the rows of softmax(causal(R)) whatever the
+ * tokens. Reads the model only (thread-safe like model_step). 0,
+ * MODEL_EINVAL (bad layer/head, n outside 1..n_ctx, token id out of range)
+ * or MODEL_ENOMEM. */
+int model_attention(model *m, int layer, int head, const int32_t *tokens, int n, float *A);
+
 #endif
