@@ -15,6 +15,7 @@ int cmd_tokenizer_train(int argc, char **argv);/* cmd_tok.c */
 int cmd_tokenize(int argc, char **argv);       /* cmd_tok.c */
 int cmd_train(int argc, char **argv);          /* cmd_train.c */
 int cmd_serve(int argc, char **argv);          /* cmd_serve.c */
+int cmd_plot_attention(int argc, char **argv); /* cmd_plot.c */
 
 /* Default checkpoint, relative to the working directory or SYNTH_MODEL. */
 #define CMD_DEFAULT_MODEL "weights/synthesizer-wt2-q8_0.gguf"

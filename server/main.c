@@ -19,6 +19,7 @@ static const subcommand subcommands[] = {
     {"train", cmd_train, "train a Synthesizer LM on text files"},
     {"tokenizer-train", cmd_tokenizer_train, "learn byte-level BPE merges from a text"},
     {"tokenize", cmd_tokenize, "print the token ids of a text with a model's tokenizer"},
+    {"plot-attention", cmd_plot_attention, "attention heat map (PNG) of a layer/head; alpha of mixtures"},
 };
 #define N_SUB (sizeof subcommands / sizeof subcommands[0])
 
