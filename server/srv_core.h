@@ -188,6 +188,8 @@ struct srv_server {
     srv_req *all;                 /* loop */
     int64_t n_live;               /* live requests (loop) */
     int draining, stopping, exit_code;
+    int n_conn;                   /* open connections (loop) */
+    int rerun;                    /* run MHD again at once (loop) */
     uint64_t next_id;
     atomic_uint_fast64_t seed_ctr;
 };

@@ -357,7 +357,13 @@ static void service(srv_server *s)
     if (!s->d) return;
     MHD_run(s->d);
     MHD_UNSIGNED_LONG_LONG to = 0;
-    if (MHD_get_timeout(s->d, &to) == MHD_YES) {
+    int have_to = MHD_get_timeout(s->d, &to) == MHD_YES;
+    if (s->rerun) {   /* see on_connection */
+        s->rerun = 0;
+        have_to = 1;
+        to = 0;
+    }
+    if (have_to) {
         if (to > 3600000) to = 3600000;
         uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
     } else {
@@ -981,6 +987,22 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_unref(r);
 }
 
+/* At --max-connections MHD takes its listening socket out of its epoll set
+ * and puts it back only at the start of its next run. With external events
+ * nothing triggers that run when a connection closes (the socket it would
+ * report is out of the set), so waiting clients stayed in the backlog until
+ * an unrelated timer (up to --idle-timeout). Run MHD once more after a close
+ * at the limit. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)c;
+    (void)socket_context;
+    srv_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) s->n_conn++;
+    else if (s->n_conn-- >= s->cfg.max_connections) s->rerun = 1;
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     srv_server *s = cls;
@@ -1071,7 +1093,8 @@ static int start_http(srv_server *s)
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)s->cfg.max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_END);

@@ -1275,6 +1275,39 @@ TEST(test_limits)
     CHECK(server_stop(&s) == 0);
 }
 
+/* --max-connections: clients beyond the limit wait in the listen backlog
+ * and are served as soon as a connection closes. Regression (found while
+ * writing SECURITY.md): MHD re-arms its listening socket only on its next
+ * run, which nothing triggered, so after the limit had been reached new
+ * clients waited up to --idle-timeout (60 s here) even with free slots. */
+TEST(test_connection_limit)
+{
+    server s;
+    const char *const extra[] = {"--max-connections", "2", "--idle-timeout", "60", NULL};
+    CHECK(server_start(&s, "maxconn", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    if (!s.pid) return;
+    int a = connect_port(s.port), b = connect_port(s.port);
+    CHECK(a >= 0 && b >= 0);
+    send_all(a, "GET /hea", 8);   /* two idle clients hold both connections */
+    send_all(b, "GET /hea", 8);
+    usleep(300000);
+    int c = http_send(s.port, "GET", "/health", NULL, NULL);
+    CHECK(c >= 0);
+    struct pollfd pf = {c, POLLIN, 0};
+    CHECK_MSG(poll(&pf, 1, 500) == 0, "a third client was answered at the limit of 2");
+    close(a);
+    pf.revents = 0;
+    CHECK_MSG(poll(&pf, 1, 10000) == 1, "the waiting client was not served within 10 s of a free slot");
+    resp r;
+    CHECK(http_recv(c, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    /* and again, now that the limit was reached once */
+    CHECK(http(s.port, "GET", "/health", NULL, NULL, &r) == 0 && r.status == 200);
+    resp_free(&r);
+    close(b);
+    CHECK(server_stop(&s) == 0);
+}
+
 /* SIGTERM with requests in flight: they finish, new ones get 503, exit 0. */
 TEST(test_sigterm_drain)
 {
@@ -1425,6 +1458,7 @@ int main(int argc, char **argv)
     RUN(test_deadline);
     RUN(test_deadline_flag);
     RUN(test_limits);
+    RUN(test_connection_limit);
     RUN(test_sigterm_drain);
     RUN(test_drain_timeout);
     RUN(test_second_signal_exits_now);
