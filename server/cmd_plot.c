@@ -41,7 +41,7 @@ static const char plot_usage[] =
     "  --log              color by log10(weight) over the three decades below vmax\n"
     "  --relative         show (i+1) A[i,j], the weight relative to uniform attention\n"
     "                     over the visible prefix (1 = uniform), instead of A[i,j]\n"
-    "  --csv FILE         also write the [N, N] matrix as CSV (row per line)\n"
+    "  --csv FILE         also write the [N, N] matrix A as CSV (row per line)\n"
     "  --alpha            print sigmoid(alpha) per layer and head (mixture\n"
     "                     variants: the weight of the synthesizer part) and exit\n"
     "The PNG has a color bar on the right (bottom 0, top vmax). A summary line\n"
@@ -353,12 +353,12 @@ int cmd_plot_attention(int argc, char **argv)
             dist += w * (i - j);
             if (w > 0) ent -= w * log(w);
         }
-    if (o.relative) /* after the statistics, which are about A itself */
+    if (o.csv && write_csv(o.csv, A, n)) goto done;
+    if (o.relative) /* after the statistics and the CSV, which are about A itself */
         for (int i = 0; i < n; i++)
             for (int j = 0; j <= i; j++) A[(size_t)i * n + j] *= (float)(i + 1);
     const float vmax = o.vmax > 0 ? o.vmax : default_vmax(A, n);
     if (write_png(o.out, A, n, cell, vmax, o.log)) goto done;
-    if (o.csv && write_csv(o.csv, A, n)) goto done;
     char wins[32] = "";
     if (used) snprintf(wins, sizeof wins, " (%d)", used);
     printf("%s: %s layer %d head %d, %d x %d positions, %s%s, vmax %.4g%s%s, mean distance %.2f, mean entropy %.3f\n",
