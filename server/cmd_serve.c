@@ -97,6 +97,7 @@ int cmd_serve(int argc, char **argv)
         .drain_timeout_s = 30,
         .log_level = SRV_LOG_INFO,
         .max_connections = 1024,
+        .max_header = 32768,
         .score_batch_tokens = 2048,
         .threads = 0,
     };
@@ -117,6 +118,8 @@ int cmd_serve(int argc, char **argv)
          "on SIGTERM, wait for requests up to s (30)"},
         {"max-connections", 0, "SYNTH_MAX_CONNECTIONS", F_INT, &c.max_connections, 1, 1000000,
          "open connections (1024)"},
+        {"max-header", 0, "SYNTH_MAX_HEADER", F_SIZE, &c.max_header, 32768, 1 << 20,
+         "request line + headers, bytes (32 KiB; 431/414 beyond)"},
         {"score-batch-tokens", 0, "SYNTH_SCORE_BATCH_TOKENS", F_INT, &c.score_batch_tokens, 1, 1 << 24,
          "tokens per model_score call (2048)"},
         {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "compute threads: OpenBLAS and the engine pool (0: all cores)"},

@@ -52,6 +52,7 @@ typedef struct {
     double drain_timeout_s;
     int log_level;
     int max_connections;
+    size_t max_header;         /* per-connection buffer: request line + headers (0: MHD's 32 KiB) */
     int score_batch_tokens;    /* token budget of one model_score call */
     int threads;               /* OpenBLAS threads, 0: leave as is */
 } srv_config;

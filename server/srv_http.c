@@ -1096,7 +1096,8 @@ static int start_http(srv_server *s)
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)s->cfg.max_connections, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)(s->cfg.max_header ? s->cfg.max_header : 32768), MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s, MHD_OPTION_END);
     if (!s->d) {
         srv_log(s, SRV_LOG_ERROR, "serve: cannot listen on %s:%d: %s", s->cfg.host, s->cfg.port, strerror(errno));

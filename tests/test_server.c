@@ -1275,6 +1275,44 @@ TEST(test_limits)
     CHECK(server_stop(&s) == 0);
 }
 
+/* Header limit: the request line and headers must fit --max-header bytes
+ * (default 32 KiB): 431 for headers beyond, 414 for a longer URL. */
+static int status_of_raw(int port, const char *head_start, size_t fill, const char *head_end)
+{
+    int fd = connect_port(port);
+    if (fd < 0) return -1;
+    char *big = malloc(fill);
+    memset(big, 'a', fill);
+    send_all(fd, head_start, strlen(head_start));
+    send_all(fd, big, fill);
+    send_all(fd, head_end, strlen(head_end));
+    free(big);
+    resp r;
+    int st = http_recv(fd, &r) == 0 ? r.status : -1;
+    resp_free(&r);
+    return st;
+}
+
+TEST(test_header_limit)
+{
+    const char *hs = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ", *he = "\r\nConnection: close\r\n\r\n";
+    int st = status_of_raw(g_main.port, hs, 20000, he);
+    CHECK_MSG(st == 200, "20 KB header: %d", st);
+    st = status_of_raw(g_main.port, hs, 40000, he);
+    CHECK_MSG(st == 431, "40 KB header, default limit: %d", st);
+    st = status_of_raw(g_main.port, "GET /", 40000, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    CHECK_MSG(st == 414, "40 KB URL, default limit: %d", st);
+    server s;
+    const char *const extra[] = {"--max-header", "131072", NULL};
+    CHECK(server_start(&s, "maxheader", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    if (!s.pid) return;
+    st = status_of_raw(s.port, hs, 100000, he);
+    CHECK_MSG(st == 200, "100 KB header, --max-header 128 KiB: %d", st);
+    st = status_of_raw(s.port, hs, 140000, he);
+    CHECK_MSG(st == 431, "140 KB header, --max-header 128 KiB: %d", st);
+    CHECK(server_stop(&s) == 0);
+}
+
 /* --max-connections: clients beyond the limit wait in the listen backlog
  * and are served as soon as a connection closes. Regression (found while
  * writing SECURITY.md): MHD re-arms its listening socket only on its next
@@ -1459,6 +1497,7 @@ int main(int argc, char **argv)
     RUN(test_deadline_flag);
     RUN(test_limits);
     RUN(test_connection_limit);
+    RUN(test_header_limit);
     RUN(test_sigterm_drain);
     RUN(test_drain_timeout);
     RUN(test_second_signal_exits_now);
