@@ -1,0 +1,104 @@
+/*
+ * test_fuzz_replay.c - the fuzz targets of tests/fuzz/ run, in the normal
+ * suite (and under ASan/UBSan in make check), on their committed seed
+ * corpora (tests/fuzz/corpus/T) and on every input that ever made them fail
+ * (tests/fuzz/regress/T, one file per finding, named after the bug; the
+ * commit that fixed it says more). A target checks its properties
+ * with abort(), so a regression crashes this binary and fails the suite.
+ * fuzz_http is not replayed here (it needs the server threads and a port;
+ * test_server covers those paths).
+ *
+ * The targets are compiled in by #include, each with its libFuzzer entry
+ * points renamed.
+ */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LLVMFuzzerInitialize fz_gguf_init
+#define LLVMFuzzerTestOneInput fz_gguf_one
+#include "fuzz/fuzz_gguf.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+
+#define LLVMFuzzerInitialize fz_tok_init
+#define LLVMFuzzerTestOneInput fz_tok_one
+#include "fuzz/fuzz_tok.c"
+#undef LLVMFuzzerInitialize
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+
+#define LLVMFuzzerTestOneInput fz_api_one
+#include "fuzz/fuzz_api.c"
+#undef LLVMFuzzerTestOneInput
+#undef REQUIRE
+
+#include "test.h"
+
+/* Run fn on every file of dir; returns the number of files (-1: no dir). */
+static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        fseek(f, 0, SEEK_END);
+        long sz = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        uint8_t *buf = malloc(sz > 0 ? (size_t)sz : 1);
+        size_t got = buf ? fread(buf, 1, (size_t)sz, f) : 0;
+        fclose(f);
+        if (buf && got == (size_t)sz) {
+            fn(buf, got);   /* aborts on a broken property */
+            n++;
+        }
+        free(buf);
+    }
+    closedir(d);
+    return n;
+}
+
+static void replay(const char *t, int (*fn)(const uint8_t *, size_t), int min_seeds)
+{
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fuzz/corpus/%s", t);
+    int n = replay_dir(dir, fn);
+    CHECK_MSG(n >= min_seeds, "%s: %d seed files (want >= %d)", dir, n, min_seeds);
+    snprintf(dir, sizeof dir, "tests/fuzz/regress/%s", t);
+    int r = replay_dir(dir, fn);
+    printf("  %s: %d seeds, %d regression inputs\n", t, n, r < 0 ? 0 : r);
+}
+
+TEST(test_replay_gguf)
+{
+    fz_gguf_init(NULL, NULL);
+    replay("gguf", fz_gguf_one, 9);
+}
+
+TEST(test_replay_tok)
+{
+    fz_tok_init(NULL, NULL);
+    replay("tok", fz_tok_one, 5);
+}
+
+TEST(test_replay_api)
+{
+    replay("api", fz_api_one, 10);
+}
+
+int main(void)
+{
+    RUN(test_replay_gguf);
+    RUN(test_replay_tok);
+    RUN(test_replay_api);
+    return test_summary();
+}
