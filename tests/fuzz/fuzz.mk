@@ -30,6 +30,7 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(S
 FUZZ_BIN     := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
 .PHONY: fuzz soak fuzz-seeds tsan valgrind
+.PRECIOUS: $(FUZZ_BUILD)/tests/fuzz/%.o
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
