@@ -83,3 +83,4 @@ clean:
 # deployment (containers) and fuzzing targets live beside their files
 -include docker/deploy.mk
 -include tests/fuzz/fuzz.mk
+-include bench/variants.mk
