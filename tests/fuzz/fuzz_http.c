@@ -198,6 +198,25 @@ static const struct {
     {"GET", "/../etc/passwd"}, {"POST", "/generate?x=1"},
 };
 
+/* On a finding: the server's gauges, to tell a stuck worker from a stuck
+ * loop (no answer at all) or a full connection table. */
+static void dump_state(void)
+{
+    static char m[1 << 16];
+    int eof;
+    int fd = connect_port();
+    if (fd < 0) return;
+    const char *q = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fuzzkey\r\nConnection: close\r\n\r\n";
+    size_t n = send_all(fd, q, strlen(q)) == 0 ? read_resp(fd, m, sizeof m - 1, 0, 5.0, &eof, 0) : 0;
+    close_rst(fd);
+    m[n] = 0;
+    fprintf(stderr, "fuzz_http: /metrics %s\n", n ? "" : "did not answer within 5 s either");
+    for (char *l = strtok(m, "\n"); l; l = strtok(NULL, "\n"))
+        if (!strncmp(l, "synth_queue", 11) || !strncmp(l, "synth_running", 13) || !strncmp(l, "synth_requests_in", 17) ||
+            !strncmp(l, "synth_decode_steps", 18) || !strncmp(l, "synth_scored", 12))
+            fprintf(stderr, "  %s\n", l);
+}
+
 static int designed(int st)
 {
     static const int ok[] = {200, 400, 401, 404, 405, 413, 503, 504};
@@ -259,6 +278,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (got < 12 || sscanf(resp, "HTTP/1.%*d %d", &st) != 1 || !designed(st)) {
         fprintf(stderr, "fuzz_http: %s %s: %s (%zu bytes, eof %d): %.200s\n", routes[ri].method, routes[ri].path,
                 got ? "undesigned status" : "no answer within 10 s", got, eof, resp);
+        dump_state();
+        if (getenv("FUZZ_HTTP_HOLD")) {   /* debugging: time to attach gdb */
+            fprintf(stderr, "fuzz_http: holding %s s (pid %d)\n", getenv("FUZZ_HTTP_HOLD"), (int)getpid());
+            sleep((unsigned)atoi(getenv("FUZZ_HTTP_HOLD")));
+        }
         abort();
     }
     return 0;
