@@ -48,10 +48,10 @@ variants=${EXP_VARIANTS:-"vanilla random fixed_random factorized_random dense fa
 ctxs=${EXP_CTXS:-"64 512"}
 d=${EXP_D:-128}; layers=${EXP_LAYERS:-4}; heads=${EXP_HEADS:-4}; ff=${EXP_FF:-512}; vocab=${EXP_VOCAB:-8192}
 tps=${EXP_TOKENS_PER_STEP:-4096}
-steps=${EXP_STEPS:-2000}
+steps=${EXP_STEPS:-1200}
 warmup=${EXP_WARMUP:-100}
 lr=${EXP_LR:-0.002}; min_lr=${EXP_MIN_LR:-0.0001}; dropout=${EXP_DROPOUT:-0.05}; seed=${EXP_SEED:-1}
-eval_every=${EXP_EVAL_EVERY:-100}; eval_tokens=${EXP_EVAL_TOKENS:-65536}; ckpt_every=${EXP_CKPT_EVERY:-100}
+eval_every=${EXP_EVAL_EVERY:-100}; eval_tokens=${EXP_EVAL_TOKENS:-32768}; ckpt_every=${EXP_CKPT_EVERY:-100}
 threads=${EXP_THREADS:-}
 work=${EXP_WORK:-$out/work}
 do_bench=${EXP_BENCH:-1}
