@@ -23,6 +23,7 @@
  * Dictionary: tests/fuzz/http.dict (methods, routes, headers, JSON fields).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -99,6 +100,7 @@ static int send_all(int fd, const char *p, size_t n)
 {
     while (n) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
         if (k <= 0) return -1;
         p += k;
         n -= (size_t)k;
@@ -119,10 +121,14 @@ static size_t read_resp(int fd, char *buf, size_t cap, int idle_ms, double total
         if (left <= 0) break;
         int wait = idle_ms > 0 && idle_ms < left * 1e3 ? idle_ms : (int)(left * 1e3) + 1;
         struct pollfd pf = {fd, POLLIN, 0};
+        /* libFuzzer's -timeout alarm (SIGALRM) may land on this thread:
+         * an interrupted wait is not the server's silence */
         int pr = poll(&pf, 1, wait);
+        if (pr < 0 && errno == EINTR) continue;
         if (pr <= 0) break;
         char tmp[16384];
         ssize_t k = recv(fd, tmp, sizeof tmp, 0);
+        if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             *eof = 1;
             break;
@@ -270,14 +276,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close_rst(fd);
         return 0;
     }
+    double t0 = now_s();
     size_t got = read_resp(fd, resp, sizeof resp - 1, 0, 10.0, &eof, (flags & 4) != 0);
+    double waited = now_s() - t0;
     close_rst(fd);
     if (flags & 4) return 0;
     resp[got] = 0;
     int st = 0;
     if (got < 12 || sscanf(resp, "HTTP/1.%*d %d", &st) != 1 || !designed(st)) {
-        fprintf(stderr, "fuzz_http: %s %s: %s (%zu bytes, eof %d): %.200s\n", routes[ri].method, routes[ri].path,
-                got ? "undesigned status" : "no answer within 10 s", got, eof, resp);
+        fprintf(stderr, "fuzz_http: %s %s: %s (%zu bytes in %.2f s, eof %d): %.200s\n", routes[ri].method,
+                routes[ri].path, got ? "undesigned status" : "no answer within 10 s", got, waited, eof, resp);
         dump_state();
         if (getenv("FUZZ_HTTP_HOLD")) {   /* debugging: time to attach gdb */
             fprintf(stderr, "fuzz_http: holding %s s (pid %d)\n", getenv("FUZZ_HTTP_HOLD"), (int)getpid());
