@@ -1,6 +1,7 @@
 /* cmd_serve.c - `synth serve`: flags (each also a SYNTH_* environment
  * variable; a flag wins over the variable) -> srv_config -> srv_run. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,5 +174,12 @@ int cmd_serve(int argc, char **argv)
         openblas_set_num_threads(c.threads);
     }
     signal(SIGPIPE, SIG_IGN);
+    /* glibc gives every thread that allocates an arena of its own (up to 8
+     * per core): the loop, the four libuv pool threads and the worker each
+     * kept their own high-water mark, and the soak test (tests/soak.py) saw
+     * the resident size climb in steps from 100 to 250 MiB over 10 minutes
+     * with the same working set; with two arenas it stays flat (~100 MiB).
+     * MALLOC_ARENA_MAX in the environment still wins. */
+    if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
     return srv_run(&c);
 }
