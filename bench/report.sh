@@ -126,13 +126,15 @@ for L in $ctxs; do
             random|fixed_random|factorized_random) hs=$heads; extra="" ; what="softmax(causal(R))" ;;
             *) hs=0; extra="--text $text --windows 32"; what="mean attention on test text (32 windows)" ;;
         esac
-        cell=$((256 / L)); [ "$cell" -ge 1 ] || cell=1
+        # about 256 pixels a side: bigger cells for short contexts, the mean
+        # of 2x2 blocks for 512 (keeps the PNGs small enough to commit)
+        pool=$(( (L + 255) / 256 )); cell=$((256 / L)); [ "$cell" -ge 1 ] || cell=1
         for l in 0 $last; do
             for h in $hs; do
                 png="$fig/attn-$run-l$l-h$h.png"
                 # shellcheck disable=SC2086  # $extra is a word list
-                "$synth" plot-attention "$m" --layer "$l" --head "$h" -o "$png" --cell "$cell" $extra > "$tmp/pa.txt"
-                sum=$(sed 's/.*positions, //; s/static softmax(R), //; s/mean over text windows ([0-9]*), //' "$tmp/pa.txt")
+                "$synth" plot-attention "$m" --layer "$l" --head "$h" -o "$png" --cell "$cell" --pool "$pool" $extra > "$tmp/pa.txt"
+                sum=$(sed 's/.*positions//; s/^, //; s/static softmax(R), //; s/mean over text windows ([0-9]*), //' "$tmp/pa.txt")
                 echo "| $v | $L | $what | $l | $h | <img src=\"$(rel "$png")\" width=\"180\"> | $sum |" >> "$attn_md"
             done
         done

@@ -36,6 +36,8 @@ static const char plot_usage[] =
     "                     (default: the model's context)\n"
     "  --windows N        at most N windows of the text (default 32)\n"
     "  --cell PX          pixels per cell (default: about 512 pixels in all)\n"
+    "  --pool K           draw the mean of each K x K block of (causal) weights as\n"
+    "                     one cell: smaller pictures of long contexts (default 1)\n"
     "  --vmax X           weight shown with the brightest color (default: the\n"
     "                     99th percentile of the weights on and below the diagonal)\n"
     "  --log              color by log10(weight) over the three decades below vmax\n"
@@ -50,7 +52,7 @@ static const char plot_usage[] =
 
 typedef struct {
     const char *model_path, *out, *text, *csv;
-    int layer, head, positions, windows, cell, log, alpha, relative;
+    int layer, head, positions, windows, cell, pool, log, alpha, relative;
     float vmax;
 } plot_opts;
 
@@ -82,6 +84,7 @@ static int parse(int argc, char **argv, plot_opts *o)
         else if (!strcmp(a, "--positions")) bad = cli_int(CMD, a, v, 2, 1 << 20, &o->positions);
         else if (!strcmp(a, "--windows")) bad = cli_int(CMD, a, v, 1, 1 << 20, &o->windows);
         else if (!strcmp(a, "--cell")) bad = cli_int(CMD, a, v, 1, 64, &o->cell);
+        else if (!strcmp(a, "--pool")) bad = cli_int(CMD, a, v, 1, 4096, &o->pool);
         else if (!strcmp(a, "--vmax")) bad = cli_float(CMD, a, v, 1e-9, 1e9, &o->vmax);
         else {
             fprintf(stderr, "synth " CMD ": unknown option '%s' (see --help)\n", a);
@@ -192,6 +195,21 @@ done:
     free(sum);
     free(ids);
     return rc;
+}
+
+/* B [nb, nb], nb = ceil(n / k): the mean of the causal entries (j <= i) of
+ * each k x k block of A [n, n]; blocks above the diagonal (no causal
+ * entry) are 0 and drawn masked, like A's upper triangle. */
+static void pool_blocks(const float *A, int n, int k, float *B, int nb)
+{
+    for (int bi = 0; bi < nb; bi++)
+        for (int bj = 0; bj < nb; bj++) {
+            double s = 0;
+            int c = 0;
+            for (int i = bi * k; i < n && i < (bi + 1) * k; i++)
+                for (int j = bj * k; j <= i && j < (bj + 1) * k; j++, c++) s += A[(size_t)i * n + j];
+            B[(size_t)bi * nb + bj] = c ? (float)(s / c) : 0.0f;
+        }
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -336,9 +354,10 @@ int cmd_plot_attention(int argc, char **argv)
         goto done;
     }
     rc = 1;
-    const int cell = o.cell ? o.cell : (n >= 512 ? 1 : 512 / n);
-    if ((int64_t)n * cell > 16384) {
-        fprintf(stderr, "synth " CMD ": --cell: %d x %d positions is wider than 16384 pixels\n", cell, n);
+    const int pool = o.pool > 1 ? o.pool : 1, nb = (n + pool - 1) / pool; /* cells per side */
+    const int cell = o.cell ? o.cell : (nb >= 512 ? 1 : 512 / nb);
+    if ((int64_t)nb * cell > 16384) {
+        fprintf(stderr, "synth " CMD ": --cell: %d x %d cells is wider than 16384 pixels\n", cell, nb);
         rc = 2;
         goto done;
     }
@@ -357,12 +376,20 @@ int cmd_plot_attention(int argc, char **argv)
     if (o.relative) /* after the statistics and the CSV, which are about A itself */
         for (int i = 0; i < n; i++)
             for (int j = 0; j <= i; j++) A[(size_t)i * n + j] *= (float)(i + 1);
-    const float vmax = o.vmax > 0 ? o.vmax : default_vmax(A, n);
-    if (write_png(o.out, A, n, cell, vmax, o.log)) goto done;
-    char wins[32] = "";
+    if (pool > 1) { /* the picture shows the pooled matrix B in place of A */
+        float *B = malloc(sizeof(float) * (size_t)nb * nb);
+        if (!B) { fprintf(stderr, "synth " CMD ": out of memory\n"); goto done; }
+        pool_blocks(A, n, pool, B, nb);
+        free(A);
+        A = B;
+    }
+    const float vmax = o.vmax > 0 ? o.vmax : default_vmax(A, nb);
+    if (write_png(o.out, A, nb, cell, vmax, o.log)) goto done;
+    char wins[32] = "", pooled[48] = "";
     if (used) snprintf(wins, sizeof wins, " (%d)", used);
-    printf("%s: %s layer %d head %d, %d x %d positions, %s%s, vmax %.4g%s%s, mean distance %.2f, mean entropy %.3f\n",
-           o.out, arch_variant_name(hp->variant), o.layer, o.head, n, n,
+    if (pool > 1) snprintf(pooled, sizeof pooled, " (mean of %dx%d blocks)", pool, pool);
+    printf("%s: %s layer %d head %d, %d x %d positions%s, %s%s, vmax %.4g%s%s, mean distance %.2f, mean entropy %.3f\n",
+           o.out, arch_variant_name(hp->variant), o.layer, o.head, n, n, pooled,
            used ? "mean over text windows" : "static softmax(R)", wins, (double)vmax, o.relative ? " x (i+1)" : "", o.log ? " (log scale)" : "",
            dist / n, ent / n);
     rc = 0;

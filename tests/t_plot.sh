@@ -50,6 +50,13 @@ check "plot static with --text" $SYNTH plot-attention -m "$T/rnd.gguf" --layer 0
 cmp -s "$T/r1.csv" "$T/r2.csv" && ok "static matrix does not depend on the text" || bad "static matrix differs"
 [ "$(wc -l < "$T/r1.csv")" -eq 12 ] && ok "--positions 12 gives 12 rows" || bad "--positions rows"
 
+check "plot pooled 4x4" $SYNTH plot-attention "$T/rnd.gguf" --layer 1 --head 0 -o "$T/p.png" --pool 4 --cell 8 \
+    --csv "$T/p.csv"
+wh=$(od -An -tu1 -j16 -N8 "$T/p.png" | awk '{print $3*256+$4, $7*256+$8}')
+[ "$wh" = "54 32" ] && ok "pooled PNG: 4 cells of 8 px + bar" || bad "pooled PNG size ($wh)"
+[ "$(wc -l < "$T/p.csv")" -eq 16 ] && ok "CSV stays the full matrix when pooled" || bad "pooled CSV rows"
+grep -q "mean of 4x4 blocks" "$T/out" && ok "summary names the pooling" || bad "pool summary: $(cat "$T/out")"
+
 check "alpha" $SYNTH plot-attention "$T/mix.gguf" --alpha
 awk '!/^#/ { n++; g = 1 / (1 + exp(-$3)); if ($4 <= 0 || $4 >= 1 || (g - $4) > 1e-5 || ($4 - g) > 1e-5) bad = 1 }
      END { exit !(n == 4 && !bad) }' "$T/out" && ok "alpha: 2 layers x 2 heads, g = sigmoid(alpha)" \
