@@ -11,10 +11,14 @@
  *
  * Usage: bench_variants [--ctx L[,L...]] [--d-model D] [--layers N]
  *          [--heads H] [--d-ff F] [--vocab V] [--rank K] [--seconds S]
- *          [--reps R] [--csv FILE]
+ *          [--reps R] [--csv FILE] [--cputime]
  * Defaults are the grid of bench/experiments.sh (keep them in step).
  * The machine is shared and noisy: every measurement is repeated R times,
  * the variants interleaved within a repetition, and the best rate is kept.
+ * --cputime measures process CPU time instead of wall time: rates per
+ * CPU-second, robust when other jobs load the machine, meaningful only
+ * single-threaded (OPENBLAS_NUM_THREADS=1 SYNTH_THREADS=1; idle pool or
+ * BLAS threads spinning would count otherwise).
  * --csv writes one line per (context, variant): ctx,variant,params,
  * score_tps,decode1_tps,decode16_tps,score_rel,decode1_rel,decode16_rel.
  */
@@ -37,10 +41,12 @@ int openblas_get_num_threads(void);
 #define MAX_CTX 8
 #define N_MEAS 3 /* score, decode1, decode16 */
 
+static int use_cputime;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(use_cputime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -207,8 +213,12 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: bench_variants [--ctx L[,L...]] [--d-model D] [--layers N] [--heads H] [--d-ff F]\n"
-                   "         [--vocab V] [--rank K] [--seconds S] [--reps R] [--csv FILE]\n");
+                   "         [--vocab V] [--rank K] [--seconds S] [--reps R] [--csv FILE] [--cputime]\n");
             return 0;
+        }
+        if (!strcmp(a, "--cputime")) {
+            use_cputime = 1;
+            continue;
         }
         if (!v) { fprintf(stderr, "bench_variants: %s needs a value\n", a); return 2; }
         i++;
@@ -243,9 +253,10 @@ int main(int argc, char **argv)
 
     print_load("start");
     printf("bench_variants: q8_0 random weights, d %d, %d layers, %d heads, d_ff %d, vocab %d, rank %d;\n"
-           "OpenBLAS %d threads (%s), ops pool %d threads; best of %d runs of >= %.1f s each\n",
+           "OpenBLAS %d threads (%s), ops pool %d threads; best of %d runs of >= %.1f s each; timing: %s\n",
            hp.n_embd, hp.n_layer, hp.n_head, hp.n_ff, hp.n_vocab, hp.fr_rank, openblas_get_num_threads(),
-           openblas_get_corename(), ops_n_threads(), reps, min_seconds);
+           openblas_get_corename(), ops_n_threads(), reps, min_seconds,
+           use_cputime ? "process CPU time (--cputime)" : "wall clock");
     for (int ci = 0; ci < n_ctx; ci++) {
         hp.n_ctx = ctx[ci];
         if (hp.fr_rank > hp.n_ctx) hp.fr_rank = hp.n_ctx;

@@ -36,6 +36,9 @@
 #   EXP_THREADS    OpenBLAS threads of training (default: OpenBLAS's choice)
 #   EXP_WORK       checkpoint directory
 #   EXP_BENCH      0: skip the speed benchmark (default 1)
+#   EXP_BENCH_ARGS extra bench_variants flags; with --cputime (rates per
+#                  CPU-second, steadier on a loaded machine) the benchmark
+#                  runs single-threaded (OPENBLAS_NUM_THREADS=1 SYNTH_THREADS=1)
 #   EXP_COMMIT     1: git add + commit OUT_DIR's files of each finished run
 #   SYNTH, BENCH_VARIANTS   binaries (./synth, build/bench/bench_variants)
 set -eu
@@ -55,6 +58,7 @@ eval_every=${EXP_EVAL_EVERY:-100}; eval_tokens=${EXP_EVAL_TOKENS:-32768}; ckpt_e
 threads=${EXP_THREADS:-}
 work=${EXP_WORK:-$out/work}
 do_bench=${EXP_BENCH:-1}
+bench_args=${EXP_BENCH_ARGS:-}
 do_commit=${EXP_COMMIT:-0}
 
 for f in train valid test; do
@@ -162,8 +166,11 @@ if [ "$do_bench" = 1 ] && [ ! -f "$out/speed.csv" ]; then
     if [ -x "$bench" ]; then
         log "speed benchmark"
         ctx_list=$(echo "$ctxs" | tr ' ' ,)
-        "$bench" --ctx "$ctx_list" --d-model "$d" --layers "$layers" --heads "$heads" --d-ff "$ff" --vocab "$vocab" \
-            --csv "$out/speed.csv.tmp" > "$out/speed.txt" && mv "$out/speed.csv.tmp" "$out/speed.csv"
+        bench_env=""
+        case " $bench_args " in *" --cputime "*) bench_env="OPENBLAS_NUM_THREADS=1 SYNTH_THREADS=1" ;; esac
+        # shellcheck disable=SC2086  # $bench_args and $bench_env are word lists
+        env $bench_env "$bench" --ctx "$ctx_list" --d-model "$d" --layers "$layers" --heads "$heads" --d-ff "$ff" --vocab "$vocab" \
+            --csv "$out/speed.csv.tmp" $bench_args > "$out/speed.txt" && mv "$out/speed.csv.tmp" "$out/speed.csv"
         commit "experiments: inference speed of every variant (bench_variants)" "$out/speed.csv" "$out/speed.txt"
     else
         log "$bench not built: speed benchmark skipped (make build/bench/bench_variants)"

@@ -149,7 +149,7 @@ table="$tmp/table.md"
     echo
     echo "Speed columns: \`bench_variants\` on random-weight q8_0 models of the same size (scoring 16"
     echo "sequences of L tokens; decoding 1 and 16 sequences from position 0 to L-1), tokens/s as a ratio to"
-    echo "vanilla at the same context, one run ($(sed -n 's/^load average at start: \([0-9.]*\).*/load \1 at start/p' "$out/speed.txt" 2>/dev/null || true))."
+    echo "vanilla at the same context, one run ($(sed -n 's/^load average at start: \([0-9.]*\).*/load average \1 at start/p' "$out/speed.txt" 2>/dev/null || true); timing: $(sed -n 's/.*timing: //p' "$out/speed.txt" 2>/dev/null || true); raw output in \`$out/speed.txt\`)."
     echo
     echo "| variant | ctx | params | best valid loss | test word ppl f32 | word ppl q8_0 | token ppl | bits/byte | train tok/s | score x | decode 1 x | decode 16 x |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
