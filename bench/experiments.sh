@@ -31,7 +31,7 @@
 #   EXP_D EXP_LAYERS EXP_HEADS EXP_FF EXP_VOCAB   model size (128 4 4 512 8192)
 #   EXP_TOKENS_PER_STEP  tokens per step; batch = this / ctx (4096)
 #   EXP_STEPS      steps per run, the same for every run (see config)
-#   EXP_WARMUP EXP_LR EXP_MIN_LR EXP_DROPOUT EXP_SEED
+#   EXP_WARMUP EXP_LR EXP_MIN_LR EXP_DROPOUT EXP_SEED EXP_SYNTH_LR_MULT
 #   EXP_EVAL_EVERY EXP_EVAL_TOKENS EXP_CKPT_EVERY
 #   EXP_THREADS    OpenBLAS threads of training (default: OpenBLAS's choice)
 #   EXP_WORK       checkpoint directory
@@ -54,6 +54,7 @@ tps=${EXP_TOKENS_PER_STEP:-4096}
 steps=${EXP_STEPS:-1200}
 warmup=${EXP_WARMUP:-100}
 lr=${EXP_LR:-0.002}; min_lr=${EXP_MIN_LR:-0.0001}; dropout=${EXP_DROPOUT:-0.05}; seed=${EXP_SEED:-1}
+synth_lr_mult=${EXP_SYNTH_LR_MULT:-30}
 eval_every=${EXP_EVAL_EVERY:-100}; eval_tokens=${EXP_EVAL_TOKENS:-32768}; ckpt_every=${EXP_CKPT_EVERY:-100}
 threads=${EXP_THREADS:-}
 work=${EXP_WORK:-$out/work}
@@ -73,6 +74,7 @@ variants $variants
 ctxs $ctxs
 model d $d layers $layers heads $heads d_ff $ff vocab $vocab
 tokens_per_step $tps steps $steps warmup $warmup lr $lr min_lr $min_lr dropout $dropout seed $seed
+weight_decay 0.1 clip 1.0 synth_lr_mult $synth_lr_mult
 eval_every $eval_every eval_tokens $eval_tokens
 data $(wc -c < "$data/train.txt") $(wc -c < "$data/valid.txt") $(wc -c < "$data/test.txt") bytes
 EOF
@@ -137,7 +139,7 @@ for L in $ctxs; do
             -o "$rw/model-f32.gguf" --name "wt2-$run" --variant "$v" \
             --ctx "$L" --d-model "$d" --layers "$layers" --heads "$heads" --d-ff "$ff" \
             --batch "$batch" --seq "$L" --steps "$steps" --warmup "$warmup" --lr "$lr" --min-lr "$min_lr" \
-            --weight-decay 0.1 --dropout "$dropout" --clip 1.0 --seed "$seed" \
+            --weight-decay 0.1 --dropout "$dropout" --clip 1.0 --seed "$seed" --synth-lr-mult "$synth_lr_mult" \
             --eval-every "$eval_every" --eval-tokens "$eval_tokens" --ckpt-every "$ckpt_every" --ckpt "$state" \
             --log "$out/$run.csv" ${threads:+--threads $threads} $resume \
             2> "$rw/train.err" || { log "$run: training failed:"; tail -n 5 "$rw/train.err" >&2; exit 1; }
