@@ -14,6 +14,8 @@ trap 'rm -f "$log"' EXIT
 # the sanitizers abort at the first error; leaks count as failures
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# ThreadSanitizer (make SANITIZE=thread test): suppressions with their reasons
+export TSAN_OPTIONS="${TSAN_OPTIONS:-suppressions=$(pwd)/tests/tsan.supp}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
 
 account() { # name, exit code, log file
