@@ -3,22 +3,7 @@
 # repository's own README text, then info, quantize, score, generate, and the
 # errors for bad flags and bad files. Uses $SYNTH (default ./synth).
 set -u
-SYNTH=${SYNTH:-./synth}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { # name, command...: expects exit 0
-    name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else bad "$name (exit $?)"; cat "$T/err"; fi
-}
-check_fail() { # name, expected exit code, pattern expected on stderr, command...
-    name=$1; code=$2; pat=$3; shift 3
-    "$@" >"$T/out" 2>"$T/err"; rc=$?
-    if [ $rc -eq "$code" ] && grep -q -- "$pat" "$T/err"; then ok "$name"
-    else bad "$name (exit $rc, want $code and /$pat/)"; cat "$T/err"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 cat README.md weights/README.md > "$T/text.txt"
 check "tokenizer-train" $SYNTH tokenizer-train --input "$T/text.txt" --vocab 400 -o "$T/tok.gguf"

@@ -6,22 +6,7 @@
 # needs --text, --alpha prints sigmoid(alpha) in (0, 1) per layer and head
 # consistent with alpha, and the flag errors name the flag. Uses $SYNTH.
 set -u
-SYNTH=${SYNTH:-./synth}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { # name, command...: expects exit 0
-    name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else bad "$name (exit $?)"; cat "$T/err"; fi
-}
-check_fail() { # name, expected exit code, pattern expected on stderr, command...
-    name=$1; code=$2; pat=$3; shift 3
-    "$@" >"$T/out" 2>"$T/err"; rc=$?
-    if [ $rc -eq "$code" ] && grep -q -- "$pat" "$T/err"; then ok "$name"
-    else bad "$name (exit $rc, want $code and /$pat/)"; cat "$T/err"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 for i in $(seq 1 40); do
     echo "line $i: the quick brown fox jumps over the lazy dog, and the cat sat on the mat."

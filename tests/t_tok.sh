@@ -3,22 +3,7 @@
 # tokenizer file loads, -p / FILE / stdin agree, ids match the token lines,
 # and bad flags or files fail with the flag named. Uses $SYNTH.
 set -u
-SYNTH=${SYNTH:-./synth}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { # name, command...: expects exit 0
-    name=$1; shift
-    if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else bad "$name (exit $?)"; cat "$T/err"; fi
-}
-check_fail() { # name, expected exit code, pattern expected on stderr, command...
-    name=$1; code=$2; pat=$3; shift 3
-    "$@" >"$T/out" 2>"$T/err"; rc=$?
-    if [ $rc -eq "$code" ] && grep -q -- "$pat" "$T/err"; then ok "$name"
-    else bad "$name (exit $rc, want $code and /$pat/)"; cat "$T/err"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 i=0
 while [ $i -lt 300 ]; do printf 'the cat sat on the mat %d times; the dog did not.\n' $i; i=$((i + 1)); done > "$T/text.txt"
