@@ -57,8 +57,25 @@ static void iso_time(char *buf, size_t n)
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-/* One JSON line per message on stderr, written with one fputs so lines of
- * the two threads never interleave. */
+/* Write j (consumed) as one line on stderr with a single fputs, newline
+ * included, so lines of the loop and worker threads never interleave. */
+static void write_json_line(json_t *j)
+{
+    char *line = json_dumps(j, SRV_JSON_FLAGS);
+    json_decref(j);
+    if (!line) return;
+    size_t n = strlen(line);
+    char *l2 = realloc(line, n + 2);
+    if (l2) {
+        l2[n] = '\n';
+        l2[n + 1] = 0;
+        fputs(l2, stderr);
+        line = l2;
+    }
+    free(line);
+}
+
+/* One JSON line per message on stderr (write_json_line). */
 void srv_log(srv_server *s, int level, const char *fmt, ...)
 {
     if (s && level > s->cfg.log_level) return;
@@ -70,19 +87,7 @@ void srv_log(srv_server *s, int level, const char *fmt, ...)
     iso_time(t, sizeof t);
     json_t *j = json_pack("{s:s,s:s,s:o}", "time", t, "level", level_names[level], "msg",
                           srv_json_bytes(msg, strlen(msg)));
-    char *line = j ? json_dumps(j, SRV_JSON_FLAGS) : NULL;
-    json_decref(j);
-    if (line) {
-        size_t n = strlen(line);
-        char *l2 = realloc(line, n + 2);
-        if (l2) {
-            l2[n] = '\n';
-            l2[n + 1] = 0;
-            fputs(l2, stderr);
-            line = l2;
-        }
-        free(line);
-    }
+    if (j) write_json_line(j);
 }
 
 /* ---- requests ---- */
@@ -947,18 +952,7 @@ static void access_log(srv_server *s, srv_req *r, double latency_s)
                           r->n_prompt_text, "completion_tokens", r->n_out);
     if (!j) return;
     if (r->finish && r->route != SRV_R_SCORE) json_object_set_new(j, "finish_reason", json_string(srv_finish_name(r->finish, 0)));
-    char *line = json_dumps(j, SRV_JSON_FLAGS);
-    json_decref(j);
-    if (!line) return;
-    size_t n = strlen(line);
-    char *l2 = realloc(line, n + 2);
-    if (l2) {
-        l2[n] = '\n';
-        l2[n + 1] = 0;
-        fputs(l2, stderr);
-        line = l2;
-    }
-    free(line);
+    write_json_line(j);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
