@@ -22,6 +22,7 @@
  *        bench_server --write-model PATH   (only write the default-size model)
  */
 #include <arpa/inet.h>
+#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,65 +46,33 @@
 #include "quant.h"
 #include "tok.h"
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#include "../tests/net_client.inc"
+#define BENCH_PROG "bench_server"
+#include "bench_common.inc"
+
+int openblas_get_num_threads(void);
 
 /* ---- model ---- */
 
+/* The engine's default size with random weights, as a file. */
 static int write_default_model(const char *path)
 {
     arch_hparams hp;
     arch_hparams_default(&hp);
-    int nt = arch_tensors(&hp, NULL, 0);
-    arch_tensor *ts = calloc((size_t)nt, sizeof *ts);
-    float **p = calloc((size_t)nt, sizeof *p);
-    arch_tensors(&hp, ts, nt);
-    for (int i = 0; i < nt; i++) p[i] = malloc((size_t)ts[i].n_elem * sizeof **p);
-    arch_init_params(&hp, 1, 1.0f, p);
-    char **vocab = malloc((size_t)hp.n_vocab * sizeof *vocab);
-    for (int i = 0; i < hp.n_vocab; i++) {
-        vocab[i] = calloc(32, 1);
-        if (i < 256) tok_byte_to_utf8((uint8_t)i, vocab[i]);
-        else snprintf(vocab[i], 32, i == hp.n_vocab - 1 ? "<|endoftext|>" : "<t%d>", i);
-    }
-    ckpt_desc d = {.hp = &hp, .name = "bench-default-q8_0", .vocab = (const char *const *)vocab,
-                   .n_vocab = hp.n_vocab, .merges = NULL, .n_merges = 0, .eos_id = hp.n_vocab - 1,
-                   .tensors = (const float *const *)p, .type = QUANT_Q8_0};
-    char err[256] = "";
-    int rc = ckpt_write(&d, path, err, sizeof err);
-    if (rc) fprintf(stderr, "bench_server: %s\n", err);
-    for (int i = 0; i < hp.n_vocab; i++) free(vocab[i]);
-    free(vocab);
-    for (int i = 0; i < nt; i++) free(p[i]);
-    free(p);
-    free(ts);
+    void *buf = NULL;
+    size_t size = 0;
+    bench_model_image(&hp, 1.0f, &buf, &size);
+    FILE *f = fopen(path, "wb");
+    int rc = !f || fwrite(buf, 1, size, f) != size;
+    if (f && fclose(f)) rc = 1;
+    if (rc) fprintf(stderr, "bench_server: cannot write %s\n", path);
+    free(buf);
     return rc;
 }
 
 /* ---- client ---- */
 
 static int g_port;
-
-static int connect_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)g_port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {120, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 typedef struct {
     double lat, ttft;
@@ -122,8 +91,8 @@ static void one_request(client *c, sample *out)
 {
     memset(out, 0, sizeof *out);
     out->ttft = -1;
-    double t0 = now();
-    int fd = connect_port();
+    double t0 = net_now();
+    int fd = net_connect(g_port, 120);
     if (fd < 0) {
         out->status = -1;
         return;
@@ -134,7 +103,7 @@ static void one_request(client *c, sample *out)
                       "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\n\r\n",
                       c->path, bl);
-    if (send(fd, head, (size_t)hn, MSG_NOSIGNAL) != hn || send(fd, c->body, bl, MSG_NOSIGNAL) != (ssize_t)bl) {
+    if (net_send_all(fd, head, (size_t)hn) || net_send_all(fd, c->body, bl)) {
         close(fd);
         out->status = -1;
         return;
@@ -150,13 +119,13 @@ static void one_request(client *c, sample *out)
         buf[len] = 0;
         char *p = buf + scanned;
         while ((p = strstr(p, mark))) {
-            if (out->tokens++ == 0) out->ttft = now() - t0;
+            if (out->tokens++ == 0) out->ttft = net_now() - t0;
             p += sizeof mark - 1;
         }
         scanned = len > sizeof mark ? len - sizeof mark : 0;
     }
     close(fd);
-    out->lat = now() - t0;
+    out->lat = net_now() - t0;
     if (sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) out->status = -1;
     /* non-streamed /score: the scored token count is in the body */
     char *t = strstr(buf, "\"tokens\":");
@@ -167,7 +136,7 @@ static void one_request(client *c, sample *out)
 static void *client_main(void *arg)
 {
     client *c = arg;
-    while (now() < c->until) {
+    while (net_now() < c->until) {
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 256;
             c->s = realloc(c->s, (size_t)c->cap * sizeof *c->s);
@@ -194,7 +163,7 @@ static void run_load(const char *name, const char *path, const char *body, int n
 {
     client *cs = calloc((size_t)nclients, sizeof *cs);
     pthread_t *th = calloc((size_t)nclients, sizeof *th);
-    double t0 = now(), until = t0 + seconds;
+    double t0 = net_now(), until = t0 + seconds;
     for (int i = 0; i < nclients; i++) {
         cs[i].path = path;
         cs[i].body = body;
@@ -202,7 +171,7 @@ static void run_load(const char *name, const char *path, const char *body, int n
         pthread_create(&th[i], NULL, client_main, &cs[i]);
     }
     for (int i = 0; i < nclients; i++) pthread_join(th[i], NULL);
-    double wall = now() - t0;
+    double wall = net_now() - t0;
     int total = 0;
     for (int i = 0; i < nclients; i++) total += cs[i].n;
     double *lat = malloc((size_t)(total + 1) * sizeof *lat), *ttft = malloc((size_t)(total + 1) * sizeof *ttft);
@@ -258,15 +227,8 @@ static void bench_health(double seconds)
 
 static pid_t start_server(const char *synth, const char *model_path, const char *threads, const char *batch)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof a;
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    getsockname(fd, (struct sockaddr *)&a, &sl);
-    close(fd);
-    g_port = ntohs(a.sin_port);
+    g_port = net_free_port();
+    if (g_port < 0) return -1;
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);
     pid_t pid = fork();
@@ -276,7 +238,7 @@ static pid_t start_server(const char *synth, const char *model_path, const char 
         _exit(127);
     }
     for (int i = 0; i < 1000; i++) {
-        int c = connect_port();
+        int c = net_connect(g_port, 120);
         if (c >= 0) {
             close(c);
             return pid;
@@ -342,6 +304,12 @@ int main(int argc, char **argv)
            model_path, model_name(m), arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_ctx, hp->n_vocab,
            threads, batch, seconds);
     model_free(m);
+    /* the roofline beside the server figures (this process's OpenBLAS
+     * threads; the server's matmuls use --threads) */
+    double peak = bench_sgemm_gflops(1024, 1024, 1024);
+    printf("sgemm peak in this run: %.1f GFLOP/s (1024^3, OpenBLAS %d threads, %s)\n", peak,
+           openblas_get_num_threads(), openblas_get_corename());
+    bench_print_load("start");
     char score_body[9000], gen_body[256];
     snprintf(score_body, sizeof score_body, "{\"text\":\"%s\"}", text);
     snprintf(gen_body, sizeof gen_body,

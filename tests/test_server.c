@@ -42,6 +42,8 @@
 #include "test.h"
 #include "tok.h"
 
+#include "net_client.inc"
+
 static char g_dir[256];
 static char g_model[300];
 static char g_text[300];
@@ -155,38 +157,10 @@ static void resp_free(resp *r)
     memset(r, 0, sizeof *r);
 }
 
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {60, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Send a request; returns the socket (response not read yet). */
 static int http_send(int port, const char *method, const char *path, const char *headers, const char *body)
 {
-    int fd = connect_port(port);
+    int fd = net_connect(port, 60);
     if (fd < 0) return -1;
     size_t bl = body ? strlen(body) : 0;
     char *req = malloc(bl + 1024 + (headers ? strlen(headers) : 0));
@@ -195,7 +169,7 @@ static int http_send(int port, const char *method, const char *path, const char 
     if (body) n += sprintf(req + n, "Content-Type: application/json\r\nContent-Length: %zu\r\n", bl);
     n += sprintf(req + n, "\r\n");
     if (body) memcpy(req + n, body, bl);
-    int rc = send_all(fd, req, (size_t)n + bl);
+    int rc = net_send_all(fd, req, (size_t)n + bl);
     free(req);
     if (rc) {
         close(fd);
@@ -339,25 +313,13 @@ typedef struct {
     char log[320];
 } server;
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof a;
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    getsockname(fd, (struct sockaddr *)&a, &sl);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* Start `synth serve -m model --port P extra...` with env (NAME=VALUE, or
  * NULL); wait for /health. */
 static int server_start(server *s, const char *name, const char *const *extra, const char *env)
 {
     memset(s, 0, sizeof *s);
-    s->port = free_port();
+    s->port = net_free_port();
+    if (s->port < 0) return -1;
     snprintf(s->log, sizeof s->log, "%s/%s.log", g_dir, name);
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
@@ -1227,23 +1189,23 @@ TEST(test_limits)
     g_auth = auth;
 
     /* 413 from Content-Length alone: the body is never sent */
-    int fd = connect_port(s.port);
+    int fd = net_connect(s.port, 60);
     const char *h = "POST /generate HTTP/1.1\r\nHost: x\r\nX-API-Key: s3cret-key\r\nContent-Length: 100000\r\n\r\n";
-    CHECK(send_all(fd, h, strlen(h)) == 0);
+    CHECK(net_send_all(fd, h, strlen(h)) == 0);
     CHECK(http_recv(fd, &r) == 0);
     CHECK_MSG(r.status == 413, "status %d", r.status);
     CHECK(err_type(&r) && !strcmp(err_type(&r), "request_too_large"));
     resp_free(&r);
     /* 413 for a chunked body that grows past the limit */
-    fd = connect_port(s.port);
+    fd = net_connect(s.port, 60);
     h = "POST /generate HTTP/1.1\r\nHost: x\r\nX-API-Key: s3cret-key\r\nTransfer-Encoding: chunked\r\n\r\n";
-    send_all(fd, h, strlen(h));
+    net_send_all(fd, h, strlen(h));
     static char chunk[2100];
     int n = sprintf(chunk, "800\r\n");
     memset(chunk + n, 'a', 2048);
     memcpy(chunk + n + 2048, "\r\n", 2);
-    for (int i = 0; i < 4; i++) send_all(fd, chunk, (size_t)n + 2050);
-    send_all(fd, "0\r\n\r\n", 5);
+    for (int i = 0; i < 4; i++) net_send_all(fd, chunk, (size_t)n + 2050);
+    net_send_all(fd, "0\r\n\r\n", 5);
     CHECK(http_recv(fd, &r) == 0);
     CHECK_MSG(r.status == 413, "chunked: status %d", r.status);
     resp_free(&r);
@@ -1265,8 +1227,8 @@ TEST(test_limits)
     resp_free(&r);
 
     /* an idle client (headers never finished) is dropped after --idle-timeout */
-    fd = connect_port(s.port);
-    send_all(fd, "GET /health HTTP/1.1\r\n", 22);
+    fd = net_connect(s.port, 60);
+    net_send_all(fd, "GET /health HTTP/1.1\r\n", 22);
     char c;
     ssize_t k = recv(fd, &c, 1, 0);   /* 0 (closed) within the 60 s receive timeout */
     CHECK(k <= 0);
@@ -1279,13 +1241,13 @@ TEST(test_limits)
  * (default 32 KiB): 431 for headers beyond, 414 for a longer URL. */
 static int status_of_raw(int port, const char *head_start, size_t fill, const char *head_end)
 {
-    int fd = connect_port(port);
+    int fd = net_connect(port, 60);
     if (fd < 0) return -1;
     char *big = malloc(fill);
     memset(big, 'a', fill);
-    send_all(fd, head_start, strlen(head_start));
-    send_all(fd, big, fill);
-    send_all(fd, head_end, strlen(head_end));
+    net_send_all(fd, head_start, strlen(head_start));
+    net_send_all(fd, big, fill);
+    net_send_all(fd, head_end, strlen(head_end));
     free(big);
     resp r;
     int st = http_recv(fd, &r) == 0 ? r.status : -1;
@@ -1324,10 +1286,10 @@ TEST(test_connection_limit)
     const char *const extra[] = {"--max-connections", "2", "--idle-timeout", "60", NULL};
     CHECK(server_start(&s, "maxconn", extra, "SYNTH_LOG_LEVEL=warn") == 0);
     if (!s.pid) return;
-    int a = connect_port(s.port), b = connect_port(s.port);
+    int a = net_connect(s.port, 60), b = net_connect(s.port, 60);
     CHECK(a >= 0 && b >= 0);
-    send_all(a, "GET /hea", 8);   /* two idle clients hold both connections */
-    send_all(b, "GET /hea", 8);
+    net_send_all(a, "GET /hea", 8);   /* two idle clients hold both connections */
+    net_send_all(b, "GET /hea", 8);
     usleep(300000);
     int c = http_send(s.port, "GET", "/health", NULL, NULL);
     CHECK(c >= 0);

@@ -33,11 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fuzz_fixture.h"
 #include "srv_core.h"
+
+#include "../net_client.inc"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -55,57 +58,11 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static int connect_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)g_port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static void close_rst(int fd)
 {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    socklen_t al = sizeof a;
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &al)) abort();
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
 }
 
 /* Read until EOF, an error, `idle_ms` without data, or `total_s` in all.
@@ -114,10 +71,10 @@ static int send_all(int fd, const char *p, size_t n)
 static size_t read_resp(int fd, char *buf, size_t cap, int idle_ms, double total_s, int *eof, int first_only)
 {
     size_t n = 0;
-    double t_end = now_s() + total_s;
+    double t_end = net_now() + total_s;
     *eof = 0;
     for (;;) {
-        double left = t_end - now_s();
+        double left = t_end - net_now();
         if (left <= 0) break;
         int wait = idle_ms > 0 && idle_ms < left * 1e3 ? idle_ms : (int)(left * 1e3) + 1;
         struct pollfd pf = {fd, POLLIN, 0};
@@ -160,7 +117,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     FILE *f = fopen(g_model, "wb");
     if (!f || fwrite(buf, 1, size, f) != size || fclose(f)) abort();
     free(buf);
-    g_port = free_port();
+    g_port = net_free_port();
+    if (g_port < 0) abort();
     g_cfg = (srv_config){
         .model_path = g_model,
         .host = "127.0.0.1",
@@ -181,7 +139,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (pthread_create(&th, NULL, server_main, NULL)) abort();
     pthread_detach(th);
     for (int i = 0; i < 300; i++) {
-        int fd = connect_port();
+        int fd = net_connect(g_port, 0);
         if (fd >= 0) {
             close(fd);
             /* the model is loaded before the daemon listens: ready */
@@ -210,10 +168,10 @@ static void dump_state(void)
 {
     static char m[1 << 16];
     int eof;
-    int fd = connect_port();
+    int fd = net_connect(g_port, 0);
     if (fd < 0) return;
     const char *q = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fuzzkey\r\nConnection: close\r\n\r\n";
-    size_t n = send_all(fd, q, strlen(q)) == 0 ? read_resp(fd, m, sizeof m - 1, 0, 5.0, &eof, 0) : 0;
+    size_t n = net_send_all(fd, q, strlen(q)) == 0 ? read_resp(fd, m, sizeof m - 1, 0, 5.0, &eof, 0) : 0;
     close_rst(fd);
     m[n] = 0;
     fprintf(stderr, "fuzz_http: /metrics %s\n", n ? "" : "did not answer within 5 s either");
@@ -235,14 +193,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     static char resp[1 << 16];
-    int fd = connect_port();
+    int fd = net_connect(g_port, 0);
     if (fd < 0) {
         fprintf(stderr, "fuzz_http: cannot connect to the server\n");
         abort();
     }
     int eof;
     if (!(data[0] & 1)) {
-        if (send_all(fd, (const char *)data + 1, size - 1) == 0) read_resp(fd, resp, sizeof resp, 50, 5.0, &eof, 0);
+        if (net_send_all(fd, (const char *)data + 1, size - 1) == 0) read_resp(fd, resp, sizeof resp, 50, 5.0, &eof, 0);
         close_rst(fd);
         return 0;
     }
@@ -270,15 +228,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(req + len, body, blen);
         len += blen;
     }
-    int sent = send_all(fd, req, len) == 0;
+    int sent = net_send_all(fd, req, len) == 0;
     free(req);
     if (!sent) {   /* the server may close early (413 before the body) */
         close_rst(fd);
         return 0;
     }
-    double t0 = now_s();
+    double t0 = net_now();
     size_t got = read_resp(fd, resp, sizeof resp - 1, 0, 10.0, &eof, (flags & 4) != 0);
-    double waited = now_s() - t0;
+    double waited = net_now() - t0;
     close_rst(fd);
     if (flags & 4) return 0;
     resp[got] = 0;
