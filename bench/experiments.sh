@@ -33,7 +33,13 @@
 #   EXP_STEPS      steps per run, the same for every run (see config)
 #   EXP_WARMUP EXP_LR EXP_MIN_LR EXP_DROPOUT EXP_SEED EXP_SYNTH_LR_MULT
 #   EXP_EVAL_EVERY EXP_EVAL_TOKENS EXP_CKPT_EVERY
-#   EXP_THREADS    OpenBLAS threads of training (default: OpenBLAS's choice)
+#   EXP_THREADS    OpenBLAS threads of training (default: OpenBLAS's choice;
+#                  1 with EXP_JOBS > 1)
+#   EXP_JOBS       runs trained at the same time (default 1). 2 on a 2-core
+#                  machine: two single-threaded trainings use the cores
+#                  better than one two-threaded one (small matrices); each
+#                  job takes every EXP_JOBS-th run of the grid
+#   EXP_SHARD      i/n: train only runs k with k % n == i (set by EXP_JOBS)
 #   EXP_WORK       checkpoint directory
 #   EXP_BENCH      0: skip the speed benchmark (default 1)
 #   EXP_BENCH_ARGS extra bench_variants flags; with --cputime (rates per
@@ -57,6 +63,11 @@ lr=${EXP_LR:-0.002}; min_lr=${EXP_MIN_LR:-0.0001}; dropout=${EXP_DROPOUT:-0.05};
 synth_lr_mult=${EXP_SYNTH_LR_MULT:-30}
 eval_every=${EXP_EVAL_EVERY:-100}; eval_tokens=${EXP_EVAL_TOKENS:-32768}; ckpt_every=${EXP_CKPT_EVERY:-100}
 threads=${EXP_THREADS:-}
+jobs=${EXP_JOBS:-1}
+shard=${EXP_SHARD:-0/1}
+shard_i=${shard%/*}; shard_n=${shard#*/}
+case "$jobs$shard_i$shard_n" in *[!0-9]*) echo "experiments: EXP_JOBS/EXP_SHARD must be N and i/n" >&2; exit 2 ;; esac
+[ "$jobs" -ge 1 ] && [ "$shard_n" -ge 1 ] && [ "$shard_i" -lt "$shard_n" ] || { echo "experiments: bad EXP_JOBS $jobs or EXP_SHARD $shard" >&2; exit 2; }
 work=${EXP_WORK:-$out/work}
 do_bench=${EXP_BENCH:-1}
 bench_args=${EXP_BENCH_ARGS:-}
@@ -96,27 +107,59 @@ log() { echo "experiments: [$(date -u +%H:%M:%S)] $*" >&2; }
 commit() { # message, files...: commit the run's small files (EXP_COMMIT=1)
     [ "$do_commit" = 1 ] || return 0
     msg=$1; shift
+    # another job (or a person) may hold the index lock: retry
     for _ in 1 2 3 4 5 6 7 8 9 10; do
-        [ -e "$(git rev-parse --git-dir)/index.lock" ] || break
+        if git add "$@" 2>/dev/null && git commit -q -m "$msg" -- "$@" 2>/dev/null; then return 0; fi
         sleep 3
     done
-    if ! { git add "$@" && git commit -q -m "$msg" -- "$@"; }; then log "commit failed (continuing): $msg"; fi
+    log "commit failed (continuing): $msg"
 }
 
 # One tokenizer for the whole grid, learned on the training text.
 tok="$work/tokenizer.gguf"
 if [ ! -s "$tok" ]; then
-    "$synth" tokenizer-train --input "$data/train.txt" --vocab "$vocab" -o "$tok" >&2
+    "$synth" tokenizer-train --input "$data/train.txt" --vocab "$vocab" -o "$tok.tmp" >&2
+    mv "$tok.tmp" "$tok"
+fi
+
+# EXP_JOBS > 1: this process only starts the jobs (one shard each, one
+# OpenBLAS thread each unless EXP_THREADS says otherwise), waits for them,
+# then runs the speed benchmark below. A signal is passed on to the jobs.
+if [ "$jobs" -gt 1 ]; then
+    pids=""
+    trap 'kill $pids 2>/dev/null' INT TERM
+    i=0
+    while [ "$i" -lt "$jobs" ]; do
+        # every thread pool of a job (the trainer's OpenBLAS, and OpenBLAS and
+        # the engine's pool in quantize/score) gets the job's thread count:
+        # OpenBLAS threads on an oversubscribed machine made synth score 6.5x
+        # slower (measured beside two training jobs)
+        jt=${threads:-1}
+        EXP_JOBS=1 EXP_SHARD="$i/$jobs" EXP_BENCH=0 EXP_THREADS="$jt" OPENBLAS_NUM_THREADS="$jt" SYNTH_THREADS="$jt" \
+            "$0" "$data" "$out" &
+        pids="$pids $!"
+        i=$((i + 1))
+    done
+    status=0
+    for p in $pids; do
+        wait "$p" || { st=$?; [ "$status" -ne 0 ] || status=$st; }
+    done
+    trap - INT TERM
+    [ "$status" -eq 0 ] || { log "a job stopped (status $status); run the script again to resume"; exit "$status"; }
+    variants=""   # every run is done: straight to the benchmark
 fi
 
 # Step of a training state file: i64 at byte 84 (model/train.c: magic 8,
 # version 4, header size 4, hparams 44, n_params 8, two hashes 16).
 state_step() { od -An -t d8 -j 84 -N 8 "$1" | tr -d ' '; }
 
+k=-1
 for L in $ctxs; do
     batch=$((tps / L))
     [ "$batch" -ge 1 ] || { echo "experiments: EXP_TOKENS_PER_STEP $tps < context $L" >&2; exit 2; }
     for v in $variants; do
+        k=$((k + 1))
+        [ $((k % shard_n)) -eq "$shard_i" ] || continue
         run="$(echo "$v" | tr + _)-L$L"
         [ -f "$out/$run.done" ] && { log "$run: done, skipped"; continue; }
         rw="$work/$run"
@@ -164,7 +207,7 @@ for L in $ctxs; do
 done
 
 # Inference speed of every variant at this size, both contexts, one run.
-if [ "$do_bench" = 1 ] && [ ! -f "$out/speed.csv" ]; then
+if [ "$do_bench" = 1 ] && [ ! -f "$out/speed.csv" ] && [ "$shard_n" -eq 1 ]; then
     if [ -x "$bench" ]; then
         log "speed benchmark"
         ctx_list=$(echo "$ctxs" | tr ' ' ,)

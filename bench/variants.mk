@@ -6,13 +6,14 @@
 #   make report             bench/RESULTS.md tables and figures from OUT's logs
 DATA ?= ../shared/data/wikitext-2
 OUT  ?= bench/experiments
+EXP_JOBS ?= 2
 BENCH_VARIANTS_ARGS ?=
 .PHONY: bench-variants experiments report
 bench-variants: $(BUILD)/bench/bench_variants
 	$(BUILD)/bench/bench_variants $(BENCH_VARIANTS_ARGS)
 
 experiments: $(SYNTH) $(BUILD)/bench/bench_variants
-	SYNTH=$(abspath $(SYNTH)) BENCH_VARIANTS=$(abspath $(BUILD)/bench/bench_variants) bench/experiments.sh $(DATA) $(OUT)
+	SYNTH=$(abspath $(SYNTH)) BENCH_VARIANTS=$(abspath $(BUILD)/bench/bench_variants) EXP_JOBS=$(EXP_JOBS) bench/experiments.sh $(DATA) $(OUT)
 
 report: $(SYNTH)
 	SYNTH=$(abspath $(SYNTH)) bench/report.sh $(OUT)
