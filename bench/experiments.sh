@@ -33,8 +33,8 @@
 #   EXP_STEPS      steps per run, the same for every run (see config)
 #   EXP_WARMUP EXP_LR EXP_MIN_LR EXP_DROPOUT EXP_SEED EXP_SYNTH_LR_MULT
 #   EXP_EVAL_EVERY EXP_EVAL_TOKENS EXP_CKPT_EVERY
-#   EXP_THREADS    OpenBLAS threads of training (default: OpenBLAS's choice;
-#                  1 with EXP_JOBS > 1)
+#   EXP_THREADS    threads of training, quantizing and scoring (default:
+#                  OpenBLAS's and the engine's choice; 1 with EXP_JOBS > 1)
 #   EXP_JOBS       runs trained at the same time (default 1). 2 on a 2-core
 #                  machine: two single-threaded trainings use the cores
 #                  better than one two-threaded one (small matrices); each
@@ -63,6 +63,13 @@ lr=${EXP_LR:-0.002}; min_lr=${EXP_MIN_LR:-0.0001}; dropout=${EXP_DROPOUT:-0.05};
 synth_lr_mult=${EXP_SYNTH_LR_MULT:-30}
 eval_every=${EXP_EVAL_EVERY:-100}; eval_tokens=${EXP_EVAL_TOKENS:-32768}; ckpt_every=${EXP_CKPT_EVERY:-100}
 threads=${EXP_THREADS:-}
+# EXP_THREADS limits every thread pool of the runs: the trainer's OpenBLAS,
+# and OpenBLAS and the engine's pool in quantize and score. Beside another
+# busy process OpenBLAS threads convoy: synth score was 6.5x slower with 2
+# OpenBLAS threads next to two training jobs than with 1.
+if [ -n "$threads" ]; then
+    export OPENBLAS_NUM_THREADS="$threads" SYNTH_THREADS="$threads"
+fi
 jobs=${EXP_JOBS:-1}
 shard=${EXP_SHARD:-0/1}
 shard_i=${shard%/*}; shard_n=${shard#*/}
@@ -130,13 +137,7 @@ if [ "$jobs" -gt 1 ]; then
     trap 'kill $pids 2>/dev/null' INT TERM
     i=0
     while [ "$i" -lt "$jobs" ]; do
-        # every thread pool of a job (the trainer's OpenBLAS, and OpenBLAS and
-        # the engine's pool in quantize/score) gets the job's thread count:
-        # OpenBLAS threads on an oversubscribed machine made synth score 6.5x
-        # slower (measured beside two training jobs)
-        jt=${threads:-1}
-        EXP_JOBS=1 EXP_SHARD="$i/$jobs" EXP_BENCH=0 EXP_THREADS="$jt" OPENBLAS_NUM_THREADS="$jt" SYNTH_THREADS="$jt" \
-            "$0" "$data" "$out" &
+        EXP_JOBS=1 EXP_SHARD="$i/$jobs" EXP_BENCH=0 EXP_THREADS="${threads:-1}" "$0" "$data" "$out" &
         pids="$pids $!"
         i=$((i + 1))
     done
