@@ -51,7 +51,7 @@ for L in $ctxs; do
     plot_t="" plot_v="" i=0
     for v in $variants; do
         run="$(slug "$v")-L$L"
-        [ -s "$out/$run.csv" ] || continue
+        [ -f "$out/$run.done" ] && [ -s "$out/$run.csv" ] || continue
         i=$((i + 1))
         # last row per step (a resumed run may repeat a step), in step order
         awk -F, 'NR > 1 { row[$1 + 0] = $0 } END { for (s in row) print row[s] }' "$out/$run.csv" |
@@ -83,7 +83,8 @@ for L in $ctxs; do
         case $v in *+vanilla) ;; *) continue ;; esac
         run="$(slug "$v")-L$L"
         m="$work/$run/model-f32.gguf"
-        [ -s "$m" ] || continue
+        # only finished runs: a running one's checkpoint is a mid-run best
+        [ -f "$out/$run.done" ] && [ -s "$m" ] || continue
         "$synth" plot-attention "$m" --alpha > "$out/$run-alpha.txt"
         i=$((i + 1))
         alpha_plot="$alpha_plot${alpha_plot:+, }'$out/$run-alpha.txt' using (\$1 + 0.06*($i - 2.5)):4 with points pt 7 ps 1 lc $i title '$v, L $L (heads)'"
@@ -121,7 +122,8 @@ for L in $ctxs; do
     for v in $variants; do
         run="$(slug "$v")-L$L"
         m="$work/$run/model-f32.gguf"
-        [ -s "$m" ] || continue
+        # only finished runs: a running one's checkpoint is a mid-run best
+        [ -f "$out/$run.done" ] && [ -s "$m" ] || continue
         case $v in
             random|fixed_random|factorized_random) hs=$heads; extra="" ; what="softmax(causal(R))" ;;
             *) hs=0; extra="--text $text --windows 32"; what="mean attention on test text (32 windows)" ;;
