@@ -16,6 +16,10 @@
 # the input-dependent attention maps; default from config, else
 # ../shared/data/wikitext-2/test.txt), GNUPLOT (gnuplot).
 set -eu
+# The grid's models are small, and a report often runs beside the grid's
+# training jobs, where OpenBLAS threads convoy (README, threads on a shared
+# host): one thread unless the caller says otherwise.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" SYNTH_THREADS="${SYNTH_THREADS:-1}"
 out=${1:?usage: bench/report.sh OUT_DIR [RESULTS_MD]}
 out=${out%/}
 if [ $# -ge 2 ]; then res=$2
@@ -61,7 +65,7 @@ for L in $ctxs; do
     done
     [ -n "$plot_t" ] || continue
     "$gp" <<EOF
-set terminal pngcairo size 1200,480 font ",10"
+set terminal pngcairo size 1200,480 font ",10" noenhanced
 set output '$fig/loss-L$L.png'
 set datafile separator ','
 set multiplot layout 1,2 title 'context $L: training loss (last batch at each evaluation) and validation loss, nats/token'
@@ -95,7 +99,7 @@ for L in $ctxs; do
 done
 if [ -n "$alpha_plot" ]; then
     "$gp" <<EOF
-set terminal pngcairo size 800,480 font ",10"
+set terminal pngcairo size 800,480 font ",10" noenhanced
 set output '$fig/alpha.png'
 set title 'mixtures: weight of the synthesizer part g = sigmoid(alpha) (points: heads, line: mean over heads)'
 set xlabel 'layer'
