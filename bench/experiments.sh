@@ -53,11 +53,7 @@ out=${2:-bench/experiments}
 synth=${SYNTH:-./synth}
 bench=${BENCH_VARIANTS:-build/bench/bench_variants}
 
-variants=${EXP_VARIANTS:-"vanilla random fixed_random factorized_random dense factorized_dense random+vanilla dense+vanilla"}
-ctxs=${EXP_CTXS:-"64 512"}
-d=${EXP_D:-128}; layers=${EXP_LAYERS:-4}; heads=${EXP_HEADS:-4}; ff=${EXP_FF:-512}; vocab=${EXP_VOCAB:-8192}
-tps=${EXP_TOKENS_PER_STEP:-4096}
-steps=${EXP_STEPS:-1200}
+. "$(dirname "$0")/grid_defaults.sh"
 warmup=${EXP_WARMUP:-100}
 lr=${EXP_LR:-0.002}; min_lr=${EXP_MIN_LR:-0.0001}; dropout=${EXP_DROPOUT:-0.05}; seed=${EXP_SEED:-1}
 synth_lr_mult=${EXP_SYNTH_LR_MULT:-30}

@@ -13,11 +13,7 @@
 set -eu
 data=${1:?usage: bench/train_speed.sh DATA_DIR}
 synth=${SYNTH:-./synth}
-variants=${EXP_VARIANTS:-"vanilla random fixed_random factorized_random dense factorized_dense random+vanilla dense+vanilla"}
-ctxs=${EXP_CTXS:-"64 512"}
-d=${EXP_D:-128}; layers=${EXP_LAYERS:-4}; heads=${EXP_HEADS:-4}; ff=${EXP_FF:-512}; vocab=${EXP_VOCAB:-8192}
-tps=${EXP_TOKENS_PER_STEP:-4096}
-steps=${EXP_STEPS:-1200}
+. "$(dirname "$0")/grid_defaults.sh"
 ref_tps=${REF_TPS:-1650}
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
