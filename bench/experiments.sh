@@ -218,4 +218,7 @@ if [ "$do_bench" = 1 ] && [ ! -f "$out/speed.csv" ] && [ "$shard_n" -eq 1 ]; the
         log "$bench not built: speed benchmark skipped (make build/bench/bench_variants)"
     fi
 fi
-log "grid complete; tables and figures: bench/report.sh $out"
+# A shard (one of EXP_JOBS) only says that its share is done: the parent
+# says "grid complete" after waiting for all of them.
+if [ "$shard_n" -gt 1 ]; then log "shard $shard_i/$shard_n complete"
+else log "grid complete; tables and figures: bench/report.sh $out"; fi

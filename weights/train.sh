@@ -16,12 +16,13 @@
 set -eu
 data=${1:?usage: weights/train.sh DATA_DIR [VARIANT] [OUT_DIR]}
 variant=${2:-random}
-out=${3:-runs/$variant}
+tag=$(printf %s "$variant" | tr + _)   # random+vanilla -> random_vanilla in file names
+out=${3:-runs/$tag}
 synth=${SYNTH:-./synth}
 threads=${THREADS:-0}
 mkdir -p "$out"
 name=synthesizer-wt2
-[ "$variant" = random ] || name="synthesizer-wt2-$variant"
+[ "$variant" = random ] || name="synthesizer-wt2-$tag"
 set -- --threads "$threads"
 [ "$threads" -gt 0 ] || set --
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
