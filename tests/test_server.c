@@ -42,6 +42,7 @@
 #include "test.h"
 #include "tok.h"
 
+#include "fixture_ckpt.inc"
 #include "net_client.inc"
 
 static char g_dir[256];
@@ -83,9 +84,10 @@ static char *make_text(size_t approx, uint64_t seed)
     return t;
 }
 
-static int write_fixture(const char *dir)
+/* A model of the given shape and variant at `path`: a tokenizer learned on
+ * make_text, fixture_ckpt_buffer weights, f32. */
+static int write_model(const char *path, const arch_hparams *shape)
 {
-    char err[256] = "";
     char *corpus = make_text(20000, 7);
     char **vocab = NULL, **merges = NULL;
     int nv = 0, nm = 0, eos = -1;
@@ -95,39 +97,41 @@ static int write_fixture(const char *dir)
         return -1;
     }
     free(corpus);
-    arch_hparams hp;
-    arch_hparams_default(&hp);
-    hp.variant = ARCH_RANDOM;
-    hp.n_vocab = nv;
-    hp.n_ctx = 1024;     /* long enough that a 1000-token generation takes a while */
-    hp.n_embd = 256;
-    hp.n_layer = 2;
-    hp.n_head = 2;
-    hp.n_ff = 1024;
-    hp.fd_a = 32;
-    hp.fd_b = 32;
-    int nt = arch_tensors(&hp, NULL, 0);
-    arch_tensor *ts = calloc((size_t)nt, sizeof *ts);
-    float **p = calloc((size_t)nt, sizeof *p);
-    arch_tensors(&hp, ts, nt);
-    for (int i = 0; i < nt; i++) p[i] = malloc((size_t)ts[i].n_elem * sizeof **p);
-    arch_init_params(&hp, 42, 1.0f, p);
-    /* Larger embeddings than the training init so the logits are not flat
-     * (sampling then depends on the model, not only on the seed). */
-    for (int i = 0; i < nt; i++)
-        if (ts[i].kind == T_TOKEN_EMBD)
-            for (int64_t k = 0; k < ts[i].n_elem; k++) p[i][k] *= 5.0f;
-    snprintf(g_model, sizeof g_model, "%s/model.gguf", dir);
-    ckpt_desc d = {.hp = &hp, .name = "test-server", .vocab = (const char *const *)vocab, .n_vocab = nv,
-                   .merges = (const char *const *)merges, .n_merges = nm, .eos_id = eos,
-                   .tensors = (const float *const *)p, .type = QUANT_F32};
-    int rc = ckpt_write(&d, g_model, err, sizeof err);
-    if (rc) fprintf(stderr, "fixture: %s\n", err);
-    for (int i = 0; i < nt; i++) free(p[i]);
-    free(p);
-    free(ts);
+    void *buf = NULL;
+    size_t size = 0;
+    int rc = fixture_ckpt_buffer(shape, "test-server", vocab, nv, merges, nm, eos, QUANT_F32, &buf, &size);
     tok_free_strings(vocab, nv);
     tok_free_strings(merges, nm);
+    FILE *f = rc ? NULL : fopen(path, "wb");
+    if (!rc && (!f || fwrite(buf, 1, size, f) != size)) rc = -1;
+    if (f && fclose(f)) rc = -1;
+    if (rc) fprintf(stderr, "fixture: cannot write %s\n", path);
+    free(buf);
+    return rc;
+}
+
+/* 2 layers, 2 heads, d_ff 4 d, factorized dense a x (L / a). */
+static arch_hparams test_shape(arch_variant v, int n_ctx, int n_embd, int fd_a)
+{
+    arch_hparams hp;
+    arch_hparams_default(&hp);
+    hp.variant = v;
+    hp.n_ctx = n_ctx;
+    hp.n_embd = n_embd;
+    hp.n_layer = 2;
+    hp.n_head = 2;
+    hp.n_ff = 4 * n_embd;
+    hp.fd_a = fd_a;
+    hp.fd_b = n_ctx / fd_a;
+    return hp;
+}
+
+static int write_fixture(const char *dir)
+{
+    /* a context long enough that a 1000-token generation takes a while */
+    arch_hparams hp = test_shape(ARCH_RANDOM, 1024, 256, 32);
+    snprintf(g_model, sizeof g_model, "%s/model.gguf", dir);
+    int rc = write_model(g_model, &hp);
     char *text = make_text(6000, 99);
     snprintf(g_text, sizeof g_text, "%s/text.txt", dir);
     FILE *f = fopen(g_text, "wb");
@@ -315,7 +319,10 @@ typedef struct {
 
 /* Start `synth serve -m model --port P extra...` with env (NAME=VALUE, or
  * NULL); wait for /health. */
-static int server_start(server *s, const char *name, const char *const *extra, const char *env)
+/* Start `synth serve -m MODEL` (NULL: the fixture g_model) with extra flags
+ * and one extra environment entry; waits until /health answers 200. */
+static int server_start(server *s, const char *name, const char *model_path, const char *const *extra,
+                        const char *env)
 {
     memset(s, 0, sizeof *s);
     s->port = net_free_port();
@@ -323,7 +330,7 @@ static int server_start(server *s, const char *name, const char *const *extra, c
     snprintf(s->log, sizeof s->log, "%s/%s.log", g_dir, name);
     char port[16];
     snprintf(port, sizeof port, "%d", s->port);
-    const char *argv[32] = {g_synth, "serve", "-m", g_model, "--port", port, "--threads", "1"};
+    const char *argv[32] = {g_synth, "serve", "-m", model_path ? model_path : g_model, "--port", port, "--threads", "1"};
     int ac = 8;
     for (int i = 0; extra && extra[i] && ac < 30; i++) argv[ac++] = extra[i];
     argv[ac] = NULL;
@@ -497,19 +504,19 @@ TEST(test_tokenize_detokenize)
 
 /* Generate through the API and check it against sampling by hand with the
  * same seed (model_step + sampler in this process). */
-static int reference_generate(const char *prompt, int max_tokens, float temp, uint64_t seed, int32_t *out)
+static int reference_generate(model *m, const char *prompt, int max_tokens, float temp, uint64_t seed, int32_t *out)
 {
-    const tok_t *t = model_tok(g_m);
+    const tok_t *t = model_tok(m);
     int32_t *ids;
     size_t n;
     tok_encode(t, prompt, strlen(prompt), &ids, &n);
-    int V = model_hparams(g_m)->n_vocab;
+    int V = model_hparams(m)->n_vocab;
     int32_t *hist = malloc((n + 1 + (size_t)max_tokens) * sizeof *hist);
     hist[0] = tok_eos(t);
     memcpy(hist + 1, ids, n * sizeof *ids);
     free(ids);
     int nh = (int)n + 1;
-    model_cache *c = model_cache_create(g_m, 1);
+    model_cache *c = model_cache_create(m, 1);
     float *logits = malloc((size_t)V * sizeof *logits);
     sampler_params sp;
     sampler_params_default(&sp);
@@ -520,7 +527,7 @@ static int reference_generate(const char *prompt, int max_tokens, float temp, ui
     int k = 0, fed = 0;
     while (k < max_tokens) {
         model_seq q = {0, nh - fed, hist + fed, 0};
-        if (model_step(g_m, c, 1, &q, logits)) break;
+        if (model_step(m, c, 1, &q, logits)) break;
         fed = nh;
         int id = sampler_sample(&smp, logits, V, hist, nh, NULL);
         out[k++] = id;
@@ -545,7 +552,7 @@ TEST(test_generate)
     const char *fr = j ? json_string_value(json_object_get(j, "finish_reason")) : NULL;
     CHECK(fr && (!strcmp(fr, "length") || !strcmp(fr, "eos")));
     int32_t ref[64];
-    int nref = reference_generate("the model", 12, 1.0f, 5, ref);
+    int nref = reference_generate(g_m, "the model", 12, 1.0f, 5, ref);
     CHECK_MSG(json_array_size(toks) == (size_t)nref, "%zu tokens vs %d by hand", json_array_size(toks), nref);
     for (int i = 0; i < nref && i < (int)json_array_size(toks); i++) {
         json_t *t = json_array_get(toks, i);
@@ -571,7 +578,7 @@ TEST(test_generate)
     json_t *a = post_json(g_main.port, "/generate", "{\"prompt\":\"a token\",\"max_tokens\":20,\"temperature\":0}", &st);
     json_t *b = post_json(g_main.port, "/generate", "{\"prompt\":\"a token\",\"max_tokens\":20,\"temperature\":0}", &st);
     CHECK(a && b && ids_equal(json_object_get(a, "tokens"), json_object_get(b, "tokens")));
-    nref = reference_generate("a token", 20, 0.0f, 0, ref);
+    nref = reference_generate(g_m, "a token", 20, 0.0f, 0, ref);
     CHECK(a && json_array_size(json_object_get(a, "tokens")) == (size_t)nref);
     json_decref(a);
     json_decref(b);
@@ -639,7 +646,7 @@ TEST(test_generate_stream)
     int done;
     int n = sse_parse(r.body, ev, 64, &done);
     int32_t ref[64];
-    int nref = reference_generate("the model", 12, 1.0f, 5, ref);
+    int nref = reference_generate(g_m, "the model", 12, 1.0f, 5, ref);
     CHECK_MSG(n == nref + 1, "%d events for %d tokens", n, nref);
     char acc[1024] = "";
     for (int i = 0; i < n; i++) {
@@ -675,7 +682,7 @@ TEST(test_openai_completions)
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "object")), "text_completion"));
     json_t *c = j ? json_array_get(json_object_get(j, "choices"), 0) : NULL;
     int32_t ref[64];
-    int nref = reference_generate("the model", 12, 1.0f, 5, ref);
+    int nref = reference_generate(g_m, "the model", 12, 1.0f, 5, ref);
     char *dec = NULL;
     size_t dl = 0;
     tok_decode(model_tok(g_m), ref, (size_t)nref, 0, &dec, &dl);
@@ -766,7 +773,7 @@ TEST(test_openai_echo_stream)
     CHECK(json_array_size(json_object_get(lp0, "token_logprobs")) == np);
     free(ids);
     int32_t ref[8];
-    int nref = reference_generate("the model", 5, 1.0f, 3, ref);
+    int nref = reference_generate(g_m, "the model", 5, 1.0f, 3, ref);
     CHECK(n == 1 + nref + 1);
     for (int i = 1; i <= nref && i < n; i++) {
         json_t *c = json_array_get(json_object_get(ev[i], "choices"), 0);
@@ -795,7 +802,7 @@ TEST(test_echo_stream_waits_for_prefill)
     CHECK(st == 200 && json_array_size(ref) >= 2);
     server s;
     const char *const extra[] = {"--max-batch", "1", NULL};
-    CHECK(server_start(&s, "echo_queue", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    CHECK(server_start(&s, "echo_queue", NULL, extra, "SYNTH_LOG_LEVEL=warn") == 0);
     if (!s.pid) {
         json_decref(j);
         return;
@@ -829,16 +836,25 @@ TEST(test_echo_stream_waits_for_prefill)
     CHECK(server_stop(&s) == 0);
 }
 
+/* The fixture text (g_text), at most cap - 1 bytes, NUL-terminated; 0 if
+ * it cannot be read. */
+static size_t read_text(char *buf, size_t cap)
+{
+    FILE *f = fopen(g_text, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return n;
+}
+
 /* /score numbers against eval_text in-process and `synth score --json`. */
 TEST(test_score)
 {
-    FILE *f = fopen(g_text, "rb");
-    CHECK(f != NULL);
-    if (!f) return;
     static char text[16384];
-    size_t tl = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[tl] = 0;
+    size_t tl = read_text(text, sizeof text);
+    CHECK(tl > 0);
+    if (!tl) return;
     eval_result ref;
     float *ref_lp = NULL;
     int32_t *ref_ids = NULL;
@@ -1081,6 +1097,96 @@ TEST(test_concurrent_equals_alone)
     CHECK(mx >= 2);
 }
 
+/* Every attention variant through the real server: the shipped model is
+ * random, but `synth serve` serves any checkpoint, and the variants take
+ * different engine paths (a key cache for vanilla and the mixtures, the
+ * per-sequence dense/factorized synthesis, precomputed softmax(R)). For
+ * each, a small model is written and served; /v1/models names the variant,
+ * /score equals eval_text in-process, /generate equals a token-by-token
+ * reference (model_step + sampler), and requests sent together (batched)
+ * equal the same requests sent alone. */
+static void check_variant_served(arch_variant v, const char *text, size_t tl)
+{
+    const char *vn = arch_variant_name(v);
+    arch_hparams hp = test_shape(v, 128, 64, 8);   /* the text spans several 128-token windows */
+    char path[400], name[64];
+    snprintf(path, sizeof path, "%s/variant-%d.gguf", g_dir, (int)v);
+    snprintf(name, sizeof name, "variant-%d", (int)v);
+    char err[256];
+    model *m = NULL;
+    CHECK_MSG(write_model(path, &hp) == 0 && model_load(path, &m, err, sizeof err) == 0, "%s: fixture", vn);
+    if (!m) return;
+    server s;
+    CHECK_MSG(server_start(&s, name, path, NULL, "SYNTH_LOG_LEVEL=warn") == 0, "%s: server start", vn);
+    if (s.pid <= 0) {
+        model_free(m);
+        return;
+    }
+    resp r;
+    CHECK(http(s.port, "GET", "/v1/models", NULL, NULL, &r) == 0);
+    json_t *mi = r.json ? json_array_get(json_object_get(r.json, "data"), 0) : NULL;
+    const char *got = mi ? json_string_value(json_object_get(mi, "variant")) : NULL;
+    CHECK_MSG(got && !strcmp(got, vn), "%s: /v1/models says %s", vn, got ? got : "(none)");
+    resp_free(&r);
+
+    eval_result ref;
+    CHECK(eval_text(m, text, tl, 4, &ref, NULL, NULL, NULL, NULL) == 0);
+    CHECK(ref.n_tokens > hp.n_ctx);
+    json_t *body = json_pack("{s:s%}", "text", text, tl);
+    char *b = json_dumps(body, 0);
+    int st;
+    json_t *j = post_json(s.port, "/score", b, &st);
+    free(b);
+    json_decref(body);
+    CHECK_MSG(st == 200, "%s: /score status %d", vn, st);
+    CHECK(json_integer_value(json_object_get(j, "tokens")) == ref.n_tokens);
+    double nll = json_real_value(json_object_get(j, "nll"));
+    CHECK_MSG(fabs(nll - ref.nll) <= 1e-4 * (1 + fabs(ref.nll)), "%s: /score nll %.6f vs eval_text %.6f", vn, nll,
+              ref.nll);
+    json_decref(j);
+
+    enum { N = 6 };
+    static const char *const prompts[N] = {"the model", "a token", "", "dense layer of keys", "text", "stream"};
+    char bodies[N][200];
+    json_t *alone[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "{\"prompt\":\"%s\",\"max_tokens\":%d,\"seed\":%d,\"temperature\":%s}",
+                 prompts[i], 10 + 9 * i, 70 + i, i % 2 ? "0.8" : "0");
+        alone[i] = post_json(s.port, "/generate", bodies[i], &st);
+        CHECK(st == 200);
+    }
+    int32_t refg[80];
+    int nref = reference_generate(m, "the model", 10, 0.0f, 70, refg);
+    json_t *toks = alone[0] ? json_object_get(alone[0], "tokens") : NULL;
+    int same = json_array_size(toks) == (size_t)nref;
+    for (int i = 0; same && i < nref; i++)
+        same = json_integer_value(json_object_get(json_array_get(toks, (size_t)i), "id")) == refg[i];
+    CHECK_MSG(same, "%s: /generate differs from the model_step reference", vn);
+    int fds[N], eq = 0;
+    for (int i = 0; i < N; i++) fds[i] = http_send(s.port, "POST", "/generate", NULL, bodies[i]);
+    for (int i = 0; i < N; i++) {
+        CHECK(fds[i] >= 0 && http_recv(fds[i], &r) == 0);
+        eq += r.status == 200 && r.json && alone[i] &&
+              ids_equal(json_object_get(r.json, "tokens"), json_object_get(alone[i], "tokens"));
+        resp_free(&r);
+        json_decref(alone[i]);
+    }
+    CHECK_MSG(eq == N, "%s: %d of %d requests equal batched and alone", vn, eq, N);
+    CHECK_MSG(server_stop(&s) == 0, "%s: server exit (log %s)", vn, s.log);
+    model_free(m);
+    printf("  %-18s served: score nll %.3f over %lld tokens, %d/%d batched == alone\n", vn, ref.nll,
+           (long long)ref.n_tokens, eq, N);
+}
+
+TEST(test_every_variant_served)
+{
+    static char text[4096];
+    size_t tl = read_text(text, sizeof text);
+    CHECK(tl > 0);
+    if (!tl) return;
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) check_variant_served((arch_variant)v, text, tl);
+}
+
 /* A client that leaves mid-generation frees its slot at once. */
 TEST(test_disconnect_frees_slot)
 {
@@ -1130,7 +1236,7 @@ TEST(test_deadline_flag)
 {
     server s;
     const char *const extra[] = {"--request-timeout", "1", NULL};
-    CHECK(server_start(&s, "deadline", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    CHECK(server_start(&s, "deadline", NULL, extra, "SYNTH_LOG_LEVEL=warn") == 0);
     if (!s.pid) return;
     int st;
     json_t *j = post_json(s.port, "/generate", "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}", &st);
@@ -1155,7 +1261,7 @@ TEST(test_limits)
     server s;
     const char *const extra[] = {"--max-body", "4096", "--max-batch", "1", "--max-queue", "1", "--idle-timeout", "1",
                                  NULL};
-    CHECK(server_start(&s, "limits", extra, "SYNTH_API_KEY=s3cret-key") == 0);
+    CHECK(server_start(&s, "limits", NULL, extra, "SYNTH_API_KEY=s3cret-key") == 0);
     if (!s.pid) return;
     resp r;
     /* 401 everywhere but /health and /ready */
@@ -1266,7 +1372,7 @@ TEST(test_header_limit)
     CHECK_MSG(st == 414, "40 KB URL, default limit: %d", st);
     server s;
     const char *const extra[] = {"--max-header", "131072", NULL};
-    CHECK(server_start(&s, "maxheader", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    CHECK(server_start(&s, "maxheader", NULL, extra, "SYNTH_LOG_LEVEL=warn") == 0);
     if (!s.pid) return;
     st = status_of_raw(s.port, hs, 100000, he);
     CHECK_MSG(st == 200, "100 KB header, --max-header 128 KiB: %d", st);
@@ -1284,7 +1390,7 @@ TEST(test_connection_limit)
 {
     server s;
     const char *const extra[] = {"--max-connections", "2", "--idle-timeout", "60", NULL};
-    CHECK(server_start(&s, "maxconn", extra, "SYNTH_LOG_LEVEL=warn") == 0);
+    CHECK(server_start(&s, "maxconn", NULL, extra, "SYNTH_LOG_LEVEL=warn") == 0);
     if (!s.pid) return;
     int a = net_connect(s.port, 60), b = net_connect(s.port, 60);
     CHECK(a >= 0 && b >= 0);
@@ -1313,7 +1419,7 @@ TEST(test_sigterm_drain)
 {
     server s;
     const char *const extra[] = {"--drain-timeout", "60", NULL};
-    CHECK(server_start(&s, "drain", extra, NULL) == 0);
+    CHECK(server_start(&s, "drain", NULL, extra, NULL) == 0);
     if (!s.pid) return;
     int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
     int b = http_send(s.port, "POST", "/generate", NULL,
@@ -1356,7 +1462,7 @@ TEST(test_drain_timeout)
 {
     server s;
     const char *const extra[] = {"--drain-timeout", "0.05", NULL};
-    CHECK(server_start(&s, "drain_timeout", extra, NULL) == 0);
+    CHECK(server_start(&s, "drain_timeout", NULL, extra, NULL) == 0);
     if (!s.pid) return;
     int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
     int b = http_send(s.port, "POST", "/generate", NULL,
@@ -1376,7 +1482,7 @@ TEST(test_drain_timeout)
 TEST(test_second_signal_exits_now)
 {
     server s;
-    CHECK(server_start(&s, "twice", NULL, NULL) == 0);
+    CHECK(server_start(&s, "twice", NULL, NULL, NULL) == 0);
     if (!s.pid) return;
     int a = http_send(s.port, "POST", "/generate", NULL, "{\"prompt\":\"a\",\"max_tokens\":1000,\"temperature\":0}");
     CHECK(wait_metric(s.port, "synth_running_batch_size", 1, 1) >= 1);
@@ -1439,7 +1545,7 @@ int main(int argc, char **argv)
         printf("test_server: %s\n0 passed, 1 failed\n", err);
         return 1;
     }
-    if (server_start(&g_main, "main", NULL, NULL)) {
+    if (server_start(&g_main, "main", NULL, NULL, NULL)) {
         printf("test_server: server did not start\n0 passed, 1 failed\n");
         return 1;
     }
@@ -1454,6 +1560,7 @@ int main(int argc, char **argv)
     RUN(test_score);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
+    RUN(test_every_variant_served);
     RUN(test_disconnect_frees_slot);
     RUN(test_deadline);
     RUN(test_deadline_flag);

@@ -9,6 +9,7 @@
 #define FUZZ_FIXTURE_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@
 #include "ckpt.h"
 #include "quant.h"
 #include "tok.h"
+
+#include "../fixture_ckpt.inc"
 
 /* A fixed text with enough repetition for a few dozen BPE merges, UTF-8,
  * digits, contractions and whitespace runs (the pre-tokenizer's cases). */
@@ -59,12 +62,11 @@ static inline int fz_tok_create(int n_vocab, tok_t **out)
 static inline int fz_model_buffer(arch_variant v, uint32_t type, int n_ctx, int n_layer, void **buf, size_t *size)
 {
     char **vocab = NULL, **merges = NULL;
-    int nv = 0, nm = 0, eos = -1, rc = -1;
+    int nv = 0, nm = 0, eos = -1, rc;
     if (fz_tok_strings(300, &vocab, &nv, &merges, &nm, &eos)) return -1;
     arch_hparams hp;
     arch_hparams_default(&hp);
     hp.variant = v;
-    hp.n_vocab = nv;
     hp.n_ctx = n_ctx;
     hp.n_embd = 32;
     hp.n_layer = n_layer;
@@ -75,28 +77,7 @@ static inline int fz_model_buffer(arch_variant v, uint32_t type, int n_ctx, int 
     while ((hp.fd_a + 1) * (hp.fd_a + 1) <= n_ctx) hp.fd_a++;
     while (n_ctx % hp.fd_a) hp.fd_a--;
     hp.fd_b = n_ctx / hp.fd_a;
-    int nt = arch_tensors(&hp, NULL, 0);
-    arch_tensor *ts = calloc((size_t)nt, sizeof *ts);
-    float **p = calloc((size_t)nt, sizeof *p);
-    if (!ts || !p) goto out;
-    arch_tensors(&hp, ts, nt);
-    for (int i = 0; i < nt; i++)
-        if (!(p[i] = malloc((size_t)ts[i].n_elem * sizeof **p))) goto out;
-    arch_init_params(&hp, 42, 1.0f, p);
-    /* larger embeddings than the training init so the logits are not flat */
-    for (int i = 0; i < nt; i++)
-        if (ts[i].kind == T_TOKEN_EMBD)
-            for (int64_t k = 0; k < ts[i].n_elem; k++) p[i][k] *= 5.0f;
-    char err[256];
-    ckpt_desc d = {.hp = &hp, .name = "fuzz", .vocab = (const char *const *)vocab, .n_vocab = nv,
-                   .merges = (const char *const *)merges, .n_merges = nm, .eos_id = eos,
-                   .tensors = (const float *const *)p, .type = type};
-    rc = ckpt_write_buffer(&d, buf, size, err, sizeof err);
-out:
-    if (p)
-        for (int i = 0; i < nt; i++) free(p[i]);
-    free(p);
-    free(ts);
+    rc = fixture_ckpt_buffer(&hp, "fuzz", vocab, nv, merges, nm, eos, type, buf, size);
     tok_free_strings(vocab, nv);
     tok_free_strings(merges, nm);
     return rc;
