@@ -81,6 +81,9 @@ for f in train valid test; do
 done
 [ -x "$synth" ] || { echo "experiments: $synth is not executable (make first, or set SYNTH)" >&2; exit 2; }
 mkdir -p "$out" "$work"
+# checkpoints, states and the tokenizer are large and re-creatable: keep
+# them out of git whatever OUT is (the logs and results beside are committed)
+[ -f "$work/.gitignore" ] || echo '*' > "$work/.gitignore"
 
 # The grid is part of the results: refuse to mix runs of two grids.
 cfg=$(cat <<EOF
