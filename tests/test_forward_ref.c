@@ -39,6 +39,7 @@
 #include "model.h"
 #include "quant.h"
 #include "tok.h"
+#include "tok.h"
 #include <pthread.h>
 #include <unistd.h>
 void openblas_set_num_threads(int n);
@@ -563,6 +564,34 @@ static void fixture_free(fixture *f)
     memset(f, 0, sizeof *f);
 }
 
+/* The np tensors t[] (arch_tensors order) read back from g and dequantized:
+ * each must be present, with the arch's element count, its inner dimension
+ * first, and type `type` if quantizable, f32 otherwise. Returns a calloc'd
+ * array of np arrays (ref_free_params frees it); *bad is set on a failure. */
+static float **read_tensors(const gguf_file *g, const arch_tensor *t, int np, uint32_t type, const char *what,
+                            int *bad)
+{
+    float **deq = calloc((size_t)np, sizeof *deq);
+    for (int i = 0; i < np; i++) {
+        const gguf_tensor_info *ti = gguf_find_tensor(g, t[i].name);
+        deq[i] = calloc((size_t)t[i].n_elem, sizeof(float));
+        if (!ti) { CHECK_MSG(0, "%s: tensor %s missing", what, t[i].name); *bad = 1; continue; }
+        int64_t ne = 1;
+        for (uint32_t k = 0; k < ti->n_dims; k++) ne *= ti->ne[k];
+        uint32_t want = t[i].quantizable ? type : QUANT_F32;
+        CHECK_MSG(ne == t[i].n_elem && ti->type == want, "%s: tensor %s: %lld elements type %u, want %lld type %u",
+                  what, t[i].name, (long long)ne, ti->type, (long long)t[i].n_elem, want);
+        CHECK_MSG(ti->ne[0] == t[i].shape[t[i].n_dims - 1], "%s: tensor %s: ne[0] %lld is not the inner dim",
+                  what, t[i].name, (long long)ti->ne[0]);
+        if (ne != t[i].n_elem || ti->type != want || ti->nbytes != quant_row_size(ti->type, (uint64_t)ne)) {
+            *bad = 1;
+            continue;
+        }
+        quant_dequantize_row(ti->type, ti->data, deq[i], ne);
+    }
+    return deq;
+}
+
 /* Build the tiny model, write it as `type`, load it into the engine and the
  * reference (from the stored tensors). 0 or -1 (with a CHECK failure). */
 static int fixture_init(fixture *f, arch_variant v, int cfg, uint64_t seed, uint32_t type)
@@ -608,22 +637,11 @@ static int fixture_init(fixture *f, arch_variant v, int cfg, uint64_t seed, uint
     CHECK_MSG(rc == 0, "%s: gguf_open_buffer: %s", f->what, err);
     if (rc) return -1;
     arch_tensor *t = calloc((size_t)f->np, sizeof *t);
-    float **deq = calloc((size_t)f->np, sizeof *deq);
     arch_tensors(&f->hp, t, f->np);
     int bad = 0;
-    for (int i = 0; i < f->np; i++) {
-        const gguf_tensor_info *ti = gguf_find_tensor(g, t[i].name);
-        deq[i] = calloc((size_t)t[i].n_elem, sizeof(float));
-        if (!ti) { CHECK_MSG(0, "%s: tensor %s missing", f->what, t[i].name); bad = 1; continue; }
-        int64_t ne = 1;
-        for (uint32_t k = 0; k < ti->n_dims; k++) ne *= ti->ne[k];
-        uint32_t want = t[i].quantizable ? type : QUANT_F32;
-        CHECK_MSG(ne == t[i].n_elem && ti->type == want, "%s: tensor %s: %lld elements type %u, want %lld type %u",
-                  f->what, t[i].name, (long long)ne, ti->type, (long long)t[i].n_elem, want);
-        CHECK_MSG(ti->ne[0] == t[i].shape[t[i].n_dims - 1], "%s: tensor %s: ne[0] %lld is not the inner dim",
-                  f->what, t[i].name, (long long)ti->ne[0]);
-        if (ne != t[i].n_elem || ti->nbytes != quant_row_size(ti->type, (uint64_t)ne)) { bad = 1; continue; }
-        quant_dequantize_row(ti->type, ti->data, deq[i], ne);
+    float **deq = read_tensors(g, t, f->np, type, f->what, &bad);
+    for (int i = 0; i < f->np && !bad; i++) {
+        const int64_t ne = t[i].n_elem;
         if (type == QUANT_F32) /* the f32 writer is an exact round trip */
             CHECK_MSG(memcmp(deq[i], f->p[i], sizeof(float) * (size_t)ne) == 0, "%s: tensor %s changed by f32 write",
                       f->what, t[i].name);
@@ -1150,6 +1168,87 @@ TEST(score_many_rows)
     do { RUN(f32_##NAME); RUN(f16_##NAME); RUN(q8_0_##NAME); RUN(q4_0_##NAME); } while (0)
 #endif /* REF_ONLY */
 
+/* The shipped checkpoints (the two q8_0 files in weights/) against the
+ * reference on real text: model_score's log-probs over a paragraph read
+ * twice (~150 tokens; the second reading exercises attention to far
+ * positions). This is the only test that reads the shipped files, so it
+ * also checks that they load and hold the documented variant. Same
+ * tolerance as the tiny models (measured deviation ~1e-5); a wrong path
+ * would be off by O(1). */
+static void check_shipped(const char *path, const char *variant)
+{
+    char err[256] = "";
+    model *m = NULL;
+    gguf_file *g = NULL;
+    int rc = model_load(path, &m, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s: %s", path, err);
+    if (rc == 0) rc = gguf_open(path, &g, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s: gguf_open: %s", path, err);
+    if (rc) {
+        model_free(m);
+        return;
+    }
+    const arch_hparams hp = *model_hparams(m);
+    CHECK_MSG(!strcmp(arch_variant_name(hp.variant), variant), "%s: variant %s, documented %s", path,
+              arch_variant_name(hp.variant), variant);
+    const int np = arch_tensors(&hp, NULL, 0), L = hp.n_ctx, V = hp.n_vocab;
+    arch_tensor *t = calloc((size_t)np, sizeof *t);
+    arch_tensors(&hp, t, np);
+    int bad = 0;
+    float **deq = read_tensors(g, t, np, QUANT_Q8_0, path, &bad);
+    ref_model rm;
+    memset(&rm, 0, sizeof rm);
+    if (!bad) CHECK(ref_model_init(&rm, &hp, (const float *const *)deq) == 0);
+    static const char text[] =
+        "The game was released in Japan in 1998 and in North America the following year . It received "
+        "generally positive reviews from critics , who praised its story , characters and music , although "
+        "the English translation was criticised . = = Plot = = The story follows a young soldier who is sent "
+        "to the northern border after the war , where he meets the members of a small unit . ";
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    char twice[2 * sizeof text];
+    snprintf(twice, sizeof twice, "%s%s", text, text);
+    CHECK(tok_encode(model_tok(m), twice, strlen(twice), &ids, &n_ids) == 0);
+    int n = (int)(n_ids < (size_t)L ? n_ids : (size_t)L);
+    int32_t *in = malloc(sizeof(int32_t) * (size_t)L);
+    in[0] = tok_eos(model_tok(m));
+    for (int i = 1; i < n; i++) in[i] = ids[i - 1];
+    double *ref = malloc(sizeof(double) * (size_t)n * V);
+    float *lp = malloc(sizeof(float) * (size_t)n);
+    const int32_t *inp = in, *tgp = ids;
+    if (!bad && n > 32) {
+        ref_forward(&rm, in, n, ref, NULL);
+        CHECK(model_score(m, 1, &inp, &tgp, &n, lp, NULL) == 0);
+        double md = 0.0, nll = 0.0;
+        for (int i = 0; i < n; i++) {
+            double want = ref_logprob(ref + (size_t)i * V, V, ids[i]), dd = fabs(lp[i] - want);
+            md = fmax(md, dd != dd ? INFINITY : dd);
+            nll -= want;
+        }
+        printf("  %s (%s): %d tokens, reference nll/token %.3f, engine max deviation %.3g\n", path, variant, n,
+               nll / n, md);
+        CHECK_MSG(md <= TOL, "%s: log-probs off the reference by %g", path, md);
+        CHECK_MSG(nll / n < 6.0, "%s: %.3f nats/token on English text: not a trained model", path, nll / n);
+    } else {
+        CHECK_MSG(0, "%s: %d tokens of text, tensors %s", path, n, bad ? "bad" : "ok");
+    }
+    free(ids);
+    free(in);
+    free(ref);
+    free(lp);
+    ref_model_free(&rm);
+    ref_free_params(deq, np);
+    free(t);
+    gguf_close(g);
+    model_free(m);
+}
+
+TEST(shipped_models_match_reference)
+{
+    check_shipped("weights/synthesizer-wt2-q8_0.gguf", "random");
+    check_shipped("weights/synthesizer-wt2-random_vanilla-q8_0.gguf", "random+vanilla");
+}
+
 int main(void)
 {
     RUN(ref_byte_mapping);
@@ -1173,6 +1272,7 @@ int main(void)
     RUN_VARIANT(dense_vanilla);
     RUN(score_many_rows);
     RUN(load_file_and_threads);
+    RUN(shipped_models_match_reference);
     printf("largest engine vs reference deviation: %.3g (tolerance %g), extreme-logit shape %.3g (tolerance 1e-3)\n",
            g_max_err[0], TOL, g_max_err[1]);
 #endif
