@@ -255,7 +255,17 @@ int main(int argc, char **argv)
     const char *clients = "1,8,32,128", *threads = "2", *batch = "32";
     double seconds = 4;
     if (argc == 3 && !strcmp(argv[1], "--write-model")) return write_default_model(argv[2]) ? 1 : 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    static const char usage[] = "usage: bench_server [--synth PATH] [--model PATH] [--seconds S] "
+                                "[--clients 1,8,32,128] [--threads N] [--max-batch N] [--port P]\n";
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_server: %s needs a value\n%s", argv[i], usage);
+            return 2;
+        }
         if (!strcmp(argv[i], "--synth")) synth = argv[i + 1];
         else if (!strcmp(argv[i], "--model")) model_path = argv[i + 1];
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
@@ -264,10 +274,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--max-batch")) batch = argv[i + 1];
         else if (!strcmp(argv[i], "--port")) g_port = atoi(argv[i + 1]);
         else {
-            fprintf(stderr, "usage: bench_server [--synth PATH] [--model PATH] [--seconds S] [--clients 1,8,32,128] "
-                            "[--threads N] [--max-batch N] [--port P]\n");
+            fprintf(stderr, "bench_server: unknown option '%s'\n%s", argv[i], usage);
             return 2;
         }
+    }
+    if (!(seconds > 0 && seconds <= 3600) || g_port < 0 || g_port > 65535) {
+        fprintf(stderr, "bench_server: --seconds must be in (0, 3600] and --port in 0..65535\n");
+        return 2;
     }
     signal(SIGPIPE, SIG_IGN);
     char tmpdir[] = "/tmp/bench_server.XXXXXX", tmp_model[64] = "";
