@@ -39,7 +39,6 @@
 #include "model.h"
 #include "quant.h"
 #include "tok.h"
-#include "tok.h"
 #include <pthread.h>
 #include <unistd.h>
 void openblas_set_num_threads(int n);
@@ -1166,7 +1165,6 @@ TEST(score_many_rows)
 
 #define RUN_VARIANT(NAME) \
     do { RUN(f32_##NAME); RUN(f16_##NAME); RUN(q8_0_##NAME); RUN(q4_0_##NAME); } while (0)
-#endif /* REF_ONLY */
 
 /* The shipped checkpoints (the two q8_0 files in weights/) against the
  * reference on real text: model_score's log-probs over a paragraph read
@@ -1248,6 +1246,7 @@ TEST(shipped_models_match_reference)
     check_shipped("weights/synthesizer-wt2-q8_0.gguf", "random");
     check_shipped("weights/synthesizer-wt2-random_vanilla-q8_0.gguf", "random+vanilla");
 }
+#endif /* REF_ONLY */
 
 int main(void)
 {

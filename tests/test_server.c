@@ -317,10 +317,8 @@ typedef struct {
     char log[320];
 } server;
 
-/* Start `synth serve -m model --port P extra...` with env (NAME=VALUE, or
- * NULL); wait for /health. */
-/* Start `synth serve -m MODEL` (NULL: the fixture g_model) with extra flags
- * and one extra environment entry; waits until /health answers 200. */
+/* Start `synth serve -m MODEL --port P extra...` (MODEL NULL: the fixture
+ * g_model) with env (NAME=VALUE, or NULL); waits until /health answers 200. */
 static int server_start(server *s, const char *name, const char *model_path, const char *const *extra,
                         const char *env)
 {
