@@ -13,7 +13,8 @@ build_pkgs="gcc make pkg-config libc6-dev libopenblas-dev libmicrohttpd-dev libj
 test_pkgs="python3 curl nginx-light wrk yamllint gnuplot-nox valgrind
            clang libclang-rt-14-dev
            chromium
-           podman buildah podman-compose runc debootstrap netavark aardvark-dns"
+           podman buildah podman-compose runc debootstrap netavark aardvark-dns
+           iptables"
 want="$run_pkgs $build_pkgs"
 [ $all = 1 ] && want="$want $test_pkgs"
 missing=""
