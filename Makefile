@@ -21,6 +21,15 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
+# The linear-layer kernels of each CPU level (model/kern_*.c) are compiled
+# for that level whatever ARCH is; the binary picks the best level the CPU
+# has at run time (model/kern.h), so ARCH is only an optimisation knob.
+ifeq ($(shell uname -m),x86_64)
+KERN_MARCH_scalar := -march=x86-64 -mtune=generic
+KERN_MARCH_avx2   := -march=x86-64-v3
+KERN_MARCH_avx512 := -march=x86-64-v4
+endif
+
 WEIGHTS_SRC := $(wildcard weights/*.c)
 MODEL_SRC   := $(wildcard model/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
@@ -39,6 +48,10 @@ all: $(SYNTH)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/model/kern_scalar.o: CFLAGS += $(KERN_MARCH_scalar)
+$(BUILD)/model/kern_avx2.o: CFLAGS += $(KERN_MARCH_avx2)
+$(BUILD)/model/kern_avx512.o: CFLAGS += $(KERN_MARCH_avx512)
 
 $(BUILD)/libsynth.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -151,6 +151,13 @@ static int load_tensors(model *m, char *err, size_t errlen)
             mt->f = f;
             ops_mat_init(&mt->w, f, QUANT_F32, outer, inner);
         }
+        /* matrices that go through ops_linear get the packed copy of the
+         * row-wise kernels; the per-head slices of 3-D ones are its groups */
+        if (t->n_dims >= 2 && t->kind != T_RANDOM && t->kind != T_RANDOM_A && t->kind != T_RANDOM_B &&
+            t->kind != T_POS_EMBD && ops_mat_pack(&mt->w, t->n_dims == 3 ? t->shape[1] : 0) != 0) {
+            snprintf(err, errlen, "model_load: out of memory packing %s", t->name);
+            goto done;
+        }
         size_t s1 = ops_linear_scratch(&mt->w, 1), sb = ops_linear_scratch(&mt->w, 1 << 30);
         if (s1 > m->lin_scratch) m->lin_scratch = s1;
         if (sb > m->lin_scratch) m->lin_scratch = sb;
@@ -303,6 +310,8 @@ void model_free(model *m)
 {
     if (!m) return;
     model_cache_free(m->score_cache);
+    for (int i = 0; i < T_N_GLOBAL; i++) ops_mat_free(&m->glob[i].w);
+    for (size_t i = 0; m->layer && i < (size_t)m->hp.n_layer * T_N_LAYER_KINDS; i++) ops_mat_free(&m->layer[i].w);
     free(m->P);
     free(m->layer);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
@@ -620,7 +629,7 @@ static void attend_one(const model *m, const model_cache *c, const scratch *s, i
         A = s->S;
         stride = (size_t)L;
     }
-    for (int h = 0; h < H; h++) ops_wsum_rows(p + 1, dh, A + h * stride, V + h * dh, d, y + h * dh);
+    ops_wsum_heads(p + 1, d, dh, A, stride, V, d, y);
 }
 
 static void relu(float *x, size_t n)
@@ -628,22 +637,36 @@ static void relu(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-/* Task: the decoding sequence dec[task] (one row, all heads). Tasks write
- * disjoint rows of s->att and call no BLAS (see attention()). */
+/* Task: one row (all heads) of the rows attended one at a time: either the
+ * decoding sequence sr[dec[task]] (all_rows 0), or row `task` of the step,
+ * found in sr by its offset (all_rows 1: every row). Tasks write disjoint rows of s->att
+ * and call no BLAS (see attention()). */
 typedef struct {
     const model *m;
     const model_cache *c;
     const scratch *s;
-    int il;
+    int il, n_seq, all_rows;
     const seq_rows *sr;
     const int *dec;
-} decode_ctx;
+} rows_ctx;
 
-static void decode_task(void *ctx, int task, int thread)
+static void row_task(void *ctx, int task, int thread)
 {
-    const decode_ctx *a = ctx;
+    const rows_ctx *a = ctx;
     scratch ts = scratch_thread(a->s, thread);
-    attend_one(a->m, a->c, &ts, a->il, &a->sr[a->dec[task]]);
+    if (!a->all_rows) {
+        attend_one(a->m, a->c, &ts, a->il, &a->sr[a->dec[task]]);
+        return;
+    }
+    int lo = 0, hi = a->n_seq - 1; /* the sequence holding row `task`: sr is ordered by r0 */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (a->sr[mid].r0 <= task) lo = mid;
+        else hi = mid - 1;
+    }
+    const seq_rows *q = &a->sr[lo];
+    seq_rows one = {q->slot, task, q->p0 + (task - q->r0), 1};
+    attend_one(a->m, a->c, &ts, a->il, &one);
 }
 
 /* The attention sublayer: s->xn [T, d] (normalized) -> s->att [T, d] before
@@ -678,18 +701,25 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
         memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
         if (c->k) memcpy(cache_at(c, c->k, sr[q].slot, il) + off, s->k + (size_t)sr[q].r0 * d, bytes);
     }
-    /* Decoding sequences (one new row) are spread over the ops pool: their
-     * kernels are our own. Prefill chunks run here, one GEMM per head, with
-     * OpenBLAS's threads: calling a threaded BLAS from pool tasks would
-     * make the two thread pools wait on each other. */
+    /* Batch-invariant caches attend every row on its own (position p sees
+     * positions 0..p, exactly as when decoding it), spread over the ops
+     * pool: a sequence's results then do not depend on how its prompt was
+     * cut into chunks or on what shares the step. Otherwise decoding rows
+     * are spread over the pool and prefill chunks run here, one GEMM per
+     * head, with OpenBLAS's threads: calling a threaded BLAS from pool
+     * tasks would make the two thread pools wait on each other. */
+    rows_ctx rc = {m, c, s, il, n_seq, s->lin_flags & OPS_ROWWISE, sr, s->dec};
+    if (rc.all_rows) {
+        ops_parallel_for(T, row_task, &rc);
+        return;
+    }
     int n_dec = 0;
     for (int q = 0; q < n_seq; q++) {
         if (sr[q].n == 1) s->dec[n_dec++] = q;
         else
             for (int h = 0; h < hp->n_head; h++) attend_head(m, c, s, il, h, &sr[q]);
     }
-    decode_ctx dc = {m, c, s, il, sr, s->dec};
-    ops_parallel_for(n_dec, decode_task, &dc);
+    ops_parallel_for(n_dec, row_task, &rc);
 }
 
 static void add_inplace(float *x, const float *y, size_t n)

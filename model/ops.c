@@ -259,6 +259,11 @@ void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float 
     }
 }
 
+void ops_wsum_heads(int n, int d, int dh, const float *A, size_t a_stride, const float *X, int ldx, float *y)
+{
+    kern_wsum()(n, d, dh, A, a_stride, X, ldx, y);
+}
+
 /* ---- LayerNorm ---- */
 void ops_layernorm(int n, int d, const float *x, int ldx, const float *w, const float *b, float eps,
                    float *y, int ldy)
@@ -293,12 +298,41 @@ int ops_mat_init(ops_mat *m, const void *data, uint32_t type, int64_t rows, int6
 {
     size_t rb = quant_row_size(type, (uint64_t)cols);
     if (rb == 0 || rows < 0) return -1;
-    m->data = data;
-    m->type = type;
-    m->rows = rows;
-    m->cols = cols;
-    m->row_bytes = rb;
+    *m = (ops_mat){.data = data, .type = type, .rows = rows, .cols = cols, .row_bytes = rb};
     return 0;
+}
+
+int ops_mat_pack(ops_mat *m, int64_t group_rows)
+{
+    if (group_rows <= 0) group_rows = m->rows;
+    size_t pb = kern_panel_bytes(m->type, m->cols);
+    int64_t np = kern_n_panels(m->rows, group_rows);
+    if (pb == 0 || np <= 0 || m->rows % group_rows != 0) return -1;
+    if ((size_t)np > SIZE_MAX / pb) return -1;
+    size_t bytes = ((size_t)np * pb + 63) & ~(size_t)63;
+    void *buf = aligned_alloc(64, bytes);
+    if (!buf) return -1;
+    if (kern_pack(&m->pk, buf, m->data, m->row_bytes, m->type, m->rows, m->cols, group_rows) != 0) {
+        free(buf);
+        return -1;
+    }
+    free(m->pk_owned);
+    m->pk_owned = buf;
+    m->group_rows = group_rows;
+    return 0;
+}
+
+size_t ops_mat_packed_bytes(const ops_mat *m)
+{
+    return m->pk_owned ? (size_t)kern_n_panels(m->rows, m->group_rows) * m->pk.panel_bytes : 0;
+}
+
+void ops_mat_free(ops_mat *m)
+{
+    if (!m) return;
+    free(m->pk_owned);
+    m->pk_owned = NULL;
+    m->pk.data = NULL;
 }
 
 ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n)
@@ -306,6 +340,8 @@ ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n)
     ops_mat v = *m;
     v.data = (const uint8_t *)m->data + (size_t)r0 * m->row_bytes;
     v.rows = n;
+    v.pk_owned = NULL; /* a view owns nothing */
+    if (!m->pk.data || kern_view(&m->pk, m->group_rows, r0, n, &v.pk) != 0) v.pk.data = NULL;
     return v;
 }
 
@@ -316,22 +352,15 @@ static inline float load_f16(const uint8_t *p)
     memcpy(&h, p, 2);
 #if defined(__F16C__)
     return _cvtsh_ss(h);
+#else
+    return quant_f16_to_f32(h);
 #endif
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, ex = (h >> 10) & 0x1Fu, man = h & 0x3FFu, bits;
-    if (ex == 0) { /* zero or subnormal: man * 2^-24 */
-        float f = (float)man * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    }
-    bits = sign | (ex == 31 ? 0x7F800000u | (man << 13) : ((ex + 112) << 23) | (man << 13));
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
 }
 
 /* Q8_0 block: f16 d, int8 qs[32]; x = d * q. */
 static void dequant_q8_0(const uint8_t *src, float *dst, int64_t nblocks)
 {
-    for (int64_t ib = 0; ib < nblocks; ib++, src += 34, dst += 32) {
+    for (int64_t ib = 0; ib < nblocks; ib++, src += sizeof(quant_block_q8_0), dst += QUANT_BLOCK) {
         v8f d = v8_set1(load_f16(src));
         for (int j = 0; j < 4; j++) v8_store(dst + 8 * j, d * v8_from_i8(src + 2 + 8 * j));
     }
@@ -358,7 +387,7 @@ static inline void q4_unpack(const uint8_t *qs, v8f d, v8f out[4])
 
 static void dequant_q4_0(const uint8_t *src, float *dst, int64_t nblocks)
 {
-    for (int64_t ib = 0; ib < nblocks; ib++, src += 18, dst += 32) {
+    for (int64_t ib = 0; ib < nblocks; ib++, src += sizeof(quant_block_q4_0), dst += QUANT_BLOCK) {
         v8f w[4];
         q4_unpack(src + 2, v8_set1(load_f16(src)), w);
         for (int j = 0; j < 4; j++) v8_store(dst + 8 * j, w[j]);
@@ -374,10 +403,10 @@ void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst)
         memcpy(dst, src, (size_t)n * cols * sizeof(float));
         break;
     case QUANT_Q8_0: /* rows are contiguous blocks: one pass over all of them */
-        dequant_q8_0(src, dst, n * cols / 32);
+        dequant_q8_0(src, dst, n * cols / QUANT_BLOCK);
         break;
     case QUANT_Q4_0:
-        dequant_q4_0(src, dst, n * cols / 32);
+        dequant_q4_0(src, dst, n * cols / QUANT_BLOCK);
         break;
     default:
         for (int64_t r = 0; r < n; r++) quant_dequantize_row(W->type, src + (size_t)r * W->row_bytes, dst + r * cols, cols);
@@ -385,9 +414,9 @@ void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst)
     }
 }
 
-/* Rows per dequantized block. Small batches (decode) use blocks that stay
- * in L2 next to the activations; big batches use big blocks so that the
- * GEMM calls are big (each call repacks x, which costs a pass over x). */
+/* Rows per dequantized block of the GEMM path. Small batches use blocks
+ * that stay in L2 next to the activations; big batches use big blocks so
+ * that the GEMM calls are big (each call repacks x, a pass over x). */
 #define OPS_BLOCK_SMALL (64 * 1024)    /* floats, n < OPS_BIG_N */
 #define OPS_BLOCK_BIG (1024 * 1024)    /* floats, n >= OPS_BIG_N */
 #ifndef OPS_BIG_N
@@ -409,157 +438,61 @@ size_t ops_linear_scratch(const ops_mat *W, int n)
     return (size_t)block_rows(W, n) * (size_t)W->cols;
 }
 
-/* Small batches (decoding): y = x W^T straight from the q8_0/q4_0 blocks,
- * without writing dequantized rows to memory or packing them for a GEMM
- * (which would cost more than the multiply for n of a few rows). Two rows
- * of x per pass over W; each block is converted to 4 vectors of 8 floats
- * (scale applied) and multiplied into 4 independent accumulators per row,
- * so the FMA chains do not wait on each other. */
-#ifndef OPS_FUSED_MAX_N
-#if defined(__AVX512F__)
-#define OPS_FUSED_MAX_N 16 /* measured crossover with dequantize + sgemm */
-#else
-#define OPS_FUSED_MAX_N 4
-#endif
-#endif
-
-#if defined(__AVX512F__)
-/* With AVX-512 a block of 32 weights is two 16-float vectors: one
- * sign-extension + conversion each for q8_0, and q4_0's low and high
- * nibbles are exactly the two halves. */
-typedef float v16f __attribute__((vector_size(64)));
-
-static inline v16f v16_set1(float x) { return (v16f)_mm512_set1_ps(x); }
-static inline v16f v16_load(const float *p) { return (v16f)_mm512_loadu_ps(p); }
-static inline v16f v16_fma(v16f a, v16f b, v16f c) { return (v16f)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
-static inline float v16_hsum(v16f v)
-{
-    return v8_hsum(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                   __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
-}
-
-static inline __attribute__((always_inline)) void fused_rows(int R, int q4, const float *x, int ldx,
-                                                             const ops_mat *W, float *y, int ldy)
-{
-    const int64_t nb = W->cols / 32;
-    const size_t bb = q4 ? 18 : 34;
-    for (int64_t o = 0; o < W->rows; o++) {
-        const uint8_t *w = (const uint8_t *)W->data + (size_t)o * W->row_bytes;
-        v16f acc[4][2];
-        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = v16_set1(0.0f);
-        for (int64_t b = 0; b < nb; b++, w += bb) {
-            v16f d = v16_set1(load_f16(w)), w0, w1;
-            if (q4) {
-                const __m128i q = _mm_loadu_si128((const __m128i *)(w + 2)), m = _mm_set1_epi8(0x0F);
-                const __m128i lo = _mm_and_si128(q, m), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
-                w0 = d * ((v16f)_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo)) - v16_set1(8.0f));
-                w1 = d * ((v16f)_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi)) - v16_set1(8.0f));
-            } else {
-                w0 = d * (v16f)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 2))));
-                w1 = d * (v16f)_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 18))));
-            }
-            for (int r = 0; r < R; r++) {
-                const float *p = x + (size_t)r * ldx + b * 32;
-                acc[r][0] = v16_fma(w0, v16_load(p), acc[r][0]);
-                acc[r][1] = v16_fma(w1, v16_load(p + 16), acc[r][1]);
-            }
-        }
-        for (int r = 0; r < R; r++) y[(size_t)r * ldy + o] = v16_hsum(acc[r][0] + acc[r][1]);
-    }
-}
-#else
-/* y[r] = x[r] . W^T for R (1..4, a compile-time constant after inlining)
- * rows of x at once: each block of W is converted once and used R times.
- * Two accumulators per row (even and odd 8-lane parts of the block) keep
- * enough independent FMA chains in flight. */
-static inline __attribute__((always_inline)) void fused_rows(int R, int q4, const float *x, int ldx,
-                                                             const ops_mat *W, float *y, int ldy)
-{
-    const int64_t nb = W->cols / 32;
-    const size_t bb = q4 ? 18 : 34;
-    for (int64_t o = 0; o < W->rows; o++) {
-        const uint8_t *w = (const uint8_t *)W->data + (size_t)o * W->row_bytes;
-        v8f acc[4][2];
-        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = v8_set1(0.0f);
-        for (int64_t b = 0; b < nb; b++, w += bb) {
-            /* the block's 32 weights as wv[0..3], scale applied */
-            v8f d = v8_set1(load_f16(w)), wv[4];
-            if (q4) {
-                q4_unpack(w + 2, d, wv);
-            } else {
-                for (int j = 0; j < 4; j++) wv[j] = d * v8_from_i8(w + 2 + 8 * j);
-            }
-            for (int r = 0; r < R; r++) {
-                const float *p = x + (size_t)r * ldx + b * 32;
-                acc[r][0] = v8_fma(wv[0], v8_load(p), acc[r][0]);
-                acc[r][1] = v8_fma(wv[1], v8_load(p + 8), acc[r][1]);
-                acc[r][0] = v8_fma(wv[2], v8_load(p + 16), acc[r][0]);
-                acc[r][1] = v8_fma(wv[3], v8_load(p + 24), acc[r][1]);
-            }
-        }
-        for (int r = 0; r < R; r++) y[(size_t)r * ldy + o] = v8_hsum(acc[r][0] + acc[r][1]);
-    }
-}
-
-#endif
-
-/* Rows of x per pass over W: 4 with 8-wide vectors; with AVX-512 two rows
- * per pass measured faster than four (the pass is then load-bound). */
-#if defined(__AVX512F__)
-#define FUSED_ROWS_PER_PASS 2
-#else
-#define FUSED_ROWS_PER_PASS 4
-#endif
-
-static void linear_fused_serial(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
-{
-    const int q4 = W->type == QUANT_Q4_0;
-    for (int i = 0; i < n; i += FUSED_ROWS_PER_PASS) {
-        const float *xi = x + (size_t)i * ldx;
-        float *yi = y + (size_t)i * ldy;
-        switch (n - i < FUSED_ROWS_PER_PASS ? n - i : FUSED_ROWS_PER_PASS) {
-        case 1: q4 ? fused_rows(1, 1, xi, ldx, W, yi, ldy) : fused_rows(1, 0, xi, ldx, W, yi, ldy); break;
-        case 2: q4 ? fused_rows(2, 1, xi, ldx, W, yi, ldy) : fused_rows(2, 0, xi, ldx, W, yi, ldy); break;
-        case 3: q4 ? fused_rows(3, 1, xi, ldx, W, yi, ldy) : fused_rows(3, 0, xi, ldx, W, yi, ldy); break;
-        default: q4 ? fused_rows(4, 1, xi, ldx, W, yi, ldy) : fused_rows(4, 0, xi, ldx, W, yi, ldy); break;
-        }
-    }
-}
-
-/* Big matrices are split by output rows across the pool (below ~128K
- * weights the wake-up would cost more than it saves). */
-#define OPS_FUSED_PAR_MIN (128 * 1024)
-#define OPS_FUSED_CHUNK 256 /* output rows per task */
+/* ---- the packed kernels (kern.h) across the pool ----
+ * Tasks are runs of panel groups (64 outputs); below OPS_KERN_PAR_MIN
+ * multiply-adds the wake-up of the helpers costs more than it saves. */
+#define OPS_KERN_PAR_MIN (96 * 1024)
 
 typedef struct {
-    int n, ldx, ldy;
+    const kern_mat *W;
+    kern_group_fn fn;
+    int n, ldx, ldy, groups_per_task;
     const float *x;
-    const ops_mat *W;
     float *y;
-} fused_ctx;
+} kern_ctx;
 
-static void fused_task(void *ctx, int task, int thread)
+static void kern_groups(const kern_ctx *k, int64_t g0, int64_t g1)
 {
-    const fused_ctx *f = ctx;
-    (void)thread;
-    int64_t r0 = (int64_t)task * OPS_FUSED_CHUNK, nr = f->W->rows - r0;
-    ops_mat part = ops_mat_rows(f->W, r0, nr < OPS_FUSED_CHUNK ? nr : OPS_FUSED_CHUNK);
-    linear_fused_serial(f->n, f->x, f->ldx, &part, f->y + r0, f->ldy);
+    const kern_mat *W = k->W;
+    const int64_t n_panels = (W->rows + KERN_NR - 1) / KERN_NR;
+    float *scratch = k->n > 1 ? kern_thread_scratch(kern_scratch_floats(W)) : NULL;
+    for (int64_t g = g0; g < g1; g++) {
+        int64_t p0 = g * KERN_GROUP, np = n_panels - p0 < KERN_GROUP ? n_panels - p0 : KERN_GROUP;
+        int64_t valid = W->rows - p0 * KERN_NR;
+        k->fn(W, p0, (int)np, valid < KERN_NR * KERN_GROUP ? (int)valid : KERN_NR * KERN_GROUP, k->n, k->x, k->ldx,
+              k->y + p0 * KERN_NR, k->ldy, scratch);
+    }
 }
 
-static void linear_fused(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
+static void kern_task(void *ctx, int task, int thread)
 {
-    if (W->rows * W->cols < OPS_FUSED_PAR_MIN || ops_n_threads() == 1) {
-        linear_fused_serial(n, x, ldx, W, y, ldy);
+    const kern_ctx *k = ctx;
+    (void)thread;
+    const int64_t n_groups = ((k->W->rows + KERN_NR - 1) / KERN_NR + KERN_GROUP - 1) / KERN_GROUP;
+    int64_t g0 = (int64_t)task * k->groups_per_task, g1 = g0 + k->groups_per_task;
+    kern_groups(k, g0, g1 < n_groups ? g1 : n_groups);
+}
+
+static void linear_packed(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
+{
+    const int64_t n_groups = ((W->rows + KERN_NR - 1) / KERN_NR + KERN_GROUP - 1) / KERN_GROUP;
+    kern_ctx k = {&W->pk, kern_group(), n, ldx, ldy, 1, x, y};
+    const int nt = ops_n_threads();
+    if (nt == 1 || n_groups == 1 || (double)n * W->rows * W->cols < OPS_KERN_PAR_MIN) {
+        kern_groups(&k, 0, n_groups);
         return;
     }
-    fused_ctx f = {n, ldx, ldy, x, W, y};
-    ops_parallel_for((int)((W->rows + OPS_FUSED_CHUNK - 1) / OPS_FUSED_CHUNK), fused_task, &f);
+    /* about 4 tasks per thread, so a thread slowed by the machine's other
+     * load does not hold up the region */
+    int64_t tasks = (int64_t)nt * 4 < n_groups ? (int64_t)nt * 4 : n_groups;
+    k.groups_per_task = (int)((n_groups + tasks - 1) / tasks);
+    ops_parallel_for((int)((n_groups + k.groups_per_task - 1) / k.groups_per_task), kern_task, &k);
 }
 
-/* y[n, W->rows] by dot products of f32 rows; f16 weights are dequantized
- * one block of rows at a time into scratch. Each output element is one
- * ops_dot, so a row's result does not depend on n. */
+/* y[n, W->rows] by dot products of f32 rows (unpacked weights); f16 and
+ * quantized weights are dequantized one block of rows at a time into
+ * scratch. Each output element is one ops_dot, so a row's result does not
+ * depend on n. */
 static void linear_dots(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy, float *scratch)
 {
     const int cols = (int)W->cols;
@@ -585,8 +518,8 @@ void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b
 {
     const int cols = (int)W->cols;
     if (n <= 0 || W->rows <= 0) return;
-    if ((flags & OPS_ROWWISE) && (W->type == QUANT_Q8_0 || W->type == QUANT_Q4_0)) {
-        linear_fused(n, x, ldx, W, y, ldy);
+    if (W->pk.data && ((flags & OPS_ROWWISE) || n <= OPS_PACKED_MAX_N)) {
+        linear_packed(n, x, ldx, W, y, ldy);
     } else if ((flags & OPS_ROWWISE) || (W->type == QUANT_F32 && n <= 4)) {
         /* dot products: no BLAS call, so a few rows are safe inside
          * ops_parallel_for tasks, and cheaper than a GEMM setup */
@@ -594,8 +527,6 @@ void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b
     } else if (W->type == QUANT_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)W->rows, cols, 1.0f, x, ldx,
                     (const float *)W->data, (int)(W->row_bytes / sizeof(float)), 0.0f, y, ldy);
-    } else if (n <= OPS_FUSED_MAX_N && (W->type == QUANT_Q8_0 || W->type == QUANT_Q4_0)) {
-        linear_fused(n, x, ldx, W, y, ldy);
     } else {
         int64_t rb = block_rows(W, n);
         for (int64_t r0 = 0; r0 < W->rows; r0 += rb) {

@@ -28,14 +28,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kern.h"
+
 /* A weight matrix W [rows, cols] in its stored type (enum quant_type), read
  * in place (for instance from the read-only checkpoint mapping). Row r
- * starts at data + r * row_bytes. */
+ * starts at data + r * row_bytes. After ops_mat_pack it also owns a copy
+ * in kern.h's panel layout, which the fast row-wise kernels read. */
 typedef struct {
     const void *data;
     uint32_t type;
     int64_t rows, cols;
     size_t row_bytes;
+    kern_mat pk;          /* packed copy (pk.data NULL: not packed) */
+    int64_t group_rows;   /* rows per packed group (see kern.h) */
+    void *pk_owned;       /* the allocation behind pk; NULL in views */
 } ops_mat;
 
 /* Tasks of a parallel region: fn(ctx, task, thread) for task in [0, n);
@@ -45,10 +51,20 @@ typedef void (*ops_task_fn)(void *ctx, int task, int thread);
 void ops_parallel_for(int n, ops_task_fn fn, void *ctx);
 int ops_n_threads(void);
 
-/* Describe data as W [rows, cols] of the given type. 0, or -1 when the type
- * is unknown or cols is not a multiple of its block size. */
+/* Describe data as W [rows, cols] of the given type (no copy, nothing to
+ * free). 0, or -1 when the type is unknown or cols is not a multiple of
+ * its block size. */
 int ops_mat_init(ops_mat *m, const void *data, uint32_t type, int64_t rows, int64_t cols);
-/* The view of rows [r0, r0+n) of m (no copy). */
+/* Make the packed copy (kern.h), in groups of group_rows rows (<= 0: one
+ * group; the per-head slices of a 3-D tensor are groups, so that a view of
+ * one head stays packed). 0, or -1 (out of memory, or group_rows does not
+ * divide rows): the matrix then stays usable, unpacked. */
+int ops_mat_pack(ops_mat *m, int64_t group_rows);
+size_t ops_mat_packed_bytes(const ops_mat *m);
+/* Free the packed copy (the matrix stays usable, unpacked). */
+void ops_mat_free(ops_mat *m);
+/* The view of rows [r0, r0+n) of m (no copy, owns nothing; packed when r0
+ * starts a packed group or lies a multiple of 16 rows into one). */
 ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n);
 
 /* dst[n, W->cols] = rows [r0, r0+n) of W converted to f32. Fast paths for
@@ -61,23 +77,27 @@ void ops_dequant_rows(const ops_mat *W, int64_t r0, int64_t n, float *dst);
 size_t ops_linear_scratch(const ops_mat *W, int n);
 
 /* The linear layer: y[n, W->rows] = x[n, W->cols] . W^T (+ b[W->rows] if b
- * is not NULL). f32 weights go straight to cblas_sgemm; other types are
- * dequantized one block of rows at a time into scratch (>=
- * ops_linear_scratch(W, n) floats) and multiplied into the matching column
- * slice of y, so W is never expanded as a whole. For a few rows (n <= 4,
- * or 16 with AVX-512) and q8_0/q4_0 weights a fused kernel reads the blocks
- * directly (no scratch), splitting big matrices across the
- * ops_parallel_for threads. f32 weights with n <= 4 use dot products.
- * ops_linear calls BLAS only for n > 4 (f32) or beyond the fused range,
- * so small calls are safe inside ops_parallel_for tasks (a threaded BLAS
- * called from pool tasks would make the two pools wait on each other). */
-/* flags: OPS_ROWWISE makes every output row a function of its input row
- * alone, computed in one fixed order whatever n is: q8_0/q4_0 always take
- * the fused kernel, f32/f16 always dot products (f16 rows dequantized into
- * scratch first), never a GEMM whose blocking depends on n. Generation uses
- * it so a request gets bit-identical logits alone or in any batch; scoring
- * leaves it off for GEMM speed. */
+ * is not NULL). Paths:
+ *   packed W, flags & OPS_ROWWISE or n <= OPS_PACKED_MAX_N: kern.h's
+ *     kernels at the CPU level kern.h selected, big matrices split by
+ *     output panels across the ops_parallel_for threads. No BLAS call, so
+ *     it is also safe inside ops_parallel_for tasks (a threaded BLAS called
+ *     from pool tasks would make the two pools wait on each other).
+ *   unpacked W and OPS_ROWWISE (or f32 with n <= 4): one ops_dot per output
+ *     element (other types dequantized into scratch a block of rows at a
+ *     time).
+ *   otherwise: cblas_sgemm, on f32 weights directly, on other types one
+ *     dequantized block of rows at a time in scratch (>=
+ *     ops_linear_scratch(W, n) floats), so W is never expanded as a whole.
+ * flags: OPS_ROWWISE makes every output row a function of its input row
+ * alone, computed in one fixed order whatever n is (never a GEMM whose
+ * blocking depends on n). Generation uses it so a request gets
+ * bit-identical logits alone or in any batch; scoring leaves it off for
+ * GEMM speed on big batches. */
 #define OPS_ROWWISE 1
+#ifndef OPS_PACKED_MAX_N
+#define OPS_PACKED_MAX_N 16
+#endif
 void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b, float *y, int ldy,
                 float *scratch, int flags);
 
@@ -102,6 +122,12 @@ void ops_axpy(float *y, float alpha, const float *x, int n);
 /* y[m] = a[n] . X[n, m] (ld ldx): a weighted sum of n rows, computed with
  * y in registers 32 columns at a time (attention of one query). */
 void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float *y);
+
+/* y[d] = the attention of one row over n positions, all heads at once:
+ * y[c] = sum_{j<n} A[h * a_stride + j] X[j, c] for the head h = c / dh of
+ * column c (kern.h's kern_wsum_fn at the selected CPU level: a fixed
+ * order, so a row gets the same bits whatever else is computed). */
+void ops_wsum_heads(int n, int d, int dh, const float *A, size_t a_stride, const float *X, int ldx, float *y);
 
 /* In place softmax of one row of n >= 1 floats. */
 void ops_softmax(float *x, int n);

@@ -24,6 +24,7 @@
 #include "arch.h"
 #include "ckpt.h"
 #include "gguf.h"
+#include "kern.h"
 #include "model.h"
 #include "quant.h"
 #include "test.h"
@@ -244,54 +245,122 @@ TEST(test_batch_matches_alone)
     }
 }
 
+/* Sequence X prefills 5 tokens and decodes 6, once alone and once while 7
+ * other sequences prefill (3..18 tokens, so some steps have more rows than
+ * OPS_PACKED_MAX_N) and decode around it in the same steps. Returns the
+ * number of the 7 steps whose logits for X differ in any bit, or -1 when
+ * model_step fails. */
+static int batched_vs_alone(fixture *f, int invariant)
+{
+    const int L = f->hp.n_ctx, V = f->hp.n_vocab;
+    enum { NO = 7 };
+    int32_t x[16], other[NO][24];
+    random_tokens(x, L, V);
+    for (int q = 0; q < NO; q++) random_tokens(other[q], L < 24 ? L : 24, V);
+    float *alone = malloc(sizeof(float) * 7 * V), *lg = malloc(sizeof(float) * (NO + 1) * 24 * V);
+    model_cache *c1 = model_cache_create(f->m, 1), *c8 = model_cache_create(f->m, NO + 1);
+    model_cache_set_batch_invariant(c1, invariant);
+    model_cache_set_batch_invariant(c8, invariant);
+    int diff = 0, rc = 0;
+    /* alone: prefill 5, then 6 single steps */
+    model_seq s = {0, 5, x, 0};
+    rc |= model_step(f->m, c1, 1, &s, alone);
+    for (int i = 0; i < 6; i++) {
+        s = (model_seq){0, 1, x + 5 + i, 0};
+        rc |= model_step(f->m, c1, 1, &s, alone + (size_t)(i + 1) * V);
+    }
+    /* batched: the others start at different steps with different prompt lengths */
+    int pos[NO] = {0};
+    for (int step = 0; step < 7 && rc == 0; step++) {
+        model_seq b[NO + 1];
+        int n = 0;
+        b[n++] = (model_seq){NO, step == 0 ? 5 : 1, step == 0 ? x : x + 4 + step, 0};
+        for (int q = 0; q < NO; q++) {
+            if (q > step + 1) continue;                 /* joins at step q - 1 */
+            int want = pos[q] == 0 ? 3 + (q * 7) % 16 : 1;
+            if (pos[q] + want > L || pos[q] + want > 24) continue; /* full: leaves the batch */
+            b[n++] = (model_seq){q, want, other[q] + pos[q], q % 2};
+            pos[q] += want;
+        }
+        rc |= model_step(f->m, c8, n, b, lg);
+        diff += memcmp(lg, alone + (size_t)step * V, sizeof(float) * V) != 0;
+    }
+    model_cache_free(c1);
+    model_cache_free(c8);
+    free(alone);
+    free(lg);
+    return rc ? -1 : diff;
+}
+
 /* Batch invariance, bit for bit (the server's promise that a request gets
- * the same tokens alone or in a full batch): sequence X prefills 5 tokens
- * and decodes 6, once alone and once while 7 other sequences prefill and
- * decode around it in the same steps; X's logits must be identical bytes. */
+ * the same tokens alone or in a full batch), for every variant and weight
+ * type on every kernel level this CPU has (model/kern.h); and the check is
+ * sensitive: with the invariance switched off, big batches take the GEMM
+ * path and the same comparison finds differences. */
 TEST(test_batch_invariant_bitwise)
+{
+    const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
+    int off_differs = 0, off_total = 0;
+    for (int l = 0; l < KERN_N_LEVELS; l++) {
+        if (kern_set_level((kern_level)l) != 0) continue;
+        for (int v = 0; v < ARCH_N_VARIANTS; v++)
+            for (int t = 0; t < 4; t++) {
+                fixture f;
+                if (fixture_init(&f, (arch_variant)v, types[t], 900 + v) != 0) { fixture_free(&f); continue; }
+                int diff = batched_vs_alone(&f, 1);
+                CHECK_MSG(diff == 0, "%s %s %s: %d of 7 steps differ from the sequence alone",
+                          kern_level_name((kern_level)l), arch_variant_name((arch_variant)v),
+                          quant_type_name(types[t]), diff);
+                if (l == (int)kern_best_level()) {
+                    off_differs += batched_vs_alone(&f, 0) > 0;
+                    off_total++;
+                }
+                fixture_free(&f);
+            }
+    }
+    kern_set_level(kern_best_level());
+    CHECK_MSG(off_total > 0 && off_differs == off_total,
+              "with batch invariance off only %d of %d variant/type pairs differ", off_differs, off_total);
+}
+
+/* With batch invariance a sequence's logits do not depend on how its tokens
+ * are cut into steps either (the scheduler chunks prompts by load, and a
+ * cached prefix is continued rather than recomputed): the whole context in
+ * one step, in chunks 5 + 1 + 10, and one token per step give the same
+ * bits at every position, for every variant and weight type. */
+TEST(test_chunking_invariant_bitwise)
 {
     const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
     for (int v = 0; v < ARCH_N_VARIANTS; v++)
         for (int t = 0; t < 4; t++) {
             fixture f;
-            if (fixture_init(&f, (arch_variant)v, types[t], 900 + v) != 0) { fixture_free(&f); continue; }
+            if (fixture_init(&f, (arch_variant)v, types[t], 1300 + v) != 0) { fixture_free(&f); continue; }
             const int L = f.hp.n_ctx, V = f.hp.n_vocab;
-            enum { NO = 7 };
-            int32_t x[16], other[NO][16];
-            random_tokens(x, L, V);
-            for (int q = 0; q < NO; q++) random_tokens(other[q], L, V);
-            float *alone = malloc(sizeof(float) * 7 * V), *lg = malloc(sizeof(float) * (NO + 1) * 16 * V);
-            model_cache *c1 = model_cache_create(f.m, 1), *c8 = model_cache_create(f.m, NO + 1);
-            /* alone: prefill 5, then 6 single steps */
-            model_seq s = {0, 5, x, 0};
-            CHECK(model_step(f.m, c1, 1, &s, alone) == 0);
-            for (int i = 0; i < 6; i++) {
-                s = (model_seq){0, 1, x + 5 + i, 0};
-                CHECK(model_step(f.m, c1, 1, &s, alone + (size_t)(i + 1) * V) == 0);
-            }
-            /* batched: the others start at different steps with different prompt lengths */
-            int pos[NO] = {0};
-            int diff = 0;
-            for (int step = 0; step < 7; step++) {
-                model_seq b[NO + 1];
-                int n = 0;
-                b[n++] = (model_seq){NO, step == 0 ? 5 : 1, step == 0 ? x : x + 4 + step, 0};
-                for (int q = 0; q < NO; q++) {
-                    if (q > step) continue;             /* joins at step q */
-                    int want = pos[q] == 0 ? 1 + (q * 3) % 9 : 1;
-                    if (pos[q] + want > L) continue;    /* full: leaves the batch */
-                    b[n++] = (model_seq){q, want, other[q] + pos[q], q % 2};
-                    pos[q] += want;
+            int32_t tok[64];
+            random_tokens(tok, L, V);
+            float *ref = malloc(sizeof(float) * L * V), *got = malloc(sizeof(float) * L * V);
+            model_cache *c = model_cache_create(f.m, 1);
+            model_seq s = {0, L, tok, 1};
+            CHECK(model_step(f.m, c, 1, &s, ref) == 0);
+            const int cuts[2][4] = {{5, 1, L - 6, 0}, {0}};
+            int diff_chunks = 0, diff_steps = 0;
+            for (int mode = 0; mode < 2; mode++) {
+                model_cache_reset(c, 0);
+                for (int p = 0, k = 0; p < L; k++) {
+                    int n = mode == 0 ? cuts[0][k] : 1;
+                    s = (model_seq){0, n, tok + p, 1};
+                    CHECK(model_step(f.m, c, 1, &s, got + (size_t)p * V) == 0);
+                    p += n;
                 }
-                CHECK(model_step(f.m, c8, n, b, lg) == 0);
-                diff += memcmp(lg, alone + (size_t)step * V, sizeof(float) * V) != 0;
+                int d = memcmp(ref, got, sizeof(float) * L * V) != 0;
+                if (mode == 0) diff_chunks = d;
+                else diff_steps = d;
             }
-            CHECK_MSG(diff == 0, "%s %s: %d of 7 steps differ from the sequence alone", arch_variant_name((arch_variant)v),
-                      quant_type_name(types[t]), diff);
-            model_cache_free(c1);
-            model_cache_free(c8);
-            free(alone);
-            free(lg);
+            CHECK_MSG(!diff_chunks && !diff_steps, "%s %s: chunked prefill differs %d, token by token differs %d",
+                      arch_variant_name((arch_variant)v), quant_type_name(types[t]), diff_chunks, diff_steps);
+            model_cache_free(c);
+            free(ref);
+            free(got);
             fixture_free(&f);
         }
 }
@@ -659,6 +728,7 @@ int main(void)
     RUN(test_incremental_matches_full);
     RUN(test_batch_matches_alone);
     RUN(test_batch_invariant_bitwise);
+    RUN(test_chunking_invariant_bitwise);
     RUN(test_precomputed_equals_recomputed);
     RUN(test_q8_close_to_f32);
     RUN(test_step_rejects_bad_input);

@@ -36,6 +36,10 @@ $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
+$(FUZZ_BUILD)/model/kern_scalar.o: FUZZ_CFLAGS += $(KERN_MARCH_scalar)
+$(FUZZ_BUILD)/model/kern_avx2.o: FUZZ_CFLAGS += $(KERN_MARCH_avx2)
+$(FUZZ_BUILD)/model/kern_avx512.o: FUZZ_CFLAGS += $(KERN_MARCH_avx512)
+
 $(FUZZ_BUILD)/libsynth.a: $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 

@@ -1,0 +1,240 @@
+/*
+ * kern.c - packing, views, CPU-level selection and per-thread scratch of
+ * the linear-layer kernels (see kern.h). The kernels themselves live in
+ * kern_scalar.c, kern_avx2.c and kern_avx512.c.
+ */
+#include "kern.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant.h"
+
+/* ---- packing ---- */
+
+size_t kern_panel_bytes(uint32_t type, int64_t cols)
+{
+    if (cols <= 0 || quant_row_size(type, (uint64_t)cols) == 0) return 0;
+    const size_t K = (size_t)cols, nb = K / QUANT_BLOCK;
+    switch (type) {
+    case QUANT_F32: return K * KERN_NR * sizeof(float);
+    case QUANT_F16: return K * KERN_NR * sizeof(uint16_t);
+    case QUANT_Q8_0: return nb * (KERN_NR * sizeof(float) + QUANT_BLOCK * KERN_NR);
+    case QUANT_Q4_0: return nb * (KERN_NR * sizeof(float) + QUANT_BLOCK / 2 * KERN_NR);
+    default: return 0;
+    }
+}
+
+int64_t kern_n_panels(int64_t rows, int64_t group_rows)
+{
+    if (rows <= 0) return 0;
+    if (group_rows <= 0 || group_rows > rows) group_rows = rows;
+    return rows / group_rows * ((group_rows + KERN_NR - 1) / KERN_NR);
+}
+
+/* One panel: rows [r0, r0 + nr) of the source (nr <= 16; the rest zeros). */
+static void pack_panel(uint8_t *dst, const uint8_t *src, size_t src_row_bytes, uint32_t type, int nr, int64_t K)
+{
+    const int64_t nb = K / QUANT_BLOCK;
+    switch (type) {
+    case QUANT_F32: {
+        float *w = (float *)dst; /* [K][16] */
+        for (int o = 0; o < nr; o++) {
+            const uint8_t *row = src + (size_t)o * src_row_bytes;
+            for (int64_t k = 0; k < K; k++) memcpy(&w[k * KERN_NR + o], row + 4 * k, 4);
+        }
+        break;
+    }
+    case QUANT_F16: {
+        uint16_t *w = (uint16_t *)dst; /* [K][16] */
+        for (int o = 0; o < nr; o++) {
+            const uint8_t *row = src + (size_t)o * src_row_bytes;
+            for (int64_t k = 0; k < K; k++) memcpy(&w[k * KERN_NR + o], row + 2 * k, 2);
+        }
+        break;
+    }
+    case QUANT_Q8_0:
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *blk = dst + (size_t)b * (KERN_NR * 4 + QUANT_BLOCK * KERN_NR);
+            float *d = (float *)blk;
+            int8_t *q = (int8_t *)(blk + KERN_NR * 4); /* [32][16] */
+            for (int o = 0; o < nr; o++) {
+                quant_block_q8_0 s;
+                memcpy(&s, src + (size_t)o * src_row_bytes + (size_t)b * sizeof s, sizeof s);
+                d[o] = quant_f16_to_f32(s.d);
+                for (int j = 0; j < QUANT_BLOCK; j++) q[j * KERN_NR + o] = s.qs[j];
+            }
+        }
+        break;
+    case QUANT_Q4_0:
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *blk = dst + (size_t)b * (KERN_NR * 4 + QUANT_BLOCK / 2 * KERN_NR);
+            float *d = (float *)blk;
+            uint8_t *q = blk + KERN_NR * 4; /* [16][16]: the source's byte j of each row, kept as is */
+            for (int o = 0; o < nr; o++) {
+                quant_block_q4_0 s;
+                memcpy(&s, src + (size_t)o * src_row_bytes + (size_t)b * sizeof s, sizeof s);
+                d[o] = quant_f16_to_f32(s.d);
+                for (int j = 0; j < QUANT_BLOCK / 2; j++) q[j * KERN_NR + o] = s.qs[j];
+            }
+            /* padding rows: nibbles 8 (weight 0) under a zero scale */
+            for (int o = nr; o < KERN_NR; o++)
+                for (int j = 0; j < QUANT_BLOCK / 2; j++) q[j * KERN_NR + o] = 0x88;
+        }
+        break;
+    }
+}
+
+int kern_pack(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, uint32_t type, int64_t rows,
+              int64_t cols, int64_t group_rows)
+{
+    const size_t pb = kern_panel_bytes(type, cols);
+    if (pb == 0 || rows <= 0) return -1;
+    if (group_rows <= 0) group_rows = rows;
+    if (group_rows > rows || rows % group_rows != 0) return -1;
+    const int64_t ppg = (group_rows + KERN_NR - 1) / KERN_NR; /* panels per group */
+    uint8_t *d = dst;
+    memset(d, 0, (size_t)kern_n_panels(rows, group_rows) * pb);
+    for (int64_t g = 0; g < rows / group_rows; g++)
+        for (int64_t p = 0; p < ppg; p++) {
+            int64_t r0 = g * group_rows + p * KERN_NR, left = group_rows - p * KERN_NR;
+            pack_panel(d + (size_t)(g * ppg + p) * pb, (const uint8_t *)src + (size_t)r0 * src_row_bytes,
+                       src_row_bytes, type, left < KERN_NR ? (int)left : KERN_NR, cols);
+        }
+    *out = (kern_mat){type, rows, cols, pb, d};
+    return 0;
+}
+
+int kern_view(const kern_mat *m, int64_t group_rows, int64_t r0, int64_t n, kern_mat *out)
+{
+    if (group_rows <= 0) group_rows = m->rows;
+    if (r0 < 0 || n < 0 || r0 + n > m->rows) return -1;
+    const int64_t g = r0 / group_rows, in = r0 % group_rows;
+    if (in % KERN_NR != 0 || in + n > group_rows) return -1;
+    const int64_t ppg = (group_rows + KERN_NR - 1) / KERN_NR;
+    *out = *m;
+    out->data = m->data + (size_t)(g * ppg + in / KERN_NR) * m->panel_bytes;
+    out->rows = n;
+    return 0;
+}
+
+size_t kern_scratch_floats(const kern_mat *W)
+{
+    return (size_t)W->cols * KERN_NR * KERN_GROUP;
+}
+
+/* ---- per-thread scratch ---- */
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local float *tl_buf;
+static _Thread_local size_t tl_cap;
+
+static void scratch_free(void *p) { free(p); }
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+float *kern_thread_scratch(size_t floats)
+{
+    if (floats <= tl_cap) return tl_buf;
+    pthread_once(&scratch_once, scratch_init);
+    size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+    float *nb = aligned_alloc(64, bytes);
+    if (!nb) return NULL;
+    free(tl_buf);
+    tl_buf = nb;
+    tl_cap = bytes / sizeof(float);
+    pthread_setspecific(scratch_key, nb); /* freed at thread exit */
+    return nb;
+}
+
+/* ---- levels ---- */
+
+static const char *const level_names[KERN_N_LEVELS] = {"scalar", "avx2", "avx512"};
+
+const char *kern_level_name(kern_level l)
+{
+    return (unsigned)l < KERN_N_LEVELS ? level_names[l] : "?";
+}
+
+int kern_level_parse(const char *name, kern_level *l)
+{
+    for (int i = 0; name && i < KERN_N_LEVELS; i++)
+        if (strcmp(name, level_names[i]) == 0) {
+            *l = (kern_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+static kern_group_fn level_fn(kern_level l)
+{
+    switch (l) {
+    case KERN_SCALAR: return kern_group_scalar;
+    case KERN_AVX2: return kern_group_avx2;
+    case KERN_AVX512: return kern_group_avx512;
+    default: return NULL;
+    }
+}
+
+int kern_level_supported(kern_level l)
+{
+    if (!level_fn(l)) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    switch (l) {
+    case KERN_SCALAR: return 1;
+    case KERN_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case KERN_AVX512:
+        return kern_level_supported(KERN_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512dq");
+    default: return 0;
+    }
+#else
+    return l == KERN_SCALAR;
+#endif
+}
+
+kern_level kern_best_level(void)
+{
+    for (int l = KERN_N_LEVELS - 1; l > 0; l--)
+        if (kern_level_supported((kern_level)l)) return (kern_level)l;
+    return KERN_SCALAR;
+}
+
+static atomic_int cur_level = -1;
+
+kern_level kern_get_level(void)
+{
+    int l = atomic_load(&cur_level);
+    if (l < 0) {
+        l = (int)kern_best_level();
+        int expect = -1;
+        if (!atomic_compare_exchange_strong(&cur_level, &expect, l)) l = expect;
+    }
+    return (kern_level)l;
+}
+
+int kern_set_level(kern_level l)
+{
+    if (!kern_level_supported(l)) return -1;
+    atomic_store(&cur_level, (int)l);
+    return 0;
+}
+
+kern_group_fn kern_group(void)
+{
+    return level_fn(kern_get_level());
+}
+
+kern_wsum_fn kern_wsum(void)
+{
+    switch (kern_get_level()) {
+    case KERN_AVX512: return kern_wsum_avx512;
+    case KERN_AVX2: return kern_wsum_avx2;
+    default: return kern_wsum_scalar;
+    }
+}

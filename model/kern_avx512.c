@@ -1,0 +1,43 @@
+/*
+ * kern_avx512.c - the AVX-512 level of the linear-layer kernels (kern.h):
+ * kern_simd.inc with one zmm (16 floats) per panel and 4 panels per pass
+ * (6 rows x 4 panels = 24 accumulators of the 32 registers). Compiled with
+ * -march=x86-64-v4 whatever ARCH is (see the Makefile); kern.c calls it
+ * only on a CPU that has AVX-512 F/BW/VL/DQ.
+ */
+#include "kern.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
+#include <immintrin.h>
+#include <math.h>
+
+typedef __m512 vf;
+#define VL 16
+#define GP 4
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(x) _mm512_set1_ps(x)
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps(p, v)
+#define VSTORE_N(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VSUB(a, b) _mm512_sub_ps(a, b)
+#define VI8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p))))
+#define VU4(p, hi) _mm512_cvtepi32_ps(vu4((const uint8_t *)(p), hi))
+#define VF16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+static inline __m512i vu4(const uint8_t *p, int hi)
+{
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    return hi ? _mm512_srli_epi32(v, 4) : _mm512_and_si512(v, _mm512_set1_epi32(15));
+}
+#define SFMA(a, b, c) fmaf(a, b, c)
+#define KERN_FN group_avx512
+#define WSUM_FN wsum_avx512
+#include "kern_simd.inc"
+
+const kern_group_fn kern_group_avx512 = group_avx512;
+const kern_wsum_fn kern_wsum_avx512 = wsum_avx512;
+#else
+const kern_group_fn kern_group_avx512 = 0;
+const kern_wsum_fn kern_wsum_avx512 = 0;
+#endif
