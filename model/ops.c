@@ -451,16 +451,24 @@ typedef struct {
     float *y;
 } kern_ctx;
 
+/* Rows per pass over a group: the x block (rows x cols floats) stays in L2
+ * while the group's tile is converted and used, so many rows (scoring)
+ * re-read x from L2, not memory, once per group. */
+#define OPS_KERN_ROW_BLOCK 192
+
 static void kern_groups(const kern_ctx *k, int64_t g0, int64_t g1)
 {
     const kern_mat *W = k->W;
     const int64_t n_panels = (W->rows + KERN_NR - 1) / KERN_NR;
     float *scratch = k->n > 1 ? kern_thread_scratch(kern_scratch_floats(W)) : NULL;
-    for (int64_t g = g0; g < g1; g++) {
-        int64_t p0 = g * KERN_GROUP, np = n_panels - p0 < KERN_GROUP ? n_panels - p0 : KERN_GROUP;
-        int64_t valid = W->rows - p0 * KERN_NR;
-        k->fn(W, p0, (int)np, valid < KERN_NR * KERN_GROUP ? (int)valid : KERN_NR * KERN_GROUP, k->n, k->x, k->ldx,
-              k->y + p0 * KERN_NR, k->ldy, scratch);
+    for (int r0 = 0; r0 < k->n; r0 += OPS_KERN_ROW_BLOCK) {
+        const int nr = k->n - r0 < OPS_KERN_ROW_BLOCK ? k->n - r0 : OPS_KERN_ROW_BLOCK;
+        for (int64_t g = g0; g < g1; g++) {
+            int64_t p0 = g * KERN_GROUP, np = n_panels - p0 < KERN_GROUP ? n_panels - p0 : KERN_GROUP;
+            int64_t valid = W->rows - p0 * KERN_NR;
+            k->fn(W, p0, (int)np, valid < KERN_NR * KERN_GROUP ? (int)valid : KERN_NR * KERN_GROUP, nr,
+                  k->x + (size_t)r0 * k->ldx, k->ldx, k->y + (size_t)r0 * k->ldy + p0 * KERN_NR, k->ldy, scratch);
+        }
     }
 }
 
