@@ -343,6 +343,36 @@ void model_set_recompute(model *m, int on)
 }
 
 /* ------------------------------------------------------------------ */
+/* engine-wide settings                                                 */
+/* ------------------------------------------------------------------ */
+
+int model_set_threads(int n) { return ops_set_threads(n); }
+int model_threads(void) { return ops_n_threads(); }
+
+int model_set_cpu(const char *name, char *err, size_t errlen)
+{
+    kern_level l;
+    if (err && errlen) err[0] = 0;
+    if (name && strcmp(name, "auto") == 0) l = kern_best_level();
+    else if (kern_level_parse(name, &l) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "model_set_cpu: unknown CPU level \"%s\" (auto, scalar, avx2, avx512)",
+                     name ? name : "(null)");
+        return MODEL_EINVAL;
+    }
+    if (kern_set_level(l) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "model_set_cpu: this CPU cannot run the %s kernels (best: %s)", kern_level_name(l),
+                     kern_level_name(kern_best_level()));
+        return MODEL_EINVAL;
+    }
+    return 0;
+}
+
+const char *model_cpu(void) { return kern_level_name(kern_get_level()); }
+const char *model_cpu_best(void) { return kern_level_name(kern_best_level()); }
+
+/* ------------------------------------------------------------------ */
 /* cache                                                                */
 /* ------------------------------------------------------------------ */
 

@@ -20,11 +20,11 @@
  * of a step live in the cache and grow as needed). model_score and
  * model_set_recompute change state owned by the model (a reused internal
  * cache), so they must not run concurrently with anything else on the same
- * model. Inside a call, big GEMMs use OpenBLAS's threads (all cores by
- * default; OPENBLAS_NUM_THREADS limits them) and the kernels OpenBLAS does
- * not cover (decode-size matmuls on quantized weights, per-sequence
- * attention) use the ops_parallel_for pool of model/ops.h (one thread per
- * online CPU; SYNTH_THREADS=1 keeps everything on the calling thread).
+ * model. Inside a call the work is spread over the one thread budget of
+ * model_set_threads: the batch-invariant path (the default, and scoring
+ * on any CPU with AVX2) runs only the engine's own kernels on the
+ * ops_parallel_for pool; the non-invariant path also calls OpenBLAS GEMMs,
+ * never at the same time as the pool.
  *
  * Errors: 0 or a negative MODEL_E* code; model_strerror() names it, and
  * model_load writes "model_load: <what is wrong>" into err.
@@ -73,6 +73,21 @@ const float *model_static_attention(const model *m, int layer, int head);
  * precomputed attention and recompute softmax(R) rows on every call through
  * the general attention path; 0 restores the default. */
 void model_set_recompute(model *m, int on);
+
+/* ---- engine-wide settings (every model, every thread) ----
+ * For start-up (and tests between steps): they wait for a running parallel
+ * region but must not race with model_step. */
+/* The one thread budget: the ops pool and OpenBLAS both get n threads
+ * (<= 0: SYNTH_THREADS, else the online CPUs). Returns the budget. */
+int model_set_threads(int n);
+int model_threads(void);
+/* The CPU level of the kernels (model/kern.h): "auto" (the best this CPU
+ * has, the default), or "scalar", "avx2", "avx512" to force a lower one.
+ * 0, or MODEL_EINVAL with err naming the problem (an unknown name, or a
+ * level this CPU lacks). */
+int model_set_cpu(const char *name, char *err, size_t errlen);
+const char *model_cpu(void);      /* the level in force */
+const char *model_cpu_best(void); /* the best this CPU supports */
 
 /* ---- incremental evaluation (prefill and decode) ----
  * A cache holds, for n_slots independent sequences, each layer's values

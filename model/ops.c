@@ -42,13 +42,13 @@ typedef struct {
     atomic_int next, done, refs;
 } pool_job;
 
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static pthread_mutex_t pool_dispatch = PTHREAD_MUTEX_INITIALIZER; /* one region at a time */
 static pool_job *pool_cur;       /* under pool_mu */
 static atomic_uint pool_gen;     /* bumped for every published job */
-static int pool_threads = 1;     /* caller + helpers */
+static int pool_created = 1;     /* caller + helper threads started (under pool_mu) */
+static atomic_int pool_active;   /* threads that take tasks, <= pool_created; 0: not set up yet */
 
 static void run_tasks(pool_job *j, int thread)
 {
@@ -73,7 +73,8 @@ static void *pool_helper(void *arg)
         pthread_mutex_lock(&pool_mu);
         while (atomic_load(&pool_gen) == seen) pthread_cond_wait(&pool_cv, &pool_mu);
         seen = atomic_load(&pool_gen);
-        pool_job *j = pool_cur;
+        /* a helper beyond the budget (ops_set_threads lowered it) sits out */
+        pool_job *j = thread < atomic_load(&pool_active) ? pool_cur : NULL;
         if (j) atomic_fetch_add(&j->refs, 1);
         pthread_mutex_unlock(&pool_mu);
         if (j) {
@@ -84,27 +85,54 @@ static void *pool_helper(void *arg)
     return NULL;
 }
 
-static void pool_init(void)
+/* Start helpers until n threads exist (caller + n - 1); under pool_mu. */
+static void pool_grow(int n)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *env = getenv("SYNTH_THREADS");
-    int n = env && atoi(env) > 0 ? atoi(env) : (ncpu > 0 ? (int)ncpu : 1);
-    if (n > OPS_MAX_THREADS) n = OPS_MAX_THREADS;
-    pool_threads = 1;
-    for (int t = 1; t < n; t++) {
+    for (int t = pool_created; t < n; t++) {
         pthread_t th;
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&th, &at, pool_helper, (void *)(intptr_t)t) == 0) pool_threads++;
+        if (pthread_create(&th, &at, pool_helper, (void *)(intptr_t)t) == 0) pool_created++;
         pthread_attr_destroy(&at);
     }
 }
 
+static int default_threads(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("SYNTH_THREADS");
+    return env && atoi(env) > 0 ? atoi(env) : (ncpu > 0 ? (int)ncpu : 1);
+}
+
+void openblas_set_num_threads(int n); /* OpenBLAS's own API (not in cblas.h) */
+
+/* Size the pool to n threads (<= 0: the default); returns the budget. */
+static int pool_setup(int n)
+{
+    if (n <= 0) n = default_threads();
+    if (n > OPS_MAX_THREADS) n = OPS_MAX_THREADS;
+    pthread_mutex_lock(&pool_dispatch); /* no region runs while the budget changes */
+    pthread_mutex_lock(&pool_mu);
+    pool_grow(n);
+    atomic_store(&pool_active, n < pool_created ? n : pool_created);
+    n = atomic_load(&pool_active);
+    pthread_mutex_unlock(&pool_mu);
+    pthread_mutex_unlock(&pool_dispatch);
+    return n;
+}
+
+int ops_set_threads(int n)
+{
+    n = pool_setup(n);
+    openblas_set_num_threads(n);
+    return n;
+}
+
 int ops_n_threads(void)
 {
-    pthread_once(&pool_once, pool_init);
-    return pool_threads;
+    int n = atomic_load(&pool_active);
+    return n > 0 ? n : pool_setup(0);
 }
 
 void ops_parallel_for(int n, ops_task_fn fn, void *ctx)

@@ -14,13 +14,14 @@
  * All functions are pure except for the caller's output/scratch buffers and
  * are thread-safe. They do not validate shapes: callers own the checks.
  *
- * Threads: ops_parallel_for runs independent tasks on the calling thread
- * plus a process-wide pool of helper threads (one per extra online CPU, or
- * SYNTH_THREADS - 1; created on first use, idle helpers spin briefly, then
- * sleep). It is for the kernels that OpenBLAS does not thread (decode-size
- * matmuls, per-sequence attention); big GEMMs use OpenBLAS's own threads.
- * Only one parallel region runs at a time: a concurrent or nested caller
- * simply runs its tasks itself.
+ * Threads: one budget of n threads for the whole process (ops_set_threads;
+ * by default SYNTH_THREADS, else the online CPUs). ops_parallel_for runs
+ * independent tasks on the calling thread plus n - 1 pool helpers (idle
+ * helpers spin briefly, then sleep), and OpenBLAS is given the same n. The
+ * two never run at once: the batch-invariant forward pass calls no BLAS at
+ * all, and BLAS is never called from pool tasks, so the process keeps at
+ * most n threads busy. Only one parallel region runs at a time: a
+ * concurrent or nested caller simply runs its tasks itself.
  */
 #ifndef OPS_H
 #define OPS_H
@@ -49,6 +50,13 @@ typedef struct {
  * use per-thread scratch. */
 typedef void (*ops_task_fn)(void *ctx, int task, int thread);
 void ops_parallel_for(int n, ops_task_fn fn, void *ctx);
+/* The thread budget: n >= 1 threads (<= 0: the default), capped at 16.
+ * Starts helpers as needed (a lowered budget leaves the extra ones asleep)
+ * and sets OpenBLAS's threads to the same n. Waits for a running region to
+ * finish; returns the budget now in force. */
+int ops_set_threads(int n);
+/* The budget. Without an ops_set_threads call the pool is sized on first
+ * use with the default and OpenBLAS keeps its own setting. */
 int ops_n_threads(void);
 
 /* Describe data as W [rows, cols] of the given type (no copy, nothing to

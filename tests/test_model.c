@@ -366,6 +366,27 @@ TEST(test_chunking_invariant_bitwise)
         }
 }
 
+/* Engine-wide settings: the CPU level by name, with errors that name the
+ * problem; the thread budget. */
+TEST(test_engine_settings)
+{
+    char err[256];
+    CHECK(model_set_cpu("auto", err, sizeof err) == 0 && strcmp(model_cpu(), model_cpu_best()) == 0);
+    CHECK(model_set_cpu("scalar", err, sizeof err) == 0 && strcmp(model_cpu(), "scalar") == 0);
+    CHECK(model_set_cpu("avx9", err, sizeof err) == MODEL_EINVAL && strstr(err, "unknown CPU level \"avx9\""));
+    CHECK(strcmp(model_cpu(), "scalar") == 0); /* unchanged by the failure */
+    CHECK(model_set_cpu(NULL, err, sizeof err) == MODEL_EINVAL);
+    if (!kern_level_supported(KERN_AVX512)) {
+        CHECK(model_set_cpu("avx512", err, sizeof err) == MODEL_EINVAL && strstr(err, "cannot run the avx512"));
+    } else {
+        CHECK(model_set_cpu("avx512", err, sizeof err) == 0 && strcmp(model_cpu(), "avx512") == 0);
+    }
+    CHECK(model_set_cpu("auto", NULL, 0) == 0);
+    int n = model_threads();
+    CHECK(model_set_threads(1) == 1 && model_threads() == 1);
+    CHECK(model_set_threads(n) == n);
+}
+
 TEST(test_precomputed_equals_recomputed)
 {
     const arch_variant vs[] = {ARCH_RANDOM, ARCH_FIXED_RANDOM, ARCH_FACTORIZED_RANDOM};
@@ -738,6 +759,7 @@ int main(void)
     RUN(test_batch_matches_alone);
     RUN(test_batch_invariant_bitwise);
     RUN(test_chunking_invariant_bitwise);
+    RUN(test_engine_settings);
     RUN(test_precomputed_equals_recomputed);
     RUN(test_q8_close_to_f32);
     RUN(test_step_rejects_bad_input);

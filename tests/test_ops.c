@@ -233,6 +233,28 @@ TEST(test_parallel_for)
     CHECK(par_threads_seen[0] == 1);
 }
 
+/* The thread budget: raised, lowered and raised again; tasks only ever run
+ * on thread indices below it, and every task runs exactly once. */
+TEST(test_set_threads)
+{
+    const int budgets[] = {3, 1, 2, 4, 1};
+    for (int b = 0; b < 5; b++) {
+        CHECK(ops_set_threads(budgets[b]) == budgets[b] && ops_n_threads() == budgets[b]);
+        for (int round = 0; round < 20; round++) {
+            int bad = 0;
+            memset(par_hits, 0, sizeof par_hits);
+            memset(par_threads_seen, 0, sizeof par_threads_seen);
+            ops_parallel_for(500, par_task, &bad);
+            int ok = 1;
+            for (int i = 0; i < 1000; i++) ok &= par_hits[i] == (i < 500);
+            for (int t = budgets[b]; t < 64; t++) ok &= !par_threads_seen[t];
+            CHECK_MSG(ok && !bad, "budget %d round %d", budgets[b], round);
+        }
+    }
+    CHECK(ops_set_threads(1000) == 16);
+    CHECK(ops_set_threads(0) >= 1);
+}
+
 int main(void)
 {
     RUN(test_exp);
@@ -242,5 +264,6 @@ int main(void)
     RUN(test_linear);
     RUN(test_dot_axpy_wsum);
     RUN(test_parallel_for);
+    RUN(test_set_threads);
     return test_summary();
 }
