@@ -19,11 +19,11 @@
  *   (c) the packed kernels on f32, f16 and q4_0 weights at 1 and 64 rows.
  *
  * Usage: bench_kernels [seconds per measurement, default 0.3]
- * One thread (SYNTH_THREADS=1 and OPENBLAS_NUM_THREADS=1 are set here
- * before anything starts). Numbers are comparable only within one run.
+ * One thread (model_set_threads(1): the engine pool and OpenBLAS). Numbers are comparable only within one run.
  */
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +40,6 @@
 
 #define BENCH_PROG "bench_kernels"
 #include "bench_common.inc"
-
-void openblas_set_num_threads(int);
 
 static uint64_t rs = 99;
 static float frand(void)
@@ -156,23 +154,6 @@ static VNNI void i8_linear(int n, const float *x, const i8mat *m, uint8_t *xq, f
         }
 }
 
-/* int8 multiply-adds per second of vpdpbusd on registers (x2 = ops) */
-static VNNI double i8_peak(void)
-{
-    __m512i a[8], w = _mm512_set1_epi32(0x01020304), x = _mm512_set1_epi32(0x05060708);
-    for (int i = 0; i < 8; i++) a[i] = _mm512_set1_epi32(i);
-    long it = 0;
-    double t0 = bench_now(), t;
-    do {
-        for (int k = 0; k < 1000; k++)
-            for (int i = 0; i < 8; i++) a[i] = _mm512_dpbusd_epi32(a[i], x, w);
-        it += 1000;
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]), "+v"(a[6]),
-                         "+v"(a[7]));
-    } while ((t = bench_now() - t0) < bench_min_seconds);
-    return 2.0 * 64 * 8 * it / t * 1e-9;
-}
-
 static int have_vnni(void)
 {
     __builtin_cpu_init();
@@ -238,8 +219,7 @@ static double measure(int method, const wmat *w, int n, const float *x, float *y
 
 int main(int argc, char **argv)
 {
-    setenv("SYNTH_THREADS", "1", 1);
-    openblas_set_num_threads(1);
+    model_set_threads(1);
     bench_min_seconds = argc > 1 && atof(argv[1]) > 0 ? atof(argv[1]) : 0.3;
     bench_print_load("start");
     printf("bench_kernels: one thread; OpenBLAS core %s; best kernel level %s; >= %.2f s per figure\n",
@@ -249,7 +229,7 @@ int main(int argc, char **argv)
     peak = p2 > peak ? p2 : peak;
     printf("\n(a) sgemm peak %.1f GFLOP/s", peak);
 #if defined(__x86_64__)
-    if (have_vnni()) printf("; int8 dot peak (vpdpbusd) %.1f GOP/s", i8_peak());
+    if (have_vnni()) printf("; int8 dot peak (vpdpbusd) %.1f GOP/s", bench_int8_gops());
 #endif
     printf("\n");
 

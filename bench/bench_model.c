@@ -1,7 +1,7 @@
 /*
  * bench_model.c - throughput of the inference engine on the default model
  * size (arch_hparams_default: d 256, 6 layers, 4 heads, d_ff 1024, L 256,
- * vocab 8192) with random weights stored as q8_0, for the `random` and
+ * vocab 8192) and one about 5x larger, with random weights stored as q8_0, for the `random` and
  * `vanilla` variants side by side, built in memory (arch_init_params ->
  * ckpt_write_buffer -> model_load_buffer; the vocabulary is the 256 byte
  * tokens, dummy strings "<tokN>" and "<|endoftext|>").
@@ -13,13 +13,22 @@
  *       and 64 concurrent sequences, each decoding from position 0 to L-1
  *       (no prefill): tokens/s averaged over the whole context.
  *
+ *   The same tables for a model about 5x larger (d 512, 8 layers, 8 heads,
+ *   d_ff 2048: 27M weights, 29 MB in q8_0, far beyond the L2 cache), so
+ *   the kernels' behaviour beyond the shipped size is known.
+ *
  * Usage: bench_model [seconds per measurement, default 1] [repetitions, default 3]
- * Environment: BENCH_CPUTIME=1 (see bench_common.inc), SYNTH_THREADS, OPENBLAS_NUM_THREADS.
+ *                    [default|large|both (default: both)]
+ * Environment: BENCH_CPUTIME=1 (see bench_common.inc), SYNTH_THREADS (the
+ * thread budget of the engine and OpenBLAS), SYNTH_CPU (kernel level).
+ * The header line reports the sgemm and int8 dot-product peaks measured in
+ * the same run, and the kernel level in force.
  * The machine is shared and noisy: every measurement is repeated, random
  * and vanilla alternating, and the best (highest) rate of each is reported.
  * Numbers are only comparable within one run.
  */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,39 +70,20 @@ static double model_flops(const arch_hparams *hp, int n_seq, int n)
 
 static double maxd(double a, double b) { return a > b ? a : b; }
 
-int main(int argc, char **argv)
+/* (b) and (c) for one model size */
+static void run_size(const char *what, const arch_hparams *base, double peak)
 {
-    if (argc > 1) bench_min_seconds = atof(argv[1]);
-    if (argc > 2) reps = atoi(argv[2]);
-    if (!(bench_min_seconds > 0)) bench_min_seconds = 1.0;
-    if (reps < 1) reps = 1;
-    bench_cputime = getenv("BENCH_CPUTIME") && atoi(getenv("BENCH_CPUTIME")) > 0;
-    bench_print_load("start");
-    printf("bench_model: q8_0, d 256, 6 layers, 4 heads, d_ff 1024, L 256, vocab 8192; OpenBLAS %d threads (%s);\n"
-           "best of %d runs of >= %.1f s each\n",
-           openblas_get_num_threads(), openblas_get_corename(), reps, bench_min_seconds);
-    printf("ops pool threads %d; timing: %s\n", ops_n_threads(),
-           bench_cputime ? "process CPU time (BENCH_CPUTIME=1)" : "wall clock");
-
-    double p1 = 0, p2 = 0;
-    for (int r = 0; r < reps; r++) {
-        p1 = maxd(p1, bench_sgemm_gflops(1024, 1024, 1024));
-        p2 = maxd(p2, bench_sgemm_gflops(2048, 2048, 256));
-    }
-    double peak = maxd(p1, p2);
-    printf("\n(a) sgemm peak: 1024x1024x1024 %.1f GFLOP/s, 2048x2048x256 %.1f GFLOP/s -> peak %.1f GFLOP/s\n",
-           p1, p2, peak);
-
     const arch_variant vs[2] = {ARCH_RANDOM, ARCH_VANILLA};
     model *m[2];
     for (int i = 0; i < 2; i++) {
-        arch_hparams hp;
-        arch_hparams_default(&hp);
+        arch_hparams hp = *base;
         hp.variant = vs[i];
         m[i] = bench_build_model(&hp, 1.0f);
     }
+    printf("\n== %s: d %d, %d layers, %d heads, d_ff %d, L %d, vocab %d, q8_0\n", what, base->n_embd,
+           base->n_layer, base->n_head, base->n_ff, base->n_ctx, base->n_vocab);
 
-    printf("\n(b) scoring (model_score), 256 tokens per sequence\n");
+    printf("\n(b) scoring (model_score), %d tokens per sequence\n", base->n_ctx);
     printf("%-8s | %-12s %8s %7s | %-12s %8s %7s | %s\n", "batch", "random tok/s", "GFLOP/s", "%peak",
            "vanilla tok/s", "GFLOP/s", "%peak", "random/vanilla");
     const int sb[2] = {1, 16};
@@ -109,20 +99,61 @@ int main(int argc, char **argv)
                100 * fr[0] * 1e-9 / peak, tps[1], fr[1] * 1e-9, 100 * fr[1] * 1e-9 / peak, tps[0] / tps[1]);
     }
 
-    printf("\n(c) decoding (model_step, 1 token/seq/step, positions 0..255, no prefill)\n");
-    printf("%-8s | %12s %8s | %12s %8s | %s\n", "seqs", "random tok/s", "x 1seq", "vanilla tok/s", "x 1seq",
-           "random/vanilla");
+    printf("\n(c) decoding (model_step, 1 token/seq/step, positions 0..%d, no prefill)\n", base->n_ctx - 1);
+    printf("%-8s | %12s %8s %8s | %12s %8s | %s\n", "seqs", "random tok/s", "x 1seq", "GFLOP/s", "vanilla tok/s",
+           "x 1seq", "random/vanilla");
     const int db[4] = {1, 4, 16, 64};
-    double base[2] = {0, 0};
+    double base_tps[2] = {0, 0};
     for (int b = 0; b < 4; b++) {
         double tps[2] = {0, 0};
         for (int r = 0; r < reps; r++)
             for (int i = 0; i < 2; i++) tps[i] = maxd(tps[i], bench_decode(m[i], db[b]));
-        if (b == 0) base[0] = tps[0], base[1] = tps[1];
-        printf("%-8d | %12.0f %7.1fx | %12.0f %7.1fx | %.2fx\n", db[b], tps[0], tps[0] / base[0], tps[1],
-               tps[1] / base[1], tps[0] / tps[1]);
+        if (b == 0) base_tps[0] = tps[0], base_tps[1] = tps[1];
+        const arch_hparams *hp = model_hparams(m[0]);
+        double g = tps[0] * model_flops(hp, 1, hp->n_ctx) / hp->n_ctx * 1e-9;
+        printf("%-8d | %12.0f %7.2fx %8.1f | %12.0f %7.2fx | %.2fx\n", db[b], tps[0], tps[0] / base_tps[0], g,
+               tps[1], tps[1] / base_tps[1], tps[0] / tps[1]);
     }
     for (int i = 0; i < 2; i++) model_free(m[i]);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) bench_min_seconds = atof(argv[1]);
+    if (argc > 2) reps = atoi(argv[2]);
+    const char *which = argc > 3 ? argv[3] : "both";
+    if (!(bench_min_seconds > 0)) bench_min_seconds = 1.0;
+    if (reps < 1) reps = 1;
+    if (strcmp(which, "default") && strcmp(which, "large") && strcmp(which, "both"))
+        bench_die("the third argument is default, large or both");
+    bench_cputime = getenv("BENCH_CPUTIME") && atoi(getenv("BENCH_CPUTIME")) > 0;
+    char err[256];
+    if (getenv("SYNTH_CPU") && model_set_cpu(getenv("SYNTH_CPU"), err, sizeof err) != 0) bench_die(err);
+    model_set_threads(0); /* one budget: SYNTH_THREADS, else all cores, for the pool and OpenBLAS */
+    bench_print_load("start");
+    printf("bench_model: q8_0 models with random weights; threads %d (engine pool and OpenBLAS %s);\n"
+           "kernels %s (best on this CPU: %s); best of %d runs of >= %.1f s each; timing: %s\n",
+           model_threads(), openblas_get_corename(), model_cpu(), model_cpu_best(), reps, bench_min_seconds,
+           bench_cputime ? "process CPU time (BENCH_CPUTIME=1)" : "wall clock");
+
+    double p1 = 0, p2 = 0, pi = 0;
+    for (int r = 0; r < reps; r++) {
+        p1 = maxd(p1, bench_sgemm_gflops(1024, 1024, 1024));
+        p2 = maxd(p2, bench_sgemm_gflops(2048, 2048, 256));
+        pi = maxd(pi, bench_int8_gops());
+    }
+    double peak = maxd(p1, p2);
+    printf("\n(a) sgemm peak: 1024x1024x1024 %.1f GFLOP/s, 2048x2048x256 %.1f GFLOP/s -> peak %.1f GFLOP/s;\n"
+           "    int8 dot-product peak (vpdpbusd, all threads): %s%.1f GOP/s\n",
+           p1, p2, peak, pi > 0 ? "" : "not available ", pi);
+
+    arch_hparams hp;
+    arch_hparams_default(&hp);
+    if (strcmp(which, "large") != 0) run_size("default size (the shipped model's)", &hp, peak);
+    if (strcmp(which, "default") != 0) {
+        hp.n_embd = 512, hp.n_layer = 8, hp.n_head = 8, hp.n_ff = 2048;
+        run_size("about 5x larger", &hp, peak);
+    }
     bench_print_load("end");
     return 0;
 }

@@ -23,6 +23,7 @@
  * score_tps,decode1_tps,decode16_tps,score_rel,decode1_rel,decode16_rel.
  */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

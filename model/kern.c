@@ -238,3 +238,12 @@ kern_wsum_fn kern_wsum(void)
     default: return kern_wsum_scalar;
     }
 }
+
+kern_qk_fn kern_qk(void)
+{
+    switch (kern_get_level()) {
+    case KERN_AVX512: return kern_qk_avx512;
+    case KERN_AVX2: return kern_qk_avx2;
+    default: return kern_qk_scalar;
+    }
+}

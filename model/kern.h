@@ -103,6 +103,15 @@ typedef void (*kern_group_fn)(const kern_mat *W, int64_t p0, int np, int valid, 
 typedef void (*kern_wsum_fn)(int n, int d, int dh, const float *A, size_t a_stride, const float *V, int ldv,
                              float *y);
 
+/* Attention logits of one row over ncol positions:
+ *   y[j] = sum_{c < n} q[c] * KB[j / KERN_KB][c][j % KERN_KB],  j < ncol,
+ * accumulated from 0 in c order like kern_wsum_fn. The keys are stored in
+ * blocks of KERN_KB positions, each [n][KERN_KB] (n features, k-major), so
+ * appending a position writes one column of the block being filled and a
+ * row's logits read the blocks front to back. */
+#define KERN_KB 16
+typedef void (*kern_qk_fn)(int n, int ncol, const float *q, const float *KB, float *y);
+
 /* Floats of scratch a group kernel uses on W. */
 size_t kern_scratch_floats(const kern_mat *W);
 /* A per-thread 64-byte aligned buffer of at least `floats` floats, owned by
@@ -119,10 +128,12 @@ int kern_set_level(kern_level l);
 kern_level kern_get_level(void);
 kern_group_fn kern_group(void);                      /* the current level's kernels */
 kern_wsum_fn kern_wsum(void);
+kern_qk_fn kern_qk(void);
 
 /* Per-level entry points, defined by kern_scalar.c, kern_avx2.c and
  * kern_avx512.c; NULL when the level was not compiled for this target. */
 extern const kern_group_fn kern_group_scalar, kern_group_avx2, kern_group_avx512;
 extern const kern_wsum_fn kern_wsum_scalar, kern_wsum_avx2, kern_wsum_avx512;
+extern const kern_qk_fn kern_qk_scalar, kern_qk_avx2, kern_qk_avx512;
 
 #endif

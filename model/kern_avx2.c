@@ -20,6 +20,7 @@ typedef __m256 vf;
 #define VLOAD(p) _mm256_loadu_ps(p)
 #define VSTORE(p, v) _mm256_storeu_ps(p, v)
 #define VSTORE_N(p, v, n) _mm256_maskstore_ps(p, mask_n(n), v)
+#define VLOAD_N(p, n) _mm256_maskload_ps(p, mask_n(n))
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VSUB(a, b) _mm256_sub_ps(a, b)
@@ -38,11 +39,14 @@ static inline __m256i vu4(const uint8_t *p, int hi)
 #define SFMA(a, b, c) fmaf(a, b, c)
 #define KERN_FN group_avx2
 #define WSUM_FN wsum_avx2
+#define QK_FN qk_avx2
 #include "kern_simd.inc"
 
 const kern_group_fn kern_group_avx2 = group_avx2;
 const kern_wsum_fn kern_wsum_avx2 = wsum_avx2;
+const kern_qk_fn kern_qk_avx2 = qk_avx2;
 #else
 const kern_group_fn kern_group_avx2 = 0;
 const kern_wsum_fn kern_wsum_avx2 = 0;
+const kern_qk_fn kern_qk_avx2 = 0;
 #endif

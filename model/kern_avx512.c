@@ -19,6 +19,7 @@ typedef __m512 vf;
 #define VLOAD(p) _mm512_loadu_ps(p)
 #define VSTORE(p, v) _mm512_storeu_ps(p, v)
 #define VSTORE_N(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#define VLOAD_N(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VSUB(a, b) _mm512_sub_ps(a, b)
@@ -33,11 +34,14 @@ static inline __m512i vu4(const uint8_t *p, int hi)
 #define SFMA(a, b, c) fmaf(a, b, c)
 #define KERN_FN group_avx512
 #define WSUM_FN wsum_avx512
+#define QK_FN qk_avx512
 #include "kern_simd.inc"
 
 const kern_group_fn kern_group_avx512 = group_avx512;
 const kern_wsum_fn kern_wsum_avx512 = wsum_avx512;
+const kern_qk_fn kern_qk_avx512 = qk_avx512;
 #else
 const kern_group_fn kern_group_avx512 = 0;
 const kern_wsum_fn kern_wsum_avx512 = 0;
+const kern_qk_fn kern_qk_avx512 = 0;
 #endif

@@ -18,6 +18,7 @@ typedef float vf;
 #define VLOAD(p) (*(p))
 #define VSTORE(p, v) (*(p) = (v))
 #define VSTORE_N(p, v, n) ((void)(n))
+#define VLOAD_N(p, n) ((n) ? *(p) : 0.0f)
 #define VFMA(a, b, c) ((a) * (b) + (c))
 #define VMUL(a, b) ((a) * (b))
 #define VSUB(a, b) ((a) - (b))
@@ -33,7 +34,9 @@ static inline uint16_t load_u16(const void *p)
 #define SFMA(a, b, c) ((a) * (b) + (c))
 #define KERN_FN group_scalar
 #define WSUM_FN wsum_scalar
+#define QK_FN qk_scalar
 #include "kern_simd.inc"
 
 const kern_group_fn kern_group_scalar = group_scalar;
 const kern_wsum_fn kern_wsum_scalar = wsum_scalar;
+const kern_qk_fn kern_qk_scalar = qk_scalar;

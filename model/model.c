@@ -64,7 +64,7 @@ struct model_cache {
     int n_slots;
     int *len;       /* [n_slots] tokens stored per slot */
     float *v;       /* [n_slots, n_layer, L, d] values */
-    float *k;       /* [n_slots, n_layer, L, d] keys (vanilla parts) or NULL */
+    float *k;       /* [n_slots, n_layer, H, Lp/16, dh, 16] keys in blocks of 16 positions (vanilla parts), or NULL */
     int *mark;      /* [n_slots] scratch for the duplicate-slot check */
     int *dec;       /* [n_slots] scratch: indices of the decoding sequences */
     float *buf;     /* scratch arena of the forward pass, grown as needed */
@@ -376,10 +376,16 @@ const char *model_cpu_best(void) { return kern_level_name(kern_best_level()); }
 /* cache                                                                */
 /* ------------------------------------------------------------------ */
 
+/* Positions of the key cache, rounded up to whole blocks of KERN_KB. */
+static int cache_lp(const arch_hparams *hp)
+{
+    return (hp->n_ctx + KERN_KB - 1) / KERN_KB * KERN_KB;
+}
+
 model_cache *model_cache_create(const model *m, int n_slots)
 {
     if (!m || n_slots < 1) return NULL;
-    const size_t per_slot = (size_t)m->hp.n_layer * m->hp.n_ctx * m->hp.n_embd;
+    const size_t per_slot = (size_t)m->hp.n_layer * cache_lp(&m->hp) * m->hp.n_embd; /* >= the values' */
     if ((size_t)n_slots > ((size_t)1 << 40) / per_slot) return NULL;
     model_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -390,8 +396,9 @@ model_cache *model_cache_create(const model *m, int n_slots)
     c->mark = calloc((size_t)n_slots, sizeof *c->mark);
     c->dec = calloc((size_t)n_slots, sizeof *c->dec);
     /* calloc: pages of unused slots are never touched */
-    c->v = calloc((size_t)n_slots * per_slot, sizeof(float));
-    if (arch_has_vanilla(m->hp.variant)) c->k = calloc((size_t)n_slots * per_slot, sizeof(float));
+    c->v = calloc((size_t)n_slots * m->hp.n_layer * m->hp.n_ctx * m->hp.n_embd, sizeof(float));
+    if (arch_has_vanilla(m->hp.variant))
+        c->k = calloc((size_t)n_slots * m->hp.n_layer * cache_lp(&m->hp) * m->hp.n_embd, sizeof(float));
     if (!c->len || !c->mark || !c->dec || !c->v || (arch_has_vanilla(m->hp.variant) && !c->k)) {
         model_cache_free(c);
         return NULL;
@@ -432,8 +439,9 @@ size_t model_cache_bytes(const model_cache *c)
 {
     if (!c) return 0;
     const arch_hparams *hp = &c->m->hp;
-    size_t kv = (size_t)c->n_slots * hp->n_layer * hp->n_ctx * hp->n_embd * sizeof(float);
-    return kv * (c->k ? 2 : 1) + c->cap * sizeof(float) + (size_t)c->n_slots * 3 * sizeof(int);
+    size_t v = (size_t)c->n_slots * hp->n_layer * hp->n_ctx * hp->n_embd * sizeof(float);
+    size_t k = c->k ? (size_t)c->n_slots * hp->n_layer * cache_lp(hp) * hp->n_embd * sizeof(float) : 0;
+    return v + k + c->cap * sizeof(float) + (size_t)c->n_slots * 3 * sizeof(int);
 }
 
 /* Values (or keys) of one slot and layer: [L, d]. */
@@ -441,6 +449,14 @@ static float *cache_at(const model_cache *c, float *base, int slot, int il)
 {
     const arch_hparams *hp = &c->m->hp;
     return base + ((size_t)slot * hp->n_layer + il) * hp->n_ctx * hp->n_embd;
+}
+
+/* Keys of one slot and layer: per head h, [Lp / KERN_KB][dh][KERN_KB] at
+ * h * dh * Lp (model/kern.h's kern_qk_fn layout). */
+static float *cache_k_at(const model_cache *c, int slot, int il)
+{
+    const arch_hparams *hp = &c->m->hp;
+    return c->k + ((size_t)slot * hp->n_layer + il) * (size_t)cache_lp(hp) * hp->n_embd;
 }
 
 /* ------------------------------------------------------------------ */
@@ -461,9 +477,10 @@ typedef struct {
     /* per thread of ops_parallel_for (index t: pointer + t * stride): */
     float *S;     /* [max(ATT_ROWS, H), L] attention logits/weights of a chunk */
     float *fa, *fb; /* [ATT_ROWS, a], [ATT_ROWS, b] factorized dense factors */
+    float *qk;    /* [L] one row's q.k over the positions (vanilla parts) */
     float *lin;   /* ops_linear scratch */
     int lin_flags; /* OPS_ROWWISE when the cache is batch-invariant */
-    size_t S_stride, fa_stride, fb_stride, lin_stride;
+    size_t S_stride, fa_stride, fb_stride, qk_stride, lin_stride;
     float *extra; /* caller's extra floats (output rows, score logits) */
     int *dec;     /* [n_seq] indices of the decoding sequences (the cache's) */
 } scratch;
@@ -477,7 +494,7 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
     const arch_hparams *hp = &c->m->hp;
     const arch_variant var = hp->variant;
     const size_t Td = round16((size_t)T * hp->n_embd), nt = (size_t)ops_n_threads();
-    size_t sizes[14] = {
+    size_t sizes[15] = {
         Td, Td, Td,
         arch_has_vanilla(var) ? Td : 0, arch_has_vanilla(var) ? Td : 0,
         (arch_has_dense(var) || arch_has_factorized_dense(var)) ? Td : 0,
@@ -489,10 +506,11 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
          * variants carry whatever the file says): size by them only there */
         arch_has_factorized_dense(var) ? round16((size_t)ATT_ROWS * hp->fd_a) : 0,
         arch_has_factorized_dense(var) ? round16((size_t)ATT_ROWS * hp->fd_b) : 0,
+        arch_has_vanilla(var) ? round16((size_t)hp->n_ctx) : 0,
         round16(c->m->lin_scratch),
     };
     size_t total = round16(extra);
-    for (int i = 0; i < 14; i++) total += sizes[i] * (i >= 10 ? nt : 1);
+    for (int i = 0; i < 15; i++) total += sizes[i] * (i >= 10 ? nt : 1);
     if (total > c->cap) {
         float *nb = aligned_alloc(64, total * sizeof(float));
         if (!nb) return MODEL_ENOMEM;
@@ -501,16 +519,17 @@ static int scratch_get(model_cache *c, int T, size_t extra, scratch *s)
         c->cap = total;
     }
     float *p = c->buf;
-    float **dst[14] = {&s->x, &s->xn, &s->v, &s->q, &s->k, &s->hd, &s->hb, &s->att, &s->tmp, &s->ff,
-                       &s->S, &s->fa, &s->fb, &s->lin};
-    for (int i = 0; i < 14; i++) {
+    float **dst[15] = {&s->x, &s->xn, &s->v, &s->q, &s->k, &s->hd, &s->hb, &s->att, &s->tmp, &s->ff,
+                       &s->S, &s->fa, &s->fb, &s->qk, &s->lin};
+    for (int i = 0; i < 15; i++) {
         *dst[i] = sizes[i] ? p : NULL;
         p += sizes[i] * (i >= 10 ? nt : 1);
     }
     s->S_stride = sizes[10];
     s->fa_stride = sizes[11];
     s->fb_stride = sizes[12];
-    s->lin_stride = sizes[13];
+    s->qk_stride = sizes[13];
+    s->lin_stride = sizes[14];
     s->extra = p;
     s->dec = c->dec;
     s->lin_flags = c->invariant ? OPS_ROWWISE : 0;
@@ -524,6 +543,7 @@ static scratch scratch_thread(const scratch *s, int t)
     r.S = s->S + (size_t)t * s->S_stride;
     r.fa = s->fa ? s->fa + (size_t)t * s->fa_stride : NULL;   /* NULL unless factorized_dense */
     r.fb = s->fb ? s->fb + (size_t)t * s->fb_stride : NULL;
+    r.qk = s->qk ? s->qk + (size_t)t * s->qk_stride : NULL;
     r.lin = s->lin ? s->lin + (size_t)t * s->lin_stride : NULL;
     return r;
 }
@@ -580,14 +600,15 @@ static void attn_logits(const model *m, const model_cache *c, const scratch *s, 
         if (have_synth)
             for (int i = 0; i < ni; i++)
                 for (int j = 0; j < ncol; j++) S[(size_t)i * lds + j] *= g;
-        const float *K = cache_at(c, c->k, sr->slot, il) + (size_t)h * dh; /* K_h [ncol, dh], ld d */
+        /* keys are cached per head in blocks of KERN_KB positions (model/kern.h),
+         * so one row's logits over all positions are contiguous
+         * multiply-adds with no horizontal sums, the same for every row */
+        const float *KB = cache_k_at(c, sr->slot, il) + (size_t)h * dh * cache_lp(hp); /* [Lp/16][dh][16] */
         const float scale = (1.0f - g) / sqrtf((float)dh);
-        if (ni == 1) { /* decode: dot products, cheaper than a GEMM call */
-            for (int j = 0; j < ncol; j++)
-                S[j] = scale * ops_dot(s->q + row, K + (size_t)j * d, dh) + (have_synth ? S[j] : 0.0f);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ni, ncol, dh, scale, s->q + row, d, K, d,
-                        have_synth ? 1.0f : 0.0f, S, lds);
+        for (int i = 0; i < ni; i++) {
+            float *qk = s->qk, *Si = S + (size_t)i * lds; /* qk [ncol] */
+            ops_qk_blocked(dh, ncol, s->q + row + (size_t)i * d, KB, qk);
+            for (int j = 0; j < ncol; j++) Si[j] = scale * qk[j] + (have_synth ? Si[j] : 0.0f);
         }
     }
 }
@@ -707,7 +728,7 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
 {
     const arch_hparams *hp = &m->hp;
     const arch_variant var = hp->variant;
-    const int d = hp->n_embd;
+    const int d = hp->n_embd, dh = d / hp->n_head, Lp = cache_lp(hp);
 
     /* projections over all T rows at once */
     /* W [d, d], b [d] unless noted; y [T, d] = xn [T, d] W^T + b */
@@ -730,7 +751,17 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
     for (int q = 0; q < n_seq; q++) {
         size_t off = (size_t)sr[q].p0 * d, bytes = sizeof(float) * (size_t)sr[q].n * d;
         memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
-        if (c->k) memcpy(cache_at(c, c->k, sr[q].slot, il) + off, s->k + (size_t)sr[q].r0 * d, bytes);
+        if (c->k) { /* per head, blocks of KERN_KB positions: KB_h[p / 16][feature][p % 16] */
+            float *KB = cache_k_at(c, sr[q].slot, il);
+            for (int i = 0; i < sr[q].n; i++) {
+                const int p = sr[q].p0 + i;
+                const float *kr = s->k + (size_t)(sr[q].r0 + i) * d;
+                for (int h = 0; h < hp->n_head; h++) {
+                    float *blk = KB + (size_t)h * dh * Lp + (size_t)(p / KERN_KB) * dh * KERN_KB + p % KERN_KB;
+                    for (int f = 0; f < dh; f++) blk[(size_t)f * KERN_KB] = kr[h * dh + f];
+                }
+            }
+        }
     }
     /* Batch-invariant caches attend every row on its own (position p sees
      * positions 0..p, exactly as when decoding it), spread over the ops

@@ -292,6 +292,11 @@ void ops_wsum_heads(int n, int d, int dh, const float *A, size_t a_stride, const
     kern_wsum()(n, d, dh, A, a_stride, X, ldx, y);
 }
 
+void ops_qk_blocked(int n, int ncol, const float *q, const float *KB, float *y)
+{
+    kern_qk()(n, ncol, q, KB, y);
+}
+
 /* ---- LayerNorm ---- */
 void ops_layernorm(int n, int d, const float *x, int ldx, const float *w, const float *b, float eps,
                    float *y, int ldy)

@@ -137,6 +137,10 @@ void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float 
  * order, so a row gets the same bits whatever else is computed). */
 void ops_wsum_heads(int n, int d, int dh, const float *A, size_t a_stride, const float *X, int ldx, float *y);
 
+/* y[ncol] = q[n] . K^T for keys stored in blocks of KERN_KB positions
+ * (kern.h's kern_qk_fn at the selected CPU level, fixed order). */
+void ops_qk_blocked(int n, int ncol, const float *q, const float *KB, float *y);
+
 /* In place softmax of one row of n >= 1 floats. */
 void ops_softmax(float *x, int n);
 

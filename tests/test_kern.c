@@ -211,7 +211,10 @@ TEST(test_groups_and_views)
  * multiple of the vector width, and several n. */
 TEST(test_wsum_every_level)
 {
-    const int dims[][2] = {{256, 64}, {128, 32}, {64, 16}, {96, 48}, {36, 12}, {40, 5}, {16, 16}};
+    /* multi-head (whole vectors per head, or not), one head (dh >= d: the
+     * q.k of vanilla parts), full and partial (masked) last chunks */
+    const int dims[][2] = {{256, 64}, {128, 32}, {64, 16}, {96, 48}, {36, 12}, {40, 5}, {16, 16},
+                           {100, 100}, {37, 256}, {200, 64}, {24, 8}, {129, 129}, {7, 7}};
     float *V = malloc(sizeof(float) * 300 * 260), *A = malloc(sizeof(float) * 8 * 300);
     float y[260];
     for (int i = 0; i < 300 * 260; i++) V[i] = frand();
@@ -244,6 +247,43 @@ TEST(test_wsum_every_level)
     free(A);
 }
 
+/* The q . k kernel over keys in blocks of KERN_KB positions: the level's
+ * multiply-add in feature order, bit for bit, for any number of positions
+ * (whole and partial blocks, partial last chunks). */
+TEST(test_qk_every_level)
+{
+    enum { NMAX = 80, CMAX = 300 };
+    const int nblk = (CMAX + KERN_KB - 1) / KERN_KB;
+    float *KB = malloc(sizeof(float) * nblk * NMAX * KERN_KB), q[NMAX], y[CMAX + 1];
+    for (int i = 0; i < nblk * NMAX * KERN_KB; i++) KB[i] = frand();
+    for (int i = 0; i < NMAX; i++) q[i] = frand();
+    const int ns[] = {64, 16, 5, 80, 1};
+    for (int l = 0; l < KERN_N_LEVELS; l++) {
+        if (kern_set_level((kern_level)l) != 0) continue;
+        for (int in = 0; in < 5; in++)
+            for (int ncol = 1; ncol <= CMAX; ncol += 37) {
+                const int n = ns[in];
+                y[ncol] = 999.0f;
+                ops_qk_blocked(n, ncol, q, KB, y);
+                int bad = 0;
+                for (int j = 0; j < ncol; j++) {
+                    float acc = 0.0f;
+                    double ref = 0;
+                    for (int c = 0; c < n; c++) {
+                        float k = KB[(size_t)(j / KERN_KB) * n * KERN_KB + (size_t)c * KERN_KB + j % KERN_KB];
+                        acc = step((kern_level)l, q[c], k, acc);
+                        ref += (double)q[c] * k;
+                    }
+                    bad += memcmp(&acc, &y[j], sizeof acc) != 0 || fabs(ref - y[j]) > 1e-4;
+                }
+                CHECK_MSG(bad == 0 && y[ncol] == 999.0f, "%s qk n=%d ncol=%d: %d wrong",
+                          kern_level_name((kern_level)l), n, ncol, bad);
+            }
+    }
+    kern_set_level(kern_best_level());
+    free(KB);
+}
+
 TEST(test_level_names)
 {
     kern_level l;
@@ -265,5 +305,6 @@ int main(void)
     RUN(test_levels_agree);
     RUN(test_groups_and_views);
     RUN(test_wsum_every_level);
+    RUN(test_qk_every_level);
     return test_summary();
 }
