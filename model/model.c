@@ -948,11 +948,10 @@ int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t
         m->score_cache = model_cache_create(m, max_group);
         if (!m->score_cache) goto done;
     }
-    /* Scoring is batch-invariant too wherever the packed kernels have a
-     * SIMD level (measured as fast as dequantize + sgemm at batch 16),
-     * so its log-probabilities are the bits generation computes; on a
-     * CPU with only the scalar level OpenBLAS's GEMMs are much faster */
-    model_cache_set_batch_invariant(m->score_cache, kern_get_level() != KERN_SCALAR);
+    /* Scoring is batch-invariant too (measured as fast as dequantize +
+     * sgemm at batch 16 on AVX-512), so its log-probabilities are the very
+     * bits generation computes, whatever the windows are batched with */
+    model_cache_set_batch_invariant(m->score_cache, 1);
     model_cache *c = m->score_cache;
     size_t out = 0;
     for (int g = 0, q0 = 0; g < ng; q0 += gsz[g], g++) {

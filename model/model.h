@@ -3,9 +3,10 @@
  *
  * A model handle is built from a GGUF checkpoint (weights/gguf.h). Its
  * tensors are pointers into the read-only mapping and stay in their stored
- * type (f32, f16, q8_0, q4_0): matmuls against quantized weights dequantize
- * a block of rows at a time into scratch and call cblas_sgemm, so the model
- * is never expanded to f32 as a whole.
+ * type (f32, f16, q8_0, q4_0). Each weight matrix also gets one copy at
+ * load in the panel layout of model/kern.h (same type, same size within a
+ * few percent), which the matmul kernels read: weights are converted to
+ * f32 in registers or one small tile at a time, never as a whole.
  *
  * Precomputed at load, because it does not depend on the input:
  *   random / fixed_random / factorized_random: P_l,h = causal softmax of R
@@ -100,12 +101,18 @@ int model_cache_slots(const model_cache *c);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
 size_t model_cache_bytes(const model_cache *c);
-/* Batch invariance (on by default): every linear layer computes each row
- * with one fixed-order kernel (ops.h OPS_ROWWISE), so a sequence's logits
- * are bit-identical whatever other sequences share the step - a sampled
- * request returns the same tokens alone or in a full batch. Off: big
- * batches use dequantize + sgemm (faster prefill, results within ~1e-5 of
- * the invariant ones but dependent on the batch size). */
+/* Batch invariance (on by default): every linear layer runs the packed
+ * kernels of model/kern.h, whose reduction order per output element does
+ * not depend on the batch, and every row is attended on its own exactly as
+ * when it is decoded. A sequence's logits are then bit-identical whatever
+ * other sequences share the step and however its own tokens are cut into
+ * steps (one prefill, chunks, or token by token) - a sampled request
+ * returns the same tokens alone or in a full batch, and a cached prefix can
+ * be continued instead of recomputed. On AVX-512 this path is as fast as
+ * OpenBLAS at every batch size (bench/bench_kernels). Off: batches of more
+ * than OPS_PACKED_MAX_N rows use dequantize + sgemm, and prefill chunks
+ * one GEMM per head (results within ~1e-5 of the invariant ones, but
+ * dependent on the batch and the chunking). */
 void model_cache_set_batch_invariant(model_cache *c, int on);
 
 /* One sequence's part of a step: append n_tokens tokens to slot `slot` at
@@ -129,10 +136,12 @@ int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float
 
 /* ---- full-sequence scoring ----
  * Evaluate n_seq independent sequences from position 0 (batched like
- * model_step, using a temporary cache) and return, for every position i,
- * logprob[i] = log p(targets[i] | tokens[0..i]) and, if greedy != NULL,
- * greedy[i] = (argmax of the logits at i == targets[i]). Outputs are packed
- * in sequence order. n_tokens[s] <= n_ctx. */
+ * model_step, batch-invariant, using a temporary cache) and return, for
+ * every position i, logprob[i] = log p(targets[i] | tokens[0..i]) =
+ * logits[targets[i]] - ops_logsumexp(logits) - the same bits as from
+ * model_step's logits - and, if greedy != NULL, greedy[i] = (argmax of the
+ * logits at i == targets[i]). Outputs are packed in sequence order.
+ * n_tokens[s] <= n_ctx. */
 int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t *const *targets,
                 const int *n_tokens, float *logprob, uint8_t *greedy);
 

@@ -597,12 +597,10 @@ TEST(test_score_matches_step)
                 for (int j = 0; j < V; j++) z += exp(row[j] - mx);
                 CHECK_NEAR(lp[off + i], row[tgt[q][i]] - mx - log(z), TOL);
                 CHECK(gr[off + i] == (a == tgt[q][i]));
-                /* with a SIMD kernel level scoring is batch-invariant: the
-                 * very bits of generation's logits and log-softmax */
-                if (kern_get_level() != KERN_SCALAR) {
-                    float want = row[tgt[q][i]] - ops_logsumexp(row, V, NULL);
-                    bitwise_off += memcmp(&want, &lp[off + i], sizeof want) != 0;
-                }
+                /* scoring is batch-invariant: the very bits of
+                 * generation's logits and log-softmax */
+                float want = row[tgt[q][i]] - ops_logsumexp(row, V, NULL);
+                bitwise_off += memcmp(&want, &lp[off + i], sizeof want) != 0;
                 n_greedy += gr[off + i];
             }
             off += n[q];
