@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,10 +153,17 @@ void ops_parallel_for(int n, ops_task_fn fn, void *ctx)
     pthread_cond_broadcast(&pool_cv);
     pthread_mutex_unlock(&pool_mu);
     run_tasks(&j, 0);
-    while (atomic_load(&j.done) < n) {
+    /* Wait for the tasks the helpers took. On a busy machine a helper can
+     * be preempted in the middle of one: after a short spin, give the core
+     * away (sched_yield) so the helper gets it back sooner. */
+    for (int k = 0; atomic_load(&j.done) < n; k++) {
+        if (k < OPS_SPIN) {
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
+            __builtin_ia32_pause();
 #endif
+        } else {
+            sched_yield();
+        }
     }
     pthread_mutex_lock(&pool_mu);
     pool_cur = NULL;
