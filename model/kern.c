@@ -9,6 +9,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "quant.h"
 
@@ -178,6 +181,17 @@ static kern_group_fn level_fn(kern_level l)
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C through CPUID leaf 1 (ECX bit 29): clang 14, Debian 12's, does not
+ * accept "f16c" in __builtin_cpu_supports, and the fuzz build uses clang. */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return (c & bit_F16C) != 0;
+}
+#endif
+
 int kern_level_supported(kern_level l)
 {
     if (!level_fn(l)) return 0;
@@ -186,7 +200,7 @@ int kern_level_supported(kern_level l)
     switch (l) {
     case KERN_SCALAR: return 1;
     case KERN_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case KERN_AVX512:
         return kern_level_supported(KERN_AVX2) && __builtin_cpu_supports("avx512f") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
