@@ -878,8 +878,8 @@ static void score_rows(const model *m, const scratch *s, const float *xn, int n,
         for (int i = 0; i < nr; i++) {
             const float *row = lg + (size_t)i * V;
             int am = 0;
-            float lse = ops_logsumexp(row, V, greedy ? &am : NULL);
-            logprob[r0 + i] = row[targets[r0 + i]] - lse;
+            float mx, z = ops_log_softmax_z(row, V, &mx, greedy ? &am : NULL);
+            logprob[r0 + i] = ops_log_prob(row[targets[r0 + i]], mx, z);
             if (greedy) greedy[r0 + i] = am == targets[r0 + i];
         }
     }

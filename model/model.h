@@ -126,7 +126,7 @@ typedef struct {
 
 /* Scoring instead of logits, for one sequence of model_step_scored: for
  * each appended token i, logprob[i] = log p(targets[i] | tokens up to i) =
- * logits[targets[i]] - ops_logsumexp(logits), and greedy[i] = (argmax of
+ * the log-softmax of ops.h (ops_log_softmax_z) at targets[i], and greedy[i] = (argmax of
  * the logits == targets[i]) when greedy is set. This is how a scheduler
  * interleaves scoring windows (in chunks, in their own slots) with
  * generation in one step; model_score is built on it. */
@@ -157,7 +157,7 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
  * Evaluate n_seq independent sequences from position 0 (batched like
  * model_step, batch-invariant, using a temporary cache) and return, for
  * every position i, logprob[i] = log p(targets[i] | tokens[0..i]) =
- * logits[targets[i]] - ops_logsumexp(logits) - the same bits as from
+ * the log-softmax of ops.h at targets[i] - the same bits as from
  * model_step's logits - and, if greedy != NULL, greedy[i] = (argmax of the
  * logits at i == targets[i]). Outputs are packed in sequence order.
  * n_tokens[s] <= n_ctx. */

@@ -236,16 +236,17 @@ void ops_softmax(float *x, int n)
     for (; i < n; i++) x[i] *= inv;
 }
 
-float ops_logsumexp(const float *x, int n, int *argmax)
+float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax)
 {
-    float mx = row_max(x, n);
+    float m = row_max(x, n);
     if (argmax) {
         int a = 0;
         for (int i = 0; i < n; i++)
-            if (x[i] == mx) { a = i; break; }
+            if (x[i] == m) { a = i; break; }
         *argmax = a;
     }
-    return mx + logf(row_sum_exp(x, n, mx, NULL));
+    *mx = m;
+    return logf(row_sum_exp(x, n, m, NULL));
 }
 
 /* ---- dot / axpy ---- */

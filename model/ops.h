@@ -144,8 +144,17 @@ void ops_qk_blocked(int n, int ncol, const float *q, const float *KB, float *y);
 /* In place softmax of one row of n >= 1 floats. */
 void ops_softmax(float *x, int n);
 
-/* log(sum_i exp(x[i])) of n >= 1 floats, computed stably; if argmax is not
- * NULL it receives the index of the largest element (lowest on ties). */
-float ops_logsumexp(const float *x, int n, int *argmax);
+/* The log-softmax of a row of n >= 1 floats, the engine's only one (it
+ * feeds /score, model_score, token and top log-probs, the sampler's
+ * log-probs, so they agree bit for bit): *mx = max_i x[i] and the return
+ * value z = log(sum_i exp(x[i] - *mx)); then log p_i = ops_log_prob(x[i],
+ * *mx, z). Subtracting the max before the log keeps large logits exact to
+ * float rounding. If argmax is not NULL it receives the index of the
+ * largest element (lowest on ties). */
+float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax);
+static inline float ops_log_prob(float xi, float mx, float z)
+{
+    return (xi - mx) - z;
+}
 
 #endif

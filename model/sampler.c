@@ -7,6 +7,8 @@
  */
 #include "sampler.h"
 
+#include "ops.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -105,8 +107,10 @@ void sampler_free(sampler *s)
         return;
     free(s->val);
     free(s->cand);
+    free(s->w);
     s->val = NULL;
     s->cand = NULL;
+    s->w = NULL;
     s->n_cap = 0;
 }
 
@@ -114,6 +118,11 @@ float sampler_logprob(const float *logits, int n, int i)
 {
     if (!logits || n < 1 || i < 0 || i >= n || isnan(logits[i]))
         return -INFINITY;
+    /* the one log-softmax of the engine; NaN or infinite logits make it
+     * NaN or infinite, and those rows take the careful path below */
+    float mx, z = ops_log_softmax_z(logits, n, &mx, NULL);
+    if (isfinite(z) && isfinite(mx) && isfinite(logits[i]))
+        return ops_log_prob(logits[i], mx, z);
     double m = -INFINITY;
     for (int j = 0; j < n; j++)
         if (logits[j] > m) /* NaN never compares greater: counts as -inf */
@@ -146,7 +155,10 @@ static int sampler_reserve(sampler *s, int n)
     sampler_cand *c = realloc(s->cand, (size_t)n * sizeof(*c));
     if (c)
         s->cand = c;
-    if (!v || !c)
+    float *w = realloc(s->w, (size_t)n * sizeof(*w));
+    if (w)
+        s->w = w;
+    if (!v || !c || !w)
         return -1;
     s->n_cap = n;
     return 0;
@@ -223,6 +235,39 @@ static int sampler_argmax(const double *v, int n)
     return best;
 }
 
+/* Draw from softmax(val * inv_t) over all n tokens (no filter): weights
+ * exp((val - max) * inv_t) by the engine's vectorized exp (the per-token
+ * cost of sampling is a few microseconds, not a libm call per token), -inf
+ * logits weigh exactly 0. Returns -1 when the largest value is not finite
+ * (the caller's general path handles those rows). */
+static int sampler_draw_all(sampler *s, const double *val, int n, double inv_t, double u)
+{
+    double m = -INFINITY;
+    for (int j = 0; j < n; j++)
+        m = val[j] > m ? val[j] : m;
+    if (!isfinite(m))
+        return -1;
+    float *w = s->w;
+    for (int j = 0; j < n; j++)
+        w[j] = (float)((val[j] - m) * inv_t);
+    ops_exp_inplace(w, (size_t)n);
+    double sum = 0.0;
+    int last = 0;
+    for (int j = 0; j < n; j++) {
+        if (val[j] == -INFINITY)
+            w[j] = 0.0f;
+        sum += w[j];
+        last = w[j] > 0.0f ? j : last;
+    }
+    double r = u * sum, cum = 0.0;
+    for (int j = 0; j < n; j++) {
+        cum += w[j];
+        if (r < cum && w[j] > 0.0f)
+            return j;
+    }
+    return last;
+}
+
 int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *history, int n_history,
                    float *logprob)
 {
@@ -240,6 +285,11 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
     }
     double u = sampler_uniform(s); /* drawn first: one draw per call */
     double inv_t = 1.0 / (double)s->p.temperature;
+    if ((s->p.top_k <= 0 || s->p.top_k >= n_vocab) && s->p.top_p >= 1.0f && s->p.min_p <= 0.0f) {
+        id = sampler_draw_all(s, val, n_vocab, inv_t, u);
+        if (id >= 0)
+            goto done;
+    }
     sampler_cand *c = s->cand;
     int n = n_vocab;
     for (int j = 0; j < n; j++) {

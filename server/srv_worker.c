@@ -25,6 +25,8 @@
  */
 #include "srv_core.h"
 
+#include "ops.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,13 +271,12 @@ static void top_n(const float *row, int n, int k, int32_t *ids, float *lps)
         lps[j] = v;
         ids[j] = i;
     }
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = row[i] > mx ? row[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)(row[i] - mx));
-    float lse = mx + (float)log(sum);
+    /* the engine's one log-softmax: the same bits as the token's own
+     * log-prob (sampler_logprob) and /score, so a greedy token's log-prob
+     * equals the best alternative's exactly */
+    float mx, z = ops_log_softmax_z(row, n, &mx, NULL);
     for (int j = 0; j < k; j++)
-        if (ids[j] >= 0) lps[j] -= lse;
+        if (ids[j] >= 0) lps[j] = ops_log_prob(lps[j], mx, z);
 }
 
 /* Longest suffix of text that is a proper prefix of a stop string: those

@@ -599,7 +599,8 @@ TEST(test_score_matches_step)
                 CHECK(gr[off + i] == (a == tgt[q][i]));
                 /* scoring is batch-invariant: the very bits of
                  * generation's logits and log-softmax */
-                float want = row[tgt[q][i]] - ops_logsumexp(row, V, NULL);
+                float fmx, fz = ops_log_softmax_z(row, V, &fmx, NULL);
+                float want = ops_log_prob(row[tgt[q][i]], fmx, fz);
                 bitwise_off += memcmp(&want, &lp[off + i], sizeof want) != 0;
                 n_greedy += gr[off + i];
             }

@@ -73,14 +73,18 @@ TEST(test_softmax_logsumexp)
         }
         CHECK_NEAR(tot, 1.0, 1e-5);
         int got_am = -1;
-        CHECK_NEAR(ops_logsumexp(x, n, &got_am), mx + log(s), 1e-5);
+        float gmx, z = ops_log_softmax_z(x, n, &gmx, &got_am);
+        CHECK(gmx == (float)mx);
+        CHECK_NEAR(z, log(s), 1e-5);
+        for (int i = 0; i < n; i++) CHECK_NEAR(ops_log_prob(x[i], gmx, z), x[i] - mx - log(s), 1e-5);
         CHECK(got_am == am);
     }
     /* ties: lowest index */
     float t[4] = {1, 3, 3, 2};
     int am = -1;
-    ops_logsumexp(t, 4, &am);
-    CHECK(am == 1);
+    float tmx;
+    ops_log_softmax_z(t, 4, &tmx, &am);
+    CHECK(am == 1 && tmx == 3.0f);
 }
 
 TEST(test_layernorm)

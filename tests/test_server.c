@@ -751,6 +751,37 @@ TEST(test_openai_completions)
 
 /* OpenAI stream with echo and logprobs: the prompt comes first as its own
  * chunk with prompt logprobs, then one chunk per token with its logprob. */
+/* lm-evaluation-harness decides is_greedy by comparing a token's
+ * token_logprobs entry with the largest of its top_logprobs exactly: with
+ * temperature 0 they must be the same number (one log-softmax). */
+TEST(test_greedy_logprob_is_top)
+{
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions",
+                          "{\"prompt\":\"the model learns attention\",\"max_tokens\":10,\"temperature\":0,"
+                          "\"logprobs\":3,\"echo\":true}", &st);
+    CHECK(st == 200);
+    json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    json_t *tl = json_object_get(lp, "token_logprobs"), *top = json_object_get(lp, "top_logprobs");
+    size_t n = json_array_size(tl);
+    CHECK(n > 10 && json_array_size(top) == n);
+    int checked = 0, gen_off = 0;
+    for (size_t i = 1; i < n; i++) {  /* entry 0 of an echo has no context */
+        json_t *t = json_array_get(top, i);
+        double best = -1e30, mine = json_real_value(json_array_get(tl, i));
+        const char *k;
+        json_t *v;
+        json_object_foreach(t, k, v) if (json_real_value(v) > best) best = json_real_value(v);
+        if (i + 10 >= n) {            /* generated, greedy: exactly the best */
+            gen_off += mine != best;
+            checked++;
+        }
+    }
+    CHECK(checked == 10);
+    CHECK_MSG(gen_off == 0, "%d greedy tokens whose log-prob differs from the best alternative's", gen_off);
+    json_decref(j);
+}
+
 TEST(test_openai_echo_stream)
 {
     resp r;
@@ -1671,6 +1702,7 @@ int main(int argc, char **argv)
     RUN(test_generate_stream);
     RUN(test_openai_completions);
     RUN(test_openai_echo_stream);
+    RUN(test_greedy_logprob_is_top);
     RUN(test_echo_stream_waits_for_prefill);
     RUN(test_score);
     RUN(test_score_interleaves_generation);
