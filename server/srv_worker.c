@@ -72,6 +72,9 @@ struct srv_worker {
     model_target *tg;
     srv_req **seq_req;
     int *seq_chunk;              /* prompt tokens fed by this step (0: decode row) */
+    const float **smp_row;       /* sampling: logits row, token, log-prob */
+    int32_t *smp_id;
+    float *smp_lp;
     float *logits;
     size_t logits_cap;
 };
@@ -487,27 +490,41 @@ static void finish_score(srv_worker *w, int rc)
     }
 }
 
-/* Sample the next token of a generating sequence from its logits row,
- * publish it, and finish the request when it ends. */
-static int64_t sample_next(srv_worker *w, srv_req *r, const float *row, uint64_t now)
+/* The sampling of one step, spread over the engine's threads: each task
+ * picks one sequence's next token from its logits row (its own sampler, so
+ * the result does not depend on the thread) and its top log-probs; the
+ * worker thread then publishes the tokens in order. */
+typedef struct {
+    srv_req **req;               /* [n] */
+    const float **row;           /* [n] */
+    int32_t *id;                 /* [n] out: token, -1 on allocation failure */
+    float *lp;                   /* [n] out */
+    int V;
+} sample_batch;
+
+static void sample_task(void *ctx, int k, int thread)
 {
-    srv_server *s = w->s;
-    int V = s->n_vocab;
-    if (r->n_out >= r->max_new) {      /* max_tokens 0 (echo only) */
-        release_slot(w, r);
-        finish_req(w, r, SRV_FIN_LENGTH, 0, NULL, NULL);
-        return 0;
-    }
+    (void)thread;
+    sample_batch *b = ctx;
+    srv_req *r = b->req[k];
     int i = r->n_out;
     if (r->top_n > 0)
-        top_n(row, V, r->top_n, r->out_top_id + (size_t)i * r->top_n, r->out_top_lp + (size_t)i * r->top_n);
-    float lp = 0;
-    int id = sampler_sample(&r->smp, row, V, r->hist, r->n_hist, &lp);
+        top_n(b->row[k], b->V, r->top_n, r->out_top_id + (size_t)i * r->top_n,
+              r->out_top_lp + (size_t)i * r->top_n);
+    b->id[k] = sampler_sample(&r->smp, b->row[k], b->V, r->hist, r->n_hist, &b->lp[k]);
+}
+
+/* Publish a sampled token of a generating sequence and finish the request
+ * when it ends. Returns 1 when a token was added. */
+static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64_t now)
+{
+    srv_server *s = w->s;
     if (id < 0) {
         release_slot(w, r);
         finish_req(w, r, SRV_FIN_ERROR, 500, "server_error", "sampler: out of memory");
         return 0;
     }
+    int i = r->n_out;
     r->hist[r->n_hist++] = id;
     r->out_ids[i] = id;
     r->out_lp[i] = lp;
@@ -589,8 +606,8 @@ static void step(srv_worker *w)
         return;
     }
     srv_metrics_step(&s->metrics, nseq);
-    uint64_t now = srv_now_ns();
     int64_t n_gen = 0, n_prefill = 0;
+    int n_sample = 0;
     size_t off = 0;
     for (int k = 0; k < n_gen_seq; k++) {
         srv_req *r = w->seq_req[k];
@@ -608,8 +625,19 @@ static void step(srv_worker *w)
             }
         }
         off += nrows;
-        if (r->prefilled) n_gen += sample_next(w, r, row, now);
+        if (!r->prefilled) continue;
+        if (r->n_out >= r->max_new) {   /* max_tokens 0 (echo only) */
+            release_slot(w, r);
+            finish_req(w, r, SRV_FIN_LENGTH, 0, NULL, NULL);
+            continue;
+        }
+        w->seq_req[n_sample] = r;       /* k >= n_sample: entry k was read */
+        w->smp_row[n_sample++] = row;
     }
+    sample_batch sb = {w->seq_req, w->smp_row, w->smp_id, w->smp_lp, V};
+    ops_parallel_for(n_sample, sample_task, &sb);
+    uint64_t now = srv_now_ns();
+    for (int k = 0; k < n_sample; k++) n_gen += publish_token(w, w->seq_req[k], w->smp_id[k], w->smp_lp[k], now);
     srv_metrics_tokens(&s->metrics, n_prefill, n_gen, 0);
 }
 
@@ -692,7 +720,11 @@ int srv_worker_create(srv_server *s, srv_worker **out, char *err, size_t errlen)
     w->seq_chunk = calloc(ns, sizeof *w->seq_chunk);
     w->ss_lp = calloc(nl, sizeof *w->ss_lp);
     w->ss_greedy = calloc(nl, sizeof *w->ss_greedy);
-    if (!w->run || !w->pf || !w->seqs || !w->tg || !w->seq_req || !w->seq_chunk || !w->ss_lp || !w->ss_greedy)
+    w->smp_row = calloc(nb, sizeof *w->smp_row);
+    w->smp_id = calloc(nb, sizeof *w->smp_id);
+    w->smp_lp = calloc(nb, sizeof *w->smp_lp);
+    if (!w->run || !w->pf || !w->seqs || !w->tg || !w->seq_req || !w->seq_chunk || !w->ss_lp || !w->ss_greedy ||
+        !w->smp_row || !w->smp_id || !w->smp_lp)
         goto oom;
     if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "srv_worker_create: cannot start the worker thread");
@@ -728,6 +760,9 @@ void srv_worker_free(srv_worker *w)
     free(w->seq_chunk);
     free(w->ss_lp);
     free(w->ss_greedy);
+    free(w->smp_row);
+    free(w->smp_id);
+    free(w->smp_lp);
     free(w->logits);
     free(w);
 }
