@@ -819,8 +819,8 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
         /* x = h + ffn_down(gelu(ffn_up(ffn_norm(h)))) */
         /* ffn_norm w, b [d]; ffn_up W [F, d], b [F]; ffn_down W [d, F], b [d] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
-        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin, s->lin_flags);
-        ops_gelu_tanh(s->ff, (size_t)T * F);
+        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin,
+                   s->lin_flags | OPS_GELU);
         ops_linear(T, s->ff, F, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin, s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
     }

@@ -101,8 +101,11 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
  * alone, computed in one fixed order whatever n is (never a GEMM whose
  * blocking depends on n). Generation uses it so a request gets
  * bit-identical logits alone or in any batch; scoring leaves it off for
- * GEMM speed on big batches. */
+ * GEMM speed on big batches. OPS_GELU applies ops_gelu_tanh to y after the
+ * bias (on the packed path inside the parallel tasks, on each row's block
+ * of outputs while it is in cache: no serial pass over y). */
 #define OPS_ROWWISE 1
+#define OPS_GELU 2
 #ifndef OPS_PACKED_MAX_N
 #define OPS_PACKED_MAX_N 16
 #endif

@@ -157,6 +157,24 @@ static void check_linear(uint32_t type, int n, int rows, int cols, int flags)
         CHECK_MSG(diff == 0, "rowwise %s n=%d: %d rows differ from the row alone", quant_type_name(type), n, diff);
         free(y1);
     }
+    /* OPS_GELU: the bits of ops_gelu_tanh over the plain result, on this
+     * path and on the packed one (where it runs inside the tasks) */
+    for (int packed = 0; packed < 2; packed++) {
+        if (packed && ops_mat_pack(&W, 0) != 0) break;
+        float *yg = malloc(sizeof(float) * n * ldy), *yp = malloc(sizeof(float) * n * ldy);
+        ops_linear(n, x, ldx, &W, b, yp, ldy, scratch, flags);
+        ops_linear(n, x, ldx, &W, b, yg, ldy, scratch, flags | OPS_GELU);
+        int gd = 0;
+        for (int i = 0; i < n; i++) {
+            ops_gelu_tanh(yp + (size_t)i * ldy, (size_t)rows);
+            gd += memcmp(yp + (size_t)i * ldy, yg + (size_t)i * ldy, sizeof(float) * rows) != 0;
+        }
+        CHECK_MSG(gd == 0, "OPS_GELU %s packed %d n=%d: %d rows differ from linear + gelu", quant_type_name(type),
+                  packed, n, gd);
+        free(yg);
+        free(yp);
+    }
+    ops_mat_free(&W);
     free(wq); free(wf); free(wd); free(dq); free(x); free(y); free(b); free(scratch);
 }
 
