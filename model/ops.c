@@ -236,15 +236,23 @@ void ops_softmax(float *x, int n)
     for (; i < n; i++) x[i] *= inv;
 }
 
+/* The first index holding m (0 if none: a row of NaNs). */
+static int first_index_of(const float *x, int n, float m)
+{
+    for (int i = 0; i < n; i++)
+        if (x[i] == m) return i;
+    return 0;
+}
+
+int ops_argmax(const float *x, int n)
+{
+    return first_index_of(x, n, row_max(x, n));
+}
+
 float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax)
 {
     float m = row_max(x, n);
-    if (argmax) {
-        int a = 0;
-        for (int i = 0; i < n; i++)
-            if (x[i] == m) { a = i; break; }
-        *argmax = a;
-    }
+    if (argmax) *argmax = first_index_of(x, n, m);
     *mx = m;
     return logf(row_sum_exp(x, n, m, NULL));
 }

@@ -155,6 +155,9 @@ void ops_softmax(float *x, int n);
  * float rounding. If argmax is not NULL it receives the index of the
  * largest element (lowest on ties). */
 float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax);
+/* Index of the largest of n >= 1 floats (lowest on ties), vectorized: a
+ * greedy pick without the log-softmax. */
+int ops_argmax(const float *x, int n);
 static inline float ops_log_prob(float xi, float mx, float z)
 {
     return (xi - mx) - z;

@@ -85,6 +85,16 @@ TEST(test_softmax_logsumexp)
     float tmx;
     ops_log_softmax_z(t, 4, &tmx, &am);
     CHECK(am == 1 && tmx == 3.0f);
+    CHECK(ops_argmax(t, 4) == 1);
+    /* ops_argmax against a loop, across vector widths and tails */
+    for (int n = 1; n < 70; n += 3) {
+        float v[70];
+        for (int i = 0; i < n; i++) v[i] = (float)((i * 37) % 11);
+        int want = 0;
+        for (int i = 1; i < n; i++)
+            if (v[i] > v[want]) want = i;
+        CHECK_MSG(ops_argmax(v, n) == want, "ops_argmax n=%d: %d, want %d", n, ops_argmax(v, n), want);
+    }
 }
 
 TEST(test_layernorm)
