@@ -459,6 +459,26 @@ static float *cache_k_at(const model_cache *c, int slot, int il)
     return c->k + ((size_t)slot * hp->n_layer + il) * (size_t)cache_lp(hp) * hp->n_embd;
 }
 
+int model_cache_copy(model_cache *c, int dst, int src, int n)
+{
+    if (!c || dst < 0 || dst >= c->n_slots || src < 0 || src >= c->n_slots || dst == src || n < 0 ||
+        n > c->len[src])
+        return MODEL_EINVAL;
+    const arch_hparams *hp = &c->m->hp;
+    const int d = hp->n_embd, dh = d / hp->n_head, Lp = cache_lp(hp), nb = (n + KERN_KB - 1) / KERN_KB;
+    for (int il = 0; il < hp->n_layer; il++) {
+        memcpy(cache_at(c, c->v, dst, il), cache_at(c, c->v, src, il), sizeof(float) * (size_t)n * d);
+        if (!c->k) continue;
+        /* whole blocks of KERN_KB positions per head; positions >= n in the
+         * last block are past len, never read before they are written */
+        for (int h = 0; h < hp->n_head; h++)
+            memcpy(cache_k_at(c, dst, il) + (size_t)h * dh * Lp, cache_k_at(c, src, il) + (size_t)h * dh * Lp,
+                   sizeof(float) * (size_t)nb * dh * KERN_KB);
+    }
+    c->len[dst] = n;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* scratch                                                              */
 /* ------------------------------------------------------------------ */

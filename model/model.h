@@ -100,6 +100,12 @@ void model_cache_free(model_cache *c);
 int model_cache_slots(const model_cache *c);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
+/* Make slot dst hold the first n positions of slot src (n <= its length).
+ * Because steps are chunking-invariant (below), continuing dst gives the
+ * very bits of computing its n tokens again: a shared prefix (one context,
+ * several continuations) is computed once. MODEL_EINVAL for a bad slot,
+ * dst == src or n out of range. */
+int model_cache_copy(model_cache *c, int dst, int src, int n);
 size_t model_cache_bytes(const model_cache *c);
 /* Batch invariance (on by default): every linear layer runs the packed
  * kernels of model/kern.h, whose reduction order per output element does

@@ -100,6 +100,7 @@ int cmd_serve(int argc, char **argv)
         .max_connections = 1024,
         .max_header = 32768,
         .step_tokens = 512,
+        .prefix_slots = 8,
         .threads = 0,
     };
     int timeout_ms = 0;
@@ -123,6 +124,8 @@ int cmd_serve(int argc, char **argv)
          "request line + headers, bytes (32 KiB; 431/414 beyond)"},
         {"step-tokens", 0, "SYNTH_STEP_TOKENS", F_INT, &c.step_tokens, 1, 1 << 20,
          "tokens per model step: decode rows + prompt and /score chunks (512)"},
+        {"prefix-slots", 0, "SYNTH_PREFIX_SLOTS", F_INT, &c.prefix_slots, 0, 1024,
+         "computed prompt/context prefixes kept for reuse (8; 0: off)"},
         {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "compute threads: OpenBLAS and the engine pool (0: all cores)"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };

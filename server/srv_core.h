@@ -55,6 +55,7 @@ typedef struct {
     size_t max_header;         /* per-connection buffer: request line + headers (0: MHD's 32 KiB) */
     int step_tokens;           /* token budget of one model step: decode rows, prompt
                                   chunks and /score window chunks (decode rows always run) */
+    int prefix_slots;          /* cache slots keeping computed prefixes for reuse (0: off) */
     int threads;               /* OpenBLAS threads, 0: leave as is */
 } srv_config;
 

@@ -91,6 +91,13 @@ void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_prefix_reused(srv_metrics *m, int64_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    m->prefix_reused_tokens += (uint64_t)n;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void srv_metrics_gauges(srv_metrics *m, int64_t queue_depth, int64_t running)
 {
     pthread_mutex_lock(&m->mu);
@@ -206,6 +213,9 @@ char *srv_metrics_render(srv_metrics *m, size_t *len)
                    (double)m->generated_tokens);
     render_counter(&b, "synth_scored_tokens_total", "Tokens scored by /score.", "counter",
                    (double)m->scored_tokens);
+    render_counter(&b, "synth_prefix_reused_tokens_total",
+                   "Prompt and /score tokens copied from the prefix cache instead of computed.", "counter",
+                   (double)m->prefix_reused_tokens);
     render_counter(&b, "synth_requests_cancelled_total",
                    "Requests whose client went away before the end (slot freed).", "counter",
                    (double)m->cancelled);

@@ -46,6 +46,7 @@ typedef struct {
     int64_t queue_depth, running, inflight, max_batch_seen;
     uint64_t steps, step_seqs;
     uint64_t prompt_tokens, generated_tokens, scored_tokens, cancelled, timeouts, rejected_full;
+    uint64_t prefix_reused_tokens;
     srv_hist ttft, itl, latency;
 } srv_metrics;
 
@@ -55,6 +56,8 @@ void srv_metrics_request(srv_metrics *m, int route, int status, double latency_s
 void srv_metrics_observe_ttft(srv_metrics *m, double s);
 void srv_metrics_observe_itl(srv_metrics *m, double s);
 void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored);
+/* n prompt or window tokens taken from the prefix cache, not recomputed. */
+void srv_metrics_prefix_reused(srv_metrics *m, int64_t n);
 void srv_metrics_gauges(srv_metrics *m, int64_t queue_depth, int64_t running);
 /* One model_step over n_seq sequences. */
 void srv_metrics_step(srv_metrics *m, int n_seq);

@@ -36,6 +36,16 @@
 #define SCORE_SLOTS 16
 /* Least prompt/score tokens per step, even when decode rows fill the budget. */
 #define MIN_CHUNK 16
+/* Prefix cache: computed prefixes kept in cfg.prefix_slots cache slots of
+ * their own (after the score slots), least recently used replaced; prefixes
+ * shorter than PREFIX_MIN tokens are neither kept nor reused. */
+#define PREFIX_MIN 16
+
+typedef struct {
+    int32_t *tok;                /* [n_ctx] the tokens whose cache the slot holds */
+    int len;                     /* 0: empty */
+    uint64_t used;               /* LRU clock */
+} prefix_slot;
 
 /* A /score window in a score slot. */
 typedef struct {
@@ -77,6 +87,9 @@ struct srv_worker {
     float *smp_lp;
     float *logits;
     size_t logits_cap;
+    prefix_slot *px;             /* [n_px] */
+    int n_px;
+    uint64_t px_clock;
 };
 
 static void queue_push(srv_req **head, srv_req **tail, srv_req *r)
@@ -374,6 +387,86 @@ static void prompt_logprobs(srv_worker *w, srv_req *r, const float *rows, int fr
     }
 }
 
+/* ---- prefix cache ----
+ * One context with several continuations (lm-evaluation-harness's
+ * multiple-choice tasks), or one system prompt before many questions, is
+ * computed once: a new /score window or prompt starts from a copy of the
+ * longest kept prefix it shares (model_cache_copy), which gives the very
+ * bits of recomputing it (the steps are chunking-invariant). */
+
+static int px_slot(const srv_worker *w, int i)
+{
+    return w->max_batch + SCORE_SLOTS + i;
+}
+
+static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
+{
+    int n = 0;
+    while (n < na && n < nb && a[n] == b[n]) n++;
+    return n;
+}
+
+/* Start cache slot `slot` (empty) from the longest kept prefix of tok[0..n),
+ * at most limit tokens; returns the tokens now in the slot (0: none). */
+static int prefix_reuse(srv_worker *w, int slot, const int32_t *tok, int n, int limit)
+{
+    int best = -1, blen = 0;
+    for (int i = 0; i < w->n_px; i++) {
+        int l = common_prefix(w->px[i].tok, w->px[i].len, tok, n);
+        l = l < limit ? l : limit;
+        if (l > blen) best = i, blen = l;
+    }
+    if (best < 0 || blen < PREFIX_MIN || model_cache_copy(w->cache, slot, px_slot(w, best), blen) != 0) return 0;
+    w->px[best].used = ++w->px_clock;
+    srv_metrics_prefix_reused(&w->s->metrics, blen);
+    return blen;
+}
+
+/* Keep the first n tokens of slot `slot` (their cache is complete) as a
+ * prefix, unless a kept one already covers them; a kept prefix of these
+ * tokens is replaced by the longer one, else the least recently used. */
+static void prefix_keep(srv_worker *w, int slot, const int32_t *tok, int n)
+{
+    if (n < PREFIX_MIN || w->n_px == 0) return;
+    int victim = 0;
+    for (int i = 0; i < w->n_px; i++) {
+        prefix_slot *p = &w->px[i];
+        int l = common_prefix(p->tok, p->len, tok, n);
+        if (l == n) { /* already kept (maybe within a longer one) */
+            p->used = ++w->px_clock;
+            return;
+        }
+        if (p->len > 0 && l == p->len) { /* a shorter prefix of these tokens: extend it */
+            victim = i;
+            break;
+        }
+        if (w->px[i].used < w->px[victim].used) victim = i;
+    }
+    prefix_slot *p = &w->px[victim];
+    if (model_cache_copy(w->cache, px_slot(w, victim), slot, n) != 0) return;
+    memcpy(p->tok, tok, sizeof *tok * (size_t)n);
+    p->len = n;
+    p->used = ++w->px_clock;
+}
+
+/* 1 when a window being fed shares a keepable prefix with tok[0..n) that
+ * the prefix cache does not hold yet: the new window waits a step for it. */
+static int prefix_pending(const srv_worker *w, const int32_t *tok, int n, int limit)
+{
+    int kept = 0;
+    for (int i = 0; i < w->n_px; i++) {
+        int l = common_prefix(w->px[i].tok, w->px[i].len, tok, n);
+        kept = l > kept ? l : kept;
+    }
+    for (int i = 0; i < w->n_ss; i++) {
+        const score_slot *sl = &w->ss[w->ss_order[i]];
+        int l = common_prefix(sl->it->s + sl->ew->start, sl->ew->len, tok, n);
+        l = l < limit ? l : limit;
+        if (l >= PREFIX_MIN && l > kept) return 1;
+    }
+    return 0;
+}
+
 /* Take the next window in order, if any: (request, text, window). */
 static int next_window(srv_worker *w, srv_req **rp, srv_score_item **itp)
 {
@@ -398,9 +491,16 @@ static int plan_score(srv_worker *w, int budget, int *nseq)
             srv_req *r;
             srv_score_item *it;
             if (w->n_ss == SCORE_SLOTS || used >= budget || !next_window(w, &r, &it)) break;
+            const eval_window *ew = &it->win[it->next_win];
+            const int32_t *tok = it->s + ew->start;
+            /* rows before first_scored are not needed: up to there a kept
+             * prefix can stand in for them */
+            if (prefix_pending(w, tok, ew->len, ew->first_scored)) break;
             int j = 0;
             while (w->ss[j].r) j++;
-            w->ss[j] = (score_slot){r, it, &it->win[it->next_win++], 0, 0};
+            it->next_win++;
+            w->ss[j] = (score_slot){r, it, ew, 0, 0};
+            w->ss[j].fed = prefix_reuse(w, w->max_batch + j, tok, ew->len, ew->first_scored);
             w->ss_order[w->n_ss++] = j;
         }
         score_slot *sl = &w->ss[w->ss_order[i]];
@@ -454,6 +554,7 @@ static void finish_score(srv_worker *w, int rc)
             sl->r->sc_failed = 1;
         } else if (sl->fed == ew->len) {
             it->done_win++;
+            if (ew->start == 0) prefix_keep(w, w->max_batch + j, it->s, ew->len);
         } else {
             w->ss_order[k++] = j;
             continue;
@@ -580,6 +681,10 @@ static void step(srv_worker *w)
     int pre = avail - keep;
     for (int i = 0; i < w->n_pf && pre > 0; i++) {
         srv_req *r = w->pf[i];
+        /* a kept prefix stands in for the prompt's first tokens (not the
+         * last: its logits are needed; none with prompt log-probs) */
+        if (r->n_fed == 0 && !r->need_prompt_lp)
+            r->n_fed = prefix_reuse(w, r->slot, r->hist, r->n_prompt, r->n_prompt - 1);
         int take = r->n_prompt - r->n_fed < pre ? r->n_prompt - r->n_fed : pre;
         w->seqs[nseq] = (model_seq){r->slot, take, r->hist + r->n_fed, r->need_prompt_lp};
         w->tg[nseq] = (model_target){NULL, NULL, NULL};
@@ -622,6 +727,7 @@ static void step(srv_worker *w)
             if (r->n_fed == r->n_prompt) {
                 pf_remove(w, r);
                 r->prefilled = 1;
+                prefix_keep(w, r->slot, r->hist, r->n_prompt);
             }
         }
         off += nrows;
@@ -705,12 +811,17 @@ int srv_worker_create(srv_server *s, srv_worker **out, char *err, size_t errlen)
     if (!w) goto oom;
     w->s = s;
     w->max_batch = s->cfg.max_batch;
+    w->n_px = s->cfg.prefix_slots > 0 ? s->cfg.prefix_slots : 0;
     pthread_cond_init(&w->cv, NULL);
-    w->cache = model_cache_create(s->m, w->max_batch + SCORE_SLOTS);
+    const int n_slots = w->max_batch + SCORE_SLOTS + w->n_px;
+    w->cache = model_cache_create(s->m, n_slots);
     if (!w->cache) {
-        snprintf(err, errlen, "srv_worker_create: cannot allocate a cache of %d slots", w->max_batch + SCORE_SLOTS);
+        snprintf(err, errlen, "srv_worker_create: cannot allocate a cache of %d slots", n_slots);
         goto fail;
     }
+    if (w->n_px && !(w->px = calloc((size_t)w->n_px, sizeof *w->px))) goto oom;
+    for (int i = 0; i < w->n_px; i++)
+        if (!(w->px[i].tok = malloc(sizeof *w->px[i].tok * (size_t)s->n_ctx))) goto oom;
     size_t nb = (size_t)w->max_batch, ns = nb + SCORE_SLOTS, nl = (size_t)SCORE_SLOTS * (size_t)s->n_ctx;
     w->run = calloc(nb, sizeof *w->run);
     w->pf = calloc(nb, sizeof *w->pf);
@@ -763,6 +874,8 @@ void srv_worker_free(srv_worker *w)
     free(w->smp_row);
     free(w->smp_id);
     free(w->smp_lp);
+    for (int i = 0; w->px && i < w->n_px; i++) free(w->px[i].tok);
+    free(w->px);
     free(w->logits);
     free(w);
 }

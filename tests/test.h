@@ -2,7 +2,8 @@
  * test.h - a minimal test harness. Each test binary defines tests with
  * TEST(name) { ... }, registers them in main via RUN(name), and ends with
  * return test_summary(); which prints "N passed, N failed" and returns the
- * exit code. A failing CHECK prints file:line and the expression, marks the
+ * exit code (TEST_ONLY=substring runs only the tests whose name holds it).
+ * A failing CHECK prints file:line and the expression, marks the
  * current test failed and continues (so one run shows every failure).
  */
 #ifndef TEST_H
@@ -11,13 +12,17 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int test_n_passed, test_n_failed, test_cur_failed;
 static const char *test_cur_name;
 
 #define TEST(name) static void name(void)
+/* TEST_ONLY=substring in the environment runs only the matching tests. */
 #define RUN(name)                                                              \
     do {                                                                       \
+        const char *only_ = getenv("TEST_ONLY");                               \
+        if (only_ && *only_ && !strstr(#name, only_)) break;                   \
         test_cur_name = #name;                                                 \
         test_cur_failed = 0;                                                   \
         name();                                                                \

@@ -695,6 +695,43 @@ TEST(test_step_scored_interleaved)
     }
 }
 
+/* A prefix copied from another slot and continued gives the bits of
+ * computing the whole sequence (every variant, so the keys of the vanilla
+ * parts are copied right too). */
+TEST(test_cache_copy_prefix)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        fixture f;
+        if (fixture_init(&f, (arch_variant)v, QUANT_Q8_0, 950 + v) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab, P = 11; /* part of the first key block of 16 positions */
+        int32_t a[16], b[16];
+        random_tokens(a, L, V);
+        memcpy(b, a, sizeof(int32_t) * P);
+        random_tokens(b + P, L - P, V);
+        model_cache *c = model_cache_create(f.m, 3);
+        float *lg = malloc(sizeof(float) * (size_t)L * V), *ref = malloc(sizeof(float) * (size_t)L * V);
+        model_seq s0 = {0, L, a, 0};
+        CHECK(model_step(f.m, c, 1, &s0, lg) == 0);
+        CHECK(model_cache_copy(c, 1, 0, P) == 0);
+        CHECK(model_cache_len(c, 1) == P);
+        model_seq s1 = {1, L - P, b + P, 1}, s2 = {2, L, b, 1};
+        CHECK(model_step(f.m, c, 1, &s1, lg) == 0);
+        CHECK(model_step(f.m, c, 1, &s2, ref) == 0);
+        CHECK_MSG(memcmp(lg, ref + (size_t)P * V, sizeof(float) * (size_t)(L - P) * V) == 0,
+                  "%s: continuing a copied prefix differs from computing it", arch_variant_name((arch_variant)v));
+        /* bad arguments change nothing */
+        CHECK(model_cache_copy(c, 1, 1, 0) == MODEL_EINVAL);
+        CHECK(model_cache_copy(c, 1, 0, L + 1) == MODEL_EINVAL);
+        CHECK(model_cache_copy(c, 3, 0, 1) == MODEL_EINVAL);
+        CHECK(model_cache_copy(c, 1, -1, 1) == MODEL_EINVAL);
+        CHECK(model_cache_len(c, 1) == L);
+        model_cache_free(c);
+        free(lg);
+        free(ref);
+        fixture_free(&f);
+    }
+}
+
 TEST(test_load_errors_and_info)
 {
     fixture f;
@@ -836,6 +873,7 @@ int main(void)
     RUN(test_static_attention);
     RUN(test_score_matches_step);
     RUN(test_step_scored_interleaved);
+    RUN(test_cache_copy_prefix);
     RUN(test_load_errors_and_info);
     RUN(test_f16_small_tensors);
     RUN(test_unused_fd_keys_ignored);

@@ -45,6 +45,8 @@
 #include "fixture_ckpt.inc"
 #include "net_client.inc"
 
+#define PREFIX_MIN_TOKENS 16  /* srv_worker.c's PREFIX_MIN */
+
 static char g_dir[256];
 static char g_model[300];
 static char g_text[300];
@@ -986,6 +988,117 @@ TEST(test_score)
     free(ref_ids);
 }
 
+/* The prefix cache: /score requests that share a context (lm-evaluation-
+ * harness's multiple-choice tasks) and prompts that share a prefix reuse
+ * its computed cache, with the very bits of a server that recomputes it
+ * (--prefix-slots 0); one after another and concurrently (the later ones
+ * wait a step for the first to be kept). The metric counts exactly the
+ * eos + context tokens but the last of every request after the first. */
+static json_t *score_cont(int port, const char *ctx, const char *cont)
+{
+    json_t *req = json_pack("{s:s,s:s,s:b}", "context", ctx, "continuation", cont, "token_logprobs", 1);
+    char *b = json_dumps(req, 0);
+    int st;
+    json_t *j = post_json(port, "/score", b, &st);
+    free(b);
+    json_decref(req);
+    if (st != 200) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static int same_score(json_t *a, json_t *b)
+{
+    static const char *const keys[] = {"logprob", "is_greedy", "tokens", "token_logprobs"};
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_object_get(a, keys[i]);
+        if (!x || !json_equal(x, json_object_get(b, keys[i]))) return 0;
+    }
+    return 1;
+}
+
+TEST(test_prefix_reuse)
+{
+    server on, off;
+    const char *no_px[] = {"--prefix-slots", "0", NULL};
+    CHECK(server_start(&on, "prefix", NULL, NULL, NULL) == 0);
+    CHECK(server_start(&off, "noprefix", NULL, no_px, NULL) == 0);
+    if (!on.pid || !off.pid) goto out;
+    const char *conts[4] = {" the model learns", " a random synthesizer", " each step", " the server batch"};
+    char *ctx[2] = {make_text(800, 31), make_text(700, 32)};
+    int64_t want = 0;
+    for (int round = 0; round < 2; round++) {
+        size_t nc;
+        int32_t *ids;
+        CHECK(tok_encode(model_tok(g_m), ctx[round], strlen(ctx[round]), &ids, &nc) == 0);
+        free(ids);
+        want += 3 * (int64_t)nc;   /* eos + the context but its last token (whose logits are needed) */
+        json_t *got[4] = {0}, *ref[4] = {0};
+        if (round == 0) {
+            for (int i = 0; i < 4; i++) got[i] = score_cont(on.port, ctx[0], conts[i]);
+        } else {    /* all four in flight at once */
+            int fd[4];
+            for (int i = 0; i < 4; i++) {
+                json_t *req = json_pack("{s:s,s:s,s:b}", "context", ctx[1], "continuation", conts[i],
+                                        "token_logprobs", 1);
+                char *b = json_dumps(req, 0);
+                fd[i] = http_send(on.port, "POST", "/score", NULL, b);
+                free(b);
+                json_decref(req);
+            }
+            for (int i = 0; i < 4; i++) {
+                resp r;
+                if (fd[i] >= 0 && http_recv(fd[i], &r) == 0 && r.status == 200) got[i] = json_incref(r.json);
+                if (fd[i] >= 0) resp_free(&r);
+            }
+        }
+        for (int i = 0; i < 4; i++) {
+            ref[i] = score_cont(off.port, ctx[round], conts[i]);
+            CHECK_MSG(got[i] && ref[i] && same_score(got[i], ref[i]),
+                      "round %d continuation %d: the reused prefix changed the numbers", round, i);
+            double lp = 0;
+            int greedy = 0, nk = 0;
+            CHECK(eval_continuation(g_m, ctx[round], strlen(ctx[round]), conts[i], strlen(conts[i]), 0, &lp,
+                                    &greedy, &nk) == 0);
+            CHECK_NEAR(json_real_value(json_object_get(got[i], "logprob")), lp, 1e-4);
+            json_decref(got[i]);
+            json_decref(ref[i]);
+        }
+    }
+    CHECK_MSG(metric(on.port, "synth_prefix_reused_tokens_total") == (double)want,
+              "reused %.0f tokens, want %lld", metric(on.port, "synth_prefix_reused_tokens_total"),
+              (long long)want);
+    CHECK(metric(off.port, "synth_prefix_reused_tokens_total") == 0);
+    /* a prompt sharing the first context: the tokens of the reference loop */
+    char *prompt = malloc(strlen(ctx[0]) + 16);
+    sprintf(prompt, "%s the model", ctx[0]);
+    json_t *req = json_pack("{s:s,s:i,s:i}", "prompt", prompt, "max_tokens", 8, "seed", 5);
+    char *b = json_dumps(req, 0);
+    int st;
+    json_t *j = post_json(on.port, "/generate", b, &st);
+    int32_t refg[8];
+    int nref = reference_generate(g_m, prompt, 8, 1.0f, 5, refg);
+    json_t *toks = json_object_get(j, "tokens");
+    CHECK(st == 200 && (int)json_array_size(toks) == nref);
+    for (int i = 0; i < nref && i < (int)json_array_size(toks); i++) {
+        json_t *e = json_array_get(toks, (size_t)i);
+        CHECK(json_integer_value(json_is_object(e) ? json_object_get(e, "id") : e) == refg[i]);
+    }
+    CHECK_MSG(metric(on.port, "synth_prefix_reused_tokens_total") >= (double)want + PREFIX_MIN_TOKENS,
+              "the prompt reused no prefix");
+    json_decref(j);
+    free(b);
+    json_decref(req);
+    free(prompt);
+    free(ctx[0]);
+    free(ctx[1]);
+out:
+    CHECK(server_stop(&on) == 0);
+    CHECK(server_stop(&off) == 0);
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -1706,6 +1819,7 @@ int main(int argc, char **argv)
     RUN(test_echo_stream_waits_for_prefill);
     RUN(test_score);
     RUN(test_score_interleaves_generation);
+    RUN(test_prefix_reuse);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
     RUN(test_every_variant_served);

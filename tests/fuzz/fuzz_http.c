@@ -133,6 +133,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .log_level = SRV_LOG_ERROR,
         .max_connections = 64,
         .step_tokens = 256,
+        .prefix_slots = 4,
         .threads = 1,
     };
     pthread_t th;
