@@ -819,8 +819,8 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
         /* x = h + ffn_down(gelu(ffn_up(ffn_norm(h)))) */
         /* ffn_norm w, b [d]; ffn_up W [F, d], b [F]; ffn_down W [d, F], b [d] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
-        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin, s->lin_flags);
-        ops_gelu_tanh(s->ff, (size_t)T * F);
+        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin,
+                   s->lin_flags | OPS_GELU);
         ops_linear(T, s->ff, F, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin, s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
     }
@@ -829,12 +829,13 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
 
 /* Check a step's arguments against the cache; fills sr and *T. Nothing is
  * modified besides sr (and c->mark, restored). */
-static int check_step(const model *m, model_cache *c, int n_seq, const model_seq *seqs, seq_rows *sr, int *T_out,
-                      int *n_out)
+static int check_step(const model *m, model_cache *c, int n_seq, const model_seq *seqs, const model_target *tg,
+                      seq_rows *sr, int *T_out, int *n_out, int *n_scored)
 {
     const int L = m->hp.n_ctx, V = m->hp.n_vocab;
     int64_t T = 0, nout = 0;
     int rc = 0;
+    *n_scored = 0;
     for (int q = 0; q < n_seq && rc == 0; q++) {
         const model_seq *sq = &seqs[q];
         if (sq->slot < 0 || sq->slot >= c->n_slots || c->mark[sq->slot] || sq->n_tokens < 1 || !sq->tokens ||
@@ -844,10 +845,17 @@ static int check_step(const model *m, model_cache *c, int n_seq, const model_seq
         }
         for (int i = 0; i < sq->n_tokens; i++)
             if (sq->tokens[i] < 0 || sq->tokens[i] >= V) rc = MODEL_EINVAL;
+        const model_target *t = tg && tg[q].targets ? &tg[q] : NULL;
+        if (t) {
+            if (!t->logprob) rc = MODEL_EINVAL;
+            for (int i = 0; i < sq->n_tokens; i++)
+                if (t->targets[i] < 0 || t->targets[i] >= V) rc = MODEL_EINVAL;
+        }
         c->mark[sq->slot] = 1;
         sr[q] = (seq_rows){sq->slot, (int)T, c->len[sq->slot], sq->n_tokens};
         T += sq->n_tokens;
-        nout += sq->logits_all ? sq->n_tokens : 1;
+        nout += t ? 0 : sq->logits_all ? sq->n_tokens : 1;
+        *n_scored += t != NULL;
     }
     for (int q = 0; q < n_seq; q++)
         if (seqs[q].slot >= 0 && seqs[q].slot < c->n_slots) c->mark[seqs[q].slot] = 0;
@@ -857,19 +865,51 @@ static int check_step(const model *m, model_cache *c, int n_seq, const model_seq
     return rc;
 }
 
+/* Log-probabilities of the targets for n rows of final hidden states xn
+ * [n, d], SCORE_ROWS at a time through lg [SCORE_ROWS, V], so a long
+ * scored sequence never materializes its whole [n, V] logits. */
+static void score_rows(const model *m, const scratch *s, const float *xn, int n, const int32_t *targets,
+                       float *logprob, uint8_t *greedy, float *lg)
+{
+    const int d = m->hp.n_embd, V = m->hp.n_vocab;
+    for (int r0 = 0; r0 < n; r0 += SCORE_ROWS) {
+        int nr = n - r0 < SCORE_ROWS ? n - r0 : SCORE_ROWS;
+        ops_linear(nr, xn + (size_t)r0 * d, d, &m->glob[T_TOKEN_EMBD].w, NULL, lg, V, s->lin, s->lin_flags);
+        for (int i = 0; i < nr; i++) {
+            const float *row = lg + (size_t)i * V;
+            int am = 0;
+            float mx, z = ops_log_softmax_z(row, V, &mx, greedy ? &am : NULL);
+            logprob[r0 + i] = ops_log_prob(row[targets[r0 + i]], mx, z);
+            if (greedy) greedy[r0 + i] = am == targets[r0 + i];
+        }
+    }
+}
+
 int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float *logits)
 {
-    if (!m || !c || c->m != m || n_seq < 0 || (n_seq > 0 && (!seqs || !logits)) || n_seq > c->n_slots)
-        return MODEL_EINVAL;
+    return model_step_scored(m, c, n_seq, seqs, NULL, logits);
+}
+
+int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs, const model_target *tg,
+                      float *logits)
+{
+    if (!m || !c || c->m != m || n_seq < 0 || (n_seq > 0 && !seqs) || n_seq > c->n_slots) return MODEL_EINVAL;
     if (n_seq == 0) return 0;
     seq_rows *sr = malloc(sizeof *sr * (size_t)n_seq);
     const int32_t **toks = malloc(sizeof *toks * (size_t)n_seq);
-    int T = 0, n_out = 0, rc = MODEL_ENOMEM;
+    int T = 0, n_out = 0, n_scored = 0, rc = MODEL_ENOMEM;
     scratch s;
     if (!sr || !toks) goto done;
-    if ((rc = check_step(m, c, n_seq, seqs, sr, &T, &n_out)) != 0) goto done;
-    const int d = m->hp.n_embd;
-    if ((rc = scratch_get(c, T, (size_t)n_out * d, &s)) != 0) goto done;
+    if ((rc = check_step(m, c, n_seq, seqs, tg, sr, &T, &n_out, &n_scored)) != 0) goto done;
+    if (n_out > 0 && !logits) {
+        rc = MODEL_EINVAL;
+        goto done;
+    }
+    const int d = m->hp.n_embd, V = m->hp.n_vocab;
+    /* extra: gathered output rows [n_out, d], then the scoring logits
+     * [SCORE_ROWS, V] when a sequence is scored */
+    size_t hout_sz = ((size_t)n_out * d + 15) & ~(size_t)15;
+    if ((rc = scratch_get(c, T, hout_sz + (n_scored ? (size_t)SCORE_ROWS * V : 0), &s)) != 0) goto done;
 
     for (int q = 0; q < n_seq; q++) toks[q] = seqs[q].tokens;
     forward(m, c, &s, n_seq, sr, toks, T);
@@ -879,11 +919,18 @@ int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float
     float *hout = s.extra; /* [n_out, d] */
     int r = 0;
     for (int q = 0; q < n_seq; q++) {
-        int first = seqs[q].logits_all ? 0 : sr[q].n - 1;
+        const model_seq *sq = &seqs[q];
+        const float *xq = s.xn + (size_t)sr[q].r0 * d;
+        if (tg && tg[q].targets) {
+            score_rows(m, &s, xq, sr[q].n, tg[q].targets, tg[q].logprob, tg[q].greedy, s.extra + hout_sz);
+            continue;
+        }
+        int first = sq->logits_all ? 0 : sr[q].n - 1;
         for (int i = first; i < sr[q].n; i++, r++)
-            memcpy(hout + (size_t)r * d, s.xn + (size_t)(sr[q].r0 + i) * d, sizeof(float) * d);
+            memcpy(hout + (size_t)r * d, xq + (size_t)i * d, sizeof(float) * d);
     }
-    ops_linear(n_out, hout, d, &m->glob[T_TOKEN_EMBD].w, NULL, logits, m->hp.n_vocab, s.lin, s.lin_flags);
+    if (n_out > 0)
+        ops_linear(n_out, hout, d, &m->glob[T_TOKEN_EMBD].w, NULL, logits, V, s.lin, s.lin_flags);
     rc = 0;
 done:
     free(sr);
@@ -895,82 +942,52 @@ done:
 /* scoring                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Log-probabilities of the targets for rows of the final hidden states,
- * SCORE_ROWS at a time, so only [SCORE_ROWS, V] logits exist at once. */
-static void score_rows(const model *m, const scratch *s, int T, const int32_t *targets, float *logprob,
-                       uint8_t *greedy)
-{
-    const int d = m->hp.n_embd, V = m->hp.n_vocab;
-    float *lg = s->extra; /* [SCORE_ROWS, V] */
-    for (int r0 = 0; r0 < T; r0 += SCORE_ROWS) {
-        int nr = T - r0 < SCORE_ROWS ? T - r0 : SCORE_ROWS;
-        ops_linear(nr, s->xn + (size_t)r0 * d, d, &m->glob[T_TOKEN_EMBD].w, NULL, lg, V, s->lin, s->lin_flags);
-        for (int i = 0; i < nr; i++) {
-            const float *row = lg + (size_t)i * V;
-            int am = 0;
-            float lse = ops_logsumexp(row, V, greedy ? &am : NULL);
-            logprob[r0 + i] = row[targets[r0 + i]] - lse;
-            if (greedy) greedy[r0 + i] = am == targets[r0 + i];
-        }
-    }
-}
-
 int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t *const *targets,
                 const int *n_tokens, float *logprob, uint8_t *greedy)
 {
     if (!m || n_seq < 1 || !tokens || !targets || !n_tokens || !logprob) return MODEL_EINVAL;
-    const int L = m->hp.n_ctx, V = m->hp.n_vocab;
-    int max_group = 0, cur = 0;
-    for (int q = 0; q < n_seq; q++) {
+    const int L = m->hp.n_ctx;
+    for (int q = 0; q < n_seq; q++)
         if (n_tokens[q] < 1 || n_tokens[q] > L || !tokens[q] || !targets[q]) return MODEL_EINVAL;
-        for (int i = 0; i < n_tokens[q]; i++)
-            if (tokens[q][i] < 0 || tokens[q][i] >= V || targets[q][i] < 0 || targets[q][i] >= V)
-                return MODEL_EINVAL;
+    /* Groups of whole sequences with at most SCORE_MAX_ROWS rows (or one),
+     * each one model_step of scored sequences from position 0 in the
+     * model's own cache. Scoring is batch-invariant (measured as fast as
+     * dequantize + sgemm at batch 16 on AVX-512), so its log-probabilities
+     * are the very bits generation computes, whatever the windows are
+     * batched with. */
+    int max_group = 0;
+    for (int q0 = 0; q0 < n_seq;) {
+        int g = 0, rows = 0;
+        while (q0 + g < n_seq && (g == 0 || rows + n_tokens[q0 + g] <= SCORE_MAX_ROWS)) rows += n_tokens[q0 + g++];
+        max_group = g > max_group ? g : max_group;
+        q0 += g;
     }
-    /* groups of whole sequences with at most SCORE_MAX_ROWS rows (or one) */
-    int *gsz = malloc(sizeof(int) * (size_t)n_seq);
-    seq_rows *sr = malloc(sizeof *sr * (size_t)n_seq);
-    int32_t *tg = malloc(sizeof(int32_t) * (size_t)(SCORE_MAX_ROWS > L ? SCORE_MAX_ROWS : L));
-    int rc = MODEL_ENOMEM, ng = 0;
-    if (!gsz || !sr || !tg) goto done;
-    for (int q = 0, rows = 0; q < n_seq; q++) {
-        if (cur > 0 && rows + n_tokens[q] > SCORE_MAX_ROWS) {
-            gsz[ng++] = cur;
-            cur = rows = 0;
-        }
-        cur++;
-        rows += n_tokens[q];
-    }
-    gsz[ng++] = cur;
-    for (int g = 0; g < ng; g++) max_group = gsz[g] > max_group ? gsz[g] : max_group;
+    model_seq *sq = malloc(sizeof *sq * (size_t)max_group);
+    model_target *tg = malloc(sizeof *tg * (size_t)max_group);
+    int rc = sq && tg ? 0 : MODEL_ENOMEM;
     if (!m->score_cache || m->score_cache->n_slots < max_group) {
         model_cache_free(m->score_cache);
         m->score_cache = model_cache_create(m, max_group);
-        if (!m->score_cache) goto done;
+        if (!m->score_cache) rc = MODEL_ENOMEM;
     }
-    /* Scoring is batch-invariant too (measured as fast as dequantize +
-     * sgemm at batch 16 on AVX-512), so its log-probabilities are the very
-     * bits generation computes, whatever the windows are batched with */
-    model_cache_set_batch_invariant(m->score_cache, 1);
     model_cache *c = m->score_cache;
     size_t out = 0;
-    for (int g = 0, q0 = 0; g < ng; q0 += gsz[g], g++) {
-        int T = 0;
-        for (int q = 0; q < gsz[g]; q++) {
-            sr[q] = (seq_rows){q, T, 0, n_tokens[q0 + q]};
-            memcpy(tg + T, targets[q0 + q], sizeof(int32_t) * (size_t)n_tokens[q0 + q]);
-            T += n_tokens[q0 + q];
+    for (int q0 = 0; rc == 0 && q0 < n_seq;) {
+        int g = 0, rows = 0;
+        while (q0 + g < n_seq && (g == 0 || rows + n_tokens[q0 + g] <= SCORE_MAX_ROWS)) {
+            int q = q0 + g;
+            model_cache_reset(c, g);
+            sq[g] = (model_seq){g, n_tokens[q], tokens[q], 0};
+            tg[g] = (model_target){targets[q], logprob + out + rows, greedy ? greedy + out + rows : NULL};
+            rows += n_tokens[q];
+            g++;
         }
-        scratch s;
-        if ((rc = scratch_get(c, T, (size_t)SCORE_ROWS * V, &s)) != 0) goto done;
-        forward(m, c, &s, gsz[g], sr, tokens + q0, T);
-        score_rows(m, &s, T, tg, logprob + out, greedy ? greedy + out : NULL);
-        out += (size_t)T;
+        model_cache_set_batch_invariant(c, 1);
+        rc = model_step_scored(m, c, g, sq, tg, NULL);
+        out += (size_t)rows;
+        q0 += g;
     }
-    rc = 0;
-done:
-    free(gsz);
-    free(sr);
+    free(sq);
     free(tg);
     return rc;
 }

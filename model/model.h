@@ -124,6 +124,18 @@ typedef struct {
     int logits_all;   /* 1: logits for every appended token; 0: only the last */
 } model_seq;
 
+/* Scoring instead of logits, for one sequence of model_step_scored: for
+ * each appended token i, logprob[i] = log p(targets[i] | tokens up to i) =
+ * the log-softmax of ops.h (ops_log_softmax_z) at targets[i], and greedy[i] = (argmax of
+ * the logits == targets[i]) when greedy is set. This is how a scheduler
+ * interleaves scoring windows (in chunks, in their own slots) with
+ * generation in one step; model_score is built on it. */
+typedef struct {
+    const int32_t *targets;  /* [n_tokens], or NULL: this sequence gets logits */
+    float *logprob;          /* [n_tokens], required with targets */
+    uint8_t *greedy;         /* [n_tokens] or NULL */
+} model_target;
+
 /* Run one batched step for n_seq distinct slots. Dense layers process all
  * appended rows of all sequences as one matrix; attention is per sequence.
  * logits receives, in sequence order, n_tokens rows (logits_all) or one row
@@ -134,11 +146,18 @@ typedef struct {
  * range, or len + n_tokens would exceed n_ctx. */
 int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float *logits);
 
+/* model_step where sequence q with tg[q].targets set is scored (see
+ * model_target) and adds no logits rows; logits may be NULL when every
+ * sequence is scored. Also MODEL_EINVAL for a target id out of range or a
+ * scored sequence without a logprob array. */
+int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs, const model_target *tg,
+                      float *logits);
+
 /* ---- full-sequence scoring ----
  * Evaluate n_seq independent sequences from position 0 (batched like
  * model_step, batch-invariant, using a temporary cache) and return, for
  * every position i, logprob[i] = log p(targets[i] | tokens[0..i]) =
- * logits[targets[i]] - ops_logsumexp(logits) - the same bits as from
+ * the log-softmax of ops.h at targets[i] - the same bits as from
  * model_step's logits - and, if greedy != NULL, greedy[i] = (argmax of the
  * logits at i == targets[i]). Outputs are packed in sequence order.
  * n_tokens[s] <= n_ctx. */

@@ -236,16 +236,25 @@ void ops_softmax(float *x, int n)
     for (; i < n; i++) x[i] *= inv;
 }
 
-float ops_logsumexp(const float *x, int n, int *argmax)
+/* The first index holding m (0 if none: a row of NaNs). */
+static int first_index_of(const float *x, int n, float m)
 {
-    float mx = row_max(x, n);
-    if (argmax) {
-        int a = 0;
-        for (int i = 0; i < n; i++)
-            if (x[i] == mx) { a = i; break; }
-        *argmax = a;
-    }
-    return mx + logf(row_sum_exp(x, n, mx, NULL));
+    for (int i = 0; i < n; i++)
+        if (x[i] == m) return i;
+    return 0;
+}
+
+int ops_argmax(const float *x, int n)
+{
+    return first_index_of(x, n, row_max(x, n));
+}
+
+float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax)
+{
+    float m = row_max(x, n);
+    if (argmax) *argmax = first_index_of(x, n, m);
+    *mx = m;
+    return logf(row_sum_exp(x, n, m, NULL));
 }
 
 /* ---- dot / axpy ---- */
@@ -490,6 +499,8 @@ typedef struct {
     int n, ldx, ldy, groups_per_task;
     const float *x;
     float *y;
+    const float *bias;  /* [W->rows] or NULL, added in the tasks */
+    int gelu;           /* apply ops_gelu_tanh after the bias */
 } kern_ctx;
 
 /* Rows per pass over a group: the x block (rows x cols floats) stays in L2
@@ -507,8 +518,16 @@ static void kern_groups(const kern_ctx *k, int64_t g0, int64_t g1)
         for (int64_t g = g0; g < g1; g++) {
             int64_t p0 = g * KERN_GROUP, np = n_panels - p0 < KERN_GROUP ? n_panels - p0 : KERN_GROUP;
             int64_t valid = W->rows - p0 * KERN_NR;
-            k->fn(W, p0, (int)np, valid < KERN_NR * KERN_GROUP ? (int)valid : KERN_NR * KERN_GROUP, nr,
-                  k->x + (size_t)r0 * k->ldx, k->ldx, k->y + (size_t)r0 * k->ldy + p0 * KERN_NR, k->ldy, scratch);
+            int nv = valid < KERN_NR * KERN_GROUP ? (int)valid : KERN_NR * KERN_GROUP;
+            float *yb = k->y + (size_t)r0 * k->ldy + p0 * KERN_NR;
+            k->fn(W, p0, (int)np, nv, nr, k->x + (size_t)r0 * k->ldx, k->ldx, yb, k->ldy, scratch);
+            /* epilogue on the block just written: the same elementwise
+             * bits as a pass over y afterwards, whatever n is */
+            for (int r = 0; (k->bias || k->gelu) && r < nr; r++) {
+                float *yr = yb + (size_t)r * k->ldy;
+                if (k->bias) ops_axpy(yr, 1.0f, k->bias + p0 * KERN_NR, nv);
+                if (k->gelu) ops_gelu_tanh(yr, (size_t)nv);
+            }
         }
     }
 }
@@ -522,10 +541,11 @@ static void kern_task(void *ctx, int task, int thread)
     kern_groups(k, g0, g1 < n_groups ? g1 : n_groups);
 }
 
-static void linear_packed(int n, const float *x, int ldx, const ops_mat *W, float *y, int ldy)
+static void linear_packed(int n, const float *x, int ldx, const ops_mat *W, const float *b, int gelu, float *y,
+                          int ldy)
 {
     const int64_t n_groups = ((W->rows + KERN_NR - 1) / KERN_NR + KERN_GROUP - 1) / KERN_GROUP;
-    kern_ctx k = {&W->pk, kern_group(), n, ldx, ldy, 1, x, y};
+    kern_ctx k = {&W->pk, kern_group(), n, ldx, ldy, 1, x, y, b, gelu};
     const int nt = ops_n_threads();
     if (nt == 1 || n_groups == 1 || (double)n * W->rows * W->cols < OPS_KERN_PAR_MIN) {
         kern_groups(&k, 0, n_groups);
@@ -568,7 +588,8 @@ void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b
     const int cols = (int)W->cols;
     if (n <= 0 || W->rows <= 0) return;
     if (W->pk.data && ((flags & OPS_ROWWISE) || n <= OPS_PACKED_MAX_N)) {
-        linear_packed(n, x, ldx, W, y, ldy);
+        linear_packed(n, x, ldx, W, b, (flags & OPS_GELU) != 0, y, ldy);
+        return;
     } else if ((flags & OPS_ROWWISE) || (W->type == QUANT_F32 && n <= 4)) {
         /* dot products: no BLAS call, so a few rows are safe inside
          * ops_parallel_for tasks, and cheaper than a GEMM setup */
@@ -586,11 +607,9 @@ void ops_linear(int n, const float *x, int ldx, const ops_mat *W, const float *b
                         0.0f, y + r0, ldy);
         }
     }
-    if (b) {
-        const int m = (int)W->rows;
-        for (int r = 0; r < n; r++) {
-            float *yr = y + (size_t)r * ldy;
-            for (int i = 0; i < m; i++) yr[i] += b[i];
-        }
+    for (int r = 0; r < n; r++) {
+        float *yr = y + (size_t)r * ldy;
+        if (b) ops_axpy(yr, 1.0f, b, (int)W->rows); /* y + 1 * b: one rounding, the bits of y + b */
+        if (flags & OPS_GELU) ops_gelu_tanh(yr, (size_t)W->rows);
     }
 }

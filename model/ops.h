@@ -101,8 +101,11 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
  * alone, computed in one fixed order whatever n is (never a GEMM whose
  * blocking depends on n). Generation uses it so a request gets
  * bit-identical logits alone or in any batch; scoring leaves it off for
- * GEMM speed on big batches. */
+ * GEMM speed on big batches. OPS_GELU applies ops_gelu_tanh to y after the
+ * bias (on the packed path inside the parallel tasks, on each row's block
+ * of outputs while it is in cache: no serial pass over y). */
 #define OPS_ROWWISE 1
+#define OPS_GELU 2
 #ifndef OPS_PACKED_MAX_N
 #define OPS_PACKED_MAX_N 16
 #endif
@@ -144,8 +147,20 @@ void ops_qk_blocked(int n, int ncol, const float *q, const float *KB, float *y);
 /* In place softmax of one row of n >= 1 floats. */
 void ops_softmax(float *x, int n);
 
-/* log(sum_i exp(x[i])) of n >= 1 floats, computed stably; if argmax is not
- * NULL it receives the index of the largest element (lowest on ties). */
-float ops_logsumexp(const float *x, int n, int *argmax);
+/* The log-softmax of a row of n >= 1 floats, the engine's only one (it
+ * feeds /score, model_score, token and top log-probs, the sampler's
+ * log-probs, so they agree bit for bit): *mx = max_i x[i] and the return
+ * value z = log(sum_i exp(x[i] - *mx)); then log p_i = ops_log_prob(x[i],
+ * *mx, z). Subtracting the max before the log keeps large logits exact to
+ * float rounding. If argmax is not NULL it receives the index of the
+ * largest element (lowest on ties). */
+float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax);
+/* Index of the largest of n >= 1 floats (lowest on ties), vectorized: a
+ * greedy pick without the log-softmax. */
+int ops_argmax(const float *x, int n);
+static inline float ops_log_prob(float xi, float mx, float z)
+{
+    return (xi - mx) - z;
+}
 
 #endif

@@ -48,6 +48,7 @@ typedef struct {
     int n_cap;
     double *val;          /* [n_cap] penalized logits by token id */
     sampler_cand *cand;   /* [n_cap] */
+    float *w;             /* [n_cap] sampling weights (unfiltered path) */
 } sampler;
 
 /* Copies *p (not validated here: call sampler_params_validate first) and
@@ -69,7 +70,10 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
 
 /* Uniform double in [0, 1) from the sampler's PRNG (exposed for tests). */
 double sampler_uniform(sampler *s);
-/* log softmax of logits at index i, computed stably. */
+/* log softmax of logits at index i by ops_log_softmax_z: the very bits
+ * model_score, /score and the top log-probs report (so a greedy token's
+ * log-prob equals the largest one exactly); rows with NaN or infinite
+ * logits take a careful slower path. */
 float sampler_logprob(const float *logits, int n, int i);
 
 #endif

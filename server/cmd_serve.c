@@ -99,7 +99,7 @@ int cmd_serve(int argc, char **argv)
         .log_level = SRV_LOG_INFO,
         .max_connections = 1024,
         .max_header = 32768,
-        .score_batch_tokens = 2048,
+        .step_tokens = 512,
         .threads = 0,
     };
     int timeout_ms = 0;
@@ -121,8 +121,8 @@ int cmd_serve(int argc, char **argv)
          "open connections (1024)"},
         {"max-header", 0, "SYNTH_MAX_HEADER", F_SIZE, &c.max_header, 32768, 1 << 20,
          "request line + headers, bytes (32 KiB; 431/414 beyond)"},
-        {"score-batch-tokens", 0, "SYNTH_SCORE_BATCH_TOKENS", F_INT, &c.score_batch_tokens, 1, 1 << 24,
-         "tokens per model_score call (2048)"},
+        {"step-tokens", 0, "SYNTH_STEP_TOKENS", F_INT, &c.step_tokens, 1, 1 << 20,
+         "tokens per model step: decode rows + prompt and /score chunks (512)"},
         {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "compute threads: OpenBLAS and the engine pool (0: all cores)"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };

@@ -53,7 +53,8 @@ typedef struct {
     int log_level;
     int max_connections;
     size_t max_header;         /* per-connection buffer: request line + headers (0: MHD's 32 KiB) */
-    int score_batch_tokens;    /* token budget of one model_score call */
+    int step_tokens;           /* token budget of one model step: decode rows, prompt
+                                  chunks and /score window chunks (decode rows always run) */
     int threads;               /* OpenBLAS threads, 0: leave as is */
 } srv_config;
 
@@ -135,7 +136,8 @@ struct srv_req {
     sampler smp;
     int sampler_ready;
     int slot;
-    int prefilled;
+    int n_fed;                    /* prompt tokens in the cache (prefill goes in chunks) */
+    int prefilled;                /* n_fed == n_prompt: decoding */
     uint64_t deadline;            /* ns, 0: none */
     atomic_int cancel;
 
@@ -159,6 +161,7 @@ struct srv_req {
     /* score (worker-owned while in the worker) */
     srv_score_item *items;
     int n_items;
+    int sc_failed;                /* a step with its windows failed */
 
     /* SSE output (loop) */
     int sse_tok;                  /* tokens already sent */

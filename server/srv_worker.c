@@ -2,21 +2,49 @@
  * srv_worker.c - the inference worker: one thread, the only user of the
  * model and its cache.
  *
- * Continuous batching: every iteration (1) drops cancelled or expired
- * sequences and frees their slots, (2) admits queued requests into free
- * slots (their whole prompts are prefilled in the coming step), (3) runs one
- * model_score call over pending /score windows (bounded by a token budget),
- * (4) runs one model_step over all running sequences: new ones append their
- * prompt, the others their last sampled token. Each request has its own
- * sampler (own seed), and model_step's result for a sequence does not
- * depend on the batch, so a request gets the same tokens alone or batched.
+ * Continuous batching with one token budget per step (cfg.step_tokens).
+ * Every iteration (1) drops cancelled or expired work and frees its slots,
+ * (2) admits queued requests into free slots, (3) builds ONE model step:
+ *   - a decode row for every sequence that is generating (always, so a
+ *     long prompt or a /score text never stalls the streams);
+ *   - prompt chunks of newly admitted requests, first come first served;
+ *   - chunks of /score windows, each window in a score slot of the cache
+ *     (slots max_batch .. max_batch + SCORE_SLOTS - 1), scored in the step
+ *     itself (model_step_scored: log-probs, no logits rows);
+ * within the budget; when both prompts and /score windows wait, a quarter
+ * of what the decode rows leave is kept for the windows so neither starves.
+ * Each request has its own sampler (own seed), and the batch-invariant
+ * cache makes a sequence's logits the same bits whatever shares the step
+ * and however its prompt is cut into chunks: a request gets the same tokens
+ * alone or batched, and /score the same numbers as `synth score`.
+ *
+ * Windows are taken strictly in order (request, text, window) and fed
+ * greedily, so at most one window is part-fed between steps and windows
+ * finish in order: a text's log-likelihood is summed in the same order as
+ * eval_text sums it.
  */
 #include "srv_core.h"
+
+#include "ops.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Windows of /score being fed at once (each holds a cache slot). */
+#define SCORE_SLOTS 16
+/* Least prompt/score tokens per step, even when decode rows fill the budget. */
+#define MIN_CHUNK 16
+
+/* A /score window in a score slot. */
+typedef struct {
+    srv_req *r;                  /* NULL: slot free */
+    srv_score_item *it;
+    const eval_window *ew;
+    int fed;                     /* window tokens in the cache */
+    int chunk;                   /* tokens appended in the current step */
+} score_slot;
 
 struct srv_worker {
     srv_server *s;
@@ -27,25 +55,28 @@ struct srv_worker {
     srv_req *gq_head, *gq_tail;  /* generate queue */
     srv_req *sq_head, *sq_tail;  /* score queue */
     int n_queued;
-    model_cache *cache;
+    model_cache *cache;          /* max_batch generation slots + SCORE_SLOTS */
     int max_batch;
     srv_req **run;               /* [max_batch], by slot */
     int n_run;
+    srv_req **pf;                /* [max_batch] admitted, prompt not all fed, FIFO */
+    int n_pf;
     srv_req *score_cur;          /* score requests being worked on, FIFO */
-    /* step scratch */
+    score_slot ss[SCORE_SLOTS];
+    int ss_order[SCORE_SLOTS];   /* busy score slots in window order */
+    int n_ss;
+    float *ss_lp;                /* [SCORE_SLOTS, n_ctx] log-probs of the window tokens */
+    uint8_t *ss_greedy;          /* [SCORE_SLOTS, n_ctx] */
+    /* step scratch, [max_batch + SCORE_SLOTS] */
     model_seq *seqs;
+    model_target *tg;
     srv_req **seq_req;
+    int *seq_chunk;              /* prompt tokens fed by this step (0: decode row) */
+    const float **smp_row;       /* sampling: logits row, token, log-prob */
+    int32_t *smp_id;
+    float *smp_lp;
     float *logits;
     size_t logits_cap;
-    float *tmp_row;              /* n_vocab, for top-n before sampling */
-    /* score scratch */
-    const int32_t **sc_tok, **sc_tgt;
-    int *sc_len;
-    srv_score_item **sc_item;
-    int64_t *sc_win;
-    float *sc_lp;
-    uint8_t *sc_greedy;
-    size_t sc_cap;
 };
 
 static void queue_push(srv_req **head, srv_req **tail, srv_req *r)
@@ -116,14 +147,41 @@ static void finish_req(srv_worker *w, srv_req *r, int reason, int err_status, co
     pthread_mutex_unlock(&s->mu);
 }
 
+static void pf_remove(srv_worker *w, srv_req *r)
+{
+    for (int i = 0; i < w->n_pf; i++)
+        if (w->pf[i] == r) {
+            memmove(w->pf + i, w->pf + i + 1, sizeof *w->pf * (size_t)(w->n_pf - i - 1));
+            w->n_pf--;
+            return;
+        }
+}
+
 static void release_slot(srv_worker *w, srv_req *r)
 {
+    pf_remove(w, r);
     if (r->slot >= 0) {
         model_cache_reset(w->cache, r->slot);
         w->run[r->slot] = NULL;
         w->n_run--;
         r->slot = -1;
     }
+}
+
+/* Free the score slots holding windows of r (all when r is NULL). */
+static void release_score_slots(srv_worker *w, const srv_req *r)
+{
+    int k = 0;
+    for (int i = 0; i < w->n_ss; i++) {
+        int j = w->ss_order[i];
+        if (!r || w->ss[j].r == r) {
+            model_cache_reset(w->cache, w->max_batch + j);
+            w->ss[j].r = NULL;
+        } else {
+            w->ss_order[k++] = j;
+        }
+    }
+    w->n_ss = k;
 }
 
 static int expired(const srv_req *r, uint64_t now)
@@ -153,6 +211,7 @@ static void reap(srv_worker *w, uint64_t now)
         if (c || t) {
             *pp = r->qnext;
             r->qnext = NULL;
+            release_score_slots(w, r);
             if (c) finish_req(w, r, SRV_FIN_CANCELLED, 0, NULL, NULL);
             else finish_req(w, r, SRV_FIN_TIMEOUT, 504, "timeout_error", "request deadline exceeded");
         } else {
@@ -177,9 +236,11 @@ static void admit_locked(srv_worker *w, uint64_t now, srv_req **dead)
         while (w->run[slot]) slot++;
         w->run[slot] = r;
         r->slot = slot;
+        r->n_fed = 0;
         r->prefilled = 0;
         r->t_admit = now;
         w->n_run++;
+        w->pf[w->n_pf++] = r;
     }
     srv_req **tail = &w->score_cur;
     while (*tail) tail = &(*tail)->qnext;
@@ -189,101 +250,6 @@ static void admit_locked(srv_worker *w, uint64_t now, srv_req **dead)
         r->t_admit = now;
         *tail = r;
         tail = &r->qnext;
-    }
-}
-
-/* ---- /score windows ---- */
-
-static int score_reserve(srv_worker *w, size_t nwin, size_t ntok)
-{
-    if (nwin <= (size_t)w->max_batch && ntok <= w->sc_cap) return 0;
-    size_t cap = ntok > w->sc_cap ? ntok : w->sc_cap;
-    float *lp = realloc(w->sc_lp, cap * sizeof *lp);
-    if (!lp) return -1;
-    w->sc_lp = lp;
-    uint8_t *g = realloc(w->sc_greedy, cap);
-    if (!g) return -1;
-    w->sc_greedy = g;
-    w->sc_cap = cap;
-    return 0;
-}
-
-static int item_finished(const srv_score_item *it)
-{
-    return it->done_win == it->n_win;
-}
-
-static void score_step(srv_worker *w)
-{
-    srv_server *s = w->s;
-    int nw = 0;
-    size_t ntok = 0;
-    size_t budget = (size_t)(s->cfg.score_batch_tokens > 0 ? s->cfg.score_batch_tokens : 1);
-    /* Take windows in request order until the budget or the batch is full
-     * (at least one window, whatever its size). */
-    for (srv_req *r = w->score_cur; r && nw < w->max_batch; r = r->qnext) {
-        for (int i = 0; i < r->n_items && nw < w->max_batch; i++) {
-            srv_score_item *it = &r->items[i];
-            while (it->next_win < it->n_win && nw < w->max_batch) {
-                const eval_window *ew = &it->win[it->next_win];
-                if (nw > 0 && ntok + (size_t)ew->len > budget) goto collected;
-                w->sc_tok[nw] = it->s + ew->start;
-                w->sc_tgt[nw] = it->s + ew->start + 1;
-                w->sc_len[nw] = ew->len;
-                w->sc_item[nw] = it;
-                w->sc_win[nw] = it->next_win;
-                ntok += (size_t)ew->len;
-                nw++;
-                it->next_win++;
-            }
-        }
-    }
-collected:
-    if (nw == 0) return;
-    int rc = score_reserve(w, (size_t)nw, ntok) ? MODEL_ENOMEM
-             : model_score(s->m, nw, w->sc_tok, w->sc_tgt, w->sc_len, w->sc_lp, w->sc_greedy);
-    size_t off = 0;
-    for (int k = 0; k < nw; k++) {
-        srv_score_item *it = w->sc_item[k];
-        const eval_window *ew = &it->win[w->sc_win[k]];
-        if (rc == 0) {
-            for (int j = ew->first_scored; j < ew->len; j++) {
-                /* target s[start + 1 + j] is text token start + j */
-                int64_t t = ew->start + j;
-                float lp = w->sc_lp[off + (size_t)j];
-                it->nll -= lp;
-                if (it->lp) it->lp[t] = lp;
-                if (j >= it->cont_from && !w->sc_greedy[off + (size_t)j]) it->all_greedy = 0;
-            }
-        }
-        off += (size_t)ew->len;
-        it->done_win++;
-    }
-    srv_metrics_tokens(&s->metrics, 0, 0, rc == 0 ? (int64_t)ntok : 0);
-    /* Finish the requests whose every window is done (or all, on error). */
-    srv_req **pp = &w->score_cur;
-    while (*pp) {
-        srv_req *r = *pp;
-        int done = 1;
-        for (int i = 0; i < r->n_items; i++) done &= item_finished(&r->items[i]);
-        if (rc != 0 || done) {
-            *pp = r->qnext;
-            r->qnext = NULL;
-            for (int i = 0; i < r->n_items; i++) {
-                srv_score_item *it = &r->items[i];
-                it->res.nll = it->nll;
-                eval_finish(&it->res);
-            }
-            if (rc != 0) {
-                char msg[128];
-                snprintf(msg, sizeof msg, "model_score: %s", model_strerror(rc));
-                finish_req(w, r, SRV_FIN_ERROR, 500, "server_error", msg);
-            } else {
-                finish_req(w, r, SRV_FIN_LENGTH, 0, NULL, NULL);
-            }
-        } else {
-            pp = &r->qnext;
-        }
     }
 }
 
@@ -308,13 +274,12 @@ static void top_n(const float *row, int n, int k, int32_t *ids, float *lps)
         lps[j] = v;
         ids[j] = i;
     }
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = row[i] > mx ? row[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)(row[i] - mx));
-    float lse = mx + (float)log(sum);
+    /* the engine's one log-softmax: the same bits as the token's own
+     * log-prob (sampler_logprob) and /score, so a greedy token's log-prob
+     * equals the best alternative's exactly */
+    float mx, z = ops_log_softmax_z(row, n, &mx, NULL);
     for (int j = 0; j < k; j++)
-        if (ids[j] >= 0) lps[j] -= lse;
+        if (ids[j] >= 0) lps[j] = ops_log_prob(lps[j], mx, z);
 }
 
 /* Longest suffix of text that is a proper prefix of a stop string: those
@@ -392,117 +357,287 @@ static int reserve_logits(srv_worker *w, size_t rows)
     return 0;
 }
 
-/* Prompt logprobs (OpenAI echo): rows 0..n-2 of the prefill predict the
- * prompt tokens 1..n-1; with a leading eos that is every text token. */
-static void prompt_logprobs(srv_worker *w, srv_req *r, const float *rows)
+/* Prompt logprobs (OpenAI echo) from the rows of one prompt chunk: the row
+ * of position p (from .. from+n-1) predicts the token at p + 1; the first
+ * prompt token has no context when there is no leading eos. */
+static void prompt_logprobs(srv_worker *w, srv_req *r, const float *rows, int from, int n)
 {
     int V = w->s->n_vocab, lead = r->n_prompt - r->n_prompt_text;
-    for (int j = 0; j < r->n_prompt_text; j++) {
-        int pos = lead + j;             /* position of the token in hist */
-        if (pos == 0) {
-            r->prompt_lp[j] = NAN;      /* no context at all: like OpenAI's null */
-            continue;
-        }
-        const float *row = rows + (size_t)(pos - 1) * V;
-        r->prompt_lp[j] = sampler_logprob(row, V, r->hist[pos]);
+    if (from == 0 && lead == 0 && r->n_prompt_text > 0) r->prompt_lp[0] = NAN; /* like OpenAI's null */
+    for (int p = from; p < from + n; p++) {
+        int j = p + 1 - lead;           /* text index of the predicted token */
+        if (p + 1 >= r->n_prompt || j < 0) continue;
+        const float *row = rows + (size_t)(p - from) * V;
+        r->prompt_lp[j] = sampler_logprob(row, V, r->hist[p + 1]);
         if (r->top_n > 0)
-            top_n(row, V, r->top_n, r->prompt_top_id + (size_t)j * r->top_n,
-                  r->prompt_top_lp + (size_t)j * r->top_n);
+            top_n(row, V, r->top_n, r->prompt_top_id + (size_t)j * r->top_n, r->prompt_top_lp + (size_t)j * r->top_n);
     }
 }
 
-static void gen_step(srv_worker *w)
+/* Take the next window in order, if any: (request, text, window). */
+static int next_window(srv_worker *w, srv_req **rp, srv_score_item **itp)
+{
+    for (srv_req *r = w->score_cur; r; r = r->qnext)
+        for (int i = 0; i < r->n_items; i++)
+            if (r->items[i].next_win < r->items[i].n_win) {
+                *rp = r;
+                *itp = &r->items[i];
+                return 1;
+            }
+    return 0;
+}
+
+/* Add /score window chunks to the step, up to budget tokens: the part-fed
+ * window first, then new windows in order (each in a free score slot).
+ * Returns the tokens added. */
+static int plan_score(srv_worker *w, int budget, int *nseq)
+{
+    int used = 0;
+    for (int i = 0;; i++) {
+        if (i == w->n_ss) {
+            srv_req *r;
+            srv_score_item *it;
+            if (w->n_ss == SCORE_SLOTS || used >= budget || !next_window(w, &r, &it)) break;
+            int j = 0;
+            while (w->ss[j].r) j++;
+            w->ss[j] = (score_slot){r, it, &it->win[it->next_win++], 0, 0};
+            w->ss_order[w->n_ss++] = j;
+        }
+        score_slot *sl = &w->ss[w->ss_order[i]];
+        int take = sl->ew->len - sl->fed;
+        if (take > budget - used) take = budget - used;
+        if (take <= 0) break;
+        const int32_t *in = sl->it->s + sl->ew->start + sl->fed;
+        int slot = w->max_batch + w->ss_order[i];
+        size_t o = (size_t)w->ss_order[i] * (size_t)w->s->n_ctx + (size_t)sl->fed;
+        w->seqs[*nseq] = (model_seq){slot, take, in, 0};
+        w->tg[*nseq] = (model_target){in + 1, w->ss_lp + o, w->ss_greedy + o};
+        w->seq_req[*nseq] = NULL;
+        (*nseq)++;
+        sl->chunk = take;
+        used += take;
+    }
+    return used;
+}
+
+/* After the step: fold the fed chunks into their texts in window order,
+ * free the slots of finished windows, finish the requests whose every
+ * window is done (or every request with a window in the step, on error). */
+static void finish_score(srv_worker *w, int rc)
 {
     srv_server *s = w->s;
-    int V = s->n_vocab, nseq = 0;
+    int64_t n_tok = 0;
+    int k = 0, n = w->n_ss;
+    for (int i = 0; i < n; i++) {
+        int j = w->ss_order[i];
+        score_slot *sl = &w->ss[j];
+        if (sl->chunk == 0) {
+            w->ss_order[k++] = j;
+            continue;
+        }
+        srv_score_item *it = sl->it;
+        const eval_window *ew = sl->ew;
+        const float *lp = w->ss_lp + (size_t)j * (size_t)s->n_ctx;
+        const uint8_t *gr = w->ss_greedy + (size_t)j * (size_t)s->n_ctx;
+        int from = sl->fed > ew->first_scored ? sl->fed : ew->first_scored;
+        for (int o = from; rc == 0 && o < sl->fed + sl->chunk; o++) {
+            /* target s[start + 1 + o] is text token start + o */
+            int64_t t = ew->start + o;
+            it->nll -= lp[o];
+            if (it->lp) it->lp[t] = lp[o];
+            if (o >= it->cont_from && !gr[o]) it->all_greedy = 0;
+        }
+        n_tok += sl->chunk;
+        sl->fed += sl->chunk;
+        sl->chunk = 0;
+        if (rc != 0) {
+            sl->r->sc_failed = 1;
+        } else if (sl->fed == ew->len) {
+            it->done_win++;
+        } else {
+            w->ss_order[k++] = j;
+            continue;
+        }
+        model_cache_reset(w->cache, w->max_batch + j);
+        sl->r = NULL;
+    }
+    w->n_ss = k;
+    srv_metrics_tokens(&s->metrics, 0, 0, rc == 0 ? n_tok : 0);
+    srv_req **pp = &w->score_cur;
+    while (*pp) {
+        srv_req *r = *pp;
+        int done = 1;
+        for (int i = 0; i < r->n_items; i++) done &= r->items[i].done_win == r->items[i].n_win;
+        if (!done && !r->sc_failed) {
+            pp = &r->qnext;
+            continue;
+        }
+        *pp = r->qnext;
+        r->qnext = NULL;
+        release_score_slots(w, r);
+        for (int i = 0; i < r->n_items; i++) {
+            srv_score_item *it = &r->items[i];
+            it->res.nll = it->nll;
+            eval_finish(&it->res);
+        }
+        if (r->sc_failed) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "model_step: %s", model_strerror(rc));
+            finish_req(w, r, SRV_FIN_ERROR, 500, "server_error", msg);
+        } else {
+            finish_req(w, r, SRV_FIN_LENGTH, 0, NULL, NULL);
+        }
+    }
+}
+
+/* The sampling of one step, spread over the engine's threads: each task
+ * picks one sequence's next token from its logits row (its own sampler, so
+ * the result does not depend on the thread) and its top log-probs; the
+ * worker thread then publishes the tokens in order. */
+typedef struct {
+    srv_req **req;               /* [n] */
+    const float **row;           /* [n] */
+    int32_t *id;                 /* [n] out: token, -1 on allocation failure */
+    float *lp;                   /* [n] out */
+    int V;
+} sample_batch;
+
+static void sample_task(void *ctx, int k, int thread)
+{
+    (void)thread;
+    sample_batch *b = ctx;
+    srv_req *r = b->req[k];
+    int i = r->n_out;
+    if (r->top_n > 0)
+        top_n(b->row[k], b->V, r->top_n, r->out_top_id + (size_t)i * r->top_n,
+              r->out_top_lp + (size_t)i * r->top_n);
+    b->id[k] = sampler_sample(&r->smp, b->row[k], b->V, r->hist, r->n_hist, &b->lp[k]);
+}
+
+/* Publish a sampled token of a generating sequence and finish the request
+ * when it ends. Returns 1 when a token was added. */
+static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64_t now)
+{
+    srv_server *s = w->s;
+    if (id < 0) {
+        release_slot(w, r);
+        finish_req(w, r, SRV_FIN_ERROR, 500, "server_error", "sampler: out of memory");
+        return 0;
+    }
+    int i = r->n_out;
+    r->hist[r->n_hist++] = id;
+    r->out_ids[i] = id;
+    r->out_lp[i] = lp;
+    size_t text_len = r->text_len, safe = r->safe_len;
+    int stopped = append_text(s, r, id, &text_len, &safe);
+    r->out_safe[i] = safe;
+    if (i == 0) {
+        r->t_first = now;
+        srv_metrics_observe_ttft(&s->metrics, (double)(now - r->t_arrive) / 1e9);
+    } else {
+        srv_metrics_observe_itl(&s->metrics, (double)(now - r->t_prev) / 1e9);
+    }
+    r->t_prev = now;
+    int reason = stopped                 ? SRV_FIN_STOP
+                 : id == s->eos          ? SRV_FIN_EOS
+                 : i + 1 >= r->max_new   ? SRV_FIN_LENGTH
+                                         : SRV_FIN_NONE;
+    pthread_mutex_lock(&s->mu);
+    r->n_out = i + 1;
+    r->text_len = text_len;
+    r->safe_len = safe;
+    if (r->gen.stream && !reason) srv_notify_locked(s, r);
+    pthread_mutex_unlock(&s->mu);
+    if (reason) {
+        release_slot(w, r);
+        finish_req(w, r, reason, 0, NULL, NULL);
+    }
+    return 1;
+}
+
+/* Build and run one model step (see the top of the file), then sample,
+ * stream and finish what it completed. */
+static void step(srv_worker *w)
+{
+    srv_server *s = w->s;
+    const int V = s->n_vocab, budget = s->cfg.step_tokens > 0 ? s->cfg.step_tokens : 1;
+    int nseq = 0;
     size_t rows = 0;
-    int64_t n_prefill = 0;
+    /* decode rows */
     for (int i = 0; i < w->max_batch; i++) {
         srv_req *r = w->run[i];
-        if (!r) continue;
-        model_seq *q = &w->seqs[nseq];
-        q->slot = r->slot;
-        if (!r->prefilled) {
-            q->n_tokens = r->n_prompt;
-            q->tokens = r->hist;
-            q->logits_all = r->need_prompt_lp;
-            rows += r->need_prompt_lp ? (size_t)r->n_prompt : 1;
-            n_prefill += r->n_prompt_text;
-        } else {
-            q->n_tokens = 1;
-            q->tokens = r->hist + r->n_hist - 1;
-            q->logits_all = 0;
-            rows += 1;
-        }
-        w->seq_req[nseq++] = r;
+        if (!r || !r->prefilled) continue;
+        w->seqs[nseq] = (model_seq){r->slot, 1, r->hist + r->n_hist - 1, 0};
+        w->tg[nseq] = (model_target){NULL, NULL, NULL};
+        w->seq_req[nseq] = r;
+        w->seq_chunk[nseq++] = 0;
+        rows++;
     }
+    int avail = budget - nseq < MIN_CHUNK ? MIN_CHUNK : budget - nseq;
+    int want_score = w->n_ss > 0 || (w->score_cur && w->n_ss < SCORE_SLOTS);
+    int keep = want_score && w->n_pf > 0 ? (avail + 3) / 4 : 0;
+    /* prompt chunks, first come first served */
+    int pre = avail - keep;
+    for (int i = 0; i < w->n_pf && pre > 0; i++) {
+        srv_req *r = w->pf[i];
+        int take = r->n_prompt - r->n_fed < pre ? r->n_prompt - r->n_fed : pre;
+        w->seqs[nseq] = (model_seq){r->slot, take, r->hist + r->n_fed, r->need_prompt_lp};
+        w->tg[nseq] = (model_target){NULL, NULL, NULL};
+        w->seq_req[nseq] = r;
+        w->seq_chunk[nseq++] = take;
+        rows += r->need_prompt_lp ? (size_t)take : 1;
+        pre -= take;
+    }
+    int n_gen_seq = nseq;
+    /* /score window chunks in what is left */
+    if (want_score) plan_score(w, keep + pre, &nseq);
     if (nseq == 0) return;
-    int rc = reserve_logits(w, rows) ? MODEL_ENOMEM : model_step(s->m, w->cache, nseq, w->seqs, w->logits);
+    int rc = reserve_logits(w, rows) ? MODEL_ENOMEM
+                                     : model_step_scored(s->m, w->cache, nseq, w->seqs, w->tg, w->logits);
+    if (n_gen_seq < nseq) finish_score(w, rc);
     if (rc != 0) {
         char msg[128];
         snprintf(msg, sizeof msg, "model_step: %s", model_strerror(rc));
         srv_log(s, SRV_LOG_ERROR, "%s (batch of %d)", msg, nseq);
-        for (int k = 0; k < nseq; k++) {
+        for (int k = 0; k < n_gen_seq; k++) {
             release_slot(w, w->seq_req[k]);
             finish_req(w, w->seq_req[k], SRV_FIN_ERROR, 500, "server_error", msg);
         }
         return;
     }
     srv_metrics_step(&s->metrics, nseq);
-    uint64_t now = srv_now_ns();
-    int64_t n_gen = 0;
+    int64_t n_gen = 0, n_prefill = 0;
+    int n_sample = 0;
     size_t off = 0;
-    for (int k = 0; k < nseq; k++) {
+    for (int k = 0; k < n_gen_seq; k++) {
         srv_req *r = w->seq_req[k];
+        int chunk = w->seq_chunk[k];
         size_t nrows = w->seqs[k].logits_all ? (size_t)w->seqs[k].n_tokens : 1;
-        float *row = w->logits + (off + nrows - 1) * (size_t)V;
-        if (!r->prefilled && r->need_prompt_lp) prompt_logprobs(w, r, w->logits + off * (size_t)V);
+        const float *row = w->logits + (off + nrows - 1) * (size_t)V;
+        if (chunk > 0) {
+            int lead = r->n_prompt - r->n_prompt_text;
+            n_prefill += chunk - (r->n_fed == 0 && lead > 0 ? lead : 0);
+            if (r->need_prompt_lp) prompt_logprobs(w, r, w->logits + off * (size_t)V, r->n_fed, chunk);
+            r->n_fed += chunk;
+            if (r->n_fed == r->n_prompt) {
+                pf_remove(w, r);
+                r->prefilled = 1;
+            }
+        }
         off += nrows;
-        r->prefilled = 1;
-        if (r->n_out >= r->max_new) {      /* max_tokens 0 (echo only) */
+        if (!r->prefilled) continue;
+        if (r->n_out >= r->max_new) {   /* max_tokens 0 (echo only) */
             release_slot(w, r);
             finish_req(w, r, SRV_FIN_LENGTH, 0, NULL, NULL);
             continue;
         }
-        int i = r->n_out;
-        if (r->top_n > 0)
-            top_n(row, V, r->top_n, r->out_top_id + (size_t)i * r->top_n, r->out_top_lp + (size_t)i * r->top_n);
-        float lp = 0;
-        int id = sampler_sample(&r->smp, row, V, r->hist, r->n_hist, &lp);
-        if (id < 0) {
-            release_slot(w, r);
-            finish_req(w, r, SRV_FIN_ERROR, 500, "server_error", "sampler: out of memory");
-            continue;
-        }
-        n_gen++;
-        r->hist[r->n_hist++] = id;
-        r->out_ids[i] = id;
-        r->out_lp[i] = lp;
-        size_t text_len = r->text_len, safe = r->safe_len;
-        int stopped = append_text(s, r, id, &text_len, &safe);
-        r->out_safe[i] = safe;
-        if (i == 0) {
-            r->t_first = now;
-            srv_metrics_observe_ttft(&s->metrics, (double)(now - r->t_arrive) / 1e9);
-        } else {
-            srv_metrics_observe_itl(&s->metrics, (double)(now - r->t_prev) / 1e9);
-        }
-        r->t_prev = now;
-        int reason = stopped                 ? SRV_FIN_STOP
-                     : id == s->eos          ? SRV_FIN_EOS
-                     : i + 1 >= r->max_new   ? SRV_FIN_LENGTH
-                                             : SRV_FIN_NONE;
-        pthread_mutex_lock(&s->mu);
-        r->n_out = i + 1;
-        r->text_len = text_len;
-        r->safe_len = safe;
-        if (r->gen.stream && !reason) srv_notify_locked(s, r);
-        pthread_mutex_unlock(&s->mu);
-        if (reason) {
-            release_slot(w, r);
-            finish_req(w, r, reason, 0, NULL, NULL);
-        }
+        w->seq_req[n_sample] = r;       /* k >= n_sample: entry k was read */
+        w->smp_row[n_sample++] = row;
     }
+    sample_batch sb = {w->seq_req, w->smp_row, w->smp_id, w->smp_lp, V};
+    ops_parallel_for(n_sample, sample_task, &sb);
+    uint64_t now = srv_now_ns();
+    for (int k = 0; k < n_sample; k++) n_gen += publish_token(w, w->seq_req[k], w->smp_id[k], w->smp_lp[k], now);
     srv_metrics_tokens(&s->metrics, n_prefill, n_gen, 0);
 }
 
@@ -530,8 +665,7 @@ static void *worker_main(void *arg)
             else finish_req(w, r, SRV_FIN_TIMEOUT, 504, "timeout_error", "request deadline exceeded");
         }
         reap(w, now);
-        if (w->score_cur) score_step(w);
-        gen_step(w);
+        step(w);
         reap(w, srv_now_ns());
         pthread_mutex_lock(&s->mu);
         srv_metrics_gauges(&s->metrics, w->n_queued, w->n_run);
@@ -544,6 +678,7 @@ static void *worker_main(void *arg)
             release_slot(w, r);
             finish_req(w, r, SRV_FIN_CANCELLED, 503, "unavailable_error", "server shutting down");
         }
+    release_score_slots(w, NULL);
     while (w->score_cur) {
         srv_req *r = w->score_cur;
         w->score_cur = r->qnext;
@@ -571,22 +706,25 @@ int srv_worker_create(srv_server *s, srv_worker **out, char *err, size_t errlen)
     w->s = s;
     w->max_batch = s->cfg.max_batch;
     pthread_cond_init(&w->cv, NULL);
-    w->cache = model_cache_create(s->m, w->max_batch);
+    w->cache = model_cache_create(s->m, w->max_batch + SCORE_SLOTS);
     if (!w->cache) {
-        snprintf(err, errlen, "srv_worker_create: cannot allocate a cache of %d slots", w->max_batch);
+        snprintf(err, errlen, "srv_worker_create: cannot allocate a cache of %d slots", w->max_batch + SCORE_SLOTS);
         goto fail;
     }
-    size_t nb = (size_t)w->max_batch;
+    size_t nb = (size_t)w->max_batch, ns = nb + SCORE_SLOTS, nl = (size_t)SCORE_SLOTS * (size_t)s->n_ctx;
     w->run = calloc(nb, sizeof *w->run);
-    w->seqs = calloc(nb, sizeof *w->seqs);
-    w->seq_req = calloc(nb, sizeof *w->seq_req);
-    w->sc_tok = calloc(nb, sizeof *w->sc_tok);
-    w->sc_tgt = calloc(nb, sizeof *w->sc_tgt);
-    w->sc_len = calloc(nb, sizeof *w->sc_len);
-    w->sc_item = calloc(nb, sizeof *w->sc_item);
-    w->sc_win = calloc(nb, sizeof *w->sc_win);
-    if (!w->run || !w->seqs || !w->seq_req || !w->sc_tok || !w->sc_tgt || !w->sc_len || !w->sc_item ||
-        !w->sc_win)
+    w->pf = calloc(nb, sizeof *w->pf);
+    w->seqs = calloc(ns, sizeof *w->seqs);
+    w->tg = calloc(ns, sizeof *w->tg);
+    w->seq_req = calloc(ns, sizeof *w->seq_req);
+    w->seq_chunk = calloc(ns, sizeof *w->seq_chunk);
+    w->ss_lp = calloc(nl, sizeof *w->ss_lp);
+    w->ss_greedy = calloc(nl, sizeof *w->ss_greedy);
+    w->smp_row = calloc(nb, sizeof *w->smp_row);
+    w->smp_id = calloc(nb, sizeof *w->smp_id);
+    w->smp_lp = calloc(nb, sizeof *w->smp_lp);
+    if (!w->run || !w->pf || !w->seqs || !w->tg || !w->seq_req || !w->seq_chunk || !w->ss_lp || !w->ss_greedy ||
+        !w->smp_row || !w->smp_id || !w->smp_lp)
         goto oom;
     if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "srv_worker_create: cannot start the worker thread");
@@ -615,16 +753,16 @@ void srv_worker_free(srv_worker *w)
     model_cache_free(w->cache);
     pthread_cond_destroy(&w->cv);
     free(w->run);
+    free(w->pf);
     free(w->seqs);
+    free(w->tg);
     free(w->seq_req);
+    free(w->seq_chunk);
+    free(w->ss_lp);
+    free(w->ss_greedy);
+    free(w->smp_row);
+    free(w->smp_id);
+    free(w->smp_lp);
     free(w->logits);
-    free(w->tmp_row);
-    free(w->sc_tok);
-    free(w->sc_tgt);
-    free(w->sc_len);
-    free(w->sc_item);
-    free(w->sc_win);
-    free(w->sc_lp);
-    free(w->sc_greedy);
     free(w);
 }

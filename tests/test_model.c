@@ -599,7 +599,8 @@ TEST(test_score_matches_step)
                 CHECK(gr[off + i] == (a == tgt[q][i]));
                 /* scoring is batch-invariant: the very bits of
                  * generation's logits and log-softmax */
-                float want = row[tgt[q][i]] - ops_logsumexp(row, V, NULL);
+                float fmx, fz = ops_log_softmax_z(row, V, &fmx, NULL);
+                float want = ops_log_prob(row[tgt[q][i]], fmx, fz);
                 bitwise_off += memcmp(&want, &lp[off + i], sizeof want) != 0;
                 n_greedy += gr[off + i];
             }
@@ -618,6 +619,77 @@ TEST(test_score_matches_step)
         CHECK(model_score(f.m, NS, tp, gp, n, lp, NULL) == MODEL_EINVAL);
         tgt[2][3] = 0;
         CHECK(model_score(f.m, NS, tp, gp, n, lp, NULL) == 0);
+        free(lg);
+        fixture_free(&f);
+    }
+}
+
+/* What the server's scheduler does: scoring windows fed in chunks, in their
+ * own slots, in the same steps as generating sequences. Their log-probs
+ * and greedy flags must be model_score's bits; the generating sequences'
+ * logits must be what they get alone. */
+TEST(test_step_scored_interleaved)
+{
+    const arch_variant vs[] = {ARCH_RANDOM, ARCH_DENSE_VANILLA};
+    for (int iv = 0; iv < 2; iv++) {
+        fixture f;
+        if (fixture_init(&f, vs[iv], QUANT_Q8_0, 900 + iv) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        int32_t tok[2][16], tgt[2][16], gen[16];
+        const int n[2] = {16, 9};
+        const int32_t *tp[2] = {tok[0], tok[1]}, *gp[2] = {tgt[0], tgt[1]};
+        random_tokens(tok[0], L, V);
+        random_tokens(tok[1], L, V);
+        random_tokens(tgt[0], L, V);
+        random_tokens(tgt[1], L, V);
+        random_tokens(gen, L, V);
+        float want_lp[25], got_lp[25];
+        uint8_t want_gr[25], got_gr[25];
+        CHECK(model_score(f.m, 2, tp, gp, n, want_lp, want_gr) == 0);
+        float *alone = malloc(sizeof(float) * (size_t)L * V), *lg = malloc(sizeof(float) * 2 * V);
+        CHECK(full_logits(f.m, gen, L, alone) == 0);
+        model_cache *c = model_cache_create(f.m, 3);
+        /* chunks: window 0 in 5 + 7 + 4 tokens, window 1 in 9 + nothing;
+         * slot 2 generates one token per step after a 4-token prefill */
+        const int c0[4] = {5, 7, 4, 0}, c1[4] = {0, 9, 0, 0};
+        int f0 = 0, f1 = 0, g = 0, differ = 0;
+        for (int st = 0; st < 4; st++) {
+            model_seq sq[3];
+            model_target tg[3];
+            int k = 0, gk = 4 > g ? 4 - g : 1;
+            sq[k] = (model_seq){2, gk, gen + g, 0};
+            tg[k++] = (model_target){NULL, NULL, NULL};
+            if (c0[st]) {
+                sq[k] = (model_seq){0, c0[st], tok[0] + f0, 0};
+                tg[k++] = (model_target){tgt[0] + f0, got_lp + f0, got_gr + f0};
+                f0 += c0[st];
+            }
+            if (c1[st]) {
+                sq[k] = (model_seq){1, c1[st], tok[1] + f1, 0};
+                tg[k++] = (model_target){tgt[1] + f1, got_lp + 16 + f1, got_gr + 16 + f1};
+                f1 += c1[st];
+            }
+            CHECK(model_step_scored(f.m, c, k, sq, tg, lg) == 0);
+            g += gk;
+            differ += memcmp(lg, alone + (size_t)(g - 1) * V, sizeof(float) * V) != 0;
+        }
+        CHECK(f0 == 16 && f1 == 9);
+        CHECK_MSG(memcmp(got_lp, want_lp, sizeof want_lp) == 0, "%s: chunked scored log-probs differ from model_score",
+                  arch_variant_name(vs[iv]));
+        CHECK(memcmp(got_gr, want_gr, sizeof want_gr) == 0);
+        CHECK_MSG(differ == 0, "%s: %d generation rows changed by scored neighbours", arch_variant_name(vs[iv]), differ);
+        /* bad input: target out of range, scored without logprob, logits
+         * missing for an unscored sequence; nothing changes */
+        model_cache_reset(c, 0);
+        int32_t bad = V;
+        model_seq one = {0, 1, tok[0], 0};
+        model_target t1 = {&bad, got_lp, NULL}, t2 = {tgt[0], NULL, NULL};
+        CHECK(model_step_scored(f.m, c, 1, &one, &t1, NULL) == MODEL_EINVAL);
+        CHECK(model_step_scored(f.m, c, 1, &one, &t2, NULL) == MODEL_EINVAL);
+        CHECK(model_step_scored(f.m, c, 1, &one, NULL, NULL) == MODEL_EINVAL);
+        CHECK(model_cache_len(c, 0) == 0);
+        model_cache_free(c);
+        free(alone);
         free(lg);
         fixture_free(&f);
     }
@@ -763,6 +835,7 @@ int main(void)
     RUN(test_step_rejects_bad_input);
     RUN(test_static_attention);
     RUN(test_score_matches_step);
+    RUN(test_step_scored_interleaved);
     RUN(test_load_errors_and_info);
     RUN(test_f16_small_tensors);
     RUN(test_unused_fd_keys_ignored);

@@ -73,14 +73,28 @@ TEST(test_softmax_logsumexp)
         }
         CHECK_NEAR(tot, 1.0, 1e-5);
         int got_am = -1;
-        CHECK_NEAR(ops_logsumexp(x, n, &got_am), mx + log(s), 1e-5);
+        float gmx, z = ops_log_softmax_z(x, n, &gmx, &got_am);
+        CHECK(gmx == (float)mx);
+        CHECK_NEAR(z, log(s), 1e-5);
+        for (int i = 0; i < n; i++) CHECK_NEAR(ops_log_prob(x[i], gmx, z), x[i] - mx - log(s), 1e-5);
         CHECK(got_am == am);
     }
     /* ties: lowest index */
     float t[4] = {1, 3, 3, 2};
     int am = -1;
-    ops_logsumexp(t, 4, &am);
-    CHECK(am == 1);
+    float tmx;
+    ops_log_softmax_z(t, 4, &tmx, &am);
+    CHECK(am == 1 && tmx == 3.0f);
+    CHECK(ops_argmax(t, 4) == 1);
+    /* ops_argmax against a loop, across vector widths and tails */
+    for (int n = 1; n < 70; n += 3) {
+        float v[70];
+        for (int i = 0; i < n; i++) v[i] = (float)((i * 37) % 11);
+        int want = 0;
+        for (int i = 1; i < n; i++)
+            if (v[i] > v[want]) want = i;
+        CHECK_MSG(ops_argmax(v, n) == want, "ops_argmax n=%d: %d, want %d", n, ops_argmax(v, n), want);
+    }
 }
 
 TEST(test_layernorm)
@@ -153,6 +167,24 @@ static void check_linear(uint32_t type, int n, int rows, int cols, int flags)
         CHECK_MSG(diff == 0, "rowwise %s n=%d: %d rows differ from the row alone", quant_type_name(type), n, diff);
         free(y1);
     }
+    /* OPS_GELU: the bits of ops_gelu_tanh over the plain result, on this
+     * path and on the packed one (where it runs inside the tasks) */
+    for (int packed = 0; packed < 2; packed++) {
+        if (packed && ops_mat_pack(&W, 0) != 0) break;
+        float *yg = malloc(sizeof(float) * n * ldy), *yp = malloc(sizeof(float) * n * ldy);
+        ops_linear(n, x, ldx, &W, b, yp, ldy, scratch, flags);
+        ops_linear(n, x, ldx, &W, b, yg, ldy, scratch, flags | OPS_GELU);
+        int gd = 0;
+        for (int i = 0; i < n; i++) {
+            ops_gelu_tanh(yp + (size_t)i * ldy, (size_t)rows);
+            gd += memcmp(yp + (size_t)i * ldy, yg + (size_t)i * ldy, sizeof(float) * rows) != 0;
+        }
+        CHECK_MSG(gd == 0, "OPS_GELU %s packed %d n=%d: %d rows differ from linear + gelu", quant_type_name(type),
+                  packed, n, gd);
+        free(yg);
+        free(yp);
+    }
+    ops_mat_free(&W);
     free(wq); free(wf); free(wd); free(dq); free(x); free(y); free(b); free(scratch);
 }
 

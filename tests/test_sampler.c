@@ -234,6 +234,59 @@ TEST(test_distribution_matches_softmax)
     sampler_free(&s);
 }
 
+/* The unfiltered path over a vocabulary of several blocks of 256 with a
+ * ragged end: tokens in different blocks (and in the tail) are drawn with
+ * their softmax probabilities, -inf and NaN logits never, and the reported
+ * log-prob is sampler_logprob's. */
+static void check_many_blocks(int with_nan)
+{
+    enum { V = 1003, K = 6 };
+    static float l[V];
+    const int ids[K] = {3, 255, 256, 700, 1000, 1002};
+    const float val[K] = {1.0f, 0.2f, 1.7f, -0.5f, 0.9f, 0.0f};
+    for (int i = 0; i < V; i++)
+        l[i] = with_nan && i % 5 == 1 ? NAN : -INFINITY;
+    for (int k = 0; k < K; k++)
+        l[ids[k]] = val[k];
+    double ref[K], z = 0;
+    for (int k = 0; k < K; k++)
+        z += exp(val[k] / 0.8);
+    for (int k = 0; k < K; k++)
+        ref[k] = exp(val[k] / 0.8) / z;
+    sampler s;
+    sampler_params p = params(0.8f, 0, 1, 0, 1, 21 + with_nan);
+    sampler_init(&s, &p);
+    int cnt[K] = {0}, other = 0, lp_off = 0;
+    for (int i = 0; i < N_DRAWS; i++) {
+        float lp;
+        int id = sampler_sample(&s, l, V, NULL, 0, &lp), k = 0;
+        while (k < K && ids[k] != id)
+            k++;
+        if (k == K) {
+            other++;
+            continue;
+        }
+        cnt[k]++;
+        lp_off += lp != sampler_logprob(l, V, id);
+    }
+    CHECK_MSG(other == 0, "%d draws of a -inf or NaN logit", other);
+    CHECK(lp_off == 0);
+    double x2 = chi_square(cnt, ref, K, N_DRAWS);
+    CHECK_MSG(x2 < chi2_999[K - 1], "nan %d: chi-square %.2f >= %.2f", with_nan, x2, chi2_999[K - 1]);
+    sampler_free(&s);
+}
+
+/* A vocabulary of several blocks of 256 with a ragged end: tokens in
+ * different blocks (and in the tail) are drawn with their softmax
+ * probabilities, -inf and NaN logits never, and the reported log-prob is
+ * sampler_logprob's; -inf only takes the vectorized unfiltered path, NaN
+ * the general one. */
+TEST(test_distribution_many_blocks)
+{
+    check_many_blocks(0);
+    check_many_blocks(1);
+}
+
 /* Reference of the filters: probabilities after top_k, top_p, min_p. */
 static void naive_filtered(const float *l, int n, double t, int k, double top_p, double min_p, double *out)
 {
@@ -422,6 +475,7 @@ int main(void)
     RUN(test_top_k1_is_greedy);
     RUN(test_seed_determinism);
     RUN(test_distribution_matches_softmax);
+    RUN(test_distribution_many_blocks);
     RUN(test_filters_exclude_and_renormalize);
     RUN(test_top_k_large_with_ties);
     RUN(test_repetition_penalty);

@@ -784,6 +784,37 @@ TEST(test_openai_completions)
 
 /* OpenAI stream with echo and logprobs: the prompt comes first as its own
  * chunk with prompt logprobs, then one chunk per token with its logprob. */
+/* lm-evaluation-harness decides is_greedy by comparing a token's
+ * token_logprobs entry with the largest of its top_logprobs exactly: with
+ * temperature 0 they must be the same number (one log-softmax). */
+TEST(test_greedy_logprob_is_top)
+{
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions",
+                          "{\"prompt\":\"the model learns attention\",\"max_tokens\":10,\"temperature\":0,"
+                          "\"logprobs\":3,\"echo\":true}", &st);
+    CHECK(st == 200);
+    json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+    json_t *tl = json_object_get(lp, "token_logprobs"), *top = json_object_get(lp, "top_logprobs");
+    size_t n = json_array_size(tl);
+    CHECK(n > 10 && json_array_size(top) == n);
+    int checked = 0, gen_off = 0;
+    for (size_t i = 1; i < n; i++) {  /* entry 0 of an echo has no context */
+        json_t *t = json_array_get(top, i);
+        double best = -1e30, mine = json_real_value(json_array_get(tl, i));
+        const char *k;
+        json_t *v;
+        json_object_foreach(t, k, v) if (json_real_value(v) > best) best = json_real_value(v);
+        if (i + 10 >= n) {            /* generated, greedy: exactly the best */
+            gen_off += mine != best;
+            checked++;
+        }
+    }
+    CHECK(checked == 10);
+    CHECK_MSG(gen_off == 0, "%d greedy tokens whose log-prob differs from the best alternative's", gen_off);
+    json_decref(j);
+}
+
 TEST(test_openai_echo_stream)
 {
     resp r;
@@ -867,25 +898,29 @@ TEST(test_echo_stream_waits_for_prefill)
     CHECK(server_stop(&s) == 0);
 }
 
-/* The fixture text (g_text), at most cap - 1 bytes, NUL-terminated; 0 if
- * it cannot be read. */
-static size_t read_text(char *buf, size_t cap)
+/* The fixture text (g_text), at most 16383 bytes, NUL-terminated, read
+ * once; NULL (a failed check) if it cannot be read. */
+static const char *fixture_text(size_t *len)
 {
-    FILE *f = fopen(g_text, "rb");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return n;
+    static char buf[16384];
+    static size_t n;
+    if (!n) {
+        FILE *f = fopen(g_text, "rb");
+        n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f) fclose(f);
+        buf[n] = 0;
+    }
+    *len = n;
+    CHECK_MSG(n > 0, "cannot read the fixture text %s", g_text);
+    return n ? buf : NULL;
 }
 
 /* /score numbers against eval_text in-process and `synth score --json`. */
 TEST(test_score)
 {
-    static char text[16384];
-    size_t tl = read_text(text, sizeof text);
-    CHECK(tl > 0);
-    if (!tl) return;
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
     eval_result ref;
     float *ref_lp = NULL;
     int32_t *ref_ids = NULL;
@@ -985,6 +1020,119 @@ TEST(test_score)
 }
 
 /* The bad-input table, status by status. */
+/* The scheduler puts /score windows and generation in the same steps: with
+ * a small step budget a long /score takes hundreds of steps, and a stream
+ * started before it must finish first (decode rows run every step) with
+ * the tokens it gets alone; the /score numbers must be eval_text's bits
+ * (windows cut into chunks change nothing). */
+TEST(test_score_interleaves_generation)
+{
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
+    server sv;
+    const char *extra[] = {"--step-tokens", "24", NULL};
+    CHECK(server_start(&sv, "step24", NULL, extra, NULL) == 0);
+    if (!sv.pid) return;
+    const int max_tokens = 24;
+    int fd = http_send(sv.port, "POST", "/generate", NULL,
+                       "{\"prompt\":\"the model\",\"max_tokens\":24,\"seed\":9,\"stream\":true}");
+    CHECK(fd >= 0);
+    /* wait until the stream has a first token: it is decoding */
+    char head[65536];
+    size_t hn = 0;
+    while (hn < sizeof head - 1 && !memmem(head, hn, "data:", 5)) {
+        ssize_t k = recv(fd, head + hn, sizeof head - 1 - hn, 0);
+        if (k <= 0) break;
+        hn += (size_t)k;
+    }
+    CHECK(memmem(head, hn, "data:", 5) != NULL);
+    json_t *body = json_pack("{s:s,s:b}", "text", text, "token_logprobs", 1);
+    char *b = json_dumps(body, 0);
+    int sfd = http_send(sv.port, "POST", "/score", NULL, b);
+    free(b);
+    json_decref(body);
+    CHECK(sfd >= 0);
+    size_t rn = 0;
+    char *rest = read_all(fd, &rn);
+    close(fd);
+    /* the stream is complete; the long /score must still be running */
+    struct pollfd pf = {sfd, POLLIN, 0};
+    int score_ready = poll(&pf, 1, 0);
+    CHECK_MSG(score_ready == 0, "/score answered before the stream that shares its steps finished");
+    char *raw = malloc(hn + rn + 1);
+    memcpy(raw, head, hn);
+    if (rn) memcpy(raw + hn, rest, rn);
+    raw[hn + rn] = 0;
+    free(rest);
+    resp r;
+    CHECK(parse_resp(raw, hn + rn, &r) == 0);
+    json_t *ev[64];
+    int done, n = sse_parse(r.body, ev, 64, &done);
+    int32_t ref[64];
+    int nref = reference_generate(g_m, "the model", max_tokens, 1.0f, 9, ref);
+    CHECK_MSG(n == nref + 1, "%d events for %d tokens", n, nref);
+    int diff = 0;
+    for (int i = 0; i < n - 1 && i < nref; i++)
+        diff += json_integer_value(json_object_get(json_object_get(ev[i], "token"), "id")) != ref[i];
+    CHECK_MSG(diff == 0, "%d streamed tokens differ from the reference", diff);
+    for (int i = 0; i < n; i++) json_decref(ev[i]);
+    resp_free(&r);
+    /* the score: eval_text's numbers, bit for bit */
+    resp sr;
+    CHECK(http_recv(sfd, &sr) == 0);
+    CHECK(sr.status == 200);
+    eval_result ref_r;
+    float *ref_lp = NULL;
+    int32_t *ref_ids = NULL;
+    CHECK(eval_text(g_m, text, tl, 4, &ref_r, &ref_ids, &ref_lp, NULL, NULL) == 0);
+    json_t *j = sr.json;
+    CHECK(json_integer_value(json_object_get(j, "tokens")) == ref_r.n_tokens);
+    /* the server prints 12 significant digits (SRV_JSON_FLAGS) */
+    char want[64];
+    snprintf(want, sizeof want, "%.12g", ref_r.nll);
+    CHECK_MSG(json_real_value(json_object_get(j, "nll")) == strtod(want, NULL), "nll %.17g vs eval_text %s",
+              json_real_value(json_object_get(j, "nll")), want);
+    json_t *arr = json_object_get(j, "token_logprobs");
+    int bad = 0;
+    for (int64_t i = 0; i < ref_r.n_tokens; i++) {
+        json_t *e = json_array_get(arr, (size_t)i);
+        bad += !e || (float)json_real_value(json_object_get(e, "logprob")) != ref_lp[i];
+    }
+    CHECK_MSG(bad == 0, "%d of %lld token log-probs differ from eval_text's", bad, (long long)ref_r.n_tokens);
+    free(ref_lp);
+    free(ref_ids);
+    resp_free(&sr);
+    /* a prompt of several step budgets, fed in chunks: the same prompt
+     * log-probs and tokens as the default server's one-chunk prefill */
+    int n_ctx = model_hparams(g_m)->n_ctx;
+    char prompt[512];
+    size_t pl = tl < sizeof prompt / 2 ? tl : sizeof prompt / 2;
+    memcpy(prompt, text, pl);
+    prompt[pl] = 0;
+    int32_t *pt = NULL;
+    size_t npt = 0;
+    CHECK(tok_encode(model_tok(g_m), prompt, pl, &pt, &npt) == 0);
+    CHECK_MSG(npt > 3 * 24 && (int)npt + 8 < n_ctx, "prompt of %zu tokens (context %d)", npt, n_ctx);
+    free(pt);
+    json_t *req = json_pack("{s:s,s:i,s:b,s:i,s:i}", "prompt", prompt, "max_tokens", 6, "echo", 1, "logprobs", 2,
+                            "seed", 4);
+    char *rb = json_dumps(req, 0);
+    int st1, st2;
+    json_t *chunked = post_json(sv.port, "/v1/completions", rb, &st1);
+    json_t *whole = post_json(g_main.port, "/v1/completions", rb, &st2);
+    CHECK(st1 == 200 && st2 == 200);
+    json_t *c1 = json_array_get(json_object_get(chunked, "choices"), 0);
+    json_t *c2 = json_array_get(json_object_get(whole, "choices"), 0);
+    CHECK(c1 && c2 && json_equal(json_object_get(c1, "logprobs"), json_object_get(c2, "logprobs")));
+    CHECK(c1 && c2 && json_equal(json_object_get(c1, "text"), json_object_get(c2, "text")));
+    free(rb);
+    json_decref(req);
+    json_decref(chunked);
+    json_decref(whole);
+    CHECK(server_stop(&sv) == 0);
+}
+
 TEST(test_bad_input)
 {
     static const struct {
@@ -1211,10 +1359,10 @@ static void check_variant_served(arch_variant v, const char *text, size_t tl)
 
 TEST(test_every_variant_served)
 {
-    static char text[4096];
-    size_t tl = read_text(text, sizeof text);
-    CHECK(tl > 0);
-    if (!tl) return;
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
+    tl = tl < 4095 ? tl : 4095; /* a shorter text: eight servers score it */
     for (int v = 0; v < ARCH_N_VARIANTS; v++) check_variant_served((arch_variant)v, text, tl);
 }
 
@@ -1588,8 +1736,10 @@ int main(int argc, char **argv)
     RUN(test_generate_stream);
     RUN(test_openai_completions);
     RUN(test_openai_echo_stream);
+    RUN(test_greedy_logprob_is_top);
     RUN(test_echo_stream_waits_for_prefill);
     RUN(test_score);
+    RUN(test_score_interleaves_generation);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
     RUN(test_every_variant_served);

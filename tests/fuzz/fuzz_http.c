@@ -132,7 +132,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .drain_timeout_s = 1,
         .log_level = SRV_LOG_ERROR,
         .max_connections = 64,
-        .score_batch_tokens = 256,
+        .step_tokens = 256,
         .threads = 1,
     };
     pthread_t th;
