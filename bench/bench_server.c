@@ -11,6 +11,21 @@
  * Reported per (route, clients): requests/s, tokens/s, latency p50/p99,
  * TTFT p50/p99, errors (anything but 200; 503s are counted apart).
  *
+ * --api openai drives any OpenAI-compatible server (llama-server, or synth
+ * serve's own /v1/completions) the same way, so one client measures both:
+ * POST /v1/completions {"prompt": "the model of attention", "max_tokens":
+ * 64, "temperature": 1, "stream": true, "ignore_eos": true} (ignore_eos is
+ * llama-server's; synth accepts and ignores unknown fields there). The
+ * response is read as server-sent events (chunked transfer decoded with
+ * net_chunked_feed): TTFT is the arrival of the first "data:" event with
+ * "choices", the token count is the final event's usage.completion_tokens
+ * (the number of such events if the server sends no usage), and a request
+ * counts as an error unless it is a 200 that ends with usage or
+ * "data: [DONE]" and has no "error" event. Reported per clients: requests/s,
+ * tokens/s (aggregate), tokens per request, latency p50/p90/p99, TTFT
+ * p50/p90. With --port the server is not started (no model is needed);
+ * without it synth serve is started as in the default mode.
+ *
  * The model: --model PATH, else the shipped CMD_DEFAULT_MODEL if present,
  * else the engine's default size (d 256, 6 layers, 4 heads, d_ff 1024,
  * L 256, vocab 8192, random variant) with random q8_0 weights and a byte
@@ -19,6 +34,7 @@
  * Usage: bench_server [--synth PATH] [--model PATH] [--seconds S (4)]
  *                     [--clients 1,8,32,128] [--threads N] [--max-batch N]
  *                     [--port P (use a server already running there)]
+ *                     [--api synth|openai (synth)]
  *        bench_server --write-model PATH   (only write the default-size model)
  */
 #include <arpa/inet.h>
@@ -73,10 +89,11 @@ static int write_default_model(const char *path)
 /* ---- client ---- */
 
 static int g_port;
+static int g_openai;   /* --api openai */
 
 typedef struct {
     double lat, ttft;
-    int tokens, status;
+    int tokens, status;   /* status: HTTP status, -1 no response, -2 an incomplete or failed stream */
 } sample;
 
 typedef struct {
@@ -86,17 +103,11 @@ typedef struct {
     int n, cap;
 } client;
 
-/* One request on a fresh connection; counts "token" events as they stream. */
-static void one_request(client *c, sample *out)
+/* A connection with the POST sent (Connection: close), or -1. */
+static int send_post(const client *c)
 {
-    memset(out, 0, sizeof *out);
-    out->ttft = -1;
-    double t0 = net_now();
     int fd = net_connect(g_port, 120);
-    if (fd < 0) {
-        out->status = -1;
-        return;
-    }
+    if (fd < 0) return -1;
     char head[512];
     size_t bl = strlen(c->body);
     int hn = snprintf(head, sizeof head,
@@ -105,6 +116,19 @@ static void one_request(client *c, sample *out)
                       c->path, bl);
     if (net_send_all(fd, head, (size_t)hn) || net_send_all(fd, c->body, bl)) {
         close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One request on a fresh connection; counts "token" events as they stream. */
+static void one_request(client *c, sample *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ttft = -1;
+    double t0 = net_now();
+    int fd = send_post(c);
+    if (fd < 0) {
         out->status = -1;
         return;
     }
@@ -133,6 +157,91 @@ static void one_request(client *c, sample *out)
     free(buf);
 }
 
+/* Per-response state of the OpenAI stream reader. */
+typedef struct {
+    int events, usage, done, failed;
+} sse_state;
+
+/* Consume the complete events at the front of body[0..*len); an incomplete
+ * last event stays for the next call. Events end with "\n\n" (synth and
+ * llama-server both send LF line ends; CRLF-delimited SSE is not handled). */
+static void sse_scan(char *body, size_t *len, sse_state *st, double t0, sample *out)
+{
+    size_t at = 0;
+    for (;;) {
+        char *e = memmem(body + at, *len - at, "\n\n", 2);
+        if (!e) break;
+        *e = 0;   /* the event is body[at..e) */
+        const char *ev = body + at, *d = strstr(ev, "data:");
+        at = (size_t)(e - body) + 2;
+        if (!d) continue;   /* comments, "event:" lines alone */
+        d += 5 + (d[5] == ' ');
+        if (!strncmp(d, "[DONE]", 6)) {
+            st->done = 1;
+            continue;
+        }
+        if (strstr(d, "\"error\"")) st->failed = 1;
+        const char *u = strstr(d, "\"completion_tokens\":");
+        if (u) st->usage = atoi(u + 20);
+        if (strstr(d, "\"choices\"") && st->events++ == 0) out->ttft = net_now() - t0;
+    }
+    memmove(body, body + at, *len - at);
+    *len -= at;
+}
+
+/* One streamed /v1/completions request (see the header comment). */
+static void one_request_openai(client *c, sample *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ttft = -1;
+    out->status = -1;
+    double t0 = net_now();
+    int fd = send_post(c);
+    if (fd < 0) return;
+    size_t cap = 65536, len = 0;   /* headers, then the decoded body not yet scanned */
+    char *buf = malloc(cap + 1);
+    int in_body = 0, chunked = 0;
+    net_chunked ck = {0};
+    sse_state st = {0, -1, 0, 0};
+    while (buf) {
+        if (len + 16384 > cap) {
+            char *nb = realloc(buf, (cap *= 2) + 1);
+            if (!nb) break;
+            buf = nb;
+        }
+        ssize_t k = recv(fd, buf + len, cap - len, 0);
+        if (k <= 0) break;
+        if (!in_body) {
+            len += (size_t)k;
+            buf[len] = 0;
+            char *hend = strstr(buf, "\r\n\r\n");
+            if (!hend) continue;
+            *hend = 0;
+            if (sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) out->status = -1;
+            chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
+            in_body = 1;
+            size_t rest = len - (size_t)(hend + 4 - buf);
+            memmove(buf, hend + 4, rest);
+            len = 0;
+            k = (ssize_t)rest;
+        }
+        /* the k new body bytes are at buf + len */
+        long got = chunked ? net_chunked_feed(&ck, buf + len, (size_t)k) : (long)k;
+        if (got < 0) {
+            st.failed = 1;
+            break;
+        }
+        len += (size_t)got;
+        sse_scan(buf, &len, &st, t0, out);
+        if (chunked && net_chunked_done(&ck)) break;
+    }
+    close(fd);
+    free(buf);
+    out->lat = net_now() - t0;
+    out->tokens = st.usage >= 0 ? st.usage : st.events;
+    if (out->status == 200 && (st.failed || (!st.done && st.usage < 0))) out->status = -2;
+}
+
 static void *client_main(void *arg)
 {
     client *c = arg;
@@ -141,7 +250,8 @@ static void *client_main(void *arg)
             c->cap = c->cap ? c->cap * 2 : 256;
             c->s = realloc(c->s, (size_t)c->cap * sizeof *c->s);
         }
-        one_request(c, &c->s[c->n++]);
+        if (g_openai) one_request_openai(c, &c->s[c->n++]);
+        else one_request(c, &c->s[c->n++]);
     }
     return NULL;
 }
@@ -192,9 +302,16 @@ static void run_load(const char *name, const char *path, const char *body, int n
         }
     qsort(lat, (size_t)nok, sizeof *lat, cmp_double);
     qsort(ttft, (size_t)nttft, sizeof *ttft, cmp_double);
-    printf("| %-9s | %7d | %8.1f | %9.0f | %8.1f | %8.1f | %9.1f | %9.1f | %4d | %5d |\n", name, nclients,
-           nok / wall, tokens / wall, pct(lat, nok, 0.5) * 1e3, pct(lat, nok, 0.99) * 1e3,
-           nttft ? pct(ttft, nttft, 0.5) * 1e3 : 0, nttft ? pct(ttft, nttft, 0.99) * 1e3 : 0, n503, nerr);
+    double p50 = pct(lat, nok, 0.5) * 1e3, p99 = pct(lat, nok, 0.99) * 1e3;
+    double t50 = nttft ? pct(ttft, nttft, 0.5) * 1e3 : 0;
+    if (g_openai) {
+        printf("| %7d | %8.1f | %9.0f | %7.1f | %8.1f | %8.1f | %8.1f | %9.1f | %9.1f | %6d |\n", nclients, nok / wall,
+               tokens / wall, nok ? (double)tokens / nok : 0, p50, pct(lat, nok, 0.9) * 1e3, p99, t50,
+               nttft ? pct(ttft, nttft, 0.9) * 1e3 : 0, n503 + nerr);
+    } else {
+        printf("| %-9s | %7d | %8.1f | %9.0f | %8.1f | %8.1f | %9.1f | %9.1f | %4d | %5d |\n", name, nclients,
+               nok / wall, tokens / wall, p50, p99, t50, nttft ? pct(ttft, nttft, 0.99) * 1e3 : 0, n503, nerr);
+    }
     fflush(stdout);
     for (int i = 0; i < nclients; i++) free(cs[i].s);
     free(cs);
@@ -249,6 +366,52 @@ static pid_t start_server(const char *synth, const char *model_path, const char 
     return -1;
 }
 
+/* SIGTERM (the server drains) and its exit status. */
+static void stop_server(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("server exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+/* --api openai: /v1/completions streams only, on the server at --port or on
+ * a synth serve started here. */
+static int bench_openai(const char *synth, const char *model_path, const char *clients, const char *threads,
+                        const char *batch, double seconds)
+{
+    pid_t pid = 0;
+    if (!g_port) {
+        if (!model_path && access(CMD_DEFAULT_MODEL, R_OK) == 0) model_path = CMD_DEFAULT_MODEL;
+        if (!model_path) {
+            fprintf(stderr, "bench_server: --api openai needs --port or a --model to serve\n");
+            return 2;
+        }
+        pid = start_server(synth, model_path, threads, batch);
+        if (pid < 0) {
+            fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
+            return 1;
+        }
+        printf("synth serve -m %s --threads %s --max-batch %s on port %d\n", model_path, threads, batch, g_port);
+    }
+    printf("OpenAI API at 127.0.0.1:%d: POST /v1/completions, 64 new tokens, streamed; %.0f s per row\n", g_port,
+           seconds);
+    bench_print_load("start");
+    printf("\n| clients | req/s    | tokens/s  | tok/req | p50 ms   | p90 ms   | p99 ms   | TTFT p50  | TTFT p90  | errors |\n"
+           "|---------|----------|-----------|---------|----------|----------|----------|-----------|-----------|--------|\n");
+    static const char body[] = "{\"prompt\":\"the model of attention\",\"max_tokens\":64,\"temperature\":1.0,"
+                               "\"stream\":true,\"ignore_eos\":true}";
+    char list[64];
+    snprintf(list, sizeof list, "%s", clients);
+    for (char *tk = strtok(list, ","); tk; tk = strtok(NULL, ",")) {
+        int n = atoi(tk);
+        if (n >= 1) run_load("/v1/completions", "/v1/completions", body, n, seconds);
+    }
+    bench_print_load("end");
+    if (pid > 0) stop_server(pid);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *synth = getenv("SYNTH") ? getenv("SYNTH") : "./synth", *model_path = NULL;
@@ -256,7 +419,8 @@ int main(int argc, char **argv)
     double seconds = 4;
     if (argc == 3 && !strcmp(argv[1], "--write-model")) return write_default_model(argv[2]) ? 1 : 0;
     static const char usage[] = "usage: bench_server [--synth PATH] [--model PATH] [--seconds S] "
-                                "[--clients 1,8,32,128] [--threads N] [--max-batch N] [--port P]\n";
+                                "[--clients 1,8,32,128] [--threads N] [--max-batch N] [--port P] "
+                                "[--api synth|openai]\n";
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
@@ -273,7 +437,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
         else if (!strcmp(argv[i], "--max-batch")) batch = argv[i + 1];
         else if (!strcmp(argv[i], "--port")) g_port = atoi(argv[i + 1]);
-        else {
+        else if (!strcmp(argv[i], "--api") && !strcmp(argv[i + 1], "openai")) g_openai = 1;
+        else if (!strcmp(argv[i], "--api") && !strcmp(argv[i + 1], "synth")) g_openai = 0;
+        else if (!strcmp(argv[i], "--api")) {
+            fprintf(stderr, "bench_server: --api must be synth or openai, not '%s'\n", argv[i + 1]);
+            return 2;
+        } else {
             fprintf(stderr, "bench_server: unknown option '%s'\n%s", argv[i], usage);
             return 2;
         }
@@ -283,6 +452,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (g_openai) return bench_openai(synth, model_path, clients, threads, batch, seconds);
     char tmpdir[] = "/tmp/bench_server.XXXXXX", tmp_model[64] = "";
     if (!model_path && access(CMD_DEFAULT_MODEL, R_OK) == 0) model_path = CMD_DEFAULT_MODEL;
     if (!model_path) {
@@ -346,12 +516,7 @@ int main(int argc, char **argv)
     }
     printf("\n");
     bench_health(seconds);
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        int st = 0;
-        waitpid(pid, &st, 0);
-        printf("server exit status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    }
+    if (pid > 0) stop_server(pid);
     if (tmp_model[0]) {
         unlink(tmp_model);
         rmdir(tmpdir);

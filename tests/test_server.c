@@ -199,19 +199,16 @@ static char *read_all(int fd, size_t *len)
     return b;
 }
 
+/* The whole chunked body at once through the shared incremental decoder;
+ * a malformed stream keeps what was decoded before the error. */
 static size_t dechunk(char *b, size_t n)
 {
-    size_t in = 0, out = 0;
-    while (in < n) {
-        char *end;
-        unsigned long sz = strtoul(b + in, &end, 16);
-        char *crlf = strstr(b + in, "\r\n");
-        if (!crlf || end == b + in) break;
-        in = (size_t)(crlf - b) + 2;
-        if (sz == 0 || in + sz > n) break;
-        memmove(b + out, b + in, sz);
-        out += sz;
-        in += sz + 2;
+    net_chunked c = {0};
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {   /* one byte at a time: every split point is exercised */
+        long k = net_chunked_feed(&c, b + i, 1);
+        if (k < 0) break;
+        if (k) b[out++] = b[i];
     }
     b[out] = 0;
     return out;
@@ -432,6 +429,42 @@ static int sse_parse(const char *body, json_t **ev, int cap, int *done_marker)
 }
 
 /* ------------------------------------------------------------ tests */
+
+/* The shared chunked decoder (net_client.inc) against a hand-made body with
+ * extensions, upper-case hex, a bare LF and a trailer, cut in two at every
+ * byte, and on malformed streams. The server's own chunked responses go
+ * through it one byte at a time in every other test (dechunk). */
+TEST(test_chunked_decoder)
+{
+    static const char body[] = "5;ext=1\r\nhello\r\nA\r\n, chunked \r\n1\nx\n0\r\nX-Trailer: 1\r\n\r\nafter";
+    static const char want[] = "hello, chunked x";
+    size_t n = sizeof body - 1;
+    for (size_t cut = 0; cut <= n; cut++) {
+        char buf[sizeof body];
+        memcpy(buf, body, sizeof body);
+        net_chunked c = {0};
+        long a = net_chunked_feed(&c, buf, cut);
+        CHECK(a >= 0);
+        char out[64];
+        memcpy(out, buf, (size_t)a);
+        long b = net_chunked_feed(&c, buf + cut, n - cut);
+        CHECK(b >= 0 && a + b == (long)strlen(want));
+        if (b >= 0 && a + b < (long)sizeof out) memcpy(out + a, buf + cut, (size_t)b);
+        CHECK_MSG(a >= 0 && b >= 0 && !memcmp(out, want, strlen(want)), "cut at %zu", cut);
+        CHECK(net_chunked_done(&c));
+    }
+    static const char *const bad[] = {"x\r\n", "\r\n", "3\r\nabcX", "1234567890abcdef0\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", bad[i]);
+        net_chunked c = {0};
+        CHECK_MSG(net_chunked_feed(&c, buf, strlen(buf)) == -1, "malformed stream %zu accepted", i);
+    }
+    char buf[] = "4\r\nabc";   /* truncated: no error, not done */
+    net_chunked c = {0};
+    CHECK(net_chunked_feed(&c, buf, strlen(buf)) == 3 && !net_chunked_done(&c));
+}
+
 
 TEST(test_health_ready_models_metrics)
 {
@@ -1808,6 +1841,7 @@ int main(int argc, char **argv)
         printf("test_server: server did not start\n0 passed, 1 failed\n");
         return 1;
     }
+    RUN(test_chunked_decoder);
     RUN(test_health_ready_models_metrics);
     RUN(test_tokenize_detokenize);
     RUN(test_generate);
