@@ -59,6 +59,7 @@
 #include "ckpt.h"
 #include "cmd.h"
 #include "model.h"
+#include "ops.h"
 #include "quant.h"
 #include "tok.h"
 
