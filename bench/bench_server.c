@@ -34,7 +34,7 @@
  * Usage: bench_server [--synth PATH] [--model PATH] [--seconds S (4)]
  *                     [--clients 1,8,32,128] [--threads N] [--max-batch N]
  *                     [--port P (use a server already running there)]
- *                     [--api synth|openai (synth)]
+ *                     [--api synth|openai|choices (synth)]
  *        bench_server --write-model PATH   (only write the default-size model)
  */
 #include <arpa/inet.h>
@@ -91,6 +91,7 @@ static int write_default_model(const char *path)
 
 static int g_port;
 static int g_openai;   /* --api openai */
+static int g_choices;  /* --api choices */
 
 typedef struct {
     double lat, ttft;
@@ -343,7 +344,8 @@ static void bench_health(double seconds)
 
 /* ---- server ---- */
 
-static pid_t start_server(const char *synth, const char *model_path, const char *threads, const char *batch)
+static pid_t start_server(const char *synth, const char *model_path, const char *threads, const char *batch,
+                          const char *prefix_slots)
 {
     g_port = net_free_port();
     if (g_port < 0) return -1;
@@ -352,7 +354,8 @@ static pid_t start_server(const char *synth, const char *model_path, const char 
     pid_t pid = fork();
     if (pid == 0) {
         execl(synth, synth, "serve", "-m", model_path, "--port", port, "--max-queue", "4096", "--max-batch", batch,
-              "--threads", threads, "--log-level", "warn", "--max-connections", "4096", (char *)NULL);
+              "--threads", threads, "--log-level", "warn", "--max-connections", "4096", "--prefix-slots",
+              prefix_slots, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 1000; i++) {
@@ -388,7 +391,7 @@ static int bench_openai(const char *synth, const char *model_path, const char *c
             fprintf(stderr, "bench_server: --api openai needs --port or a --model to serve\n");
             return 2;
         }
-        pid = start_server(synth, model_path, threads, batch);
+        pid = start_server(synth, model_path, threads, batch, "8");
         if (pid < 0) {
             fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
             return 1;
@@ -413,6 +416,167 @@ static int bench_openai(const char *synth, const char *model_path, const char *c
     return 0;
 }
 
+/* ---- --api choices: multiple-choice scoring ----
+ * lm-evaluation-harness's multiple-choice tasks send, per question, one
+ * context with several continuations as separate log-likelihood requests.
+ * Each client asks questions one after another: a new context of CH_WORDS
+ * words (its own words, so questions share nothing), then CH_N /score
+ * {context, continuation} requests in turn. The same load runs against a
+ * server with the prefix cache off (--prefix-slots 0, what every request
+ * cost before it) and on (8), alternating, so the ratio is side by side. */
+#define CH_WORDS 160
+#define CH_N 4
+
+typedef struct {
+    int id;
+    double until;
+    int questions, errors;
+    double *lat;   /* per question, seconds */
+    int cap;
+} ch_client;
+
+static void ch_context(char *out, size_t cap, uint64_t seed)
+{
+    static const char *const words[] = {"the", "model", "of", "attention", "is", "a", "random", "matrix", "and",
+                                        "learns", "to", "mix", "values", "over", "positions", "in", "context",
+                                        "river", "city", "war", "game", "song", "team", "season", "north"};
+    size_t n = 0;
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (int w = 0; w < CH_WORDS && n + 16 < cap; w++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", w ? " " : "", words[(x >> 33) % 25]);
+    }
+}
+
+static int post_status(const char *path, const char *body)
+{
+    client c = {.path = path, .body = body};
+    int fd = send_post(&c);
+    if (fd < 0) return -1;
+    char buf[16384];
+    size_t len = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (k <= 0) break;
+        len += (size_t)k;
+        if (len == sizeof buf - 1) len = 64;   /* keep the status line, drop the rest */
+    }
+    close(fd);
+    buf[len] = 0;
+    int st = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &st) != 1) st = -1;
+    return st;
+}
+
+static void *ch_client_main(void *arg)
+{
+    static const char *const conts[CH_N] = {" the river", " a song of the city", " north", " the team season"};
+    ch_client *c = arg;
+    char ctx[4096], body[5000];
+    for (int q = 0; net_now() < c->until; q++) {
+        ch_context(ctx, sizeof ctx, (uint64_t)c->id << 32 | (uint64_t)q);
+        double t0 = net_now();
+        int ok = 1;
+        for (int k = 0; k < CH_N; k++) {
+            snprintf(body, sizeof body, "{\"context\":\"%s\",\"continuation\":\"%s\"}", ctx, conts[k]);
+            ok &= post_status("/score", body) == 200;
+        }
+        if (!ok) {
+            c->errors++;
+            continue;
+        }
+        if (c->questions == c->cap) c->lat = realloc(c->lat, (size_t)(c->cap = c->cap ? 2 * c->cap : 256) * sizeof *c->lat);
+        c->lat[c->questions++] = net_now() - t0;
+    }
+    return NULL;
+}
+
+/* Questions per second with n clients; p50 seconds per question in *p50. */
+static double ch_load(int n, double seconds, double *p50, int *errors)
+{
+    ch_client *cs = calloc((size_t)n, sizeof *cs);
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    double t0 = net_now();
+    for (int i = 0; i < n; i++) {
+        cs[i] = (ch_client){.id = i, .until = t0 + seconds};
+        pthread_create(&th[i], NULL, ch_client_main, &cs[i]);
+    }
+    int total = 0;
+    *errors = 0;
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        total += cs[i].questions;
+        *errors += cs[i].errors;
+    }
+    double wall = net_now() - t0;
+    double *all = malloc((size_t)(total + 1) * sizeof *all);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(all + k, cs[i].lat, (size_t)cs[i].questions * sizeof *all);
+        k += cs[i].questions;
+        free(cs[i].lat);
+    }
+    qsort(all, (size_t)total, sizeof *all, cmp_double);
+    *p50 = pct(all, total, 0.5);
+    free(all);
+    free(cs);
+    free(th);
+    return total / wall;
+}
+
+static int bench_choices(const char *synth, const char *model_path, const char *clients, const char *threads,
+                         const char *batch, double seconds)
+{
+    if (!model_path && access(CMD_DEFAULT_MODEL, R_OK) == 0) model_path = CMD_DEFAULT_MODEL;
+    if (!model_path) {
+        fprintf(stderr, "bench_server: --api choices needs a --model\n");
+        return 2;
+    }
+    model *m = NULL;
+    char err[256], ctx[4096];
+    if (model_load(model_path, &m, err, sizeof err)) {
+        fprintf(stderr, "bench_server: %s\n", err);
+        return 1;
+    }
+    ch_context(ctx, sizeof ctx, 0);
+    int32_t *ids = NULL;
+    size_t nt = 0;
+    tok_encode(model_tok(m), ctx, strlen(ctx), &ids, &nt);
+    free(ids);
+    model_free(m);
+    printf("multiple-choice scoring: per question a new context of %d words (%zu tokens in the first), %d /score "
+           "{context, continuation} requests in turn; server --threads %s --max-batch %s; %.0f s per row, "
+           "prefix cache off and on alternating\n",
+           CH_WORDS, nt, CH_N, threads, batch, seconds);
+    bench_print_load("start");
+    printf("\n| clients | prefix slots | questions/s | p50 ms per question | errors |\n"
+           "|---------|--------------|-------------|---------------------|--------|\n");
+    char list[64];
+    snprintf(list, sizeof list, "%s", clients);
+    for (char *tk = strtok(list, ","); tk; tk = strtok(NULL, ",")) {
+        int n = atoi(tk);
+        if (n < 1) continue;
+        double rate[2];
+        for (int on = 0; on < 2; on++) {
+            pid_t pid = start_server(synth, model_path, threads, batch, on ? "8" : "0");
+            if (pid < 0) {
+                fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
+                return 1;
+            }
+            double p50;
+            int errors;
+            rate[on] = ch_load(n, seconds, &p50, &errors);
+            printf("| %7d | %12s | %11.1f | %19.1f | %6d |\n", n, on ? "8" : "0 (off)", rate[on], p50 * 1e3, errors);
+            fflush(stdout);
+            kill(pid, SIGTERM);
+            waitpid(pid, NULL, 0);
+        }
+        printf("| %7d | on / off     | %10.2fx |                     |        |\n", n, rate[0] > 0 ? rate[1] / rate[0] : 0);
+    }
+    bench_print_load("end");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *synth = getenv("SYNTH") ? getenv("SYNTH") : "./synth", *model_path = NULL;
@@ -421,7 +585,7 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "--write-model")) return write_default_model(argv[2]) ? 1 : 0;
     static const char usage[] = "usage: bench_server [--synth PATH] [--model PATH] [--seconds S] "
                                 "[--clients 1,8,32,128] [--threads N] [--max-batch N] [--port P] "
-                                "[--api synth|openai]\n";
+                                "[--api synth|openai|choices]\n";
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
@@ -440,8 +604,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--port")) g_port = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--api") && !strcmp(argv[i + 1], "openai")) g_openai = 1;
         else if (!strcmp(argv[i], "--api") && !strcmp(argv[i + 1], "synth")) g_openai = 0;
+        else if (!strcmp(argv[i], "--api") && !strcmp(argv[i + 1], "choices")) g_choices = 1;
         else if (!strcmp(argv[i], "--api")) {
-            fprintf(stderr, "bench_server: --api must be synth or openai, not '%s'\n", argv[i + 1]);
+            fprintf(stderr, "bench_server: --api must be synth, openai or choices, not '%s'\n", argv[i + 1]);
             return 2;
         } else {
             fprintf(stderr, "bench_server: unknown option '%s'\n%s", argv[i], usage);
@@ -453,6 +618,8 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (g_choices) return bench_choices(synth, model_path, strcmp(clients, "1,8,32,128") ? clients : "1,4", threads,
+                                        batch, seconds);
     if (g_openai) return bench_openai(synth, model_path, clients, threads, batch, seconds);
     char tmpdir[] = "/tmp/bench_server.XXXXXX", tmp_model[64] = "";
     if (!model_path && access(CMD_DEFAULT_MODEL, R_OK) == 0) model_path = CMD_DEFAULT_MODEL;
@@ -498,7 +665,7 @@ int main(int argc, char **argv)
     snprintf(score_body, sizeof score_body, "{\"text\":\"%s\"}", text);
     snprintf(gen_body, sizeof gen_body,
              "{\"prompt\":\"the model of attention\",\"max_tokens\":64,\"temperature\":1.0,\"stream\":true}");
-    pid_t pid = g_port ? 0 : start_server(synth, model_path, threads, batch);
+    pid_t pid = g_port ? 0 : start_server(synth, model_path, threads, batch, "8");
     if (pid < 0) {
         fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
         return 1;

@@ -13,6 +13,7 @@ for n in $names; do
     echo "== bench_$n"
     case $n in
         tok) "$bin" "$data/test.txt" "$data/train.txt" ;;
+        server) "$bin" && echo && "$bin" --api choices ;;   # + multiple-choice scoring, prefix cache off/on
         *) "$bin" ;;
     esac
 done
