@@ -75,6 +75,8 @@ int cmd_info(int argc, char **argv)
     printf("layernorm eps   %g\n", (double)hp->ln_eps);
     printf("eos token       %d\n", tok_eos(model_tok(m)));
     printf("static attention %s\n", arch_is_static(hp->variant) ? "precomputed at load (softmax of R)" : "computed per token");
+    printf("kernels         %s (best on this CPU: %s; SYNTH_CPU to force a lower one)\n", model_cpu(), model_cpu_best());
+    printf("threads         %d\n", model_threads());
     /* tensor type histogram */
     int64_t count[16] = {0}, bytes[16] = {0};
     const char *names[16] = {0};

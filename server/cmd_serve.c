@@ -10,8 +10,6 @@
 #include "cmd.h"
 #include "srv_core.h"
 
-#include <cblas.h>
-
 typedef enum { F_STR, F_INT, F_SIZE, F_DOUBLE, F_LEVEL } flag_kind;
 
 typedef struct {
@@ -101,9 +99,9 @@ int cmd_serve(int argc, char **argv)
         .max_header = 32768,
         .step_tokens = 512,
         .prefix_slots = 8,
-        .threads = 0,
     };
-    int timeout_ms = 0;
+    int timeout_ms = 0, threads = 0;
+    const char *cpu = "auto";
     const flag flags[] = {
         {"model", 'm', "SYNTH_MODEL", F_STR, &c.model_path, 0, 0, "checkpoint (GGUF), default " CMD_DEFAULT_MODEL},
         {"host", 0, "SYNTH_HOST", F_STR, &c.host, 0, 0, "address to listen on (default 127.0.0.1)"},
@@ -126,7 +124,9 @@ int cmd_serve(int argc, char **argv)
          "tokens per model step: decode rows + prompt and /score chunks (512)"},
         {"prefix-slots", 0, "SYNTH_PREFIX_SLOTS", F_INT, &c.prefix_slots, 0, 1024,
          "computed prompt/context prefixes kept for reuse (8; 0: off)"},
-        {"threads", 't', "SYNTH_THREADS", F_INT, &c.threads, 0, 1024, "compute threads: OpenBLAS and the engine pool (0: all cores)"},
+        {"threads", 't', "SYNTH_THREADS", F_INT, &threads, 0, 1024,
+         "compute threads: the engine pool and OpenBLAS, one budget (0: all cores)"},
+        {"cpu", 0, "SYNTH_CPU", F_STR, &cpu, 0, 0, "kernel level: auto (the best this CPU has), avx512, avx2, scalar"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -168,14 +168,12 @@ int cmd_serve(int argc, char **argv)
         if (set_flag(f, val)) return 2;
     }
     c.request_timeout_ms = timeout_ms;
-    if (c.threads > 0) {
-        /* The engine's ops pool reads SYNTH_THREADS when first used; the
-         * flag must win over an inherited variable. */
-        char nb[16];
-        snprintf(nb, sizeof nb, "%d", c.threads);
-        setenv("SYNTH_THREADS", nb, 1);
-        openblas_set_num_threads(c.threads);
+    char err[160];
+    if (model_set_cpu(cpu, err, sizeof err) != 0) {
+        fprintf(stderr, "synth serve: --cpu: %s\n", err);
+        return 2;
     }
+    if (threads > 0) model_set_threads(threads);   /* capped at the pool's maximum; the log says */
     signal(SIGPIPE, SIG_IGN);
     /* glibc gives every thread that allocates an arena of its own (up to 8
      * per core): the loop, the four libuv pool threads and the worker each

@@ -2,7 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "cmd.h"
+#include "model.h"
 
 typedef struct {
     const char *name;
@@ -34,6 +37,14 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    /* SYNTH_CPU forces a lower kernel level for every command (serve also
+     * takes it as --cpu); SYNTH_THREADS is read by the engine itself. */
+    const char *cpu = getenv("SYNTH_CPU");
+    char err[160];
+    if (cpu && *cpu && model_set_cpu(cpu, err, sizeof err) != 0) {
+        fprintf(stderr, "synth: SYNTH_CPU: %s\n", err);
+        return 2;
     }
     for (size_t i = 0; i < N_SUB; i++)
         if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].fn(argc - 1, argv + 1);

@@ -42,7 +42,9 @@
  *      windows and numbers as `synth score` (eval.h).
  * POST /tokenize {text} -> {tokens: [ids]}; POST /detokenize {tokens} -> {text}
  * GET /health (200 while the process runs), /ready (503 while draining),
- *     /metrics (Prometheus text), /v1/models.
+ *     /metrics (Prometheus text), /v1/models (OpenAI's list; the model
+ *     object adds variant, sizes, quantization, cpu: the kernel level in
+ *     force, threads: the compute budget).
  * GET / (the playground page and its files, compiled in, no API key) and
  *     GET /v1/attention?layer=N&head=H (precomputed attention of the
  *     static variants): see srv_static.h.

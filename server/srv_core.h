@@ -56,7 +56,6 @@ typedef struct {
     int step_tokens;           /* token budget of one model step: decode rows, prompt
                                   chunks and /score window chunks (decode rows always run) */
     int prefix_slots;          /* cache slots keeping computed prefixes for reuse (0: off) */
-    int threads;               /* OpenBLAS threads, 0: leave as is */
 } srv_config;
 
 enum srv_finish {

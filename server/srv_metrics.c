@@ -98,6 +98,15 @@ void srv_metrics_prefix_reused(srv_metrics *m, int64_t n)
     pthread_mutex_unlock(&m->mu);
 }
 
+void srv_metrics_engine(srv_metrics *m, const char *cpu, const char *cpu_best, int threads)
+{
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->cpu, sizeof m->cpu, "%s", cpu);
+    snprintf(m->cpu_best, sizeof m->cpu_best, "%s", cpu_best);
+    m->threads = threads;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void srv_metrics_gauges(srv_metrics *m, int64_t queue_depth, int64_t running)
 {
     pthread_mutex_lock(&m->mu);
@@ -196,6 +205,12 @@ char *srv_metrics_render(srv_metrics *m, size_t *len)
                 sb_printf(&b, "synth_requests_total{route=\"%s\",status=\"%s\"} %llu\n", route_names[r], st,
                           (unsigned long long)m->requests[r][s]);
             }
+    if (m->cpu[0])
+        sb_printf(&b,
+                  "# HELP synth_cpu_info The engine's kernel level (level) and the best this CPU supports (best).\n"
+                  "# TYPE synth_cpu_info gauge\nsynth_cpu_info{level=\"%s\",best=\"%s\"} 1\n",
+                  m->cpu, m->cpu_best);
+    render_counter(&b, "synth_threads", "Compute threads of the engine (and OpenBLAS).", "gauge", (double)m->threads);
     render_counter(&b, "synth_queue_depth", "Requests waiting for the inference worker.", "gauge",
                    (double)m->queue_depth);
     render_counter(&b, "synth_running_batch_size", "Sequences in the running batch.", "gauge",

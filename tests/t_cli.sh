@@ -38,6 +38,17 @@ check "generate seed 7 again" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 2
 cmp -s "$T/out" "$T/g1" && ok "same seed, same text" || bad "same seed, same text"
 check "generate greedy" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --temp 0
 
+# kernel levels: SYNTH_CPU forces one for every command; scores agree
+check "info at scalar" env SYNTH_CPU=scalar $SYNTH info "$T/m.gguf"
+grep -q "^kernels  *scalar (best on this CPU: " "$T/out" && ok "info names the forced level" || bad "info names the forced level"
+check "score --json at scalar" env SYNTH_CPU=scalar $SYNTH score -m "$T/m-q8_0.gguf" --json "$T/text.txt"
+python3 - "$T/s8.json" "$T/out" <<'PY' && ok "scalar kernels score as the best level (1e-5)" || bad "scalar kernels score as the best level (1e-5)"
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+assert a["tokens"] == b["tokens"] and abs(b["nll"] / a["nll"] - 1) < 1e-5, (a, b)
+PY
+check_fail "SYNTH_CPU unknown" 2 "SYNTH_CPU" env SYNTH_CPU=avx9 $SYNTH info "$T/m.gguf"
+check_fail "serve --cpu unknown" 2 "\-\-cpu" $SYNTH serve -m "$T/m.gguf" --port 0 --cpu avx9
 check_fail "missing model file" 1 "nope.gguf" $SYNTH info "$T/nope.gguf"
 check_fail "bad --temp" 2 "\-\-temp" $SYNTH generate -m "$T/m.gguf" -p x --temp abc
 check_fail "negative -n" 2 "\-n" $SYNTH generate -m "$T/m.gguf" -p x -n -3

@@ -484,6 +484,17 @@ TEST(test_health_ready_models_metrics)
     CHECK(m && json_integer_value(json_object_get(m, "context_length")) == hp->n_ctx);
     CHECK(m && !strcmp(json_string_value(json_object_get(m, "quantization")), "f32"));
     CHECK(m && json_integer_value(json_object_get(m, "n_params")) == arch_n_params(hp));
+    /* the kernel level (the best of this CPU unless SYNTH_CPU forces one)
+     * and the thread budget (server_start passes --threads 1) */
+    const char *forced = getenv("SYNTH_CPU"), *want = forced && *forced && strcmp(forced, "auto") ? forced
+                                                                                                  : model_cpu_best();
+    const char *cpu = m ? json_string_value(json_object_get(m, "cpu")) : NULL;
+    CHECK_MSG(cpu && !strcmp(cpu, want), "/v1/models cpu %s, want %s", cpu ? cpu : "(none)", want);
+    CHECK(m && json_integer_value(json_object_get(m, "threads")) == 1);
+    char info[96];
+    snprintf(info, sizeof info, "synth_cpu_info{level=\"%s\",best=\"%s\"}", want, model_cpu_best());
+    CHECK_MSG(metric(g_main.port, info) == 1, "no metric %s", info);
+    CHECK(metric(g_main.port, "synth_threads") == 1);
     resp_free(&r);
     CHECK(http(g_main.port, "GET", "/metrics", NULL, NULL, &r) == 0);
     CHECK(r.status == 200);
@@ -1130,6 +1141,49 @@ TEST(test_prefix_reuse)
 out:
     CHECK(server_stop(&on) == 0);
     CHECK(server_stop(&off) == 0);
+}
+
+/* --cpu scalar: the server runs the portable kernels (the level shows in
+ * /v1/models, /metrics and the start-up log) and scores as the in-process
+ * best level does, to float rounding. */
+TEST(test_cpu_level_forced)
+{
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
+    server sv;
+    const char *extra[] = {"--cpu", "scalar", NULL};
+    CHECK(server_start(&sv, "scalar", NULL, extra, NULL) == 0);
+    if (!sv.pid) return;
+    int st;
+    json_t *j = NULL;
+    resp r;
+    CHECK(http(sv.port, "GET", "/v1/models", NULL, NULL, &r) == 0);
+    json_t *m = r.json ? json_array_get(json_object_get(r.json, "data"), 0) : NULL;
+    const char *cpu = m ? json_string_value(json_object_get(m, "cpu")) : NULL;
+    CHECK_MSG(cpu && !strcmp(cpu, "scalar"), "/v1/models cpu %s", cpu ? cpu : "(none)");
+    resp_free(&r);
+    char info[96];
+    snprintf(info, sizeof info, "synth_cpu_info{level=\"scalar\",best=\"%s\"}", model_cpu_best());
+    CHECK_MSG(metric(sv.port, info) == 1, "no metric %s", info);
+    json_t *body = json_pack("{s:s}", "text", text);
+    char *b = json_dumps(body, 0);
+    j = post_json(sv.port, "/score", b, &st);
+    free(b);
+    json_decref(body);
+    eval_result ref;
+    CHECK(eval_text(g_m, text, tl, 4, &ref, NULL, NULL, NULL, NULL) == 0);
+    CHECK(st == 200 && json_integer_value(json_object_get(j, "tokens")) == ref.n_tokens);
+    CHECK_NEAR(json_real_value(json_object_get(j, "nll")) / ref.nll, 1.0, 1e-5);
+    json_decref(j);
+    CHECK(server_stop(&sv) == 0);
+    char want[64], line[1024];
+    snprintf(want, sizeof want, "kernels scalar of %s", model_cpu_best());
+    FILE *f = fopen(sv.log, "r");
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) found |= strstr(line, want) != NULL;
+    if (f) fclose(f);
+    CHECK_MSG(found, "start-up log lacks \"%s\"", want);
 }
 
 /* The bad-input table, status by status. */
@@ -1854,6 +1908,7 @@ int main(int argc, char **argv)
     RUN(test_score);
     RUN(test_score_interleaves_generation);
     RUN(test_prefix_reuse);
+    RUN(test_cpu_level_forced);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
     RUN(test_every_variant_served);

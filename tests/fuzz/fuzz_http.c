@@ -134,8 +134,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .max_connections = 64,
         .step_tokens = 256,
         .prefix_slots = 4,
-        .threads = 1,
     };
+    model_set_threads(1);
     pthread_t th;
     if (pthread_create(&th, NULL, server_main, NULL)) abort();
     pthread_detach(th);
