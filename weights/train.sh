@@ -10,6 +10,10 @@
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA random &
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA vanilla &
 # Alone, leave THREADS unset: the trainer uses both cores.
+# MINUTES (95), DROPOUT (0.1) and SHAPE ("--d-model 256 --layers 6 --heads 4
+# --d-ff 1024") override the recipe (weights/search.sh compares them);
+# TOKENIZER=FILE reuses a model's vocabulary (the shipped one: the same
+# merges train.txt gives, without the minutes of learning them).
 # OPENBLAS_CORETYPE=SkylakeX: the AVX-512 sgemm kernels (about 1.6x the
 # Haswell ones on this EPYC; checked against a double-precision loop for the
 # trainer's shapes and by test_forward_ref/test_train, see the model card).
@@ -20,17 +24,22 @@ tag=$(printf %s "$variant" | tr + _)   # random+vanilla -> random_vanilla in fil
 out=${3:-runs/$tag}
 synth=${SYNTH:-./synth}
 threads=${THREADS:-0}
+minutes=${MINUTES:-95}
+dropout=${DROPOUT:-0.1}
+shape=${SHAPE:---d-model 256 --layers 6 --heads 4 --d-ff 1024}
 mkdir -p "$out"
 name=synthesizer-wt2
 [ "$variant" = random ] || name="synthesizer-wt2-$tag"
 set -- --threads "$threads"
 [ "$threads" -gt 0 ] || set --
+# TOKENIZER=FILE: take the BPE vocabulary from a GGUF instead of learning it
+[ -z "${TOKENIZER:-}" ] || set -- "$@" --tokenizer "$TOKENIZER"
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     -o "$out/$name-f32.gguf" --name "$name" --variant "$variant" \
-    --vocab 8192 --ctx 256 --d-model 256 --layers 6 --heads 4 --d-ff 1024 \
-    --batch 8 --seq 256 --steps auto --max-minutes 95 \
+    --vocab 8192 --ctx 256 $shape \
+    --batch 8 --seq 256 --steps auto --max-minutes "$minutes" \
     --lr 0.0015 --min-lr 0.0001 --warmup 150 \
-    --weight-decay 0.1 --dropout 0.1 --clip 1.0 --synth-lr-mult 30 \
+    --weight-decay 0.1 --dropout "$dropout" --clip 1.0 --synth-lr-mult 30 \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed 1 \
     --log "$out/train.csv" "$@" 2>"$out/train.log"
 for q in q8_0 q4_0; do
