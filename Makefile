@@ -14,7 +14,7 @@ BUILD    := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -march=$(ARCH) -D_GNU_SOURCE -MMD -MP \
-            -Iweights -Imodel -Iserver -I/usr/include/x86_64-linux-gnu/openblas-pthread
+            -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS   := -lopenblas -lmicrohttpd -ljansson -luv -lpng -lm -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -45,13 +45,28 @@ SYNTH := $(if $(SANITIZE),$(BUILD)/synth,synth)
 .PHONY: all test check bench bench-train bench-server clean deps
 all: $(SYNTH)
 
+# Include paths follow the layers (server -> model -> weights, never back),
+# so an #include in the wrong direction does not compile. The CLI commands
+# (server/cmd_*.c) may open files through weights/ (the GGUF reader); tests
+# and benchmarks see every layer.
+INC_weights := -Iweights
+INC_model   := -Imodel -Iweights
+INC_server  := -Iserver -Imodel -Iweights
+INC_tests   := $(INC_server)
+INC_bench   := $(INC_server)
+layer_inc    = $(INC_$(firstword $(subst /, ,$(1))))
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(call layer_inc,$<) -c $< -o $@
 
 $(BUILD)/model/kern_scalar.o: CFLAGS += $(KERN_MARCH_scalar)
 $(BUILD)/model/kern_avx2.o: CFLAGS += $(KERN_MARCH_avx2)
 $(BUILD)/model/kern_avx512.o: CFLAGS += $(KERN_MARCH_avx512)
+
+# the page's files are compiled in (.incbin): editing them rebuilds the object
+WEB_FILES := $(wildcard server/web/*.html server/web/*.js server/web/*.css server/web/*.svg)
+$(BUILD)/server/srv_static_data.o: $(WEB_FILES)
 
 $(BUILD)/libsynth.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

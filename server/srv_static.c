@@ -19,8 +19,8 @@
 const srv_static_file *srv_static_find(const char *path)
 {
     if (!path) return NULL;
-    for (int i = 0; i < srv_static_n_files; i++)
-        if (!strcmp(path, srv_static_files[i].path)) return &srv_static_files[i];
+    for (int i = 0; i < srv_static_count(); i++)
+        if (!strcmp(path, srv_static_file_at(i)->path)) return srv_static_file_at(i);
     return NULL;
 }
 

@@ -3,15 +3,15 @@
  * attention map endpoint it draws (GET /v1/attention).
  *
  * The page's files (server/web/: index.html, app.js, style.css,
- * favicon.svg) are compiled into the binary: server/web/embed.py turns them
- * into server/srv_static_data.c (generated, committed; run
- * `python3 server/web/embed.py` after editing server/web/, and
- * tests/test_static checks the two agree). Static routes never touch the
+ * favicon.svg) are compiled into the binary at build time
+ * (server/srv_static_data.c includes them with the assembler's .incbin, so
+ * an edit in server/web/ only needs a rebuild; tests/test_static checks
+ * that every served file is embedded byte for byte). Static routes never touch the
  * filesystem and need no API key (the page itself asks for the key and
  * sends it as a header on its API calls).
  *
  * Every static answer carries its ETag (a hash of the content computed by
- * the generator) with "Cache-Control: no-cache", so a browser revalidates
+ * at first use) with "Cache-Control: no-cache", so a browser revalidates
  * and gets a 304 without a body while the binary is unchanged, plus a
  * strict Content-Security-Policy (scripts, styles, images and fetches from
  * the page's own origin only, no inline code, no framing).
@@ -43,9 +43,11 @@ typedef struct {
     const char *etag;           /* quoted strong validator, e.g. "\"3f2a...\"" */
 } srv_static_file;
 
-/* server/srv_static_data.c (generated) */
-extern const srv_static_file srv_static_files[];
-extern const int srv_static_n_files;
+/* The embedded files (server/srv_static_data.c): count, and the i-th
+ * (NULL out of range); data[len] is a NUL not counted in len. Thread-safe;
+ * lengths and ETags are computed on first use. */
+int srv_static_count(void);
+const srv_static_file *srv_static_file_at(int i);
 
 /* The embedded file served at this URL path (no query string), or NULL. */
 const srv_static_file *srv_static_find(const char *path);

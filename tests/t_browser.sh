@@ -58,12 +58,6 @@ if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
     bad "playwright-core missing: run (cd tests/browser && npm ci) (.ci/deps.sh --all does it)"
     finish
 fi
-if python3 server/web/embed.py --check >"$T/embed.out" 2>&1; then
-    ok "server/srv_static_data.c is up to date with server/web/"
-else
-    cat "$T/embed.out"
-    bad "server/srv_static_data.c is out of date: python3 server/web/embed.py"
-fi
 
 # ---- models ---------------------------------------------------------------
 export OPENBLAS_NUM_THREADS=1

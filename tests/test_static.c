@@ -79,7 +79,7 @@ TEST(test_embedded_files_match_tree)
         CHECK_MSG(f != NULL, "%s is not embedded at %s", path, url);
         if (f && b) {
             CHECK_MSG(f->len == n && !memcmp(f->data, b, n),
-                      "%s differs from its embedded copy: run python3 server/web/embed.py", path);
+                      "%s differs from its embedded copy (rebuild)", path);
             CHECK_MSG(!strcmp(f->content_type, ct), "%s: content type %s", url, f->content_type);
             CHECK(f->data[f->len] == 0);
         }
@@ -88,15 +88,25 @@ TEST(test_embedded_files_match_tree)
         seen++;
     }
     closedir(d);
-    CHECK_MSG(seen == srv_static_n_files, "%d files in server/web, %d embedded", seen, srv_static_n_files);
+    CHECK_MSG(seen == srv_static_count(), "%d files in server/web, %d embedded", seen, srv_static_count());
     CHECK_MSG(total < 100 * 1024, "page is %zu bytes", total);
     CHECK(srv_static_find("/") && strstr((const char *)srv_static_find("/")->data, "<!doctype html>"));
     /* ETags: quoted, 16 hex digits, one per content */
-    for (int i = 0; i < srv_static_n_files; i++) {
-        const char *t = srv_static_files[i].etag;
+    for (int i = 0; i < srv_static_count(); i++) {
+        const char *t = srv_static_file_at(i)->etag;
         CHECK_MSG(strlen(t) == 18 && t[0] == '"' && t[17] == '"' && strspn(t + 1, "0123456789abcdef") == 16,
                   "etag %s", t);
-        for (int j = 0; j < i; j++) CHECK(strcmp(t, srv_static_files[j].etag) != 0);
+        for (int j = 0; j < i; j++) CHECK(strcmp(t, srv_static_file_at(j)->etag) != 0);
+    }
+    CHECK(srv_static_file_at(-1) == NULL && srv_static_file_at(srv_static_count()) == NULL);
+    /* the ETag is the FNV-1a hash of the content (independent loop) */
+    for (int i = 0; i < srv_static_count(); i++) {
+        const srv_static_file *f = srv_static_file_at(i);
+        unsigned long long h = 14695981039346656037ull;
+        for (size_t k = 0; k < f->len; k++) h = (h ^ f->data[k]) * 1099511628211ull;
+        char want[32];
+        snprintf(want, sizeof want, "\"%016llx\"", h);
+        CHECK_MSG(!strcmp(f->etag, want), "%s: etag %s, want %s", f->path, f->etag, want);
     }
 }
 

@@ -24,7 +24,7 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_TARGETS ?= gguf tok api http
 FUZZ_SECONDS ?= 0
 FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -march=$(ARCH) -D_GNU_SOURCE -MMD -MP \
-                -Iweights -Imodel -Iserver -Itests/fuzz -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+                -Itests/fuzz -I/usr/include/x86_64-linux-gnu/openblas-pthread \
                 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(SERVER_SRC))
 FUZZ_BIN     := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
@@ -34,11 +34,13 @@ FUZZ_BIN     := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call layer_inc,$<) -c $< -o $@
 
 $(FUZZ_BUILD)/model/kern_scalar.o: FUZZ_CFLAGS += $(KERN_MARCH_scalar)
 $(FUZZ_BUILD)/model/kern_avx2.o: FUZZ_CFLAGS += $(KERN_MARCH_avx2)
 $(FUZZ_BUILD)/model/kern_avx512.o: FUZZ_CFLAGS += $(KERN_MARCH_avx512)
+
+$(FUZZ_BUILD)/server/srv_static_data.o: $(WEB_FILES)
 
 $(FUZZ_BUILD)/libsynth.a: $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
