@@ -337,6 +337,12 @@ const float *model_static_attention(const model *m, int layer, int head)
     return m->P + ((size_t)layer * m->hp.n_head + head) * L * L;
 }
 
+const float *model_mix_alpha(const model *m, int layer)
+{
+    if (!m || !arch_has_mix(m->hp.variant) || layer < 0 || layer >= m->hp.n_layer) return NULL;
+    return lt(m, layer, T_MIX)->f;
+}
+
 void model_set_recompute(model *m, int on)
 {
     if (m) m->recompute = on != 0;

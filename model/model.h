@@ -70,6 +70,10 @@ size_t model_file_size(const model *m);
  * 1 GiB in total (n_layer * H * L * L floats; the engine then recomputes the
  * softmax rows it needs on every call, with the same results). */
 const float *model_static_attention(const model *m, int layer, int head);
+/* The mixing logits alpha [H] of a layer of a mixture (random+vanilla,
+ * dense+vanilla): S = (1 - sigmoid(alpha_h)) vanilla + sigmoid(alpha_h)
+ * synthesizer. NULL for other variants or a bad layer. */
+const float *model_mix_alpha(const model *m, int layer);
 /* Debug switch (tests): on != 0 makes static variants ignore the
  * precomputed attention and recompute softmax(R) rows on every call through
  * the general attention path; 0 restores the default. */

@@ -15,9 +15,7 @@
 
 #include "cli.h"
 #include "cmd.h"
-#include "gguf.h"
 #include "model.h"
-#include "quant.h"
 
 #define CMD "plot-attention"
 
@@ -101,8 +99,7 @@ static int parse(int argc, char **argv, plot_opts *o)
 
 /* ---- alpha ---- */
 
-/* sigmoid(alpha) of every layer and head, read from the checkpoint's
- * blk.N.attn_mix tensors ([H], f32 or f16). */
+/* sigmoid(alpha) of every layer and head (model_mix_alpha). */
 static int print_alpha(const char *path, const model *m)
 {
     const arch_hparams *hp = model_hparams(m);
@@ -111,32 +108,14 @@ static int print_alpha(const char *path, const model *m)
                 path, arch_variant_name(hp->variant));
         return 1;
     }
-    char err[512];
-    gguf_file *f = NULL;
-    if (gguf_open(path, &f, err, sizeof err)) {
-        fprintf(stderr, "synth " CMD ": %s: %s\n", path, err);
-        return 1;
-    }
-    float *a = malloc(sizeof(float) * (size_t)hp->n_head);
-    int rc = a ? 0 : 1;
     printf("# %s: S = (1 - g) vanilla + g synthesizer, g = sigmoid(alpha)\n# layer head alpha g\n",
            arch_variant_name(hp->variant));
-    for (int il = 0; il < hp->n_layer && rc == 0; il++) {
-        char name[64];
-        snprintf(name, sizeof name, "blk.%d.attn_mix", il);
-        const gguf_tensor_info *t = gguf_find_tensor(f, name); /* alpha [H] */
-        if (!t || t->ne[0] != hp->n_head || (t->type != QUANT_F32 && t->type != QUANT_F16)) {
-            fprintf(stderr, "synth " CMD ": %s: tensor %s missing or malformed\n", path, name);
-            rc = 1;
-            break;
-        }
-        quant_dequantize_row(t->type, t->data, a, hp->n_head);
-        for (int h = 0; h < hp->n_head; h++)
+    for (int il = 0; il < hp->n_layer; il++) {
+        const float *a = model_mix_alpha(m, il); /* [H] */
+        for (int h = 0; a && h < hp->n_head; h++)
             printf("%d %d %.6f %.6f\n", il, h, (double)a[h], 1.0 / (1.0 + exp(-(double)a[h])));
     }
-    free(a);
-    gguf_close(f);
-    return rc;
+    return 0;
 }
 
 /* ---- the matrix ---- */

@@ -83,23 +83,9 @@ static void usage(FILE *out, const flag *flags, int n)
 
 int cmd_serve(int argc, char **argv)
 {
-    srv_config c = {
-        .model_path = CMD_DEFAULT_MODEL,
-        .host = "127.0.0.1",
-        .port = 8080,
-        .max_batch = 32,
-        .max_queue = 256,
-        .max_body = 1 << 20,
-        .api_key = NULL,
-        .request_timeout_ms = 0,
-        .idle_timeout_s = 30,
-        .drain_timeout_s = 30,
-        .log_level = SRV_LOG_INFO,
-        .max_connections = 1024,
-        .max_header = 32768,
-        .step_tokens = 512,
-        .prefix_slots = 8,
-    };
+    srv_config c;
+    srv_config_default(&c);
+    c.model_path = CMD_DEFAULT_MODEL;
     int timeout_ms = 0, threads = 0;
     const char *cpu = "auto";
     const flag flags[] = {

@@ -58,6 +58,14 @@ typedef struct {
     int prefix_slots;          /* cache slots keeping computed prefixes for reuse (0: off) */
 } srv_config;
 
+/* A request answered before its body was used (srv_req.early). */
+enum srv_early {
+    SRV_EARLY_NONE = 0,
+    SRV_EARLY_ANSWERED,   /* an error is queued; the body is ignored */
+    SRV_EARLY_413,        /* a chunked body passed --max-body: the rest is counted and
+                             dropped, 413 at its end (cut if it goes on past 16x) */
+};
+
 enum srv_finish {
     SRV_FIN_NONE = 0,
     SRV_FIN_LENGTH,
@@ -100,7 +108,7 @@ struct srv_req {
     /* body (loop) */
     char *body;
     size_t body_len, body_cap;
-    int early;                    /* an error was queued before the body */
+    int early;                    /* enum srv_early */
 
     /* flow (loop) */
     int phase;
@@ -212,6 +220,8 @@ void srv_worker_poke(srv_worker *w);
 void srv_notify_locked(srv_server *s, srv_req *r);
 
 /* srv_http.c: run the server until drained; returns the exit code. */
+/* The defaults of `synth serve` (model_path NULL: the caller names one). */
+void srv_config_default(srv_config *cfg);
 int srv_run(const srv_config *cfg);
 
 uint64_t srv_now_ns(void);

@@ -723,13 +723,12 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
         r->sse_off = r->sse_len = 0;
         pthread_mutex_lock(&s->mu);
         int n_out = r->n_out, done = r->w_done;
-        size_t safe = r->safe_len;
         pthread_mutex_unlock(&s->mu);
         /* An OpenAI echo chunk waits for the first token (or the end): its
          * prompt logprobs are written by the worker's prefill, published
          * with n_out under mu. */
         if (r->sse_tok < n_out || (done && !r->sse_final))
-            if (srv_sse_events(s, r, n_out, safe, done, &r->sse_buf, &r->sse_len, &r->sse_cap))
+            if (srv_sse_events(s, r, n_out, done, &r->sse_buf, &r->sse_len, &r->sse_cap))
                 return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     if (r->sse_off < r->sse_len) {
@@ -837,7 +836,7 @@ static enum MHD_Result first_call(srv_server *s, srv_req *r, struct MHD_Connecti
 {
     int is_get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
     enum MHD_Result ret = MHD_YES;
-    r->early = 1;   /* set before queueing: early answers close the connection */
+    r->early = SRV_EARLY_ANSWERED;   /* set before queueing: early answers close the connection */
     if (r->route == SRV_R_OTHER)
         ret = queue_error(r, 404, "not_found_error", "no route %s", r->path);
     else if (route_is_get(r->route) ? !is_get : strcmp(r->method, "POST"))
@@ -847,14 +846,14 @@ static enum MHD_Result first_call(srv_server *s, srv_req *r, struct MHD_Connecti
     else if (s->draining && r->route != SRV_R_HEALTH && r->route != SRV_R_READY)
         ret = queue_error(r, 503, "unavailable_error", "server is shutting down");
     else {
-        r->early = 0;
+        r->early = SRV_EARLY_NONE;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && !route_is_get(r->route)) {
             char *end;
             errno = 0;
             unsigned long long v = strtoull(cl, &end, 10);
             if (errno || *end || v > s->cfg.max_body) {
-                r->early = 1;
+                r->early = SRV_EARLY_ANSWERED;
                 ret = queue_error(r, 413, "request_too_large", "body: over the limit of %zu bytes",
                                   s->cfg.max_body);
             }
@@ -879,7 +878,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->early == 2) {
+        if (r->early == SRV_EARLY_413) {
             r->body_len += n;   /* counting what is dropped */
             return r->body_len > 16 * s->cfg.max_body ? MHD_NO : MHD_YES;
         }
@@ -887,7 +886,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         if (r->body_len + n > s->cfg.max_body) {
             /* Chunked body past the limit: stop buffering, drop the rest and
              * answer 413 at its end; cut the connection if it goes on and on. */
-            r->early = 2;
+            r->early = SRV_EARLY_413;
             free(r->body);
             r->body = NULL;
             r->body_cap = 0;
@@ -907,8 +906,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         r->body_len += n;
         return MHD_YES;
     }
-    if (r->early == 2) {
-        r->early = 1;
+    if (r->early == SRV_EARLY_413) {
+        r->early = SRV_EARLY_ANSWERED;
         return queue_error(r, 413, "request_too_large", "body: over the limit of %zu bytes", s->cfg.max_body);
     }
     if (r->early) return MHD_YES;
@@ -1141,6 +1140,27 @@ static void shutdown_all(srv_server *s)
     s->d = NULL;
     close_handle((uv_handle_t *)&s->async);
     uv_run(s->loop, UV_RUN_DEFAULT);
+}
+
+void srv_config_default(srv_config *c)
+{
+    *c = (srv_config){
+        .model_path = NULL,
+        .host = "127.0.0.1",
+        .port = 8080,
+        .max_batch = 32,
+        .max_queue = 256,
+        .max_body = 1 << 20,
+        .api_key = NULL,
+        .request_timeout_ms = 0,
+        .idle_timeout_s = 30,
+        .drain_timeout_s = 30,
+        .log_level = SRV_LOG_INFO,
+        .max_connections = 1024,
+        .max_header = 32768,
+        .step_tokens = 512,
+        .prefix_slots = 8,
+    };
 }
 
 int srv_run(const srv_config *cfg)

@@ -304,10 +304,8 @@ static int sse_raw(char **buf, size_t *len, size_t *cap, const char *txt)
     return 0;
 }
 
-int srv_sse_events(srv_server *s, srv_req *r, int n_out, size_t safe, int final, char **buf, size_t *len,
-                   size_t *cap)
+int srv_sse_events(srv_server *s, srv_req *r, int n_out, int final, char **buf, size_t *len, size_t *cap)
 {
-    (void)safe;
     if (r->openai && r->gen.echo && !r->sse_echo_done) {
         size_t pl = r->gen.prompt ? r->gen.prompt_len : 0;
         /* Called once a token exists or the worker is done (sse_reader); a

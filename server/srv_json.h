@@ -25,10 +25,11 @@ char *srv_json_completion(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_score(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_models(srv_server *s, size_t *len);
 
-/* Server-sent events for tokens sent_tok..n_out-1 (text up to safe), and the
- * final event when final is set; appended to *buf (malloc'd, grows). 0 or -1. */
-int srv_sse_events(srv_server *s, srv_req *r, int n_out, size_t safe, int final, char **buf,
-                   size_t *len, size_t *cap);
+/* Server-sent events for tokens sent_tok..n_out-1 (each token's text up to
+ * its out_safe mark: bytes that cannot yet be cut by a stop string or a
+ * split UTF-8 character wait), and the final event when final is set;
+ * appended to *buf (malloc'd, grows). 0 or -1. */
+int srv_sse_events(srv_server *s, srv_req *r, int n_out, int final, char **buf, size_t *len, size_t *cap);
 
 const char *srv_finish_name(int finish, int openai);
 

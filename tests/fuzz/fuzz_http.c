@@ -119,22 +119,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     free(buf);
     g_port = net_free_port();
     if (g_port < 0) abort();
-    g_cfg = (srv_config){
-        .model_path = g_model,
-        .host = "127.0.0.1",
-        .port = g_port,
-        .max_batch = 4,
-        .max_queue = 8,
-        .max_body = 65536,
-        .api_key = "fuzzkey",
-        .request_timeout_ms = 3000,
-        .idle_timeout_s = 2,
-        .drain_timeout_s = 1,
-        .log_level = SRV_LOG_ERROR,
-        .max_connections = 64,
-        .step_tokens = 256,
-        .prefix_slots = 4,
-    };
+    /* the serve defaults, made small so a run hits every limit */
+    srv_config_default(&g_cfg);
+    g_cfg.model_path = g_model;
+    g_cfg.port = g_port;
+    g_cfg.max_batch = 4;
+    g_cfg.max_queue = 8;
+    g_cfg.max_body = 65536;
+    g_cfg.api_key = "fuzzkey";
+    g_cfg.request_timeout_ms = 3000;
+    g_cfg.idle_timeout_s = 2;
+    g_cfg.drain_timeout_s = 1;
+    g_cfg.log_level = SRV_LOG_ERROR;
+    g_cfg.max_connections = 64;
+    g_cfg.step_tokens = 256;
+    g_cfg.prefix_slots = 4;
     model_set_threads(1);
     pthread_t th;
     if (pthread_create(&th, NULL, server_main, NULL)) abort();
