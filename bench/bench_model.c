@@ -100,19 +100,21 @@ static void run_size(const char *what, const arch_hparams *base, double peak)
     }
 
     printf("\n(c) decoding (model_step, 1 token/seq/step, positions 0..%d, no prefill)\n", base->n_ctx - 1);
-    printf("%-8s | %12s %8s %8s | %12s %8s | %s\n", "seqs", "random tok/s", "x 1seq", "GFLOP/s", "vanilla tok/s",
-           "x 1seq", "random/vanilla");
+    printf("%-8s | %12s %8s %8s | %12s %8s | %-14s | %s\n", "seqs", "random tok/s", "x 1seq", "GFLOP/s",
+           "vanilla tok/s", "x 1seq", "random/vanilla", "random, f16 value cache: tok/s, x 1seq");
     const int db[4] = {1, 4, 16, 64};
-    double base_tps[2] = {0, 0};
+    double base_tps[3] = {0, 0, 0};
     for (int b = 0; b < 4; b++) {
-        double tps[2] = {0, 0};
-        for (int r = 0; r < reps; r++)
+        double tps[3] = {0, 0, 0};
+        for (int r = 0; r < reps; r++) {
             for (int i = 0; i < 2; i++) tps[i] = maxd(tps[i], bench_decode(m[i], db[b]));
-        if (b == 0) base_tps[0] = tps[0], base_tps[1] = tps[1];
+            tps[2] = maxd(tps[2], bench_decode_typed(m[0], db[b], MODEL_CACHE_F16));
+        }
+        if (b == 0) base_tps[0] = tps[0], base_tps[1] = tps[1], base_tps[2] = tps[2];
         const arch_hparams *hp = model_hparams(m[0]);
         double g = tps[0] * model_flops(hp, 1, hp->n_ctx) / hp->n_ctx * 1e-9;
-        printf("%-8d | %12.0f %7.2fx %8.1f | %12.0f %7.2fx | %.2fx\n", db[b], tps[0], tps[0] / base_tps[0], g,
-               tps[1], tps[1] / base_tps[1], tps[0] / tps[1]);
+        printf("%-8d | %12.0f %7.2fx %8.1f | %12.0f %7.2fx | %13.2fx | %8.0f %7.2fx\n", db[b], tps[0],
+               tps[0] / base_tps[0], g, tps[1], tps[1] / base_tps[1], tps[0] / tps[1], tps[2], tps[2] / base_tps[2]);
     }
     for (int i = 0; i < 2; i++) model_free(m[i]);
 }

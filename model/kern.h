@@ -99,9 +99,11 @@ typedef void (*kern_group_fn)(const kern_mat *W, int64_t p0, int np, int valid, 
  * positions, V [n, d] the value rows. Accumulated from 0 in j order, one
  * fused multiply-add per term on the SIMD levels (plain multiply and add
  * on the scalar level), so a row's result does not depend on which other
- * rows are computed, or how. */
-typedef void (*kern_wsum_fn)(int n, int d, int dh, const float *A, size_t a_stride, const float *V, int ldv,
-                             float *y);
+ * rows are computed, or how. V holds floats (f16 0) or IEEE halves (f16 1,
+ * an f16 value cache): a half is converted exactly before its multiply-add,
+ * so the result is the f32 kernel's on the converted values, bit for bit. */
+typedef void (*kern_wsum_fn)(int n, int d, int dh, const float *A, size_t a_stride, const void *V, int ldv,
+                             int f16, float *y);
 
 /* Attention logits of one row over ncol positions:
  *   y[j] = sum_{c < n} q[c] * KB[j / KERN_KB][c][j % KERN_KB],  j < ncol,

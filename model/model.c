@@ -63,7 +63,8 @@ struct model_cache {
     const model *m;
     int n_slots;
     int *len;       /* [n_slots] tokens stored per slot */
-    float *v;       /* [n_slots, n_layer, L, d] values */
+    float *v;       /* [n_slots, n_layer, L, d] values (MODEL_CACHE_F32), or NULL */
+    uint16_t *vh;   /* [n_slots, n_layer, L, d] values as IEEE halves (MODEL_CACHE_F16), or NULL */
     float *k;       /* [n_slots, n_layer, H, Lp/16, dh, 16] keys in blocks of 16 positions (vanilla parts), or NULL */
     int *mark;      /* [n_slots] scratch for the duplicate-slot check */
     int *dec;       /* [n_slots] scratch: indices of the decoding sequences */
@@ -390,6 +391,17 @@ static int cache_lp(const arch_hparams *hp)
 
 model_cache *model_cache_create(const model *m, int n_slots)
 {
+    return model_cache_create_typed(m, n_slots, MODEL_CACHE_F32);
+}
+
+model_cache_type model_cache_values(const model_cache *c)
+{
+    return c && c->vh ? MODEL_CACHE_F16 : MODEL_CACHE_F32;
+}
+
+model_cache *model_cache_create_typed(const model *m, int n_slots, model_cache_type values)
+{
+    if (values != MODEL_CACHE_F32 && values != MODEL_CACHE_F16) return NULL;
     if (!m || n_slots < 1) return NULL;
     const size_t per_slot = (size_t)m->hp.n_layer * cache_lp(&m->hp) * m->hp.n_embd; /* >= the values' */
     if ((size_t)n_slots > ((size_t)1 << 40) / per_slot) return NULL;
@@ -402,10 +414,12 @@ model_cache *model_cache_create(const model *m, int n_slots)
     c->mark = calloc((size_t)n_slots, sizeof *c->mark);
     c->dec = calloc((size_t)n_slots, sizeof *c->dec);
     /* calloc: pages of unused slots are never touched */
-    c->v = calloc((size_t)n_slots * m->hp.n_layer * m->hp.n_ctx * m->hp.n_embd, sizeof(float));
+    const size_t nv = (size_t)n_slots * m->hp.n_layer * m->hp.n_ctx * m->hp.n_embd;
+    if (values == MODEL_CACHE_F16) c->vh = calloc(nv, sizeof *c->vh);
+    else c->v = calloc(nv, sizeof *c->v);
     if (arch_has_vanilla(m->hp.variant))
         c->k = calloc((size_t)n_slots * m->hp.n_layer * cache_lp(&m->hp) * m->hp.n_embd, sizeof(float));
-    if (!c->len || !c->mark || !c->dec || !c->v || (arch_has_vanilla(m->hp.variant) && !c->k)) {
+    if (!c->len || !c->mark || !c->dec || (!c->v && !c->vh) || (arch_has_vanilla(m->hp.variant) && !c->k)) {
         model_cache_free(c);
         return NULL;
     }
@@ -424,6 +438,7 @@ void model_cache_free(model_cache *c)
     free(c->mark);
     free(c->dec);
     free(c->v);
+    free(c->vh);
     free(c->k);
     free(c->buf);
     free(c);
@@ -445,16 +460,16 @@ size_t model_cache_bytes(const model_cache *c)
 {
     if (!c) return 0;
     const arch_hparams *hp = &c->m->hp;
-    size_t v = (size_t)c->n_slots * hp->n_layer * hp->n_ctx * hp->n_embd * sizeof(float);
+    size_t v = (size_t)c->n_slots * hp->n_layer * hp->n_ctx * hp->n_embd * (c->vh ? 2 : sizeof(float));
     size_t k = c->k ? (size_t)c->n_slots * hp->n_layer * cache_lp(hp) * hp->n_embd * sizeof(float) : 0;
     return v + k + c->cap * sizeof(float) + (size_t)c->n_slots * 3 * sizeof(int);
 }
 
-/* Values (or keys) of one slot and layer: [L, d]. */
-static float *cache_at(const model_cache *c, float *base, int slot, int il)
+/* Offset of one slot and layer's values [L, d] in c->v or c->vh. */
+static size_t cache_v_off(const model_cache *c, int slot, int il)
 {
     const arch_hparams *hp = &c->m->hp;
-    return base + ((size_t)slot * hp->n_layer + il) * hp->n_ctx * hp->n_embd;
+    return ((size_t)slot * hp->n_layer + il) * hp->n_ctx * hp->n_embd;
 }
 
 /* Keys of one slot and layer: per head h, [Lp / KERN_KB][dh][KERN_KB] at
@@ -473,7 +488,8 @@ int model_cache_copy(model_cache *c, int dst, int src, int n)
     const arch_hparams *hp = &c->m->hp;
     const int d = hp->n_embd, dh = d / hp->n_head, Lp = cache_lp(hp), nb = (n + KERN_KB - 1) / KERN_KB;
     for (int il = 0; il < hp->n_layer; il++) {
-        memcpy(cache_at(c, c->v, dst, il), cache_at(c, c->v, src, il), sizeof(float) * (size_t)n * d);
+        if (c->vh) memcpy(c->vh + cache_v_off(c, dst, il), c->vh + cache_v_off(c, src, il), sizeof *c->vh * (size_t)n * d);
+        else memcpy(c->v + cache_v_off(c, dst, il), c->v + cache_v_off(c, src, il), sizeof *c->v * (size_t)n * d);
         if (!c->k) continue;
         /* whole blocks of KERN_KB positions per head; positions >= n in the
          * last block are past len, never read before they are written */
@@ -659,7 +675,7 @@ static void attend_head(const model *m, const model_cache *c, const scratch *s, 
 {
     const arch_hparams *hp = &m->hp;
     const int d = hp->n_embd, dh = d / hp->n_head, L = hp->n_ctx;
-    const float *V = cache_at(c, c->v, sr->slot, il) + (size_t)h * dh; /* V_h [L, dh], ld d */
+    const float *V = c->v + cache_v_off(c, sr->slot, il) + (size_t)h * dh; /* V_h [L, dh], ld d (f32 cache) */
     float *Y = s->att + (size_t)sr->r0 * d + (size_t)h * dh;            /* [n, dh], ld d */
 
     if (m->P && !m->recompute) {
@@ -689,7 +705,7 @@ static void attend_one(const model *m, const model_cache *c, const scratch *s, i
 {
     const arch_hparams *hp = &m->hp;
     const int d = hp->n_embd, H = hp->n_head, dh = d / H, L = hp->n_ctx, p = sr->p0;
-    const float *V = cache_at(c, c->v, sr->slot, il); /* [L, d] */
+    const size_t voff = cache_v_off(c, sr->slot, il); /* values [L, d] */
     float *y = s->att + (size_t)sr->r0 * d;           /* [d] */
     /* A_h = A + h * stride: rows of the precomputed P, or logits turned into
      * weights here, [p+1] per head */
@@ -707,7 +723,8 @@ static void attend_one(const model *m, const model_cache *c, const scratch *s, i
         A = s->S;
         stride = (size_t)L;
     }
-    ops_wsum_heads(p + 1, d, dh, A, stride, V, d, y);
+    if (c->vh) ops_wsum_heads_f16(p + 1, d, dh, A, stride, c->vh + voff, d, y);
+    else ops_wsum_heads(p + 1, d, dh, A, stride, c->v + voff, d, y);
 }
 
 static void relu(float *x, size_t n)
@@ -775,8 +792,9 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
     }
     /* append to the caches at positions p0..p0+n-1 */
     for (int q = 0; q < n_seq; q++) {
-        size_t off = (size_t)sr[q].p0 * d, bytes = sizeof(float) * (size_t)sr[q].n * d;
-        memcpy(cache_at(c, c->v, sr[q].slot, il) + off, s->v + (size_t)sr[q].r0 * d, bytes);
+        size_t off = cache_v_off(c, sr[q].slot, il) + (size_t)sr[q].p0 * d, nv = (size_t)sr[q].n * d;
+        if (c->vh) quant_quantize_row(QUANT_F16, s->v + (size_t)sr[q].r0 * d, c->vh + off, (int64_t)nv);
+        else memcpy(c->v + off, s->v + (size_t)sr[q].r0 * d, sizeof(float) * nv);
         if (c->k) { /* per head, blocks of KERN_KB positions: KB_h[p / 16][feature][p % 16] */
             float *KB = cache_k_at(c, sr[q].slot, il);
             for (int i = 0; i < sr[q].n; i++) {
@@ -796,7 +814,7 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
      * are spread over the pool and prefill chunks run here, one GEMM per
      * head, with OpenBLAS's threads: calling a threaded BLAS from pool
      * tasks would make the two thread pools wait on each other. */
-    rows_ctx rc = {m, c, s, il, n_seq, s->lin_flags & OPS_ROWWISE, sr, s->dec};
+    rows_ctx rc = {m, c, s, il, n_seq, (s->lin_flags & OPS_ROWWISE) || c->vh, sr, s->dec};
     if (rc.all_rows) {
         ops_parallel_for(T, row_task, &rc);
         return;

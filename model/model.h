@@ -100,6 +100,17 @@ const char *model_cpu_best(void); /* the best this CPU supports */
 typedef struct model_cache model_cache;
 
 model_cache *model_cache_create(const model *m, int n_slots);
+/* Precision of the cached values. F16 halves the bytes a decoding step
+ * reads (with many sequences the value caches outgrow the CPU caches and
+ * reading them bounds the step) at the cost of rounding each value to
+ * binary16 (relative error <= 2^-11) once, when it is stored: every later
+ * read converts it exactly, so batch and chunking invariance hold as with
+ * F32; only the logits move (about 1e-3 on trained models, see bench).
+ * Keys (vanilla parts) stay f32. An F16 cache attends every row on its own
+ * (the batch-invariant attention path) even with batch invariance off. */
+typedef enum { MODEL_CACHE_F32 = 0, MODEL_CACHE_F16 = 1 } model_cache_type;
+model_cache *model_cache_create_typed(const model *m, int n_slots, model_cache_type values);
+model_cache_type model_cache_values(const model_cache *c);
 void model_cache_free(model_cache *c);
 int model_cache_slots(const model_cache *c);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */

@@ -306,7 +306,13 @@ void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float 
 
 void ops_wsum_heads(int n, int d, int dh, const float *A, size_t a_stride, const float *X, int ldx, float *y)
 {
-    kern_wsum()(n, d, dh, A, a_stride, X, ldx, y);
+    kern_wsum()(n, d, dh, A, a_stride, X, ldx, 0, y);
+}
+
+void ops_wsum_heads_f16(int n, int d, int dh, const float *A, size_t a_stride, const uint16_t *X, int ldx,
+                        float *y)
+{
+    kern_wsum()(n, d, dh, A, a_stride, X, ldx, 1, y);
 }
 
 void ops_qk_blocked(int n, int ncol, const float *q, const float *KB, float *y)

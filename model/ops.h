@@ -139,6 +139,10 @@ void ops_wsum_rows(int n, int m, const float *a, const float *X, int ldx, float 
  * column c (kern.h's kern_wsum_fn at the selected CPU level: a fixed
  * order, so a row gets the same bits whatever else is computed). */
 void ops_wsum_heads(int n, int d, int dh, const float *A, size_t a_stride, const float *X, int ldx, float *y);
+/* The same over IEEE half values X [n, d] (ld ldx halves): each converted
+ * exactly, so the result is ops_wsum_heads' on the converted floats. */
+void ops_wsum_heads_f16(int n, int d, int dh, const float *A, size_t a_stride, const uint16_t *X, int ldx,
+                        float *y);
 
 /* y[ncol] = q[n] . K^T for keys stored in blocks of KERN_KB positions
  * (kern.h's kern_qk_fn at the selected CPU level, fixed order). */

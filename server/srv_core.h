@@ -56,6 +56,7 @@ typedef struct {
     int step_tokens;           /* token budget of one model step: decode rows, prompt
                                   chunks and /score window chunks (decode rows always run) */
     int prefix_slots;          /* cache slots keeping computed prefixes for reuse (0: off) */
+    model_cache_type cache_type; /* precision of the cached values (model.h) */
 } srv_config;
 
 /* A request answered before its body was used (srv_req.early). */

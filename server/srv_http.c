@@ -1160,6 +1160,7 @@ void srv_config_default(srv_config *c)
         .max_header = 32768,
         .step_tokens = 512,
         .prefix_slots = 8,
+        .cache_type = MODEL_CACHE_F32,
     };
 }
 

@@ -814,7 +814,7 @@ int srv_worker_create(srv_server *s, srv_worker **out, char *err, size_t errlen)
     w->n_px = s->cfg.prefix_slots > 0 ? s->cfg.prefix_slots : 0;
     pthread_cond_init(&w->cv, NULL);
     const int n_slots = w->max_batch + SCORE_SLOTS + w->n_px;
-    w->cache = model_cache_create(s->m, n_slots);
+    w->cache = model_cache_create_typed(s->m, n_slots, s->cfg.cache_type);
     if (!w->cache) {
         snprintf(err, errlen, "srv_worker_create: cannot allocate a cache of %d slots", n_slots);
         goto fail;

@@ -208,7 +208,7 @@ TEST(test_groups_and_views)
 
 /* The attention kernel: y[c] = sum_j A[h(c)][j] V[j, c] in j order with the
  * level's multiply-add, bit for bit, for head widths that are and are not a
- * multiple of the vector width, and several n. */
+ * multiple of the vector width, and several n; over f32 and f16 values. */
 TEST(test_wsum_every_level)
 {
     /* multi-head (whole vectors per head, or not), one head (dh >= d: the
@@ -216,7 +216,9 @@ TEST(test_wsum_every_level)
     const int dims[][2] = {{256, 64}, {128, 32}, {64, 16}, {96, 48}, {36, 12}, {40, 5}, {16, 16},
                            {100, 100}, {37, 256}, {200, 64}, {24, 8}, {129, 129}, {7, 7}};
     float *V = malloc(sizeof(float) * 300 * 260), *A = malloc(sizeof(float) * 8 * 300);
-    float y[260];
+    float *Vh = malloc(sizeof(float) * 300 * 260);
+    uint16_t *H = malloc(sizeof(uint16_t) * 300 * 260);
+    float y[260], yh[260];
     for (int i = 0; i < 300 * 260; i++) V[i] = frand();
     for (int i = 0; i < 8 * 300; i++) A[i] = frand();
     for (int l = 0; l < KERN_N_LEVELS; l++) {
@@ -239,11 +241,26 @@ TEST(test_wsum_every_level)
                 }
                 CHECK_MSG(bad == 0 && y[d] == 999.0f, "%s wsum d=%d dh=%d n=%d: %d columns wrong",
                           kern_level_name((kern_level)l), d, dh, n, bad);
+                /* the f16 value cache: halves converted exactly, then the
+                 * same operations: the bits of the f32 kernel on the
+                 * converted values */
+                for (int i = 0; i < n * ldv; i++) {
+                    H[i] = quant_f32_to_f16(V[i]);
+                    Vh[i] = quant_f16_to_f32(H[i]);
+                }
+                ops_wsum_heads(n, d, dh, A, 300, Vh, ldv, y);
+                yh[d] = 999.0f;
+                ops_wsum_heads_f16(n, d, dh, A, 300, H, ldv, yh);
+                CHECK_MSG(memcmp(y, yh, sizeof(float) * (size_t)d) == 0 && yh[d] == 999.0f,
+                          "%s wsum of halves d=%d dh=%d n=%d differs from the converted floats'",
+                          kern_level_name((kern_level)l), d, dh, n);
             }
         }
     }
     kern_set_level(kern_best_level());
     free(V);
+    free(Vh);
+    free(H);
     free(A);
 }
 

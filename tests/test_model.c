@@ -251,6 +251,14 @@ TEST(test_batch_matches_alone)
  * OPS_PACKED_MAX_N) and decode around it in the same steps. Returns the
  * number of the 7 steps whose logits for X differ in any bit, or -1 when
  * model_step fails. */
+/* The value precision of the caches the invariance tests create (they run
+ * for both). */
+static model_cache_type g_vt = MODEL_CACHE_F32;
+static model_cache *cache_new(const model *m, int n_slots)
+{
+    return model_cache_create_typed(m, n_slots, g_vt);
+}
+
 static int batched_vs_alone(fixture *f, int invariant)
 {
     const int L = f->hp.n_ctx, V = f->hp.n_vocab;
@@ -259,7 +267,7 @@ static int batched_vs_alone(fixture *f, int invariant)
     random_tokens(x, L, V);
     for (int q = 0; q < NO; q++) random_tokens(other[q], L < 24 ? L : 24, V);
     float *alone = malloc(sizeof(float) * 7 * V), *lg = malloc(sizeof(float) * (NO + 1) * 24 * V);
-    model_cache *c1 = model_cache_create(f->m, 1), *c8 = model_cache_create(f->m, NO + 1);
+    model_cache *c1 = cache_new(f->m, 1), *c8 = cache_new(f->m, NO + 1);
     model_cache_set_batch_invariant(c1, invariant);
     model_cache_set_batch_invariant(c8, invariant);
     int diff = 0, rc = 0;
@@ -302,17 +310,19 @@ TEST(test_batch_invariant_bitwise)
 {
     const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
     int off_differs = 0, off_total = 0;
+    for (int vt = 0; vt < 2; vt++)
     for (int l = 0; l < KERN_N_LEVELS; l++) {
         if (kern_set_level((kern_level)l) != 0) continue;
+        g_vt = (model_cache_type)vt;
         for (int v = 0; v < ARCH_N_VARIANTS; v++)
             for (int t = 0; t < 4; t++) {
                 fixture f;
                 if (fixture_init(&f, (arch_variant)v, types[t], 900 + v) != 0) { fixture_free(&f); continue; }
                 int diff = batched_vs_alone(&f, 1);
-                CHECK_MSG(diff == 0, "%s %s %s: %d of 7 steps differ from the sequence alone",
+                CHECK_MSG(diff == 0, "%s %s %s, %s cache: %d of 7 steps differ from the sequence alone",
                           kern_level_name((kern_level)l), arch_variant_name((arch_variant)v),
-                          quant_type_name(types[t]), diff);
-                if (l == (int)kern_best_level()) {
+                          quant_type_name(types[t]), vt ? "f16" : "f32", diff);
+                if (l == (int)kern_best_level() && vt == MODEL_CACHE_F32) {
                     off_differs += batched_vs_alone(&f, 0) > 0;
                     off_total++;
                 }
@@ -320,6 +330,7 @@ TEST(test_batch_invariant_bitwise)
             }
     }
     kern_set_level(kern_best_level());
+    g_vt = MODEL_CACHE_F32;
     CHECK_MSG(off_total > 0 && off_differs == off_total,
               "with batch invariance off only %d of %d variant/type pairs differ", off_differs, off_total);
 }
@@ -332,15 +343,17 @@ TEST(test_batch_invariant_bitwise)
 TEST(test_chunking_invariant_bitwise)
 {
     const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
+    for (int vt = 0; vt < 2; vt++)
     for (int v = 0; v < ARCH_N_VARIANTS; v++)
         for (int t = 0; t < 4; t++) {
             fixture f;
             if (fixture_init(&f, (arch_variant)v, types[t], 1300 + v) != 0) { fixture_free(&f); continue; }
+            g_vt = (model_cache_type)vt;
             const int L = f.hp.n_ctx, V = f.hp.n_vocab;
             int32_t tok[64];
             random_tokens(tok, L, V);
             float *ref = malloc(sizeof(float) * L * V), *got = malloc(sizeof(float) * L * V);
-            model_cache *c = model_cache_create(f.m, 1);
+            model_cache *c = cache_new(f.m, 1);
             model_seq s = {0, L, tok, 1};
             CHECK(model_step(f.m, c, 1, &s, ref) == 0);
             const int cuts[2][4] = {{5, 1, L - 6, 0}, {0}};
@@ -357,8 +370,10 @@ TEST(test_chunking_invariant_bitwise)
                 if (mode == 0) diff_chunks = d;
                 else diff_steps = d;
             }
-            CHECK_MSG(!diff_chunks && !diff_steps, "%s %s: chunked prefill differs %d, token by token differs %d",
-                      arch_variant_name((arch_variant)v), quant_type_name(types[t]), diff_chunks, diff_steps);
+            CHECK_MSG(!diff_chunks && !diff_steps,
+                      "%s %s, %s cache: chunked prefill differs %d, token by token differs %d",
+                      arch_variant_name((arch_variant)v), quant_type_name(types[t]), vt ? "f16" : "f32",
+                      diff_chunks, diff_steps);
             model_cache_free(c);
             free(ref);
             free(got);
@@ -700,15 +715,17 @@ TEST(test_step_scored_interleaved)
  * parts are copied right too). */
 TEST(test_cache_copy_prefix)
 {
+    for (int vt = 0; vt < 2; vt++)
     for (int v = 0; v < ARCH_N_VARIANTS; v++) {
         fixture f;
         if (fixture_init(&f, (arch_variant)v, QUANT_Q8_0, 950 + v) != 0) { fixture_free(&f); continue; }
+        g_vt = (model_cache_type)vt;
         const int L = f.hp.n_ctx, V = f.hp.n_vocab, P = 11; /* part of the first key block of 16 positions */
         int32_t a[16], b[16];
         random_tokens(a, L, V);
         memcpy(b, a, sizeof(int32_t) * P);
         random_tokens(b + P, L - P, V);
-        model_cache *c = model_cache_create(f.m, 3);
+        model_cache *c = cache_new(f.m, 3);
         float *lg = malloc(sizeof(float) * (size_t)L * V), *ref = malloc(sizeof(float) * (size_t)L * V);
         model_seq s0 = {0, L, a, 0};
         CHECK(model_step(f.m, c, 1, &s0, lg) == 0);
@@ -730,6 +747,44 @@ TEST(test_cache_copy_prefix)
         free(ref);
         fixture_free(&f);
     }
+    g_vt = MODEL_CACHE_F32;
+}
+
+/* An f16 value cache against the f32 one: the same logits up to the
+ * rounding of each stored value to binary16 (relative 2^-11), within
+ * F16_CACHE_TOL on these random-weight models, for every variant; half the
+ * value bytes; a bad type is refused. */
+#define F16_CACHE_TOL 1e-2
+TEST(test_cache_f16_close_to_f32)
+{
+    double worst = 0;
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+        fixture f;
+        if (fixture_init(&f, (arch_variant)v, QUANT_F32, 1700 + v) != 0) { fixture_free(&f); continue; }
+        const int L = f.hp.n_ctx, V = f.hp.n_vocab;
+        int32_t tok[64];
+        random_tokens(tok, L, V);
+        float *a = malloc(sizeof(float) * L * V), *b = malloc(sizeof(float) * L * V);
+        model_cache *c32 = model_cache_create(f.m, 1), *c16 = model_cache_create_typed(f.m, 1, MODEL_CACHE_F16);
+        CHECK(model_cache_values(c32) == MODEL_CACHE_F32 && model_cache_values(c16) == MODEL_CACHE_F16);
+        model_seq s = {0, L, tok, 1};
+        CHECK(model_step(f.m, c32, 1, &s, a) == 0);
+        CHECK(model_step(f.m, c16, 1, &s, b) == 0);
+        double dmax = max_diff(a, b, (size_t)L * V);
+        worst = dmax > worst ? dmax : worst;
+        CHECK_MSG(dmax < F16_CACHE_TOL, "%s: f16 cache logits differ by %g", arch_variant_name((arch_variant)v), dmax);
+        CHECK(memcmp(a, b, sizeof(float) * L * V) != 0); /* the values were rounded */
+        CHECK(model_cache_bytes(c16) < model_cache_bytes(c32));
+        model_cache_free(c32);
+        model_cache_free(c16);
+        free(a);
+        free(b);
+        fixture_free(&f);
+    }
+    printf("  f16 value cache: largest logit difference %.3g (bound %g)\n", worst, F16_CACHE_TOL);
+    fixture f;
+    if (fixture_init(&f, ARCH_RANDOM, QUANT_F32, 1800) == 0) CHECK(model_cache_create_typed(f.m, 1, (model_cache_type)7) == NULL);
+    fixture_free(&f);
 }
 
 TEST(test_load_errors_and_info)
@@ -874,6 +929,7 @@ int main(void)
     RUN(test_score_matches_step);
     RUN(test_step_scored_interleaved);
     RUN(test_cache_copy_prefix);
+    RUN(test_cache_f16_close_to_f32);
     RUN(test_load_errors_and_info);
     RUN(test_f16_small_tensors);
     RUN(test_unused_fd_keys_ignored);

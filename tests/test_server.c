@@ -1186,6 +1186,58 @@ TEST(test_cpu_level_forced)
     CHECK_MSG(found, "start-up log lacks \"%s\"", want);
 }
 
+/* --cache-type f16: the server says so; a request gets the same tokens
+ * alone and among concurrent ones (the invariance holds with halves);
+ * /score stays within F16_SCORE_TOL (relative) of the f32 engine. */
+#define F16_SCORE_TOL 1e-3
+TEST(test_cache_f16_served)
+{
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
+    server sv;
+    const char *extra[] = {"--cache-type", "f16", NULL};
+    CHECK(server_start(&sv, "f16", NULL, extra, NULL) == 0);
+    if (!sv.pid) return;
+    resp r;
+    CHECK(http(sv.port, "GET", "/v1/models", NULL, NULL, &r) == 0);
+    json_t *m = r.json ? json_array_get(json_object_get(r.json, "data"), 0) : NULL;
+    const char *ct = m ? json_string_value(json_object_get(m, "cache_type")) : NULL;
+    CHECK_MSG(ct && !strcmp(ct, "f16"), "cache_type %s", ct ? ct : "(none)");
+    resp_free(&r);
+    static const char body[] = "{\"prompt\":\"the model learns\",\"max_tokens\":24,\"temperature\":0.8,\"seed\":3}";
+    int st;
+    json_t *alone = post_json(sv.port, "/generate", body, &st);
+    CHECK(st == 200);
+    enum { N = 6 };
+    int fd[N];
+    for (int i = 0; i < N; i++) fd[i] = http_send(sv.port, "POST", "/generate", NULL, body);
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        resp g;
+        if (fd[i] >= 0 && http_recv(fd[i], &g) == 0) {
+            same += g.status == 200 && ids_equal(json_object_get(g.json, "tokens"), json_object_get(alone, "tokens"));
+            resp_free(&g);
+        }
+    }
+    CHECK_MSG(same == N, "%d of %d concurrent requests got the tokens of the request alone", same, N);
+    json_decref(alone);
+    json_t *b = json_pack("{s:s}", "text", text);
+    char *bs = json_dumps(b, 0);
+    json_t *j = post_json(sv.port, "/score", bs, &st);
+    free(bs);
+    json_decref(b);
+    eval_result ref;
+    CHECK(eval_text(g_m, text, tl, 4, &ref, NULL, NULL, NULL, NULL) == 0);
+    CHECK(st == 200 && json_integer_value(json_object_get(j, "tokens")) == ref.n_tokens);
+    double rel = fabs(json_real_value(json_object_get(j, "nll")) / ref.nll - 1.0);
+    CHECK_MSG(rel < F16_SCORE_TOL, "f16 cache nll off by %g relative", rel);
+    printf("  f16 value cache: /score nll %.6g vs f32 engine %.6g (relative %.2g)\n",
+           json_real_value(json_object_get(j, "nll")), ref.nll, rel);
+    json_decref(j);
+    CHECK(server_stop(&sv) == 0);
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -1909,6 +1961,7 @@ int main(int argc, char **argv)
     RUN(test_score_interleaves_generation);
     RUN(test_prefix_reuse);
     RUN(test_cpu_level_forced);
+    RUN(test_cache_f16_served);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
     RUN(test_every_variant_served);
