@@ -6,7 +6,7 @@
  * against the context) happen later, in srv_http.c.
  *
  * Every parser returns 0, or -1 with a message in err that starts with the
- * offending field ("max_tokens: must be an integer in [0, 65536]"); the
+ * offending field ("max_tokens: must be an integer in [0, 16384]"); the
  * server sends it as a 400 invalid_request_error.
  *
  * The HTTP API of `synth serve` (JSON in and out; a JSON null field means
@@ -20,8 +20,12 @@
  *      timings {queue_ms, prefill_ms, decode_ms}}
  *   The prompt is preceded by the end-of-text token (as in scoring), so an
  *   empty prompt is allowed. `text` stops before a stop string; `tokens`
- *   lists every sampled token. prompt + max_tokens must fit the context
- *   (400) unless truncate drops the oldest prompt tokens.
+ *   lists every sampled token. The prompt must fit the context (400)
+ *   unless truncate drops its oldest tokens (so that prompt + max_tokens
+ *   fit when they can). Generation past the end of the context goes on
+ *   from its last half, computed again from position 0 (the model learned
+ *   absolute positions); usage.context_shifts counts how often (OpenAI's
+ *   usage has the field when it is not 0).
  *   stream: text/event-stream, one "data: {token: {...}, text: delta}" per
  *   token (deltas hold back bytes that may start a stop string or split a
  *   UTF-8 character), then "data: {text, finish_reason, usage, timings}".
@@ -64,7 +68,8 @@
 
 #define SRV_MAX_STOP 16         /* stop strings per request */
 #define SRV_MAX_STOP_LEN 256    /* bytes per stop string */
-#define SRV_MAX_TOKENS 1000000  /* upper bound of max_tokens before the context check */
+#define SRV_MAX_TOKENS 16384  /* upper bound of max_tokens: each token keeps its id, log-prob and text
+                                * until the answer; past the context the generation slides */
 #define SRV_MAX_TOP_LOGPROBS 5  /* OpenAI's limit for "logprobs" */
 #define SRV_MAX_TEXTS 1024      /* texts of one /score request */
 

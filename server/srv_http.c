@@ -452,26 +452,27 @@ static void prep_generate(srv_server *s, srv_req *r)
         set_err(r, 400, "invalid_request_error", "prompt: empty, and the model has no end-of-text token");
         return;
     }
-    /* Tokens fed to the model: the prompt, then every sampled token but the last. */
-    if ((int64_t)lead + (max_new > 0 ? max_new - 1 : 0) > L || (lead == 0 && max_new > L)) {
-        free(ids);
-        set_err(r, 400, "invalid_request_error", "max_tokens: %d does not fit the context of %d tokens",
-                max_new, L);
-        return;
-    }
-    int64_t fed = (int64_t)lead + (int64_t)n + (max_new > 0 ? max_new - 1 : 0);
-    if (fed > L) {
-        if (!g->truncate) {
-            free(ids);
-            set_err(r, 400, "invalid_request_error",
-                    "prompt: %zu tokens + max_tokens %d exceed the context of %d tokens (set \"truncate\": "
-                    "true to drop the oldest prompt tokens)",
-                    n, max_new, L);
-            return;
+    /* The prompt must fit the context; generation past its end goes on
+     * from the last half of the context (the worker's context shift).
+     * truncate drops the oldest prompt tokens: so that prompt and
+     * generation fit together (no shift) when max_tokens leaves room for
+     * half a context of prompt, else down to half a context. */
+    if (g->truncate) {
+        int64_t keep = (int64_t)L - lead - (max_new > 0 ? max_new - 1 : 0), half = (int64_t)L / 2 - lead;
+        if (keep < half) keep = half;
+        if (keep < 1) keep = 1;
+        if ((int64_t)n > keep) {
+            size_t drop = n - (size_t)keep;
+            memmove(ids, ids + drop, (n - drop) * sizeof *ids);
+            n -= drop;
         }
-        size_t drop = (size_t)(fed - L);
-        memmove(ids, ids + drop, (n - drop) * sizeof *ids);
-        n -= drop;
+    }
+    if ((int64_t)lead + (int64_t)n > L) {
+        free(ids);
+        set_err(r, 400, "invalid_request_error",
+                "prompt: %zu tokens exceed the context of %d tokens%s (set \"truncate\": true to drop the oldest)",
+                n, L, lead ? " with the end-of-text token before them" : "");
+        return;
     }
     r->n_prompt_text = (int)n;
     r->n_prompt = lead + (int)n;

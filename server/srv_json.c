@@ -125,14 +125,26 @@ static json_t *gen_token(srv_server *s, srv_req *r, int i)
     return t;
 }
 
+/* usage of a finished generation: /generate's, or OpenAI's (+ total).
+ * context_shifts: how often the sequence filled the context and went on
+ * from its last half (srv_worker.c); OpenAI's object has it only then. */
+static json_t *usage(const srv_req *r, int openai)
+{
+    json_t *u = json_pack("{s:i,s:i}", "prompt_tokens", (json_int_t)r->n_prompt_text, "completion_tokens",
+                          (json_int_t)r->n_out);
+    if (!u) return NULL;
+    if (openai) json_object_set_new(u, "total_tokens", json_integer((json_int_t)(r->n_prompt_text + r->n_out)));
+    if (!openai || r->n_shift) json_object_set_new(u, "context_shifts", json_integer(r->n_shift));
+    return u;
+}
+
 char *srv_json_generate(srv_server *s, srv_req *r, size_t *len)
 {
     json_t *toks = json_array();
     for (int i = 0; toks && i < r->n_out; i++) json_array_append_new(toks, gen_token(s, r, i));
-    json_t *o = json_pack("{s:o,s:o,s:s,s:{s:i,s:i},s:o}", "text", srv_json_bytes(r->text, r->text_len),
-                          "tokens", toks, "finish_reason", srv_finish_name(r->finish, 0), "usage",
-                          "prompt_tokens", (json_int_t)r->n_prompt_text, "completion_tokens",
-                          (json_int_t)r->n_out, "timings", timings(r));
+    json_t *o = json_pack("{s:o,s:o,s:s,s:o,s:o}", "text", srv_json_bytes(r->text, r->text_len), "tokens", toks,
+                          "finish_reason", srv_finish_name(r->finish, 0), "usage", usage(r, 0), "timings",
+                          timings(r));
     return dump(o, len);
 }
 
@@ -210,9 +222,7 @@ char *srv_json_completion(srv_server *s, srv_req *r, size_t *len)
     json_t *lp = r->gen.logprobs >= 0 ? openai_logprobs(s, r, r->gen.echo, 0, r->n_out, 0) : NULL;
     json_t *o = openai_chunk(s, r, text, lp, srv_finish_name(r->finish, 1));
     if (!o) return NULL;
-    json_object_set_new(o, "usage", json_pack("{s:i,s:i,s:i}", "prompt_tokens", (json_int_t)r->n_prompt_text,
-                                              "completion_tokens", (json_int_t)r->n_out, "total_tokens",
-                                              (json_int_t)(r->n_prompt_text + r->n_out)));
+    json_object_set_new(o, "usage", usage(r, 1));
     return dump(o, len);
 }
 
@@ -346,16 +356,10 @@ int srv_sse_events(srv_server *s, srv_req *r, int n_out, int final, char **buf, 
     json_t *ev;
     if (r->openai) {
         ev = openai_chunk(s, r, delta, NULL, srv_finish_name(r->finish, 1));
-        if (ev) {
-            json_object_set_new(ev, "usage", json_pack("{s:i,s:i,s:i}", "prompt_tokens",
-                                                       (json_int_t)r->n_prompt_text, "completion_tokens",
-                                                       (json_int_t)r->n_out, "total_tokens",
-                                                       (json_int_t)(r->n_prompt_text + r->n_out)));
-        }
+        if (ev) json_object_set_new(ev, "usage", usage(r, 1));
     } else {
-        ev = json_pack("{s:o,s:s,s:{s:i,s:i},s:o}", "text", delta, "finish_reason",
-                       srv_finish_name(r->finish, 0), "usage", "prompt_tokens", (json_int_t)r->n_prompt_text,
-                       "completion_tokens", (json_int_t)r->n_out, "timings", timings(r));
+        ev = json_pack("{s:o,s:s,s:o,s:o}", "text", delta, "finish_reason", srv_finish_name(r->finish, 0), "usage",
+                       usage(r, 0), "timings", timings(r));
     }
     if (sse_append(buf, len, cap, ev)) return -1;
     return r->openai ? sse_raw(buf, len, cap, "data: [DONE]\n\n") : 0;

@@ -6,7 +6,9 @@
  * Every iteration (1) drops cancelled or expired work and frees its slots,
  * (2) admits queued requests into free slots, (3) builds ONE model step:
  *   - a decode row for every sequence that is generating (always, so a
- *     long prompt or a /score text never stalls the streams);
+ *     long prompt or a /score text never stalls the streams); a sequence
+ *     whose context is full starts again from its last half (a context
+ *     shift: n_ctx / 2 tokens from position 0, one logits row);
  *   - prompt chunks of newly admitted requests, first come first served;
  *   - chunks of /score windows, each window in a score slot of the cache
  *     (slots max_batch .. max_batch + SCORE_SLOTS - 1), scored in the step
@@ -22,6 +24,11 @@
  * greedily, so at most one window is part-fed between steps and windows
  * finish in order: a text's log-likelihood is summed in the same order as
  * eval_text sums it.
+ *
+ * Prefix cache: cfg.prefix_slots more slots keep computed prefixes (the
+ * first window of each /score text, each prompt once prefilled); a new
+ * window or prompt that starts the same way starts from a copy of the
+ * longest kept one (model_cache_copy: the bits of recomputing it).
  */
 #include "srv_core.h"
 
@@ -669,6 +676,16 @@ static void step(srv_worker *w)
         srv_req *r = w->run[i];
         if (!r || !r->prefilled) continue;
         w->seqs[nseq] = (model_seq){r->slot, 1, r->hist + r->n_hist - 1, 0};
+        if (model_cache_len(w->cache, r->slot) >= s->n_ctx) {
+            /* The context is full: go on from its last half, computed again
+             * from position 0 (the model learned absolute positions, so the
+             * cached rows cannot just move). One row of logits, like a
+             * decode row; the step holds n_ctx / 2 more tokens this once. */
+            const int keep = s->n_ctx / 2 > 0 ? s->n_ctx / 2 : 1;
+            model_cache_reset(w->cache, r->slot);
+            w->seqs[nseq] = (model_seq){r->slot, keep, r->hist + r->n_hist - keep, 0};
+            r->n_shift++;
+        }
         w->tg[nseq] = (model_target){NULL, NULL, NULL};
         w->seq_req[nseq] = r;
         w->seq_chunk[nseq++] = 0;

@@ -230,7 +230,7 @@ static int parse_resp(char *raw, size_t n, resp *r)
     r->body[r->len] = 0;
     free(raw);
     if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len);
-    r->json = json_loadb(r->body, r->len, 0, NULL);
+    r->json = json_loadb(r->body, r->len, JSON_ALLOW_NUL, NULL); /* generated text may hold U+0000 */
     return 0;
 }
 
@@ -422,7 +422,7 @@ static int sse_parse(const char *body, json_t **ev, int cap, int *done_marker)
         const char *e = strstr(p, "\n\n");
         if (!e) break;
         if (!strncmp(p, "[DONE]", 6)) *done_marker = 1;
-        else if (n < cap) ev[n++] = json_loadb(p, (size_t)(e - p), 0, NULL);
+        else if (n < cap) ev[n++] = json_loadb(p, (size_t)(e - p), JSON_ALLOW_NUL, NULL);
         p = e + 2;
     }
     return n;
@@ -548,6 +548,10 @@ TEST(test_tokenize_detokenize)
 
 /* Generate through the API and check it against sampling by hand with the
  * same seed (model_step + sampler in this process). */
+/* The server's generation as a plain loop, one sequence: eos + prompt,
+ * sample, feed back; when the context is full, start again from the last
+ * half of it (the context shift), counted in g_ref_shifts. */
+static int g_ref_shifts;
 static int reference_generate(model *m, const char *prompt, int max_tokens, float temp, uint64_t seed, int32_t *out)
 {
     const tok_t *t = model_tok(m);
@@ -568,8 +572,14 @@ static int reference_generate(model *m, const char *prompt, int max_tokens, floa
     sp.seed = seed;
     sampler smp;
     sampler_init(&smp, &sp);
-    int k = 0, fed = 0;
+    int k = 0, fed = 0, L = model_hparams(m)->n_ctx;
+    g_ref_shifts = 0;
     while (k < max_tokens) {
+        if (model_cache_len(c, 0) + (nh - fed) > L) {
+            model_cache_reset(c, 0);
+            fed = nh - L / 2;
+            g_ref_shifts++;
+        }
         model_seq q = {0, nh - fed, hist + fed, 0};
         if (model_step(m, c, 1, &q, logits)) break;
         fed = nh;
@@ -1237,6 +1247,56 @@ TEST(test_cache_f16_served)
     CHECK(server_stop(&sv) == 0);
 }
 
+/* Generation past the context on a model of 32 positions: the tokens of
+ * the reference loop that starts again from the last half of the context
+ * each time it fills (several shifts), streamed or not, alone or beside
+ * other requests; usage.context_shifts counts them. */
+TEST(test_context_shift)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/ctx32.gguf", g_dir);
+    arch_hparams hp = test_shape(ARCH_RANDOM, 32, 64, 4);
+    CHECK(write_model(path, &hp) == 0);
+    model *m = NULL;
+    char err[256];
+    CHECK(model_load(path, &m, err, sizeof err) == 0);
+    if (!m) return;
+    server sv;
+    CHECK(server_start(&sv, "ctx32", path, NULL, NULL) == 0);
+    if (sv.pid) {
+        int32_t ref[100];
+        int nref = reference_generate(m, "the model learns", 100, 1.0f, 11, ref);
+        int ref_shifts = g_ref_shifts;
+        CHECK_MSG(nref < 40 || ref_shifts >= 2, "reference: %d tokens, %d shifts", nref, ref_shifts);
+        static const char body[] = "{\"prompt\":\"the model learns\",\"max_tokens\":100,\"seed\":11}";
+        int fd[4];
+        for (int i = 0; i < 4; i++) fd[i] = http_send(sv.port, "POST", "/generate", NULL, body);
+        for (int i = 0; i < 4; i++) {
+            resp g;
+            CHECK(fd[i] >= 0 && http_recv(fd[i], &g) == 0 && g.status == 200);
+            json_t *toks = json_object_get(g.json, "tokens");
+            int same = (int)json_array_size(toks) == nref;
+            for (int k = 0; same && k < nref; k++)
+                same = json_integer_value(json_object_get(json_array_get(toks, (size_t)k), "id")) == ref[k];
+            CHECK_MSG(same, "request %d: %zu tokens, not the reference's %d", i, json_array_size(toks), nref);
+            CHECK(json_integer_value(json_object_get(json_object_get(g.json, "usage"), "context_shifts")) ==
+                  ref_shifts);
+            resp_free(&g);
+        }
+        /* OpenAI: usage.context_shifts */
+        int st;
+        json_t *j = post_json(sv.port, "/v1/completions",
+                              "{\"prompt\":\"the model learns\",\"max_tokens\":100,\"seed\":11}", &st);
+        json_int_t oshift = json_integer_value(json_object_get(json_object_get(j, "usage"), "context_shifts"));
+        CHECK_MSG(st == 200 && oshift == ref_shifts, "/v1/completions: %d, %lld context shifts, want %d", st,
+                  (long long)oshift, ref_shifts);
+
+        json_decref(j);
+        CHECK(server_stop(&sv) == 0);
+    }
+    model_free(m);
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -1445,13 +1505,16 @@ TEST(test_bad_input)
     j = post_json(g_main.port, "/generate", big, &st);
     CHECK_MSG(st == 200, "full context: %d", st);
     json_decref(j);
-    snprintf(big, sizeof big, "{\"prompt\":\"the\",\"max_tokens\":%d}", L);
+    /* one token more than the context holds: the generation goes on from
+     * the last half of the context, once (test_context_shift checks the
+     * tokens) */
+    snprintf(big, sizeof big, "{\"prompt\":\"\",\"max_tokens\":%d,\"temperature\":0}", L + 1);
     j = post_json(g_main.port, "/generate", big, &st);
-    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "prompt:", 7));
-    json_decref(j);
-    snprintf(big, sizeof big, "{\"prompt\":\"\",\"max_tokens\":%d}", L + 1);
-    j = post_json(g_main.port, "/generate", big, &st);
-    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "max_tokens:", 11));
+    CHECK_MSG(st == 200, "past the context: %d", st);
+    json_t *u = json_object_get(j, "usage");
+    int n_out = (int)json_integer_value(json_object_get(u, "completion_tokens"));
+    CHECK_MSG(json_integer_value(json_object_get(u, "context_shifts")) == (n_out == L + 1),
+              "%d tokens, %d context shifts", n_out, (int)json_integer_value(json_object_get(u, "context_shifts")));
     json_decref(j);
     /* the server is still fine */
     resp r;
@@ -1961,6 +2024,7 @@ int main(int argc, char **argv)
     RUN(test_prefix_reuse);
     RUN(test_cpu_level_forced);
     RUN(test_cache_f16_served);
+    RUN(test_context_shift);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);
     RUN(test_every_variant_served);
