@@ -66,7 +66,7 @@ trap 'teardown; exit 130' INT TERM
 # ---- 0. tools -------------------------------------------------------------
 need=""
 for t in podman:podman podman-compose:podman-compose runc:runc debootstrap:debootstrap \
-         netavark:netavark aardvark-dns:aardvark-dns; do
+         netavark:netavark aardvark-dns:aardvark-dns iptables:iptables; do
     cmd=${t%%:*}; pkg=${t#*:}
     case $cmd in
         netavark) [ -x /usr/lib/podman/netavark ] || need="$need $pkg" ;;
@@ -122,6 +122,26 @@ if ! podman image exists "$BASE"; then
 else
     ok "base image $BASE present"
 fi
+
+# ---- 1b. the container network starts -------------------------------------
+# A container on a bridge network is what compose needs; when netavark
+# cannot set it up (on a fresh Debian: no iptables, "netavark: No such file
+# or directory"), say so here, naming the piece, instead of as a compose
+# stack that never comes up.
+podman network rm -f synth-probe >/dev/null 2>&1
+if podman network create synth-probe >"$W/net.log" 2>&1 &&
+   podman run --rm --network synth-probe "$BASE" true >>"$W/net.log" 2>&1; then
+    ok "a container starts on a bridge network"
+else
+    tail -3 "$W/net.log"
+    hint="the container network cannot start"
+    grep -q "netavark" "$W/net.log" && hint="$hint: netavark failed (it needs iptables: apt-get install iptables)"
+    command -v iptables >/dev/null 2>&1 || hint="$hint; iptables is not installed"
+    bad "$hint"
+    podman network rm -f synth-probe >/dev/null 2>&1
+    finish
+fi
+podman network rm -f synth-probe >/dev/null 2>&1
 
 # ---- 2. the model baked into the image ------------------------------------
 MODEL=${DEPLOY_MODEL:-}
