@@ -480,6 +480,11 @@ static float *cache_k_at(const model_cache *c, int slot, int il)
     return c->k + ((size_t)slot * hp->n_layer + il) * (size_t)cache_lp(hp) * hp->n_embd;
 }
 
+int model_context_keep(const model *m)
+{
+    return m && m->hp.n_ctx >= 2 ? m->hp.n_ctx / 2 : 1;
+}
+
 int model_cache_copy(model_cache *c, int dst, int src, int n)
 {
     if (!c || dst < 0 || dst >= c->n_slots || src < 0 || src >= c->n_slots || dst == src || n < 0 ||

@@ -115,6 +115,11 @@ void model_cache_free(model_cache *c);
 int model_cache_slots(const model_cache *c);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
+/* Generation past the context (the CLI and the server alike): when a
+ * slot is full, reset it and feed the last model_context_keep(m) tokens
+ * (n_ctx / 2, at least 1) again from position 0: the model learned
+ * absolute positions, so cached rows cannot just move. */
+int model_context_keep(const model *m);
 /* Make slot dst hold the first n positions of slot src (n <= its length).
  * Because steps are chunking-invariant (below), continuing dst gives the
  * very bits of computing its n tokens again: a shared prefix (one context,

@@ -110,8 +110,9 @@ static const char generate_usage[] =
     "  --min-p P             drop tokens below P x the top probability (default 0)\n"
     "  --repeat-penalty R    repetition penalty (default 1.0 = off)\n"
     "  --seed S              sampler seed (default 0)\n"
-    "Generation stops at the end-of-text token, after N tokens, or at the\n"
-    "end of the context. Text goes to stdout as it is generated.\n";
+    "Generation stops at the end-of-text token or after N tokens; past the end\n"
+    "of the context it goes on from the context's last half, as the server\n"
+    "does. Text goes to stdout as it is generated.\n";
 
 typedef struct {
     const char *model_path, *prompt;
@@ -173,18 +174,24 @@ static int generate_loop(model *m, const gen_opts *o)
 
     sampler_init(&s, &o->sp);
     if (tok_encode(tk, o->prompt, strlen(o->prompt), &ptoks, &np)) goto done;
-    if (np + 1 > (size_t)hp->n_ctx) {
-        fprintf(stderr, "synth generate: prompt is %zu tokens; the context holds %d including the leading end-of-text\n", np,
-                hp->n_ctx);
+    /* as the server: end-of-text before the prompt when the model has one */
+    const int lead = tok_eos(tk) >= 0 ? 1 : 0;
+    if (np + (size_t)lead > (size_t)hp->n_ctx) {
+        fprintf(stderr, "synth generate: prompt is %zu tokens; the context holds %d%s\n", np, hp->n_ctx,
+                lead ? " including the leading end-of-text" : "");
         goto done;
     }
-    hist = malloc(((size_t)hp->n_ctx + 1) * sizeof *hist);
+    if (np + (size_t)lead == 0) {
+        fprintf(stderr, "synth generate: empty prompt, and the model has no end-of-text token\n");
+        goto done;
+    }
+    hist = malloc((np + (size_t)lead + (size_t)o->n_predict) * sizeof *hist);
     logits = malloc((size_t)hp->n_vocab * sizeof *logits);
     c = model_cache_create(m, 1);
     if (!hist || !logits || !c) { fprintf(stderr, "synth generate: out of memory\n"); goto done; }
-    hist[0] = tok_eos(tk) >= 0 ? tok_eos(tk) : 0;
-    memcpy(hist + 1, ptoks, np * sizeof *ptoks);
-    int n_hist = (int)np + 1;
+    if (lead) hist[0] = tok_eos(tk);
+    memcpy(hist + lead, ptoks, np * sizeof *ptoks);
+    int n_hist = (int)np + lead, shifts = 0;
     model_seq seq = {.slot = 0, .n_tokens = n_hist, .tokens = hist, .logits_all = 0};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -200,15 +207,21 @@ static int generate_loop(model *m, const gen_opts *o)
         if (id == tok_eos(tk)) { why = "eos"; break; }
         write_token(tk, id);
         hist[n_hist++] = id;
-        if (n_hist >= hp->n_ctx) { why = "context full"; break; }
         seq.n_tokens = 1;
         seq.tokens = &hist[n_hist - 1];
+        if (model_cache_len(c, 0) >= hp->n_ctx) { /* full: go on from its last half (model.h) */
+            const int keep = model_context_keep(m);
+            model_cache_reset(c, 0);
+            seq.n_tokens = keep;
+            seq.tokens = &hist[n_hist - keep];
+            shifts++;
+        }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     fprintf(stdout, "\n");
-    fprintf(stderr, "[%d prompt tokens, %d generated, stop: %s, %.1f tokens/s]\n", (int)np, n_gen, why,
-            sec > 0 ? n_gen / sec : 0.0);
+    fprintf(stderr, "[%d prompt tokens, %d generated, stop: %s, %d context shifts, %.1f tokens/s]\n", (int)np, n_gen,
+            why, shifts, sec > 0 ? n_gen / sec : 0.0);
     rc = 0;
 done:
     sampler_free(&s);

@@ -241,6 +241,13 @@ static void set_err(srv_req *r, int status, const char *type, const char *fmt, .
     snprintf(r->err_type, sizeof r->err_type, "%s", type);
 }
 
+/* The one mapping of a tokenizer failure (every route): encoding valid
+ * UTF-8-or-not bytes fails only when memory runs out, a server error. */
+static void tok_failed(srv_req *r, const char *field, int rc)
+{
+    set_err(r, 500, "server_error", "%s: tok_encode: %s", field, tok_strerror(rc));
+}
+
 /* ---- suspend / resume and the disconnect watch ---- */
 
 static void client_gone(srv_req *r);
@@ -423,7 +430,7 @@ static void prep_generate(srv_server *s, srv_req *r)
     if (g->prompt) {
         int rc = tok_encode(s->tok, g->prompt, g->prompt_len, &ids, &n);
         if (rc) {
-            set_err(r, 500, "server_error", "tok_encode: %s", tok_strerror(rc));
+            tok_failed(r, "prompt", rc);
             return;
         }
     } else {
@@ -458,7 +465,8 @@ static void prep_generate(srv_server *s, srv_req *r)
      * generation fit together (no shift) when max_tokens leaves room for
      * half a context of prompt, else down to half a context. */
     if (g->truncate) {
-        int64_t keep = (int64_t)L - lead - (max_new > 0 ? max_new - 1 : 0), half = (int64_t)L / 2 - lead;
+        int64_t keep = (int64_t)L - lead - (max_new > 0 ? max_new - 1 : 0),
+                half = (int64_t)model_context_keep(s->m) - lead;
         if (keep < half) keep = half;
         if (keep < 1) keep = 1;
         if ((int64_t)n > keep) {
@@ -552,10 +560,17 @@ static void prep_score(srv_server *s, srv_req *r)
         r->n_items = 1;
         int32_t *c = NULL, *k = NULL;
         size_t nc = 0, nk = 0;
-        if (tok_encode(s->tok, p->ctx, p->ctx_len, &c, &nc) || tok_encode(s->tok, p->cont, p->cont_len, &k, &nk)) {
+        int rc = tok_encode(s->tok, p->ctx, p->ctx_len, &c, &nc);
+        const char *field = "context";
+        if (!rc) {
+            rc = tok_encode(s->tok, p->cont, p->cont_len, &k, &nk);
+            field = "continuation";
+        }
+        if (rc) {
             free(c);
             free(k);
-            goto oom;
+            tok_failed(r, field, rc);
+            return;
         }
         size_t drop = 0;
         if (nk == 0) set_err(r, 400, "invalid_request_error", "continuation: no tokens");
@@ -590,7 +605,11 @@ static void prep_score(srv_server *s, srv_req *r)
         srv_score_item *it = &r->items[i];
         int32_t *ids = NULL;
         size_t n = 0;
-        if (tok_encode(s->tok, p->texts[i], p->lens[i], &ids, &n)) goto oom;
+        int rc = tok_encode(s->tok, p->texts[i], p->lens[i], &ids, &n);
+        if (rc) {
+            tok_failed(r, p->kind == SRV_SCORE_TEXT ? "text" : "texts", rc);
+            return;
+        }
         if (n == 0) {
             free(ids);
             set_err(r, 400, "invalid_request_error", "%s: no tokens", p->kind == SRV_SCORE_TEXT ? "text" : "texts");
@@ -626,7 +645,7 @@ static void prep_tokenize(srv_server *s, srv_req *r)
     int rc = tok_encode(s->tok, text, tl, &ids, &n);
     free(text);
     if (rc) {
-        set_err(r, 500, "server_error", "tok_encode: %s", tok_strerror(rc));
+        tok_failed(r, "text", rc);
         return;
     }
     json_t *a = json_array();

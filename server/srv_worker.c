@@ -681,7 +681,7 @@ static void step(srv_worker *w)
              * from position 0 (the model learned absolute positions, so the
              * cached rows cannot just move). One row of logits, like a
              * decode row; the step holds n_ctx / 2 more tokens this once. */
-            const int keep = s->n_ctx / 2 > 0 ? s->n_ctx / 2 : 1;
+            const int keep = model_context_keep(s->m);
             model_cache_reset(w->cache, r->slot);
             w->seqs[nseq] = (model_seq){r->slot, keep, r->hist + r->n_hist - keep, 0};
             r->n_shift++;

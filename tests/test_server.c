@@ -1283,8 +1283,33 @@ TEST(test_context_shift)
                   ref_shifts);
             resp_free(&g);
         }
-        /* OpenAI: usage.context_shifts */
+        /* the CLI generates the same text (one rule for the context shift) */
         int st;
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "%s generate -m %s -p 'the model learns' -n 100 --seed 11 2>/dev/null", g_synth,
+                 path);
+        FILE *pp = popen(cmd, "r");
+        char out[8192];
+        size_t on = pp ? fread(out, 1, sizeof out - 1, pp) : 0;
+        if (pp) pclose(pp);
+        out[on] = 0;
+        /* the CLI prints the raw bytes of its tokens (the server's JSON text
+         * replaces invalid UTF-8): compare with the reference tokens' bytes */
+        char want[8192];
+        size_t wn = (size_t)snprintf(want, sizeof want, "the model learns");
+        for (int k = 0; k < nref; k++) {
+            const char *tb;
+            size_t tn;
+            if (ref[k] != tok_eos(model_tok(m)) && tok_token_bytes(model_tok(m), ref[k], &tb, &tn) == 0 &&
+                wn + tn < sizeof want - 2) {
+                memcpy(want + wn, tb, tn);
+                wn += tn;
+            }
+        }
+        want[wn++] = '\n';
+        CHECK_MSG(on == wn && !memcmp(out, want, wn), "synth generate printed %zu bytes, the reference tokens make %zu",
+                  on, wn);
+        /* OpenAI: usage.context_shifts */
         json_t *j = post_json(sv.port, "/v1/completions",
                               "{\"prompt\":\"the model learns\",\"max_tokens\":100,\"seed\":11}", &st);
         json_int_t oshift = json_integer_value(json_object_get(json_object_get(j, "usage"), "context_shifts"));
