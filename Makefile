@@ -35,7 +35,7 @@ MODEL_SRC   := $(wildcard model/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(SERVER_SRC))
 MAIN_OBJ    := $(BUILD)/server/main.o
-TEST_SRC    := $(wildcard tests/test_*.c)
+TEST_SRC    := $(filter-out tests/test_util.c,$(wildcard tests/test_*.c))
 TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC   := $(wildcard bench/bench_*.c)
 BENCH_BIN   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -74,7 +74,8 @@ $(BUILD)/libsynth.a: $(LIB_OBJ)
 $(SYNTH): $(MAIN_OBJ) $(BUILD)/libsynth.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libsynth.a
+# tests/test_util.c: helpers every test program links (test_util.h)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/test_util.o $(BUILD)/libsynth.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libsynth.a

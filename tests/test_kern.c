@@ -19,13 +19,8 @@
 #include "ops.h"
 #include "quant.h"
 #include "test.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 4242;
-static float frand(void) /* uniform [-1, 1) */
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
 
 static const uint32_t types[] = {QUANT_F32, QUANT_F16, QUANT_Q8_0, QUANT_Q4_0};
 
@@ -50,7 +45,7 @@ static int qmat_init(qmat *q, uint32_t type, int rows, int cols, int64_t group_r
     q->wd = malloc(sizeof(float) * rows * cols);
     float *wf = malloc(sizeof(float) * cols);
     for (int r = 0; r < rows; r++) {
-        for (int k = 0; k < cols; k++) wf[k] = frand() * (1.0f + (float)(r % 5));
+        for (int k = 0; k < cols; k++) wf[k] = tu_frand() * (1.0f + (float)(r % 5));
         quant_quantize_row(type, wf, q->wq + r * rb, cols);
         quant_dequantize_row(type, q->wq + r * rb, q->wd + (size_t)r * cols, cols);
     }
@@ -75,7 +70,7 @@ static int check_level(kern_level l, uint32_t type, int n, int rows, int cols)
     const int ldx = cols + 3, ldy = rows + 5;
     float *x = malloc(sizeof(float) * n * ldx), *y = malloc(sizeof(float) * n * ldy);
     float *y1 = malloc(sizeof(float) * (rows + 2));
-    for (int i = 0; i < n * ldx; i++) x[i] = frand();
+    for (int i = 0; i < n * ldx; i++) x[i] = tu_frand();
     for (int i = 0; i < n * ldy; i++) y[i] = 777.0f;
     ops_linear(n, x, ldx, &q.W, NULL, y + 2, ldy, NULL, OPS_ROWWISE);
     int bad_val = 0, bad_bits = 0, bad_edge = 0, bad_alone = 0;
@@ -140,7 +135,7 @@ TEST(test_levels_agree)
         CHECK(qmat_init(&q, types[t], 300, 256, 0) == 0);
         enum { N = 9 };
         float x[N * 256], y2[N * 300], y5[N * 300];
-        for (int i = 0; i < N * 256; i++) x[i] = frand();
+        for (int i = 0; i < N * 256; i++) x[i] = tu_frand();
         kern_set_level(KERN_AVX2);
         ops_linear(N, x, 256, &q.W, NULL, y2, 300, NULL, OPS_ROWWISE);
         kern_set_level(KERN_AVX512);
@@ -164,7 +159,7 @@ TEST(test_groups_and_views)
         CHECK(qmat_init(&q, types[t], H * L, K, L) == 0);
         CHECK(q.W.pk.data != NULL);
         float x[2 * K], y[2 * L];
-        for (int i = 0; i < 2 * K; i++) x[i] = frand();
+        for (int i = 0; i < 2 * K; i++) x[i] = tu_frand();
         for (int h = 0; h < H; h++) {
             for (int nrow = 1; nrow <= L; nrow += 6) {
                 ops_mat v = ops_mat_rows(&q.W, (int64_t)h * L, nrow);
@@ -219,8 +214,8 @@ TEST(test_wsum_every_level)
     float *Vh = malloc(sizeof(float) * 300 * 260);
     uint16_t *H = malloc(sizeof(uint16_t) * 300 * 260);
     float y[260], yh[260];
-    for (int i = 0; i < 300 * 260; i++) V[i] = frand();
-    for (int i = 0; i < 8 * 300; i++) A[i] = frand();
+    for (int i = 0; i < 300 * 260; i++) V[i] = tu_frand();
+    for (int i = 0; i < 8 * 300; i++) A[i] = tu_frand();
     for (int l = 0; l < KERN_N_LEVELS; l++) {
         if (!kern_level_supported((kern_level)l)) continue;
         kern_set_level((kern_level)l);
@@ -272,8 +267,8 @@ TEST(test_qk_every_level)
     enum { NMAX = 80, CMAX = 300 };
     const int nblk = (CMAX + KERN_KB - 1) / KERN_KB;
     float *KB = malloc(sizeof(float) * nblk * NMAX * KERN_KB), q[NMAX], y[CMAX + 1];
-    for (int i = 0; i < nblk * NMAX * KERN_KB; i++) KB[i] = frand();
-    for (int i = 0; i < NMAX; i++) q[i] = frand();
+    for (int i = 0; i < nblk * NMAX * KERN_KB; i++) KB[i] = tu_frand();
+    for (int i = 0; i < NMAX; i++) q[i] = tu_frand();
     const int ns[] = {64, 16, 5, 80, 1};
     for (int l = 0; l < KERN_N_LEVELS; l++) {
         if (kern_set_level((kern_level)l) != 0) continue;
@@ -317,6 +312,7 @@ TEST(test_level_names)
 
 int main(void)
 {
+    tu_seed(4242); /* the inputs the tests were written with */
     RUN(test_level_names);
     RUN(test_linear_every_level);
     RUN(test_levels_agree);

@@ -29,6 +29,7 @@
 #include "ops.h"
 #include "quant.h"
 #include "test.h"
+#include "test_util.h"
 #include "tok.h"
 
 void openblas_set_num_threads(int n);
@@ -59,12 +60,6 @@ typedef struct {
     model *m;
 } fixture;
 
-static uint64_t rng_state = 99;
-static float frand(void) /* uniform [-1, 1) */
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
 
 /* Parameters from arch_init_params, then every tensor perturbed so biases,
  * norm weights and alpha are not trivial and the logits are O(1). */
@@ -73,13 +68,13 @@ static void make_params(fixture *f, uint64_t seed)
     arch_tensor *ts = calloc((size_t)f->n, sizeof *ts);
     arch_tensors(&f->hp, ts, f->n);
     f->p = calloc((size_t)f->n, sizeof *f->p);
-    rng_state = seed; /* same seed, same parameters */
+    tu_seed(seed); /* same seed, same parameters */
     for (int i = 0; i < f->n; i++) f->p[i] = malloc(sizeof(float) * (size_t)ts[i].n_elem);
     arch_init_params(&f->hp, seed, 1.0f, f->p);
     for (int i = 0; i < f->n; i++) {
         float scale = ts[i].kind == T_TOKEN_EMBD ? 1.0f : ts[i].n_dims >= 2 ? 0.15f : 0.3f;
         if (ts[i].kind == T_RANDOM || ts[i].kind == T_RANDOM_A || ts[i].kind == T_RANDOM_B) scale = 0.5f;
-        for (int64_t e = 0; e < ts[i].n_elem; e++) f->p[i][e] += scale * frand();
+        for (int64_t e = 0; e < ts[i].n_elem; e++) f->p[i][e] += scale * tu_frand();
     }
     free(ts);
 }
@@ -140,7 +135,7 @@ static void fixture_free(fixture *f)
 
 static void random_tokens(int32_t *t, int n, int V)
 {
-    for (int i = 0; i < n; i++) t[i] = (int32_t)((frand() + 1.0f) * 0.5f * (float)V) % V;
+    for (int i = 0; i < n; i++) t[i] = (int32_t)((tu_frand() + 1.0f) * 0.5f * (float)V) % V;
 }
 
 static double max_diff(const float *a, const float *b, size_t n)
@@ -916,6 +911,7 @@ TEST(test_f16_small_tensors)
 
 int main(void)
 {
+    tu_seed(99); /* the inputs the tests were written with */
     openblas_set_num_threads(1);
     RUN(test_incremental_matches_full);
     RUN(test_batch_matches_alone);

@@ -7,13 +7,8 @@
 #include "ops.h"
 #include "quant.h"
 #include "test.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 12345;
-static float frand(void) /* uniform [-1, 1) */
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
 
 TEST(test_exp)
 {
@@ -26,7 +21,7 @@ TEST(test_exp)
     CHECK_MSG(worst < 4e-7, "exp worst relative error %g", worst);
     /* the in-place version, with a tail, gives the same numbers */
     float v[13];
-    for (int i = 0; i < 13; i++) v[i] = frand() * 20.0f;
+    for (int i = 0; i < 13; i++) v[i] = tu_frand() * 20.0f;
     float w[13];
     memcpy(w, v, sizeof v);
     ops_exp_inplace(w, 13);
@@ -58,7 +53,7 @@ TEST(test_softmax_logsumexp)
 {
     for (int n = 1; n <= 37; n += 3) {
         float x[40], y[40];
-        for (int i = 0; i < n; i++) x[i] = frand() * 30.0f;
+        for (int i = 0; i < n; i++) x[i] = tu_frand() * 30.0f;
         memcpy(y, x, sizeof x);
         ops_softmax(y, n);
         double mx = -1e30, s = 0;
@@ -101,8 +96,8 @@ TEST(test_layernorm)
 {
     enum { n = 3, d = 37, ld = 40 };
     float x[n * ld], y[n * ld], w[d], b[d];
-    for (int i = 0; i < n * ld; i++) x[i] = frand() * 3.0f + 1.0f;
-    for (int i = 0; i < d; i++) { w[i] = frand(); b[i] = frand(); }
+    for (int i = 0; i < n * ld; i++) x[i] = tu_frand() * 3.0f + 1.0f;
+    for (int i = 0; i < d; i++) { w[i] = tu_frand(); b[i] = tu_frand(); }
     ops_layernorm(n, d, x, ld, w, b, 1e-5f, y, ld);
     for (int r = 0; r < n; r++) {
         double m = 0, v = 0;
@@ -127,7 +122,7 @@ static void check_linear(uint32_t type, int n, int rows, int cols, int flags)
     size_t rb = quant_row_size(type, cols);
     uint8_t *wq = malloc(rb * rows);
     float *wf = malloc(sizeof(float) * rows * cols), *wd = malloc(sizeof(float) * rows * cols);
-    for (int i = 0; i < rows * cols; i++) wf[i] = frand();
+    for (int i = 0; i < rows * cols; i++) wf[i] = tu_frand();
     for (int r = 0; r < rows; r++) quant_quantize_row(type, wf + (size_t)r * cols, wq + r * rb, cols);
     for (int r = 0; r < rows; r++) quant_dequantize_row(type, wq + r * rb, wd + (size_t)r * cols, cols);
     ops_mat W;
@@ -139,8 +134,8 @@ static void check_linear(uint32_t type, int n, int rows, int cols, int flags)
 
     int ldx = cols + 3, ldy = rows + 5;
     float *x = malloc(sizeof(float) * n * ldx), *y = malloc(sizeof(float) * n * ldy), *b = malloc(sizeof(float) * rows);
-    for (int i = 0; i < n * ldx; i++) x[i] = frand();
-    for (int i = 0; i < rows; i++) b[i] = frand();
+    for (int i = 0; i < n * ldx; i++) x[i] = tu_frand();
+    for (int i = 0; i < rows; i++) b[i] = tu_frand();
     for (int i = 0; i < n * ldy; i++) y[i] = 777.0f;
     size_t ns = ops_linear_scratch(&W, n);
     float *scratch = ns ? malloc(sizeof(float) * ns) : NULL;
@@ -205,9 +200,9 @@ TEST(test_linear)
 TEST(test_dot_axpy_wsum)
 {
     float a[70], b[70], y[70], X[9 * 75], w[9];
-    for (int i = 0; i < 70; i++) { a[i] = frand(); b[i] = frand(); }
-    for (int i = 0; i < 9 * 75; i++) X[i] = frand();
-    for (int i = 0; i < 9; i++) w[i] = frand();
+    for (int i = 0; i < 70; i++) { a[i] = tu_frand(); b[i] = tu_frand(); }
+    for (int i = 0; i < 9 * 75; i++) X[i] = tu_frand();
+    for (int i = 0; i < 9; i++) w[i] = tu_frand();
     for (int n = 0; n <= 70; n += 7) {
         double s = 0;
         for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
@@ -289,6 +284,7 @@ TEST(test_set_threads)
 
 int main(void)
 {
+    tu_seed(12345); /* the inputs the tests were written with */
     RUN(test_exp);
     RUN(test_gelu);
     RUN(test_softmax_logsumexp);

@@ -26,6 +26,7 @@
 #include "quant.h"
 #include "srv_static.h"
 #include "test.h"
+#include "test_util.h"
 #include "tok.h"
 
 static char *slurp(const char *path, size_t *n)
@@ -183,12 +184,6 @@ typedef struct {
     model *m;
 } fixture;
 
-static uint64_t rs = 12345;
-static float frand(void) /* uniform [-1, 1) */
-{
-    rs = rs * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rs >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
 
 static int fixture_init(fixture *f, arch_variant v)
 {
@@ -213,7 +208,7 @@ static int fixture_init(fixture *f, arch_variant v)
     /* logits of order 1-3 so the softmax rows are far from uniform */
     for (int i = 0; i < f->n; i++)
         if (f->ts[i].kind == T_RANDOM || f->ts[i].kind == T_RANDOM_A || f->ts[i].kind == T_RANDOM_B)
-            for (int64_t e = 0; e < f->ts[i].n_elem; e++) f->p[i][e] = 2.0f * frand();
+            for (int64_t e = 0; e < f->ts[i].n_elem; e++) f->p[i][e] = 2.0f * tu_frand();
     char **vocab = calloc(257, sizeof *vocab);
     for (int b = 0; b < 256; b++) {
         char u[2];
@@ -362,6 +357,7 @@ TEST(test_attention_input_dependent_404)
 
 int main(void)
 {
+    tu_seed(12345); /* the inputs the tests were written with */
     RUN(test_embedded_files_match_tree);
     RUN(test_find);
     RUN(test_etag_match);
