@@ -573,6 +573,41 @@ int tok_encode(const tok_t *tc, const char *text, size_t len, int32_t **ids, siz
     return TOK_OK;
 }
 
+int tok_encode_special(const tok_t *t, const char *text, size_t len, int32_t **ids, size_t *n)
+{
+    const char *sp = NULL;
+    size_t spn = 0;
+    if (!t || t->eos_id < 0 || tok_token_bytes(t, t->eos_id, &sp, &spn) != TOK_OK || spn == 0 || !text)
+        return tok_encode(t, text, len, ids, n);
+    *ids = NULL;
+    *n = 0;
+    int32_t *out = NULL;
+    size_t nout = 0;
+    for (size_t i = 0;;) {
+        const char *hit = memmem(text + i, len - i, sp, spn);
+        size_t seg = hit ? (size_t)(hit - text) - i : len - i;
+        int32_t *part = NULL;
+        size_t np = 0;
+        int rc = tok_encode(t, text + i, seg, &part, &np);
+        int32_t *grown = rc ? NULL : realloc(out, (nout + np + 1) * sizeof *out);
+        if (!grown) {
+            free(part);
+            free(out);
+            return rc ? rc : TOK_ENOMEM;
+        }
+        out = grown;
+        memcpy(out + nout, part, np * sizeof *out);
+        nout += np;
+        free(part);
+        if (!hit) break;
+        out[nout++] = t->eos_id;
+        i += seg + spn;
+    }
+    *ids = out;
+    *n = nout;
+    return TOK_OK;
+}
+
 int tok_decode(const tok_t *t, const int32_t *ids, size_t n, int with_special, char **out, size_t *len)
 {
     if (out)

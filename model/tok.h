@@ -8,8 +8,9 @@
  * (index 0 merges first). A vocabulary of the 256 byte tokens and no merges
  * is valid (one token per byte). The id of a byte is looked up in the
  * vocabulary, never assumed. Special tokens (like "<|endoftext|>") are never
- * produced by tok_encode from text; they decode to their own bytes only when
- * tok_decode is asked to (flag).
+ * produced by tok_encode from text (tok_encode_special makes the literal
+ * text the token); they decode to their own bytes only when tok_decode is
+ * asked to (flag).
  *
  * Pre-tokenization splits text like GPT-2's pattern, with every byte >= 0x80
  * counted as a letter: contractions ('s 't 're 've 'm 'll 'd), ` ?letters`,
@@ -65,6 +66,11 @@ int tok_token_bytes(const tok_t *t, int id, const char **bytes, size_t *len);
 /* Encode len bytes. *ids is malloc'd (caller frees; non-NULL even when
  * *n is 0), *n its length. */
 int tok_encode(const tok_t *t, const char *text, size_t len, int32_t **ids, size_t *n);
+/* tok_encode, except that every occurrence of the end-of-text token's own
+ * text ("<|endoftext|>") becomes its id: what the server's routes and the
+ * scoring do, so the special token round-trips through text with
+ * tok_decode(with_special = 1). Without an eos token, tok_encode. */
+int tok_encode_special(const tok_t *t, const char *text, size_t len, int32_t **ids, size_t *n);
 /* Decode ids to bytes; *out is malloc'd and NUL-terminated (the NUL not
  * counted in *len). Ids out of range: TOK_EINVAL. Special tokens (eos)
  * decode to nothing unless with_special. */

@@ -173,7 +173,7 @@ static int generate_loop(model *m, const gen_opts *o)
     int rc = 1;
 
     sampler_init(&s, &o->sp);
-    if (tok_encode(tk, o->prompt, strlen(o->prompt), &ptoks, &np)) goto done;
+    if (tok_encode_special(tk, o->prompt, strlen(o->prompt), &ptoks, &np)) goto done;
     /* as the server: end-of-text before the prompt when the model has one */
     const int lead = tok_eos(tk) >= 0 ? 1 : 0;
     if (np + (size_t)lead > (size_t)hp->n_ctx) {

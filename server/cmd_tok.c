@@ -217,7 +217,7 @@ int cmd_tokenize(int argc, char **argv)
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = tok_encode(t, prompt ? prompt : text, len, &ids, &n);
+    int rc = tok_encode_special(t, prompt ? prompt : text, len, &ids, &n);
     if (rc) {
         fprintf(stderr, "synth %s: tok_encode: %s\n", cmd, tok_strerror(rc));
         tok_free(t);

@@ -355,16 +355,23 @@ void srv_score_params_free(srv_score_params *p)
     memset(p, 0, sizeof *p);
 }
 
-int srv_parse_tokenize(const char *body, size_t len, char **text, size_t *tlen, char *err, size_t errlen)
+int srv_parse_tokenize(const char *body, size_t len, srv_tokenize_params *out, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"text", NULL};
-    *text = NULL;
-    *tlen = 0;
+    static const char *const keys[] = {"text", "prompt", "add_special_tokens", "with_pieces", NULL};
+    memset(out, 0, sizeof *out);
     json_t *o = load_object(body, len, err, errlen);
     if (!o) return -1;
     int rc = check_keys(o, keys, err, errlen);
-    if (!rc) rc = get_string(o, "text", 1, text, tlen, err, errlen);
+    const char *name = field(o, "prompt") ? "prompt" : "text";
+    if (!rc && field(o, "prompt") && field(o, "text")) rc = fail(err, errlen, "prompt: give text or prompt, not both");
+    if (!rc) rc = get_string(o, name, 1, &out->text, &out->len, err, errlen);
+    if (!rc) rc = get_bool(o, "add_special_tokens", &out->add_special_tokens, err, errlen);
+    if (!rc) rc = get_bool(o, "with_pieces", &out->with_pieces, err, errlen);
     json_decref(o);
+    if (rc) {
+        free(out->text);
+        memset(out, 0, sizeof *out);
+    }
     return rc;
 }
 

@@ -44,7 +44,14 @@
  *      bits_per_byte, token_logprobs?: [{id, text, logprob}]} (texts:
  *      {results: [...]}); context: {logprob, is_greedy, tokens}. Same
  *      windows and numbers as `synth score` (eval.h).
- * POST /tokenize {text} -> {tokens: [ids]}; POST /detokenize {tokens} -> {text}
+ * POST /tokenize {text | prompt, add_special_tokens false, with_pieces
+ *     false} -> {tokens: [ids], pieces?: [strings]}; POST /detokenize
+ *     {tokens} -> {text, prompt} (the same string under both names).
+ * GET /tokenizer_info -> {eos_token, eos_token_id, vocab_size, model}.
+ *   These three are lm-evaluation-harness's remote-tokenizer protocol.
+ *   The end-of-text token's text ("<|endoftext|>") is that token on every
+ *   route (prompts, /score texts, /tokenize) and /detokenize writes it
+ *   back; a prompt that starts with it gets no second one.
  * GET /health (200 while the process runs), /ready (503 while draining),
  *     /metrics (Prometheus text), /v1/models (OpenAI's list; the model
  *     object adds variant, sizes, quantization, cpu: the kernel level in
@@ -114,9 +121,16 @@ void srv_gen_params_free(srv_gen_params *p);
 int srv_parse_score(const char *body, size_t len, srv_score_params *out, char *err, size_t errlen);
 void srv_score_params_free(srv_score_params *p);
 
-/* {text} -> malloc'd copy (NUL-terminated, *tlen bytes). */
-int srv_parse_tokenize(const char *body, size_t len, char **text, size_t *tlen, char *err,
-                       size_t errlen);
+/* POST /tokenize: the text (malloc'd, NUL-terminated, len bytes) from
+ * "text" or "prompt" (lm-evaluation-harness's name; one of the two);
+ * add_special_tokens (false): put end-of-text before it as generation and
+ * scoring do; with_pieces (false): also answer each token's text. */
+typedef struct {
+    char *text;
+    size_t len;
+    int add_special_tokens, with_pieces;
+} srv_tokenize_params;
+int srv_parse_tokenize(const char *body, size_t len, srv_tokenize_params *out, char *err, size_t errlen);
 /* {tokens: [ids]} -> malloc'd ids (ids >= 0 and < 2^31 here; vocabulary later). */
 int srv_parse_detokenize(const char *body, size_t len, int32_t **ids, int *n, char *err,
                          size_t errlen);

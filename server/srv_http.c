@@ -155,10 +155,9 @@ static void req_unref(srv_req *r)
 
 static int route_of(const char *url)
 {
-    static const char *const paths[] = {"/generate", "/v1/completions", "/score", "/tokenize", "/detokenize",
-                                        "/health", "/ready", "/metrics", "/v1/models", "/v1/attention"};
-    for (int i = 0; i < (int)(sizeof paths / sizeof paths[0]); i++)
-        if (!strcmp(url, paths[i])) return i;
+    /* the paths are the metrics' route names (one table, srv_metrics.c) */
+    for (int i = 0; i <= SRV_R_ATTENTION; i++)
+        if (!strcmp(url, srv_route_name(i))) return i;
     if (srv_static_find(url)) return SRV_R_STATIC;   /* the page compiled into the binary */
     return SRV_R_OTHER;
 }
@@ -166,7 +165,7 @@ static int route_of(const char *url)
 static int route_is_get(int route)
 {
     return route == SRV_R_HEALTH || route == SRV_R_READY || route == SRV_R_METRICS || route == SRV_R_MODELS ||
-           route == SRV_R_ATTENTION || route == SRV_R_STATIC;
+           route == SRV_R_TOKENIZER_INFO || route == SRV_R_ATTENTION || route == SRV_R_STATIC;
 }
 
 static srv_req *req_new(srv_server *s, struct MHD_Connection *c, const char *url, const char *method)
@@ -428,7 +427,7 @@ static void prep_generate(srv_server *s, srv_req *r)
     int32_t *ids = NULL;
     size_t n = 0;
     if (g->prompt) {
-        int rc = tok_encode(s->tok, g->prompt, g->prompt_len, &ids, &n);
+        int rc = tok_encode_special(s->tok, g->prompt, g->prompt_len, &ids, &n);
         if (rc) {
             tok_failed(r, "prompt", rc);
             return;
@@ -453,6 +452,10 @@ static void prep_generate(srv_server *s, srv_req *r)
         }
     }
     int lead = s->eos >= 0 ? 1 : 0;
+    if (lead && n > 0 && ids[0] == s->eos) { /* it is there already: no second one */
+        memmove(ids, ids + 1, (n - 1) * sizeof *ids);
+        n--;
+    }
     int max_new = g->max_tokens, L = s->n_ctx;
     if (n + (size_t)lead == 0) {
         free(ids);
@@ -560,10 +563,10 @@ static void prep_score(srv_server *s, srv_req *r)
         r->n_items = 1;
         int32_t *c = NULL, *k = NULL;
         size_t nc = 0, nk = 0;
-        int rc = tok_encode(s->tok, p->ctx, p->ctx_len, &c, &nc);
+        int rc = tok_encode_special(s->tok, p->ctx, p->ctx_len, &c, &nc);
         const char *field = "context";
         if (!rc) {
-            rc = tok_encode(s->tok, p->cont, p->cont_len, &k, &nk);
+            rc = tok_encode_special(s->tok, p->cont, p->cont_len, &k, &nk);
             field = "continuation";
         }
         if (rc) {
@@ -605,7 +608,7 @@ static void prep_score(srv_server *s, srv_req *r)
         srv_score_item *it = &r->items[i];
         int32_t *ids = NULL;
         size_t n = 0;
-        int rc = tok_encode(s->tok, p->texts[i], p->lens[i], &ids, &n);
+        int rc = tok_encode_special(s->tok, p->texts[i], p->lens[i], &ids, &n);
         if (rc) {
             tok_failed(r, p->kind == SRV_SCORE_TEXT ? "text" : "texts", rc);
             return;
@@ -634,24 +637,37 @@ oom:
 
 static void prep_tokenize(srv_server *s, srv_req *r)
 {
-    char err[256], *text = NULL;
-    size_t tl = 0;
-    if (srv_parse_tokenize(r->body, r->body_len, &text, &tl, err, sizeof err)) {
+    char err[256];
+    srv_tokenize_params tp;
+    if (srv_parse_tokenize(r->body, r->body_len, &tp, err, sizeof err)) {
         set_err(r, 400, "invalid_request_error", "%s", err);
         return;
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = tok_encode(s->tok, text, tl, &ids, &n);
-    free(text);
+    int rc = tok_encode_special(s->tok, tp.text, tp.len, &ids, &n);
+    free(tp.text);
     if (rc) {
         tok_failed(r, "text", rc);
         return;
     }
-    json_t *a = json_array();
+    /* add_special_tokens: the end-of-text the server puts before prompts
+     * and texts (not twice) */
+    const int lead = tp.add_special_tokens && s->eos >= 0 && !(n > 0 && ids[0] == s->eos);
+    json_t *a = json_array(), *pieces = tp.with_pieces ? json_array() : NULL;
+    if (lead && a) json_array_append_new(a, json_integer(s->eos));
     for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    for (size_t i = 0; pieces && i < n + (size_t)lead; i++) {
+        int32_t id = lead ? (i == 0 ? s->eos : ids[i - 1]) : ids[i];
+        const char *tb = NULL;
+        size_t tn = 0;
+        tok_token_bytes(s->tok, id, &tb, &tn);
+        json_array_append_new(pieces, srv_json_bytes(tb, tn));
+    }
     free(ids);
     json_t *o = a ? json_pack("{s:o}", "tokens", a) : NULL;
+    if (o && pieces) json_object_set_new(o, "pieces", pieces);
+    else json_decref(pieces);
     r->resp_body = o ? json_dumps(o, SRV_JSON_FLAGS) : NULL;
     json_decref(o);
     if (!r->resp_body) set_err(r, 500, "server_error", "out of memory");
@@ -676,13 +692,14 @@ static void prep_detokenize(srv_server *s, srv_req *r)
         }
     char *text = NULL;
     size_t tl = 0;
-    int rc = tok_decode(s->tok, ids, (size_t)n, 0, &text, &tl);
+    int rc = tok_decode(s->tok, ids, (size_t)n, 1, &text, &tl);   /* "<|endoftext|>" written back */
     free(ids);
     if (rc) {
         set_err(r, 500, "server_error", "tok_decode: %s", tok_strerror(rc));
         return;
     }
-    json_t *o = json_pack("{s:o}", "text", srv_json_bytes(text, tl));
+    /* "prompt": lm-evaluation-harness's name for the same string */
+    json_t *o = json_pack("{s:o,s:o}", "text", srv_json_bytes(text, tl), "prompt", srv_json_bytes(text, tl));
     free(text);
     r->resp_body = o ? json_dumps(o, SRV_JSON_FLAGS) : NULL;
     json_decref(o);
@@ -828,6 +845,9 @@ static enum MHD_Result respond_get(srv_server *s, srv_req *r)
                                "%s", err);
         return queue_body(r, 200, b, len, "application/json");
     }
+    case SRV_R_TOKENIZER_INFO:
+        b = srv_json_tokenizer_info(s, &len);
+        return queue_body(r, b ? 200 : 500, b, len, "application/json");
     default:
         b = srv_json_models(s, &len);
         return queue_body(r, 200, b, len, "application/json");

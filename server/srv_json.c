@@ -273,6 +273,16 @@ char *srv_json_models(srv_server *s, size_t *len)
     return dump(json_pack("{s:s,s:[o]}", "object", "list", "data", m), len);
 }
 
+char *srv_json_tokenizer_info(srv_server *s, size_t *len)
+{
+    const char *eb = NULL;
+    size_t en = 0;
+    json_t *eos = s->eos >= 0 && tok_token_bytes(s->tok, s->eos, &eb, &en) == 0 ? srv_json_bytes(eb, en) : json_null();
+    return dump(json_pack("{s:o,s:i,s:i,s:s}", "eos_token", eos, "eos_token_id", (json_int_t)s->eos, "vocab_size",
+                          (json_int_t)s->n_vocab, "model", model_name(s->m)),
+                len);
+}
+
 /* ---- server-sent events ---- */
 
 static int sse_append(char **buf, size_t *len, size_t *cap, json_t *j)

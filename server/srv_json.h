@@ -24,6 +24,9 @@ char *srv_json_generate(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_completion(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_score(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_models(srv_server *s, size_t *len);
+/* GET /tokenizer_info: {eos_token, eos_token_id, vocab_size, model}
+ * (eos_token null when the model has none). */
+char *srv_json_tokenizer_info(srv_server *s, size_t *len);
 
 /* Server-sent events for tokens sent_tok..n_out-1 (each token's text up to
  * its out_safe mark: bytes that cannot yet be cut by a stop string or a

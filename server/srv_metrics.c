@@ -8,7 +8,7 @@
 
 static const char *const route_names[SRV_R_N] = {
     "/generate", "/v1/completions", "/score", "/tokenize", "/detokenize",
-    "/health", "/ready", "/metrics", "/v1/models", "/v1/attention", "static", "other"};
+    "/health", "/ready", "/metrics", "/v1/models", "/tokenizer_info", "/v1/attention", "static", "other"};
 
 const char *srv_route_name(int route)
 {

@@ -23,6 +23,7 @@ enum srv_route {
     SRV_R_READY,
     SRV_R_METRICS,
     SRV_R_MODELS,
+    SRV_R_TOKENIZER_INFO, /* GET /tokenizer_info (lm-evaluation-harness) */
     SRV_R_ATTENTION,    /* GET /v1/attention (srv_static.h) */
     SRV_R_STATIC,       /* the embedded playground page (srv_static.h) */
     SRV_R_OTHER,

@@ -1322,6 +1322,88 @@ TEST(test_context_shift)
     model_free(m);
 }
 
+/* lm-evaluation-harness's remote tokenizer: GET /tokenizer_info, POST
+ * /tokenize {prompt, add_special_tokens}, POST /detokenize -> {prompt};
+ * the end-of-text text is its token on every route and comes back from
+ * /detokenize; a prompt that starts with it gets no second one. */
+static json_t *ids_of(const char *text)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    json_t *a = json_array();
+    if (tok_encode(model_tok(g_m), text, strlen(text), &ids, &n) == 0)
+        for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    free(ids);
+    return a;
+}
+
+TEST(test_remote_tokenizer)
+{
+    const int eos = tok_eos(model_tok(g_m));
+    resp r;
+    CHECK(http(g_main.port, "GET", "/tokenizer_info", NULL, NULL, &r) == 0 && r.status == 200);
+    CHECK(r.json && !strcmp(json_string_value(json_object_get(r.json, "eos_token")) ?
+                                json_string_value(json_object_get(r.json, "eos_token")) : "", "<|endoftext|>"));
+    CHECK(r.json && json_integer_value(json_object_get(r.json, "eos_token_id")) == eos);
+    resp_free(&r);
+    int st;
+    /* eos_token_id as lm-eval finds it: encode(eos_token)[0] */
+    json_t *j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"<|endoftext|>\",\"add_special_tokens\":false}", &st);
+    json_t *t = json_object_get(j, "tokens");
+    CHECK(st == 200 && json_array_size(t) == 1 && json_integer_value(json_array_get(t, 0)) == eos);
+    json_decref(j);
+    /* inside a text: enc(a) + eos + enc(b); pieces spell the text */
+    j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"the model<|endoftext|> a token\",\"with_pieces\":true}", &st);
+    json_t *want = ids_of("the model");
+    json_array_append_new(want, json_integer(eos));
+    json_t *tail = ids_of(" a token");
+    json_array_extend(want, tail);
+    json_decref(tail);
+    CHECK(st == 200 && ids_equal(json_object_get(j, "tokens"), want));
+    json_t *pieces = json_object_get(j, "pieces");
+    char spelled[256] = "";
+    for (size_t i = 0; i < json_array_size(pieces); i++)
+        strncat(spelled, json_string_value(json_array_get(pieces, i)), sizeof spelled - strlen(spelled) - 1);
+    CHECK_MSG(!strcmp(spelled, "the model<|endoftext|> a token"), "pieces spell '%s'", spelled);
+    /* back: /detokenize writes the special token, as prompt and text */
+    json_t *req = json_pack("{s:O}", "tokens", want);
+    char *b = json_dumps(req, 0);
+    json_t *d = post_json(g_main.port, "/detokenize", b, &st);
+    CHECK(st == 200 && !strcmp(json_string_value(json_object_get(d, "prompt")), "the model<|endoftext|> a token") &&
+          json_equal(json_object_get(d, "prompt"), json_object_get(d, "text")));
+    json_decref(d);
+    free(b);
+    json_decref(req);
+    json_decref(want);
+    json_decref(j);
+    /* add_special_tokens: eos first, once */
+    j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"the\",\"add_special_tokens\":true}", &st);
+    t = json_object_get(j, "tokens");
+    CHECK(st == 200 && json_integer_value(json_array_get(t, 0)) == eos && json_integer_value(json_array_get(t, 1)) != eos);
+    json_decref(j);
+    j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"<|endoftext|>the\",\"add_special_tokens\":true}", &st);
+    t = json_object_get(j, "tokens");
+    CHECK(st == 200 && json_integer_value(json_array_get(t, 0)) == eos && json_integer_value(json_array_get(t, 1)) != eos);
+    json_decref(j);
+    /* a prompt starting with the end-of-text text: the tokens of the prompt without it */
+    j = post_json(g_main.port, "/generate", "{\"prompt\":\"<|endoftext|>the model\",\"max_tokens\":8,\"seed\":4}", &st);
+    int32_t ref[8];
+    int nref = reference_generate(g_m, "the model", 8, 1.0f, 4, ref);
+    json_t *toks = json_object_get(j, "tokens");
+    int same = st == 200 && (int)json_array_size(toks) == nref;
+    for (int k = 0; same && k < nref; k++) same = json_integer_value(json_object_get(json_array_get(toks, (size_t)k), "id")) == ref[k];
+    CHECK_MSG(same, "a leading <|endoftext|> changed the generation");
+    json_t *ref_ids = ids_of("the model");
+    CHECK(json_integer_value(json_object_get(json_object_get(j, "usage"), "prompt_tokens")) ==
+          (json_int_t)json_array_size(ref_ids));
+    json_decref(ref_ids);
+    json_decref(j);
+    /* bad forms name the field */
+    j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"a\",\"text\":\"b\"}", &st);
+    CHECK(st == 400 && strstr(err_msg(&(resp){.json = j}), "prompt"));
+    json_decref(j);
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -2037,6 +2119,7 @@ int main(int argc, char **argv)
     RUN(test_chunked_decoder);
     RUN(test_health_ready_models_metrics);
     RUN(test_tokenize_detokenize);
+    RUN(test_remote_tokenizer);
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);

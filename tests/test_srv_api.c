@@ -163,11 +163,22 @@ TEST(test_score_parse)
 
 TEST(test_tokenize_parse)
 {
-    char *t;
-    size_t n;
-    CHECK(srv_parse_tokenize("{\"text\":\"\"}", 11, &t, &n, err, sizeof err) == 0 && n == 0 && t && !t[0]);
-    free(t);
-    CHECK(srv_parse_tokenize("{\"text\":2}", 10, &t, &n, err, sizeof err) == -1 && names("text") && !t);
+    srv_tokenize_params tp;
+    CHECK(srv_parse_tokenize("{\"text\":\"\"}", 11, &tp, err, sizeof err) == 0 && tp.len == 0 && tp.text &&
+          !tp.text[0] && !tp.add_special_tokens && !tp.with_pieces);
+    free(tp.text);
+    CHECK(srv_parse_tokenize("{\"text\":2}", 10, &tp, err, sizeof err) == -1 && names("text") && !tp.text);
+    /* lm-evaluation-harness's form */
+    const char *lm = "{\"prompt\":\"ab\",\"add_special_tokens\":true,\"with_pieces\":true}";
+    CHECK(srv_parse_tokenize(lm, strlen(lm), &tp, err, sizeof err) == 0 && tp.len == 2 && !strcmp(tp.text, "ab") &&
+          tp.add_special_tokens && tp.with_pieces);
+    free(tp.text);
+    const char *both = "{\"prompt\":\"a\",\"text\":\"b\"}";
+    CHECK(srv_parse_tokenize(both, strlen(both), &tp, err, sizeof err) == -1 && names("prompt") && !tp.text);
+    const char *badb = "{\"prompt\":\"a\",\"add_special_tokens\":1}";
+    CHECK(srv_parse_tokenize(badb, strlen(badb), &tp, err, sizeof err) == -1 && names("add_special_tokens"));
+    const char *unk = "{\"prompt\":\"a\",\"model\":\"x\"}";
+    CHECK(srv_parse_tokenize(unk, strlen(unk), &tp, err, sizeof err) == -1 && names("model"));
     int32_t *ids;
     int k;
     const char *b = "{\"tokens\":[0,5,2147483647]}";
@@ -238,8 +249,7 @@ TEST(test_mutation_fuzz)
         int rc;
         srv_gen_params g;
         srv_score_params sc;
-        char *t;
-        size_t tl;
+        srv_tokenize_params tk;
         int32_t *ids;
         int k;
         switch (it % 5) {
@@ -257,7 +267,7 @@ TEST(test_mutation_fuzz)
             if (rc == 0) srv_score_params_free(&sc);
             break;
         default:
-            if (srv_parse_tokenize(buf, n, &t, &tl, err, sizeof err) == 0) free(t);
+            if (srv_parse_tokenize(buf, n, &tk, err, sizeof err) == 0) free(tk.text);
             else if (!field_named()) bad_msg++;
             rc = srv_parse_detokenize(buf, n, &ids, &k, err, sizeof err);
             if (rc == 0) free(ids);

@@ -475,6 +475,83 @@ out:
     free(text);
 }
 
+/* tok_encode_special: the end-of-text text becomes the token, wherever
+ * it stands (start, middle, end, twice in a row), the rest as tok_encode;
+ * decoding with specials gives the text back, for random texts with the
+ * literal spliced in; without an eos token it is tok_encode. */
+TEST(test_encode_special)
+{
+    char *text = gen_text(20000, 11);
+    char **v, **m;
+    int nv, nm, eos;
+    CHECK(tok_learn(text, strlen(text), 400, &v, &nv, &m, &nm, &eos) == 0);
+    tok_t *t = NULL;
+    char err[256];
+    CHECK(tok_create((const char *const *)v, nv, (const char *const *)m, nm, eos, &t, err, sizeof err) == 0);
+    if (!t) goto out;
+    static const char E[] = "<|endoftext|>";
+    int bad = 0;
+    for (int it = 0; it < 300; it++) {
+        /* segments of the training text joined by 0-2 literals */
+        char buf[512];
+        size_t n = 0;
+        int32_t want[600];
+        size_t nw = 0;
+        size_t run = 0; /* start of the text since the last literal */
+        for (int sgi = 0; sgi < 3; sgi++) {
+            size_t len = rnd() % 40, off = rnd() % (strlen(text) - 64);
+            memcpy(buf + n, text + off, len);
+            n += len;
+            int k = (int)(rnd() % 3);
+            if (k == 0 && sgi < 2) continue;   /* joins the next segment */
+            int32_t *ids;
+            size_t ni;
+            if (tok_encode(t, buf + run, n - run, &ids, &ni) == 0) {
+                memcpy(want + nw, ids, ni * sizeof *ids);
+                nw += ni;
+                free(ids);
+            }
+            for (; k > 0; k--) {
+                memcpy(buf + n, E, sizeof E - 1);
+                n += sizeof E - 1;
+                want[nw++] = eos;
+            }
+            run = n;
+        }
+        int32_t *ids;
+        size_t ni;
+        char *back;
+        size_t bl;
+        if (tok_encode_special(t, buf, n, &ids, &ni) != 0) {
+            bad++;
+            continue;
+        }
+        bad += ni != nw || memcmp(ids, want, ni * sizeof *ids) != 0;
+        if (tok_decode(t, ids, ni, 1, &back, &bl) == 0) {
+            bad += bl != n || memcmp(back, buf, n) != 0;
+            free(back);
+        }
+        free(ids);
+    }
+    CHECK_MSG(bad == 0, "%d texts with <|endoftext|> mis-encoded", bad);
+    tok_free(t);
+    /* no eos token: the literal stays text */
+    CHECK(tok_create((const char *const *)v, nv - 1, (const char *const *)m, nm, -1, &t, err, sizeof err) == 0);
+    if (t) {
+        int32_t *a, *b2;
+        size_t na, nb;
+        CHECK(tok_encode_special(t, E, sizeof E - 1, &a, &na) == 0 && tok_encode(t, E, sizeof E - 1, &b2, &nb) == 0 &&
+              na == nb && na > 1 && !memcmp(a, b2, na * sizeof *a));
+        free(a);
+        free(b2);
+        tok_free(t);
+    }
+out:
+    tok_free_strings(v, nv);
+    tok_free_strings(m, nm);
+    free(text);
+}
+
 /* Hand-worked learning: "ab ab ab ac" has pieces "ab" x1, " ab" x2,
  * " ac" x1. Pair counts: (a,b) 3, (Ġ,a) 3, (a,c) 1: the tie goes to the
  * smaller left id (Ġ = byte 32 < 'a'), so merge 0 is "Ġ a". Then
@@ -806,6 +883,7 @@ int main(void)
     RUN(test_piece_boundaries);
     RUN(test_against_naive_bpe);
     RUN(test_round_trip_random_bytes);
+    RUN(test_encode_special);
     RUN(test_learn_by_hand);
     RUN(test_learn_deterministic_and_compresses);
     RUN(test_bad_vocabularies);

@@ -104,12 +104,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     }
     case 3: {
-        char *text = NULL;
-        size_t tl = 0;
-        rc = srv_parse_tokenize(body, len, &text, &tl, err, sizeof err);
-        if (rc == 0) REQUIRE(text && text[tl] == 0);
-        else REQUIRE(text == NULL);
-        free(text);
+        srv_tokenize_params tp;
+        rc = srv_parse_tokenize(body, len, &tp, err, sizeof err);
+        if (rc == 0) REQUIRE(tp.text && tp.text[tp.len] == 0);
+        else REQUIRE(tp.text == NULL);
+        free(tp.text);
         break;
     }
     default: {
