@@ -385,17 +385,33 @@ static char *gen_text(size_t len, uint64_t seed)
     return s;
 }
 
+/* A tokenizer learned on text (n_vocab tokens): the strings stay in *v and
+ * *m for the caller to free; NULL (a failed check) if learning fails. */
+typedef struct {
+    char **v, **m;
+    int nv, nm, eos;
+} learned;
+
+static tok_t *learn_tok(const char *text, int n_vocab, learned *L)
+{
+    tok_t *t = NULL;
+    char err[256];
+    memset(L, 0, sizeof *L);
+    CHECK(tok_learn(text, strlen(text), n_vocab, &L->v, &L->nv, &L->m, &L->nm, &L->eos) == 0);
+    CHECK(tok_create((const char *const *)L->v, L->nv, (const char *const *)L->m, L->nm, L->eos, &t, err,
+                     sizeof err) == 0);
+    return t;
+}
+
 /* tok_encode agrees with the naive loop on single long pieces (letters
  * only, so one pre-token each) for a learned vocabulary. */
 TEST(test_against_naive_bpe)
 {
     char *text = gen_text(20000, 99);
-    char **v, **m;
-    int nv, nm, eos;
-    CHECK(tok_learn(text, strlen(text), 400, &v, &nv, &m, &nm, &eos) == 0);
-    tok_t *t = NULL;
-    char err[256];
-    CHECK(tok_create((const char *const *)v, nv, (const char *const *)m, nm, eos, &t, err, sizeof err) == 0);
+    learned L;
+    tok_t *t = learn_tok(text, 400, &L);
+    char **v = L.v, **m = L.m;
+    int nv = L.nv, nm = L.nm;
     if (!t)
         goto out;
     static const char *letters[] = {"a", "b", "c", "d", "e", "th", "ing", "\xC3\xA9"};
@@ -431,12 +447,10 @@ out:
 TEST(test_round_trip_random_bytes)
 {
     char *text = gen_text(30000, 7);
-    char **v, **m;
-    int nv, nm, eos;
-    CHECK(tok_learn(text, strlen(text), 500, &v, &nv, &m, &nm, &eos) == 0);
-    tok_t *t = NULL;
-    char err[256];
-    CHECK(tok_create((const char *const *)v, nv, (const char *const *)m, nm, eos, &t, err, sizeof err) == 0);
+    learned L;
+    tok_t *t = learn_tok(text, 500, &L);
+    char **v = L.v, **m = L.m;
+    int nv = L.nv, nm = L.nm, eos = L.eos;
     if (!t)
         goto out;
     int bad = 0;
@@ -482,12 +496,11 @@ out:
 TEST(test_encode_special)
 {
     char *text = gen_text(20000, 11);
-    char **v, **m;
-    int nv, nm, eos;
-    CHECK(tok_learn(text, strlen(text), 400, &v, &nv, &m, &nm, &eos) == 0);
-    tok_t *t = NULL;
+    learned L;
+    tok_t *t = learn_tok(text, 400, &L);
+    char **v = L.v, **m = L.m;
+    int nv = L.nv, nm = L.nm, eos = L.eos;
     char err[256];
-    CHECK(tok_create((const char *const *)v, nv, (const char *const *)m, nm, eos, &t, err, sizeof err) == 0);
     if (!t) goto out;
     static const char E[] = "<|endoftext|>";
     int bad = 0;
