@@ -15,7 +15,7 @@
  * serve's own /v1/completions) the same way, so one client measures both:
  * POST /v1/completions {"prompt": "the model of attention", "max_tokens":
  * 64, "temperature": 1, "stream": true, "ignore_eos": true} (ignore_eos is
- * llama-server's; synth accepts and ignores unknown fields there). The
+ * llama-server's and synth's: the end-of-text token is never sampled). The
  * response is read as server-sent events (chunked transfer decoded with
  * net_chunked_feed): TTFT is the arrival of the first "data:" event with
  * "choices", the token count is the final event's usage.completion_tokens

@@ -18,12 +18,11 @@
 
 void sampler_params_default(sampler_params *p)
 {
+    memset(p, 0, sizeof *p);
     p->temperature = 1.0f;
-    p->top_k = 0;
     p->top_p = 1.0f;
-    p->min_p = 0.0f;
     p->repetition_penalty = 1.0f;
-    p->seed = 0;
+    p->eos_id = -1;
 }
 
 static int sampler_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -42,17 +41,33 @@ int sampler_params_validate(const sampler_params *p, char *err, size_t errlen)
     if (!p)
         return sampler_fail(err, errlen, "sampler: no parameters");
     /* written so that NaN fails every range check */
-    if (!(p->temperature >= 0.0f && p->temperature <= 1e4f))
-        return sampler_fail(err, errlen, "temperature must be in [0, 10000] (got %g)", (double)p->temperature);
+    if (!(p->temperature >= 0.0f && p->temperature <= SAMPLER_MAX_TEMPERATURE))
+        return sampler_fail(err, errlen, "temperature must be in [0, %g] (got %g)", (double)SAMPLER_MAX_TEMPERATURE,
+                            (double)p->temperature);
     if (p->top_k < 0)
         return sampler_fail(err, errlen, "top_k must be >= 0 (got %d)", p->top_k);
     if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
         return sampler_fail(err, errlen, "top_p must be in (0, 1] (got %g)", (double)p->top_p);
     if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
         return sampler_fail(err, errlen, "min_p must be in [0, 1] (got %g)", (double)p->min_p);
-    if (!(p->repetition_penalty > 0.0f && p->repetition_penalty <= 1e4f))
-        return sampler_fail(err, errlen, "repetition_penalty must be in (0, 10000] (got %g)",
+    if (!(p->repetition_penalty >= SAMPLER_MIN_REPETITION_PENALTY &&
+          p->repetition_penalty <= SAMPLER_MAX_REPETITION_PENALTY))
+        return sampler_fail(err, errlen, "repetition_penalty must be in [%g, %g] (got %g)",
+                            (double)SAMPLER_MIN_REPETITION_PENALTY, (double)SAMPLER_MAX_REPETITION_PENALTY,
                             (double)p->repetition_penalty);
+    if (!(p->presence_penalty >= -SAMPLER_MAX_PENALTY && p->presence_penalty <= SAMPLER_MAX_PENALTY))
+        return sampler_fail(err, errlen, "presence_penalty must be in [-2, 2] (got %g)", (double)p->presence_penalty);
+    if (!(p->frequency_penalty >= -SAMPLER_MAX_PENALTY && p->frequency_penalty <= SAMPLER_MAX_PENALTY))
+        return sampler_fail(err, errlen, "frequency_penalty must be in [-2, 2] (got %g)",
+                            (double)p->frequency_penalty);
+    if (p->n_bias < 0 || (p->n_bias > 0 && (!p->bias_id || !p->bias)))
+        return sampler_fail(err, errlen, "logit_bias: bad list");
+    for (int i = 0; i < p->n_bias; i++)
+        if (p->bias_id[i] < 0 || !(p->bias[i] >= -SAMPLER_MAX_BIAS && p->bias[i] <= SAMPLER_MAX_BIAS))
+            return sampler_fail(err, errlen, "logit_bias: token %d, bias %g: ids >= 0, biases in [-100, 100]",
+                                (int)p->bias_id[i], (double)p->bias[i]);
+    if (p->min_tokens < 0 || p->n_prompt < 0)
+        return sampler_fail(err, errlen, "%s must be >= 0", p->min_tokens < 0 ? "min_tokens" : "n_prompt");
     return 0;
 }
 
@@ -109,9 +124,11 @@ void sampler_free(sampler *s)
     free(s->val);
     free(s->cand);
     free(s->w);
+    free(s->cnt);
     s->val = NULL;
     s->cand = NULL;
     s->w = NULL;
+    s->cnt = NULL;
     s->n_cap = 0;
 }
 
@@ -159,7 +176,12 @@ static int sampler_reserve(sampler *s, int n)
     float *w = realloc(s->w, (size_t)n * sizeof(*w));
     if (w)
         s->w = w;
-    if (!v || !c || !w)
+    int *cn = realloc(s->cnt, (size_t)n * sizeof(*cn));
+    if (cn) {
+        memset(cn + s->n_cap, 0, (size_t)(n - s->n_cap) * sizeof(*cn)); /* zero between calls */
+        s->cnt = cn;
+    }
+    if (!v || !c || !w || !cn)
         return -1;
     s->n_cap = n;
     return 0;
@@ -225,6 +247,46 @@ static void sampler_penalize(sampler *s, const float *logits, int n, const int32
             continue;
         s->val[t] = v > 0 ? v / pen : v * pen;
     }
+}
+
+/* OpenAI's penalties over the generated tokens hist[n_prompt..): each
+ * distinct id once, logit -= presence + frequency * count (cnt is zero
+ * again afterwards). */
+static void sampler_penalize_generated(sampler *s, int n, const int32_t *hist, int n_hist)
+{
+    const double pres = s->p.presence_penalty, freq = s->p.frequency_penalty;
+    int from = s->p.n_prompt < n_hist ? s->p.n_prompt : n_hist;
+    if (pres == 0.0 && freq == 0.0)
+        return;
+    for (int i = from; i < n_hist; i++)
+        if (hist[i] >= 0 && hist[i] < n)
+            s->cnt[hist[i]]++;
+    for (int i = from; i < n_hist; i++) {
+        int32_t t = hist[i];
+        if (t < 0 || t >= n || s->cnt[t] == 0)
+            continue;
+        s->val[t] -= pres + freq * s->cnt[t];
+        s->cnt[t] = 0;
+    }
+}
+
+/* Everything between the logits and the temperature (sampler.h's order):
+ * repetition penalty, bias, presence/frequency, end-of-text removal. */
+static void sampler_transform(sampler *s, const float *logits, int n, const int32_t *hist, int n_hist)
+{
+    double *val = s->val;
+    for (int j = 0; j < n; j++)
+        val[j] = isnan(logits[j]) ? -INFINITY : (double)logits[j];
+    if (n_hist > 0) /* first: it finds the ids it already penalized by val != logits */
+        sampler_penalize(s, logits, n, hist, n_hist);
+    for (int i = 0; i < s->p.n_bias; i++)
+        if (s->p.bias_id[i] < n)
+            val[s->p.bias_id[i]] += s->p.bias[i];
+    if (n_hist > 0)
+        sampler_penalize_generated(s, n, hist, n_hist);
+    int n_gen = n_hist - (s->p.n_prompt < n_hist ? s->p.n_prompt : n_hist);
+    if (s->p.eos_id >= 0 && s->p.eos_id < n && (s->p.ignore_eos || n_gen < s->p.min_tokens))
+        val[s->p.eos_id] = -INFINITY;
 }
 
 static int sampler_argmax(const double *v, int n)
@@ -300,8 +362,11 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
     /* drawn first: exactly one draw per call with a temperature */
     double u = s->p.temperature > 0.0f ? sampler_uniform(s) : 0.0;
     double inv_t = s->p.temperature > 0.0f ? 1.0 / (double)s->p.temperature : 0.0;
+    int n_gen = n_history - (s->p.n_prompt < n_history ? s->p.n_prompt : n_history);
+    int eos_off = s->p.eos_id >= 0 && (s->p.ignore_eos || n_gen < s->p.min_tokens);
     int unfiltered = (s->p.top_k <= 0 || s->p.top_k >= n_vocab) && s->p.top_p >= 1.0f && s->p.min_p <= 0.0f &&
-                     (s->p.repetition_penalty == 1.0f || n_history == 0);
+                     (s->p.repetition_penalty == 1.0f || n_history == 0) && s->p.n_bias == 0 && !eos_off &&
+                     ((s->p.presence_penalty == 0.0f && s->p.frequency_penalty == 0.0f) || n_gen == 0);
     if (s->p.temperature > 0.0f && unfiltered && n_vocab <= SAMPLER_BLOCK_MAX) {
         float mx, z = ops_log_softmax_z(logits, n_vocab, &mx, NULL);
         if (isfinite(mx) && isfinite(z)) { /* else NaN or infinite logits: the general path */
@@ -312,10 +377,7 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
         }
     }
     double *val = s->val;
-    for (int j = 0; j < n_vocab; j++)
-        val[j] = isnan(logits[j]) ? -INFINITY : (double)logits[j];
-    if (n_history > 0)
-        sampler_penalize(s, logits, n_vocab, history, n_history);
+    sampler_transform(s, logits, n_vocab, history, n_history);
     if (s->p.temperature <= 0.0f) {
         id = sampler_argmax(val, n_vocab);
         goto done;

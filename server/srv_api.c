@@ -1,6 +1,7 @@
 /* srv_api.c - JSON request bodies -> validated C structs (see srv_api.h). */
 #include "srv_api.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -178,7 +179,50 @@ static int get_openai_prompt(json_t *obj, srv_gen_params *p, char *err, size_t e
 
 static const char *const generate_keys[] = {
     "prompt", "max_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty",
+    "presence_penalty", "frequency_penalty", "logit_bias", "min_tokens", "ignore_eos",
     "seed", "stop", "logprobs", "stream", "truncate", "timeout_ms", NULL};
+/* /v1/completions: OpenAI's fields the server implements (model and user
+ * are accepted and not used: one model is served; n and best_of must be
+ * 1), plus the /generate extensions; any other field (suffix, ...) is a
+ * 400 naming it rather than silently ignored. */
+static const char *const completion_keys[] = {
+    "prompt", "model", "user", "n", "best_of", "echo", "max_tokens", "temperature", "top_k", "top_p", "min_p",
+    "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "min_tokens", "ignore_eos",
+    "seed", "stop", "logprobs", "stream", "truncate", "timeout_ms", NULL};
+
+/* logit_bias: {"token id": bias, ...} (OpenAI's form: ids as decimal
+ * strings), at most SRV_MAX_BIAS entries; biases in [-100, 100]. The ids
+ * are checked against the vocabulary later. */
+static int get_logit_bias(json_t *o, srv_gen_params *p, char *err, size_t errlen)
+{
+    json_t *b = field(o, "logit_bias");
+    if (!b) return 0;
+    if (!json_is_object(b)) return fail(err, errlen, "logit_bias: must be an object {\"token id\": bias}");
+    size_t n = json_object_size(b);
+    if (n > SRV_MAX_BIAS) return fail(err, errlen, "logit_bias: at most %d entries", SRV_MAX_BIAS);
+    p->bias_id = malloc((n ? n : 1) * sizeof *p->bias_id);
+    p->bias = malloc((n ? n : 1) * sizeof *p->bias);
+    if (!p->bias_id || !p->bias) return fail(err, errlen, "logit_bias: out of memory");
+    const char *key;
+    json_t *v;
+    int k = 0;
+    json_object_foreach(b, key, v) {
+        char *end;
+        errno = 0;
+        long id = strtol(key, &end, 10);
+        if (!*key || *end || errno || id < 0 || id > INT32_MAX || !(key[0] >= '0' && key[0] <= '9'))
+            return fail(err, errlen, "logit_bias: keys must be token ids (decimal)");
+        double x = json_is_number(v) ? json_number_value(v) : NAN;
+        if (!(x >= -SAMPLER_MAX_BIAS && x <= SAMPLER_MAX_BIAS))
+            return fail(err, errlen, "logit_bias[%ld]: must be a number in [-100, 100]", id);
+        p->bias_id[k] = (int32_t)id;
+        p->bias[k++] = (float)x;
+    }
+    p->sp.bias_id = p->bias_id;
+    p->sp.bias = p->bias;
+    p->sp.n_bias = k;
+    return 0;
+}
 
 int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params *p, char *err,
                        size_t errlen)
@@ -191,7 +235,7 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
     if (!o) return -1;
     int64_t i64;
     int rc = -1;
-    if (!openai && check_keys(o, generate_keys, err, errlen)) goto out;
+    if (check_keys(o, openai ? completion_keys : generate_keys, err, errlen)) goto out;
     if (openai) {
         json_t *n = field(o, "n");
         if (n && !(json_is_integer(n) && json_integer_value(n) == 1)) {
@@ -210,7 +254,7 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
     i64 = p->max_tokens;
     if (get_int(o, "max_tokens", openai ? 0 : 1, SRV_MAX_TOKENS, &i64, err, errlen)) goto out;
     p->max_tokens = (int)i64;
-    if (get_num(o, "temperature", 0, 100, &p->sp.temperature, err, errlen)) goto out;
+    if (get_num(o, "temperature", 0, SAMPLER_MAX_TEMPERATURE, &p->sp.temperature, err, errlen)) goto out;
     i64 = 0;
     if (get_int(o, "top_k", 0, INT32_MAX, &i64, err, errlen)) goto out;
     p->sp.top_k = (int)i64;
@@ -220,7 +264,18 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
         goto out;
     }
     if (get_num(o, "min_p", 0, 1, &p->sp.min_p, err, errlen)) goto out;
-    if (get_num(o, "repetition_penalty", 0.01, 100, &p->sp.repetition_penalty, err, errlen)) goto out;
+    if (get_num(o, "repetition_penalty", SAMPLER_MIN_REPETITION_PENALTY, SAMPLER_MAX_REPETITION_PENALTY,
+                &p->sp.repetition_penalty, err, errlen))
+        goto out;
+    if (get_num(o, "presence_penalty", -SAMPLER_MAX_PENALTY, SAMPLER_MAX_PENALTY, &p->sp.presence_penalty, err,
+                errlen) ||
+        get_num(o, "frequency_penalty", -SAMPLER_MAX_PENALTY, SAMPLER_MAX_PENALTY, &p->sp.frequency_penalty, err,
+                errlen) ||
+        get_logit_bias(o, p, err, errlen) || get_bool(o, "ignore_eos", &p->sp.ignore_eos, err, errlen))
+        goto out;
+    i64 = 0;
+    if (get_int(o, "min_tokens", 0, SRV_MAX_TOKENS, &i64, err, errlen)) goto out;
+    p->sp.min_tokens = (int)i64;
     i64 = -1;
     if (get_int(o, "seed", 0, INT64_MAX, &i64, err, errlen)) goto out;
     if (i64 >= 0) {
@@ -266,6 +321,8 @@ void srv_gen_params_free(srv_gen_params *p)
     for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
     free(p->stop);
     free(p->stop_len);
+    free(p->bias_id);
+    free(p->bias);
     memset(p, 0, sizeof *p);
 }
 

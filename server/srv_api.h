@@ -13,8 +13,12 @@
  * its default; unknown fields are 400 except on /v1/completions):
  *
  * POST /generate {prompt, max_tokens 64, temperature 1, top_k 0, top_p 1,
- *     min_p 0, repetition_penalty 1, seed (random if absent), stop: string
- *     or [strings], logprobs false, stream false, truncate false, timeout_ms}
+ *     min_p 0, repetition_penalty 1, presence_penalty 0, frequency_penalty
+ *     0 (OpenAI's, over the generated tokens, in [-2, 2]), logit_bias
+ *     {"id": bias in [-100, 100]} (at most 1024), min_tokens 0 (end-of-text
+ *     held back until then; <= max_tokens), ignore_eos false, seed (random
+ *     if absent), stop: string or [strings], logprobs false, stream false,
+ *     truncate false, timeout_ms} (the sampler's order: sampler.h)
  *   -> {text, tokens: [{id, text, logprob (if logprobs)}], finish_reason
  *      "length"|"stop"|"eos", usage {prompt_tokens, completion_tokens},
  *      timings {queue_ms, prefill_ms, decode_ms}}
@@ -31,8 +35,10 @@
  *   UTF-8 character), then "data: {text, finish_reason, usage, timings}".
  * POST /v1/completions - OpenAI: {prompt (string, [string] or [ids]),
  *     max_tokens 16 (0 allowed with echo), temperature, top_p, top_k,
- *     min_p, repetition_penalty, stop, seed, stream, logprobs (0..5 or
- *     bool), echo, n/best_of = 1}
+ *     min_p, repetition_penalty, presence_penalty, frequency_penalty,
+ *     logit_bias, min_tokens, ignore_eos, stop, seed, stream, logprobs
+ *     (0..5 or bool), echo, n/best_of = 1, model and user (accepted,
+ *     unused)}; any other field (suffix, ...) is a 400 naming it
  *   -> {id, object "text_completion", created, model, choices: [{text,
  *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
  *      | null, finish_reason "stop"|"length"}], usage}; stream: chunks of
@@ -79,6 +85,7 @@
                                 * until the answer; past the context the generation slides */
 #define SRV_MAX_TOP_LOGPROBS 5  /* OpenAI's limit for "logprobs" */
 #define SRV_MAX_TEXTS 1024      /* texts of one /score request */
+#define SRV_MAX_BIAS 1024       /* logit_bias entries */
 
 /* POST /generate and POST /v1/completions. */
 typedef struct {
@@ -96,6 +103,9 @@ typedef struct {
     int stream;
     int echo;                 /* OpenAI: prepend the prompt to the text */
     int truncate;             /* drop the oldest prompt tokens to fit the context */
+    int32_t *bias_id;         /* logit_bias, owned (sp.bias_id/bias point here) */
+    float *bias;
+    /* sp also carries presence/frequency_penalty, min_tokens, ignore_eos */
     int64_t timeout_ms;       /* 0: the server's --request-timeout */
 } srv_gen_params;
 

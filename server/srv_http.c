@@ -521,7 +521,21 @@ static void prep_generate(srv_server *s, srv_req *r)
         }
     }
     if (!g->seed_set) g->sp.seed = splitmix(atomic_fetch_add(&s->seed_ctr, 1) ^ srv_now_ns());
-    sampler_init(&r->smp, &g->sp);
+    for (int i = 0; i < g->sp.n_bias; i++)
+        if (g->sp.bias_id[i] >= s->n_vocab) {
+            set_err(r, 400, "invalid_request_error", "logit_bias: token id %d out of range [0, %d)", g->sp.bias_id[i],
+                    s->n_vocab);
+            return;
+        }
+    if (g->sp.min_tokens > max_new) {
+        set_err(r, 400, "invalid_request_error", "min_tokens: %d is more than max_tokens %d", g->sp.min_tokens, max_new);
+        return;
+    }
+    /* the history the sampler sees is r->hist: the prompt, then the
+     * generated tokens (the penalties and min_tokens count the latter) */
+    g->sp.eos_id = s->eos;
+    g->sp.n_prompt = r->n_prompt;
+    sampler_init(&r->smp, &g->sp);   /* borrows g's logit_bias arrays: the request owns both */
     r->sampler_ready = 1;
     r->deadline = deadline_of(s, r, g->timeout_ms);
     return;

@@ -468,6 +468,89 @@ TEST(test_logprob_is_log_softmax)
     sampler_free(&s);
 }
 
+
+/* OpenAI's fields, against a naive reference of sampler.h's order
+ * (repetition penalty, bias, presence + frequency over the generated part
+ * of the history, end-of-text removal), greedy and in distribution. */
+static void naive_openai(const float *l, int n, const int32_t *hist, int n_hist, int n_prompt, const sampler_params *p,
+                         float *out)
+{
+    for (int j = 0; j < n; j++) out[j] = l[j];
+    for (int i = 0; i < p->n_bias; i++) out[p->bias_id[i]] += p->bias[i];
+    for (int j = 0; j < n; j++) {
+        int c = 0;
+        for (int i = n_prompt; i < n_hist; i++) c += hist[i] == j;
+        if (c > 0) out[j] -= p->presence_penalty + p->frequency_penalty * (float)c;
+    }
+    int n_gen = n_hist - n_prompt;
+    if (p->eos_id >= 0 && (p->ignore_eos || n_gen < p->min_tokens)) out[p->eos_id] = -INFINITY;
+}
+
+TEST(test_openai_fields)
+{
+    const float l[6] = {1.0f, 0.4f, -0.2f, 0.9f, 0.1f, 1.2f};
+    const int32_t bid[2] = {2, 0};
+    const float bv[2] = {1.5f, -0.7f};
+    const int32_t hist[7] = {5, 5, 1, /* prompt */ 3, 3, 1, 3};
+    sampler_params p = params(1, 0, 1, 0, 1, 77);
+    p.bias_id = bid;
+    p.bias = bv;
+    p.n_bias = 2;
+    p.presence_penalty = 0.3f;
+    p.frequency_penalty = 0.25f;
+    p.n_prompt = 3;
+    p.eos_id = 5;
+    p.min_tokens = 6;   /* 4 generated: eos is out */
+    char err[128];
+    CHECK(sampler_params_validate(&p, err, sizeof err) == 0);
+    float ref_l[6];
+    naive_openai(l, 6, hist, 7, 3, &p, ref_l);
+    CHECK(isinf(ref_l[5]) && ref_l[3] < l[3] - 1.0f && ref_l[2] > l[2]); /* the reference moved what it should */
+    double ref[6];
+    naive_softmax(ref_l, 6, 1.0, ref);
+    sampler s;
+    sampler_init(&s, &p);
+    int cnt[6] = {0};
+    for (int i = 0; i < N_DRAWS; i++) {
+        int id = sampler_sample(&s, l, 6, hist, 7, NULL);
+        if (id >= 0 && id < 6) cnt[id]++;
+    }
+    double x2 = chi_square(cnt, ref, 6, N_DRAWS);
+    CHECK_MSG(cnt[5] == 0 && x2 < chi2_999[4], "eos drawn %d times, chi-square %.2f", cnt[5], x2);
+    sampler_free(&s);
+    /* greedy: the argmax of the reference, also once min_tokens is met
+     * (eos back in play, here the best) and with ignore_eos (never) */
+    p.temperature = 0;
+    const float g[6] = {0.0f, 0.1f, 0.2f, 0.3f, 0.4f, 2.0f};
+    int32_t h2[5] = {0, 1, 2, 3, 4};
+    for (int met = 0; met < 3; met++) {
+        p.n_prompt = 1;
+        p.min_tokens = met == 1 ? 4 : 5;
+        p.ignore_eos = met == 2;
+        float rl[6];
+        naive_openai(g, 6, h2, 5, 1, &p, rl);
+        int want = 0;
+        for (int j = 1; j < 6; j++)
+            if (rl[j] > rl[want]) want = j;
+        sampler_init(&s, &p);
+        int got = sampler_sample(&s, g, 6, h2, 5, NULL);
+        CHECK_MSG(got == want, "greedy case %d: %d, want %d", met, got, want);
+        CHECK((met == 1) == (got == 5));
+        sampler_free(&s);
+    }
+    /* ranges name the field */
+    p = params(1, 0, 1, 0, 1, 0);
+    p.presence_penalty = 2.5f;
+    CHECK(sampler_params_validate(&p, err, sizeof err) == -1 && strstr(err, "presence_penalty"));
+    p = params(1, 0, 1, 0, 1, 0);
+    float big = 101.0f;
+    int32_t one = 0;
+    p.bias = &big;
+    p.bias_id = &one;
+    p.n_bias = 1;
+    CHECK(sampler_params_validate(&p, err, sizeof err) == -1 && strstr(err, "logit_bias"));
+}
+
 int main(void)
 {
     RUN(test_defaults_and_validate);
@@ -480,5 +563,6 @@ int main(void)
     RUN(test_top_k_large_with_ties);
     RUN(test_repetition_penalty);
     RUN(test_logprob_is_log_softmax);
+    RUN(test_openai_fields);
     return test_summary();
 }

@@ -1404,6 +1404,106 @@ TEST(test_remote_tokenizer)
     json_decref(j);
 }
 
+/* OpenAI's sampling fields served: logit_bias steers every token,
+ * min_tokens holds the end-of-text back exactly that long, ignore_eos for
+ * ever, presence/frequency penalties give the tokens of the in-process
+ * sampler with the same fields; fields the server does not implement are
+ * a 400 naming them. */
+TEST(test_openai_sampling_fields)
+{
+    const int eos = tok_eos(model_tok(g_m));
+    int st;
+    char body[512];
+    /* a huge bias on one token: greedy picks it every time */
+    snprintf(body, sizeof body, "{\"prompt\":\"the\",\"max_tokens\":6,\"temperature\":0,\"logit_bias\":{\"%d\":100}}",
+             eos == 7 ? 8 : 7);
+    json_t *j = post_json(g_main.port, "/v1/completions", body, &st);
+    CHECK(st == 200);
+    json_t *gj = post_json(g_main.port, "/generate", body, &st);
+    json_t *toks = json_object_get(gj, "tokens");
+    int all = st == 200 && json_array_size(toks) == 6;
+    for (size_t i = 0; all && i < 6; i++) all = json_integer_value(json_object_get(json_array_get(toks, i), "id")) == (eos == 7 ? 8 : 7);
+    CHECK_MSG(all, "logit_bias +100 did not pick the token every time");
+    json_decref(gj);
+    json_decref(j);
+    /* eos made the certain choice: min_tokens 5 gives 5 other tokens, then eos */
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"the\",\"max_tokens\":20,\"seed\":3,\"min_tokens\":5,\"logit_bias\":{\"%d\":100}}", eos);
+    gj = post_json(g_main.port, "/generate", body, &st);
+    toks = json_object_get(gj, "tokens");
+    CHECK_MSG(st == 200 && json_array_size(toks) == 6 &&
+                  json_integer_value(json_object_get(json_array_get(toks, 5), "id")) == eos &&
+                  !strcmp(json_string_value(json_object_get(gj, "finish_reason")), "eos"),
+              "min_tokens 5: %zu tokens", json_array_size(toks));
+    json_decref(gj);
+    snprintf(body, sizeof body,
+             "{\"prompt\":\"the\",\"max_tokens\":12,\"seed\":3,\"ignore_eos\":true,\"logit_bias\":{\"%d\":100}}", eos);
+    gj = post_json(g_main.port, "/v1/completions", body, &st);
+    CHECK(st == 200 && json_integer_value(json_object_get(json_object_get(gj, "usage"), "completion_tokens")) == 12);
+    json_decref(gj);
+    /* penalties: the server's tokens are the sampler's with the same fields */
+    gj = post_json(g_main.port, "/generate",
+                   "{\"prompt\":\"the model\",\"max_tokens\":16,\"seed\":9,\"presence_penalty\":1.5,"
+                   "\"frequency_penalty\":0.8}",
+                   &st);
+    toks = json_object_get(gj, "tokens");
+    {
+        const tok_t *t = model_tok(g_m);
+        int32_t *ids;
+        size_t n;
+        tok_encode(t, "the model", 9, &ids, &n);
+        int32_t hist[64];
+        hist[0] = eos;
+        memcpy(hist + 1, ids, n * sizeof *ids);
+        free(ids);
+        int nh = (int)n + 1, fed = 0, V = model_hparams(g_m)->n_vocab, same = 1, k = 0;
+        sampler_params sp;
+        sampler_params_default(&sp);
+        sp.seed = 9;
+        sp.presence_penalty = 1.5f;
+        sp.frequency_penalty = 0.8f;
+        sp.eos_id = eos;
+        sp.n_prompt = nh;
+        sampler smp;
+        sampler_init(&smp, &sp);
+        model_cache *c = model_cache_create(g_m, 1);
+        float *lg = malloc(sizeof(float) * (size_t)V);
+        for (; k < 16 && same; k++) {
+            model_seq q = {0, nh - fed, hist + fed, 0};
+            if (model_step(g_m, c, 1, &q, lg)) break;
+            fed = nh;
+            int id = sampler_sample(&smp, lg, V, hist, nh, NULL);
+            same = k < (int)json_array_size(toks) &&
+                   json_integer_value(json_object_get(json_array_get(toks, (size_t)k), "id")) == id;
+            hist[nh++] = id;
+            if (id == eos) break;
+        }
+        CHECK_MSG(st == 200 && same, "penalties: token %d differs from the in-process sampler", k);
+        free(lg);
+        model_cache_free(c);
+        sampler_free(&smp);
+    }
+    json_decref(gj);
+    /* not implemented, or out of range: 400 naming the field */
+    static const struct { const char *route, *body, *field; } bad[] = {
+        {"/v1/completions", "{\"prompt\":\"a\",\"suffix\":\"b\"}", "suffix"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logit_bias\":{\"x\":1}}", "logit_bias"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logit_bias\":{\"1\":101}}", "logit_bias"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logit_bias\":{\"99999\":1}}", "logit_bias"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"presence_penalty\":3}", "presence_penalty"},
+        {"/generate", "{\"prompt\":\"a\",\"frequency_penalty\":\"x\"}", "frequency_penalty"},
+        {"/generate", "{\"prompt\":\"a\",\"max_tokens\":4,\"min_tokens\":5}", "min_tokens"},
+        {"/generate", "{\"prompt\":\"a\",\"ignore_eos\":1}", "ignore_eos"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = post_json(g_main.port, bad[i].route, bad[i].body, &st);
+        const char *m = err_msg(&(resp){.json = j});
+        CHECK_MSG(st == 400 && m && !strncmp(m, bad[i].field, strlen(bad[i].field)), "%s %s: %d '%s'", bad[i].route,
+                  bad[i].body, st, m ? m : "");
+        json_decref(j);
+    }
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -2120,6 +2220,7 @@ int main(int argc, char **argv)
     RUN(test_health_ready_models_metrics);
     RUN(test_tokenize_detokenize);
     RUN(test_remote_tokenizer);
+    RUN(test_openai_sampling_fields);
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);
