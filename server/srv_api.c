@@ -164,13 +164,23 @@ static int get_openai_prompt(json_t *obj, srv_gen_params *p, char *err, size_t e
         return p->prompt ? 0 : fail(err, errlen, "prompt: out of memory");
     }
     if (n == 0) return fail(err, errlen, "prompt: empty array");
+    /* [[ids]]: one tokenized prompt in a batch of one (lm-evaluation-
+     * harness sends this form even for a single request) */
+    const char *where = "prompt[%zu]: must be a token id";
+    if (json_is_array(json_array_get(v, 0))) {
+        if (n > 1) return fail(err, errlen, "prompt: one prompt per request (a batch of %zu given)", n);
+        v = json_array_get(v, 0);
+        n = json_array_size(v);
+        if (n == 0) return fail(err, errlen, "prompt[0]: empty array");
+        where = "prompt[0][%zu]: must be a token id";
+    }
     p->prompt_ids = malloc(n * sizeof *p->prompt_ids);
     if (!p->prompt_ids) return fail(err, errlen, "prompt: out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *t = json_array_get(v, i);
-        if (json_is_string(t)) return fail(err, errlen, "prompt: only one string prompt per request");
+        if (json_is_string(t)) return fail(err, errlen, "prompt: one prompt per request (a batch of %zu given)", n);
         if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return fail(err, errlen, "prompt[%zu]: must be a token id", i);
+            return fail(err, errlen, where, i);
         p->prompt_ids[i] = (int32_t)json_integer_value(t);
     }
     p->n_prompt_ids = (int)n;

@@ -1504,6 +1504,66 @@ TEST(test_openai_sampling_fields)
     }
 }
 
+/* lm-evaluation-harness's local-completions loglikelihood, as it sends and
+ * parses it: prompt [[context + continuation ids]], max_tokens 1, echo,
+ * logprobs 1, temperature 0; the sum of token_logprobs[ctxlen:-1] is
+ * eval_continuation's log-likelihood and "greedy" (each token the argmax
+ * of its top_logprobs) is eval_continuation's is_greedy. */
+TEST(test_lm_eval_loglikelihood)
+{
+    static const char *const pairs[][2] = {{"the model", " learns attention"}, {"random synthesizer", " the"},
+                                           {"a token of text", " window score stream"}};
+    for (int c = 0; c < 3; c++) {
+        const tok_t *t = model_tok(g_m);
+        int32_t *ci, *ki;
+        size_t nc, nk;
+        tok_encode(t, pairs[c][0], strlen(pairs[c][0]), &ci, &nc);
+        tok_encode(t, pairs[c][1], strlen(pairs[c][1]), &ki, &nk);
+        json_t *ids = json_array();
+        for (size_t i = 0; i < nc; i++) json_array_append_new(ids, json_integer(ci[i]));
+        for (size_t i = 0; i < nk; i++) json_array_append_new(ids, json_integer(ki[i]));
+        free(ci);
+        free(ki);
+        json_t *req = json_pack("{s:s,s:[o],s:i,s:i,s:i,s:i,s:b}", "model", "synth", "prompt", ids, "max_tokens", 1,
+                                "temperature", 0, "logprobs", 1, "seed", 1234, "echo", 1);
+        char *b = json_dumps(req, 0);
+        int st;
+        json_t *j = post_json(g_main.port, "/v1/completions", b, &st);
+        free(b);
+        json_decref(req);
+        json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
+        json_t *tl = json_object_get(lp, "token_logprobs"), *tt = json_object_get(lp, "tokens"),
+               *top = json_object_get(lp, "top_logprobs");
+        CHECK_MSG(st == 200 && json_array_size(tl) == nc + nk + 1, "case %d: %d, %zu log-probs for %zu tokens + 1", c,
+                  st, json_array_size(tl), nc + nk);
+        double sum = 0;
+        int greedy = 1;
+        for (size_t i = nc; i < nc + nk && i < json_array_size(tl); i++) {
+            sum += json_real_value(json_array_get(tl, i));
+            json_t *alts = json_array_get(top, i);
+            const char *best = NULL, *key;
+            double bv = -INFINITY;
+            json_t *val;
+            json_object_foreach(alts, key, val)
+            if (json_real_value(val) > bv) bv = json_real_value(val), best = key;
+            greedy &= best && !strcmp(best, json_string_value(json_array_get(tt, i)));
+        }
+        double ref = 0;
+        int ref_greedy = 0, n_cont = 0;
+        CHECK(eval_continuation(g_m, pairs[c][0], strlen(pairs[c][0]), pairs[c][1], strlen(pairs[c][1]), 0, &ref,
+                                &ref_greedy, &n_cont) == 0);
+        CHECK_MSG(fabs(sum - ref) < 1e-4 && n_cont == (int)nk, "case %d: lm-eval's sum %.6f, eval_continuation %.6f",
+                  c, sum, ref);
+        CHECK_MSG(greedy == (ref_greedy != 0), "case %d: is_greedy %d, eval_continuation %d", c, greedy, ref_greedy);
+        json_decref(j);
+    }
+    /* a batch of several tokenized prompts is refused, naming it */
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions", "{\"prompt\":[[1,2],[3]],\"max_tokens\":1}", &st);
+    CHECK(st == 400 && strstr(err_msg(&(resp){.json = j}), "batch of 2"));
+    json_decref(j);
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -2221,6 +2281,7 @@ int main(int argc, char **argv)
     RUN(test_tokenize_detokenize);
     RUN(test_remote_tokenizer);
     RUN(test_openai_sampling_fields);
+    RUN(test_lm_eval_loglikelihood);
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);
