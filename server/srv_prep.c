@@ -219,16 +219,20 @@ static void prep_score(srv_server *s, srv_req *r)
             return;
         }
         size_t drop = 0;
-        if (nk == 0) srv_req_fail(r, 400, "invalid_request_error", "continuation: no tokens");
-        else if (1 + nk > (size_t)L)
-            srv_req_fail(r, 400, "invalid_request_error", "continuation: %zu tokens do not fit the context of %d", nk, L);
-        else if (1 + nc + nk > (size_t)L && !p->truncate)
+        eval_window win;
+        switch (eval_plan_continuation(nc, nk, L, p->truncate, &drop, &win)) { /* eval_continuation's plan */
+        case EVAL_CONT_EMPTY: srv_req_fail(r, 400, "invalid_request_error", "continuation: no tokens"); break;
+        case EVAL_CONT_LONG:
+            srv_req_fail(r, 400, "invalid_request_error", "continuation: %zu tokens do not fit the context of %d", nk,
+                         L);
+            break;
+        case EVAL_CONT_CONTEXT:
             srv_req_fail(r, 400, "invalid_request_error",
-                    "context: %zu + %zu continuation tokens exceed the context of %d tokens (set \"truncate\": "
-                    "true to drop the oldest)",
-                    nc, nk, L);
-        else if (1 + nc + nk > (size_t)L)
-            drop = 1 + nc + nk - (size_t)L;
+                         "context: %zu + %zu continuation tokens exceed the context of %d tokens (set \"truncate\": "
+                         "true to drop the oldest)",
+                         nc, nk, L);
+            break;
+        }
         srv_score_item *it = &r->items[0];
         int bad = r->err_status || score_item_init(s, r, it, c + drop, nc - drop, k, nk);
         free(c);
@@ -238,10 +242,8 @@ static void prep_score(srv_server *s, srv_req *r)
         it->win = malloc(sizeof *it->win);
         if (!it->win) goto oom;
         it->n_win = 1;
-        it->win[0].start = 0;
-        it->win[0].len = (int)it->n_text;
-        it->win[0].first_scored = (int)(nc - drop);
-        it->cont_from = (int64_t)(nc - drop);
+        it->win[0] = win;
+        it->cont_from = (int64_t)win.first_scored;
         return;
     }
     r->items = calloc((size_t)p->n_texts, sizeof *r->items);
