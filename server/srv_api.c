@@ -150,40 +150,56 @@ static int get_stop(json_t *obj, srv_gen_params *p, char *err, size_t errlen)
 
 /* OpenAI "prompt": a string, an array of one string, or an array of token
  * ids (what lm-evaluation-harness sends). */
+/* One OpenAI prompt element: a string, or a list of token ids. */
+static int one_prompt(json_t *v, const char *name, char **text, size_t *tlen, int32_t **ids, int *n_ids, char *err,
+                      size_t errlen)
+{
+    if (json_is_string(v)) {
+        *tlen = json_string_length(v);
+        *text = dup_bytes(json_string_value(v), *tlen);
+        return *text ? 0 : fail(err, errlen, "%s: out of memory", name);
+    }
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n == 0) return fail(err, errlen, "%s: must be a string or a non-empty array of token ids", name);
+    if (!(*ids = malloc(n * sizeof **ids))) return fail(err, errlen, "%s: out of memory", name);
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(v, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return fail(err, errlen, "%s[%zu]: must be a token id", name, i);
+        (*ids)[i] = (int32_t)json_integer_value(t);
+    }
+    *n_ids = (int)n;
+    return 0;
+}
+
+/* OpenAI's prompt forms: a string, a list of token ids, or a batch of
+ * either (a list of strings, a list of token-id lists; not mixed), at most
+ * SRV_MAX_PROMPTS. The first prompt goes to prompt/prompt_ids, the others
+ * to more[]. */
 static int get_openai_prompt(json_t *obj, srv_gen_params *p, char *err, size_t errlen)
 {
     json_t *v = field(obj, "prompt");
     if (!v) return fail(err, errlen, "prompt: required");
-    if (json_is_string(v)) return get_string(obj, "prompt", 1, &p->prompt, &p->prompt_len, err, errlen);
-    if (!json_is_array(v)) return fail(err, errlen, "prompt: must be a string or an array");
-    size_t n = json_array_size(v);
-    if (n == 1 && json_is_string(json_array_get(v, 0))) {
-        json_t *s = json_array_get(v, 0);
-        p->prompt_len = json_string_length(s);
-        p->prompt = dup_bytes(json_string_value(s), p->prompt_len);
-        return p->prompt ? 0 : fail(err, errlen, "prompt: out of memory");
-    }
+    if (!json_is_string(v) && !json_is_array(v)) return fail(err, errlen, "prompt: must be a string or an array");
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
     if (n == 0) return fail(err, errlen, "prompt: empty array");
-    /* [[ids]]: one tokenized prompt in a batch of one (lm-evaluation-
-     * harness sends this form even for a single request) */
-    const char *where = "prompt[%zu]: must be a token id";
-    if (json_is_array(json_array_get(v, 0))) {
-        if (n > 1) return fail(err, errlen, "prompt: one prompt per request (a batch of %zu given)", n);
-        v = json_array_get(v, 0);
-        n = json_array_size(v);
-        if (n == 0) return fail(err, errlen, "prompt[0]: empty array");
-        where = "prompt[0][%zu]: must be a token id";
-    }
-    p->prompt_ids = malloc(n * sizeof *p->prompt_ids);
-    if (!p->prompt_ids) return fail(err, errlen, "prompt: out of memory");
+    json_t *first = json_is_array(v) ? json_array_get(v, 0) : v;
+    int batch = json_is_array(v) && (json_is_string(first) || json_is_array(first));
+    if (!batch) return one_prompt(v, "prompt", &p->prompt, &p->prompt_len, &p->prompt_ids, &p->n_prompt_ids, err, errlen);
+    if (n > SRV_MAX_PROMPTS) return fail(err, errlen, "prompt: at most %d prompts per request", SRV_MAX_PROMPTS);
+    for (size_t i = 0; i < n; i++)
+        if (json_is_string(json_array_get(v, i)) != json_is_string(first))
+            return fail(err, errlen, "prompt[%zu]: the batch mixes strings and token-id lists", i);
+    if (n > 1 && !(p->more = calloc(n - 1, sizeof *p->more))) return fail(err, errlen, "prompt: out of memory");
+    p->n_more = (int)n - 1;
     for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(v, i);
-        if (json_is_string(t)) return fail(err, errlen, "prompt: one prompt per request (a batch of %zu given)", n);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return fail(err, errlen, where, i);
-        p->prompt_ids[i] = (int32_t)json_integer_value(t);
+        char name[32];
+        snprintf(name, sizeof name, "prompt[%zu]", i);
+        srv_prompt *q = i ? &p->more[i - 1] : NULL;
+        if (one_prompt(json_array_get(v, i), name, q ? &q->text : &p->prompt, q ? &q->len : &p->prompt_len,
+                       q ? &q->ids : &p->prompt_ids, q ? &q->n_ids : &p->n_prompt_ids, err, errlen))
+            return -1;
     }
-    p->n_prompt_ids = (int)n;
     return 0;
 }
 
@@ -240,6 +256,7 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
     memset(p, 0, sizeof *p);
     sampler_params_default(&p->sp);
     p->max_tokens = openai ? 16 : 64;
+    p->n = 1;
     p->logprobs = openai ? -1 : 0;
     json_t *o = load_object(body, len, err, errlen);
     if (!o) return -1;
@@ -247,14 +264,13 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
     int rc = -1;
     if (check_keys(o, openai ? completion_keys : generate_keys, err, errlen)) goto out;
     if (openai) {
-        json_t *n = field(o, "n");
-        if (n && !(json_is_integer(n) && json_integer_value(n) == 1)) {
-            fail(err, errlen, "n: only n = 1 is supported");
-            goto out;
-        }
+        i64 = 1;
+        if (get_int(o, "n", 1, SRV_MAX_CHOICES, &i64, err, errlen)) goto out;
+        p->n = (int)i64;
+        /* best_of > n would rank candidates by log-probability: not done */
         if (field(o, "best_of") && !(json_is_integer(field(o, "best_of")) &&
-                                     json_integer_value(field(o, "best_of")) == 1)) {
-            fail(err, errlen, "best_of: only best_of = 1 is supported");
+                                     json_integer_value(field(o, "best_of")) == p->n)) {
+            fail(err, errlen, "best_of: only best_of = n (%d) is supported", p->n);
             goto out;
         }
         if (get_openai_prompt(o, p, err, errlen)) goto out;
@@ -311,6 +327,10 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
         goto out;
     }
     if (get_bool(o, "stream", &p->stream, err, errlen)) goto out;
+    if (p->stream && (p->n_more > 0 || p->n > 1)) {
+        fail(err, errlen, "stream: only with one prompt and n = 1");
+        goto out;
+    }
     if (get_bool(o, "truncate", &p->truncate, err, errlen)) goto out;
     i64 = 0;
     if (get_int(o, "timeout_ms", 1, INT32_MAX, &i64, err, errlen)) goto out;
@@ -333,6 +353,11 @@ void srv_gen_params_free(srv_gen_params *p)
     free(p->stop_len);
     free(p->bias_id);
     free(p->bias);
+    for (int i = 0; i < p->n_more; i++) {
+        free(p->more[i].text);
+        free(p->more[i].ids);
+    }
+    free(p->more);
     memset(p, 0, sizeof *p);
 }
 

@@ -33,11 +33,15 @@
  *   stream: text/event-stream, one "data: {token: {...}, text: delta}" per
  *   token (deltas hold back bytes that may start a stop string or split a
  *   UTF-8 character), then "data: {text, finish_reason, usage, timings}".
- * POST /v1/completions - OpenAI: {prompt (string, [string] or [ids]),
+ * POST /v1/completions - OpenAI: {prompt (a string, [ids], or a batch of
+ *     up to 64: [strings] or [[ids], ...]), n (choices per prompt, 1..16;
+ *     best_of only = n; several prompts or n > 1: no stream; every choice
+ *     is a generation of its own, batched by the worker, choice c of a
+ *     prompt seeded seed + c; choices[prompt * n + c]; usage summed),
  *     max_tokens 16 (0 allowed with echo), temperature, top_p, top_k,
  *     min_p, repetition_penalty, presence_penalty, frequency_penalty,
  *     logit_bias, min_tokens, ignore_eos, stop, seed, stream, logprobs
- *     (0..5 or bool), echo, n/best_of = 1, model and user (accepted,
+ *     (0..5 or bool), echo, model and user (accepted,
  *     unused)}; any other field (suffix, ...) is a 400 naming it
  *   -> {id, object "text_completion", created, model, choices: [{text,
  *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
@@ -86,6 +90,16 @@
 #define SRV_MAX_TOP_LOGPROBS 5  /* OpenAI's limit for "logprobs" */
 #define SRV_MAX_TEXTS 1024      /* texts of one /score request */
 #define SRV_MAX_BIAS 1024       /* logit_bias entries */
+#define SRV_MAX_PROMPTS 64      /* prompts of one /v1/completions request */
+#define SRV_MAX_CHOICES 16      /* n: choices per prompt */
+
+/* One more prompt of an OpenAI batch: text, or token ids. */
+typedef struct {
+    char *text;
+    size_t len;
+    int32_t *ids;
+    int n_ids;
+} srv_prompt;
 
 /* POST /generate and POST /v1/completions. */
 typedef struct {
@@ -103,6 +117,9 @@ typedef struct {
     int stream;
     int echo;                 /* OpenAI: prepend the prompt to the text */
     int truncate;             /* drop the oldest prompt tokens to fit the context */
+    srv_prompt *more;         /* OpenAI batch: prompts 1.. (the first is prompt/prompt_ids) */
+    int n_more;
+    int n;                    /* OpenAI: choices per prompt (1..SRV_MAX_CHOICES) */
     int32_t *bias_id;         /* logit_bias, owned (sp.bias_id/bias point here) */
     float *bias;
     /* sp also carries presence/frequency_penalty, min_tokens, ignore_eos */

@@ -174,6 +174,18 @@ struct srv_req {
     int n_items;
     int sc_failed;                /* a step with its windows failed */
 
+    /* An OpenAI request with several prompts or n > 1: one kid per
+     * (prompt, choice), each a whole generation the worker runs on its own
+     * (batched with everything else). Kids are made by the pool stage, not
+     * in the loop's request list, borrow the parent's parameters (its
+     * prompts, stop strings, logit_bias) and are freed with the parent,
+     * which holds one ref per kid and one more while kids are in the
+     * worker; the parent answers when the last kid is done (srv_http.c). */
+    srv_req **kids;
+    int n_kids, kids_pending;
+    srv_req *parent;
+    int choice;                   /* a kid's index in choices[] */
+
     /* SSE output (loop) */
     int sse_tok;                  /* tokens already sent */
     size_t sse_text;              /* text bytes already sent */

@@ -61,6 +61,18 @@ static void watch_stop(srv_req *r)
     uv_close((uv_handle_t *)&w->h, watch_closed);
 }
 
+static void req_free_fields(srv_req *r);
+
+/* A kid (srv_core.h) with its parent: its parameters are the parent's,
+ * except a prompt text it decoded from token ids itself. */
+static void kid_release(srv_req *k)
+{
+    char *own = k->gen.prompt_ids ? k->gen.prompt : NULL;
+    memset(&k->gen, 0, sizeof k->gen);
+    free(own);
+    req_free_fields(k);
+}
+
 static void req_free(srv_req *r)
 {
     srv_server *s = r->srv;
@@ -69,6 +81,14 @@ static void req_free(srv_req *r)
     else s->all = r->all_next;
     if (r->all_next) r->all_next->all_prev = r->all_prev;
     s->n_live--;
+    req_free_fields(r);
+    maybe_finish_drain(s);
+}
+
+static void req_free_fields(srv_req *r)
+{
+    for (int i = 0; i < r->n_kids; i++) kid_release(r->kids[i]);
+    free(r->kids);
     free(r->body);
     free(r->resp_body);
     srv_gen_params_free(&r->gen);
@@ -92,7 +112,6 @@ static void req_free(srv_req *r)
     free(r->items);
     free(r->sse_buf);
     free(r);
-    maybe_finish_drain(s);
 }
 
 /* Loop thread only. */
@@ -243,11 +262,18 @@ static void resume(srv_req *r)
     kick(r->srv);
 }
 
+/* Cancel r (and its kids): the worker drops it at its next step. */
+static void cancel_req(srv_req *r)
+{
+    atomic_store(&r->cancel, 1);
+    for (int i = 0; i < r->n_kids; i++) atomic_store(&r->kids[i]->cancel, 1);
+    if ((r->in_worker || r->kids_pending) && r->srv->worker) srv_worker_poke(r->srv->worker);
+}
+
 static void client_gone(srv_req *r)
 {
     r->gone = 1;
-    atomic_store(&r->cancel, 1);
-    if (r->in_worker && r->srv->worker) srv_worker_poke(r->srv->worker);
+    cancel_req(r);
     resume(r);
 }
 
@@ -284,6 +310,17 @@ static void process_notify(srv_server *s)
         int done = r->w_done && r->in_worker;
         if (done) r->in_worker = 0;
         pthread_mutex_unlock(&s->mu);
+        if (r->parent) { /* a kid: its parent answers when the last one is done */
+            srv_req *p = r->parent;
+            if (!done) continue;
+            req_unref(r);   /* the worker's ref (the parent's keeps the kid) */
+            if (--p->kids_pending == 0) {
+                if (p->phase == PH_WORKER) p->phase = PH_DONE;
+                resume(p);
+                req_unref(p);   /* the ref held while kids were in the worker */
+            }
+            continue;
+        }
         if (done && r->phase == PH_WORKER) r->phase = PH_DONE;
         resume(r);
         if (done) req_unref(r);   /* the worker's ref */
@@ -342,6 +379,29 @@ static void work_prepare(uv_work_t *w)
     srv_prep_request(r->srv, r);   /* srv_prep.c, on the pool thread */
 }
 
+/* Submit every kid of r; if the queue refuses one, r is answered 503 once
+ * the kids already in the worker are cancelled and done. */
+static void submit_kids(srv_server *s, srv_req *r)
+{
+    int refused = s->stopping || !s->worker;
+    for (int i = 0; i < r->n_kids && !refused; i++) {
+        if (srv_worker_submit(s->worker, r->kids[i]) != 0) refused = 1;
+        else r->kids_pending++;
+    }
+    if (refused) {
+        srv_metrics_add(&s->metrics, 0, 0, 0, 1);
+        srv_req_fail(r, 503, "overloaded_error", "the request queue is full (--max-queue %d), retry later",
+                     s->cfg.max_queue);
+        cancel_req(r);
+    }
+    if (r->kids_pending) {
+        pthread_mutex_lock(&s->mu);
+        r->refs++;   /* released when the last kid is done (process_notify) */
+        pthread_mutex_unlock(&s->mu);
+        r->phase = PH_WORKER;
+    }
+}
+
 static void work_done(uv_work_t *w, int status)
 {
     srv_req *r = w->data;
@@ -350,7 +410,9 @@ static void work_done(uv_work_t *w, int status)
     if (r->conn && !r->gone) {
         r->phase = PH_DONE;
         int needs_worker = !r->err_status && !r->resp_body;
-        if (needs_worker) {
+        if (needs_worker && r->n_kids) {
+            submit_kids(s, r);
+        } else if (needs_worker) {
             if (s->stopping || !s->worker) {
                 srv_req_fail(r, 503, "unavailable_error", "server shutting down");
             } else if (srv_worker_submit(s->worker, r) != 0) {
@@ -481,6 +543,15 @@ static enum MHD_Result respond_done(srv_server *s, srv_req *r)
         b = r->resp_body;
         r->resp_body = NULL;
         return queue_body(r, 200, b, r->resp_len, "application/json");
+    }
+    if (r->n_kids) {
+        for (int i = 0; i < r->n_kids; i++) {
+            const srv_req *k = r->kids[i];
+            if (k->err_status) return queue_error(r, k->err_status, k->err_type, "%s", k->err_msg);
+            if (k->finish == SRV_FIN_CANCELLED) return MHD_NO;
+        }
+        b = srv_json_completion_kids(s, r, &len);
+        return queue_body(r, b ? 200 : 500, b, len, "application/json");
     }
     if (r->finish == SRV_FIN_CANCELLED) return MHD_NO;
     if (r->route == SRV_R_SCORE) b = srv_json_score(s, r, &len);
@@ -628,8 +699,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
             else if (!r->status || r->phase == PH_STREAM) r->status = 499;   /* client went away */
         }
         r->gone = 1;
-        atomic_store(&r->cancel, 1);
-        if (r->in_worker && s->worker) srv_worker_poke(s->worker);
+        cancel_req(r);
     }
     double lat = (double)(srv_now_ns() - r->t_arrive) / 1e9;
     srv_metrics_request(&s->metrics, r->route, r->status, lat);
@@ -780,7 +850,7 @@ static void shutdown_all(srv_server *s)
     }
     process_notify(s);
     for (srv_req *r = s->all; r; r = r->all_next) {
-        atomic_store(&r->cancel, 1);
+        cancel_req(r);
         if (r->suspended) {
             r->gone = 1;
             resume(r);

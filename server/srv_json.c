@@ -205,7 +205,9 @@ static json_t *openai_chunk(srv_server *s, srv_req *r, json_t *text, json_t *log
                      finish ? json_string(finish) : json_null());
 }
 
-char *srv_json_completion(srv_server *s, srv_req *r, size_t *len)
+/* The completion of r (a request, or one kid) as OpenAI's response object
+ * with one choice. */
+static json_t *completion_object(srv_server *s, srv_req *r)
 {
     json_t *text;
     if (r->gen.echo) {
@@ -220,8 +222,46 @@ char *srv_json_completion(srv_server *s, srv_req *r, size_t *len)
         text = srv_json_bytes(r->text, r->text_len);
     }
     json_t *lp = r->gen.logprobs >= 0 ? openai_logprobs(s, r, r->gen.echo, 0, r->n_out, 0) : NULL;
-    json_t *o = openai_chunk(s, r, text, lp, srv_finish_name(r->finish, 1));
+    return openai_chunk(s, r, text, lp, srv_finish_name(r->finish, 1));
+}
+
+char *srv_json_completion(srv_server *s, srv_req *r, size_t *len)
+{
+    json_t *o = completion_object(s, r);
     if (!o) return NULL;
+    json_object_set_new(o, "usage", usage(r, 1));
+    return dump(o, len);
+}
+
+char *srv_json_completion_kids(srv_server *s, srv_req *r, size_t *len)
+{
+    json_t *o = NULL, *choices = NULL;
+    int prompt_tokens = 0, completion_tokens = 0, shifts = 0;
+    for (int i = 0; i < r->n_kids; i++) {
+        srv_req *k = r->kids[i];
+        json_t *one = completion_object(s, k);
+        json_t *c = one ? json_incref(json_array_get(json_object_get(one, "choices"), 0)) : NULL;
+        if (c) json_object_set_new(c, "index", json_integer(k->choice));
+        if (!o && one) {
+            o = json_incref(one);
+            choices = json_array();
+            json_object_set_new(o, "choices", choices);
+        }
+        json_decref(one);
+        if (!c || !choices) {
+            json_decref(c);
+            json_decref(o);
+            return NULL;
+        }
+        json_array_append_new(choices, c);
+        if (k->choice % r->gen.n == 0) prompt_tokens += k->n_prompt_text;   /* once per prompt */
+        completion_tokens += k->n_out;
+        shifts += k->n_shift;
+    }
+    /* the parent's own counts are the access log's */
+    r->n_prompt_text = prompt_tokens;
+    r->n_out = completion_tokens;
+    r->n_shift = shifts;
     json_object_set_new(o, "usage", usage(r, 1));
     return dump(o, len);
 }

@@ -22,6 +22,9 @@ char *srv_json_error(const char *type, const char *msg, size_t *len);
 /* Bodies of finished requests (malloc'd JSON text); NULL on OOM. */
 char *srv_json_generate(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_completion(srv_server *s, srv_req *r, size_t *len);
+/* A request with kids (srv_core.h): one choice per kid, at its index;
+ * usage summed (prompt tokens once per prompt). */
+char *srv_json_completion_kids(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_score(srv_server *s, srv_req *r, size_t *len);
 char *srv_json_models(srv_server *s, size_t *len);
 /* GET /tokenizer_info: {eos_token, eos_token_id, vocab_size, model}

@@ -45,14 +45,11 @@ static uint64_t deadline_of(srv_server *s, srv_req *r, int64_t req_ms)
     return ms > 0 ? r->t_arrive + (uint64_t)ms * 1000000ull : 0;
 }
 
-static void prep_generate(srv_server *s, srv_req *r)
+/* A generation request whose r->gen is parsed: tokenize and check its
+ * prompt, allocate what the worker fills, start its sampler. */
+static void setup_generate(srv_server *s, srv_req *r)
 {
-    char err[256];
     srv_gen_params *g = &r->gen;
-    if (srv_parse_generate(r->body, r->body_len, r->openai, g, err, sizeof err)) {
-        srv_req_fail(r, 400, "invalid_request_error", "%s", err);
-        return;
-    }
     int32_t *ids = NULL;
     size_t n = 0;
     if (g->prompt) {
@@ -170,6 +167,66 @@ static void prep_generate(srv_server *s, srv_req *r)
     return;
 oom:
     srv_req_fail(r, 500, "server_error", "out of memory");
+}
+
+/* OpenAI batch (several prompts, or n > 1): one kid per (prompt, choice),
+ * prompt p's choices at p * n .. p * n + n - 1; choice c of a prompt
+ * samples with seed + c when the request gave a seed. Kids borrow the
+ * parent's parameters (srv_core.h). */
+static void fan_out(srv_server *s, srv_req *r)
+{
+    const srv_gen_params *g = &r->gen;
+    const int n_prompts = 1 + g->n_more, k = n_prompts * g->n;
+    if (!(r->kids = calloc((size_t)k, sizeof *r->kids))) {
+        srv_req_fail(r, 500, "server_error", "out of memory");
+        return;
+    }
+    for (int i = 0; i < k; i++) {
+        srv_req *kid = calloc(1, sizeof *kid);
+        if (!kid) {
+            srv_req_fail(r, 500, "server_error", "out of memory");
+            return;
+        }
+        r->kids[r->n_kids++] = kid;
+        kid->srv = s;
+        kid->route = r->route;
+        kid->openai = 1;
+        kid->id = r->id;
+        kid->t_arrive = r->t_arrive;
+        kid->refs = 1;   /* the parent's */
+        kid->parent = r;
+        kid->choice = i;
+        atomic_init(&kid->cancel, 0);
+        kid->gen = *g;   /* borrowed: see kid_release in srv_http.c */
+        kid->gen.more = NULL;
+        kid->gen.n_more = 0;
+        kid->gen.n = 1;
+        const int p = i / g->n, c = i % g->n;
+        if (p > 0) {
+            const srv_prompt *q = &g->more[p - 1];
+            kid->gen.prompt = q->text;
+            kid->gen.prompt_len = q->len;
+            kid->gen.prompt_ids = q->ids;
+            kid->gen.n_prompt_ids = q->n_ids;
+        }
+        if (g->seed_set) kid->gen.sp.seed = g->sp.seed + (uint64_t)c;
+        setup_generate(s, kid);
+        if (kid->err_status) {
+            srv_req_fail(r, kid->err_status, kid->err_type, "prompt[%d]: %s", p, kid->err_msg);
+            return;
+        }
+    }
+}
+
+static void prep_generate(srv_server *s, srv_req *r)
+{
+    char err[256];
+    if (srv_parse_generate(r->body, r->body_len, r->openai, &r->gen, err, sizeof err)) {
+        srv_req_fail(r, 400, "invalid_request_error", "%s", err);
+        return;
+    }
+    if (r->openai && (r->gen.n_more > 0 || r->gen.n > 1)) fan_out(s, r);
+    else setup_generate(s, r);
 }
 
 static int score_item_init(srv_server *s, srv_req *r, srv_score_item *it, const int32_t *a, size_t na,

@@ -1557,10 +1557,109 @@ TEST(test_lm_eval_loglikelihood)
         CHECK_MSG(greedy == (ref_greedy != 0), "case %d: is_greedy %d, eval_continuation %d", c, greedy, ref_greedy);
         json_decref(j);
     }
-    /* a batch of several tokenized prompts is refused, naming it */
+    /* lm-eval's batch_size > 1: several tokenized prompts, one choice each */
     int st;
     json_t *j = post_json(g_main.port, "/v1/completions", "{\"prompt\":[[1,2],[3]],\"max_tokens\":1}", &st);
-    CHECK(st == 400 && strstr(err_msg(&(resp){.json = j}), "batch of 2"));
+    CHECK(st == 200 && json_array_size(json_object_get(j, "choices")) == 2);
+    json_decref(j);
+}
+
+/* OpenAI batches: several prompts (strings or token-id lists) and n > 1
+ * choices per prompt in one request, each choice what the same prompt
+ * gives alone with seed + its choice number, at index prompt * n + choice,
+ * usage summed; log-probs per choice as alone; a client that leaves
+ * cancels every choice; the forms that cannot be served are 400s. */
+static json_t *one_completion(const char *prompt_json, int seed, const char *extra)
+{
+    char b[512];
+    snprintf(b, sizeof b, "{\"prompt\":%s,\"max_tokens\":8,\"seed\":%d%s}", prompt_json, seed, extra);
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions", b, &st);
+    if (st != 200) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+TEST(test_openai_batch)
+{
+    static const char *const prompts[2] = {"\"the model\"", "\"a token of\""};
+    static const char *const extras[2] = {"", ",\"logprobs\":2,\"echo\":true"};
+    for (int e = 0; e < 2; e++) {
+        char b[512];
+        snprintf(b, sizeof b, "{\"prompt\":[%s,%s],\"n\":3,\"best_of\":3,\"max_tokens\":8,\"seed\":5%s}", prompts[0],
+                 prompts[1], extras[e]);
+        int st;
+        json_t *j = post_json(g_main.port, "/v1/completions", b, &st);
+        json_t *ch = json_object_get(j, "choices");
+        CHECK_MSG(st == 200 && json_array_size(ch) == 6, "batch: %d, %zu choices", st, json_array_size(ch));
+        long pt = 0, ct = 0;
+        for (int i = 0; i < 6 && json_array_size(ch) == 6; i++) {
+            json_t *alone = one_completion(prompts[i / 3], 5 + i % 3, extras[e]);
+            json_t *a = json_array_get(json_object_get(alone, "choices"), 0), *c = json_array_get(ch, (size_t)i);
+            CHECK_MSG(alone && json_integer_value(json_object_get(c, "index")) == i &&
+                          json_equal(json_object_get(a, "text"), json_object_get(c, "text")) &&
+                          json_equal(json_object_get(a, "logprobs"), json_object_get(c, "logprobs")) &&
+                          json_equal(json_object_get(a, "finish_reason"), json_object_get(c, "finish_reason")),
+                      "extras %d, choice %d differs from the prompt alone with its seed", e, i);
+            json_t *u = json_object_get(alone, "usage");
+            if (i % 3 == 0) pt += (long)json_integer_value(json_object_get(u, "prompt_tokens"));
+            ct += (long)json_integer_value(json_object_get(u, "completion_tokens"));
+            json_decref(alone);
+        }
+        json_t *u = json_object_get(j, "usage");
+        CHECK(json_integer_value(json_object_get(u, "prompt_tokens")) == pt &&
+              json_integer_value(json_object_get(u, "completion_tokens")) == ct);
+        json_decref(j);
+    }
+    /* token-id prompts in a batch: what each gives alone */
+    json_t *j = one_completion("[[5,6,7],[8,9]]", 2, "");
+    json_t *a0 = one_completion("[5,6,7]", 2, ""), *a1 = one_completion("[8,9]", 2, "");
+    json_t *ch = json_object_get(j, "choices");
+    CHECK(j && a0 && a1 && json_array_size(ch) == 2 &&
+          json_equal(json_object_get(json_array_get(ch, 0), "text"),
+                     json_object_get(json_array_get(json_object_get(a0, "choices"), 0), "text")) &&
+          json_equal(json_object_get(json_array_get(ch, 1), "text"),
+                     json_object_get(json_array_get(json_object_get(a1, "choices"), 0), "text")));
+    json_decref(j);
+    json_decref(a0);
+    json_decref(a1);
+    /* a client that leaves cancels every choice; the server goes on */
+    double before = metric(g_main.port, "synth_requests_cancelled_total");
+    int fd = http_send(g_main.port, "POST", "/v1/completions", NULL,
+                       "{\"prompt\":[\"the\",\"a\"],\"n\":2,\"max_tokens\":1000,\"temperature\":1}");
+    CHECK(fd >= 0);
+    usleep(200000);
+    if (fd >= 0) close(fd);
+    CHECK_MSG(wait_metric(g_main.port, "synth_requests_cancelled_total", before + 4, 1) >= before + 4,
+              "the 4 choices of a request whose client left were not cancelled");
+    int st;
+    json_t *h = post_json(g_main.port, "/generate", "{\"prompt\":\"the\",\"max_tokens\":2}", &st);
+    CHECK(st == 200);
+    json_decref(h);
+    /* what cannot be served */
+    static const struct { const char *body, *field; } bad[] = {
+        {"{\"prompt\":[\"a\",\"b\"],\"stream\":true}", "stream"},
+        {"{\"prompt\":\"a\",\"n\":2,\"stream\":true}", "stream"},
+        {"{\"prompt\":[\"a\",[1]]}", "prompt[1]"},
+        {"{\"prompt\":\"a\",\"n\":2,\"best_of\":3}", "best_of"},
+        {"{\"prompt\":\"a\",\"n\":17}", "n"},
+        {"{\"prompt\":[[1],[]]}", "prompt[1]"},
+        {"{\"prompt\":[\"a\",\"b\"],\"max_tokens\":1,\"logit_bias\":{\"99999\":1}}", "prompt[0]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = post_json(g_main.port, "/v1/completions", bad[i].body, &st);
+        const char *m = err_msg(&(resp){.json = j});
+        CHECK_MSG(st == 400 && m && !strncmp(m, bad[i].field, strlen(bad[i].field)), "%s: %d '%s'", bad[i].body, st,
+                  m ? m : "");
+        json_decref(j);
+    }
+    char many[1024] = "{\"prompt\":[";
+    for (int i = 0; i < 65; i++) strcat(many, i ? ",\"a\"" : "\"a\"");
+    strcat(many, "]}");
+    j = post_json(g_main.port, "/v1/completions", many, &st);
+    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "prompt", 6));
     json_decref(j);
 }
 
@@ -1710,7 +1809,7 @@ TEST(test_bad_input)
         {"POST", "/generate", "{\"prompt\":\"a\",\"max_tokenz\":5}", 400, "max_tokenz"},
         {"POST", "/generate", "{\"prompt\":\"a\",\"prompt\":\"b\"}", 400, "body"},
         {"POST", "/generate", "{\"prompt\":\"a\",\"timeout_ms\":0}", 400, "timeout_ms"},
-        {"POST", "/v1/completions", "{\"prompt\":\"a\",\"n\":2}", 400, "n"},
+        {"POST", "/v1/completions", "{\"prompt\":\"a\",\"n\":0}", 400, "n"},
         {"POST", "/v1/completions", "{\"prompt\":\"a\",\"logprobs\":9}", 400, "logprobs"},
         {"POST", "/v1/completions", "{\"prompt\":[1,99999]}", 400, "prompt[1]"},
         {"POST", "/v1/completions", "{}", 400, "prompt"},
@@ -2282,6 +2381,7 @@ int main(int argc, char **argv)
     RUN(test_remote_tokenizer);
     RUN(test_openai_sampling_fields);
     RUN(test_lm_eval_loglikelihood);
+    RUN(test_openai_batch);
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);

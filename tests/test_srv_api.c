@@ -110,13 +110,13 @@ TEST(test_generate_errors)
         {"{\"prompt\":\"a\",\"truncate\":0}", 0, "truncate"},
         {"{\"prompt\":\"a\",\"echo\":true}", 0, "echo"},
         {"{\"prompt\":\"a\",\"timeout_ms\":-5}", 0, "timeout_ms"},
-        {"{\"prompt\":\"a\",\"n\":3}", 1, "n"},
+        {"{\"prompt\":\"a\",\"n\":17}", 1, "n"},
         {"{\"prompt\":\"a\",\"best_of\":2}", 1, "best_of"},
         {"{\"prompt\":\"a\",\"logprobs\":6}", 1, "logprobs"},
         {"{\"prompt\":\"a\",\"max_tokens\":0}", 1, "max_tokens"},
         {"{\"prompt\":[]}", 1, "prompt"},
         {"{\"prompt\":[1,-1]}", 1, "prompt[1]"},
-        {"{\"prompt\":[1,\"a\"]}", 1, "prompt"},
+        {"{\"prompt\":[1,\"a\"]}", 1, "prompt[1]"},
         {"{\"prompt\":{}}", 1, "prompt"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
