@@ -185,6 +185,10 @@ struct srv_req {
     int n_kids, kids_pending;
     srv_req *parent;
     int choice;                   /* a kid's index in choices[] */
+    /* OpenAI echo + logprobs with max_tokens 0 on a prompt longer than the
+     * context: scored like /score (one item, its sliding windows), its
+     * token log-probs answered as the echo's (no top alternatives) */
+    int echo_windows;
 
     /* SSE output (loop) */
     int sse_tok;                  /* tokens already sent */

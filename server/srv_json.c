@@ -170,11 +170,13 @@ static json_t *openai_logprobs(srv_server *s, srv_req *r, int with_prompt, int g
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     size_t off = off0;
     int k = r->top_n;
+    /* a windowed echo (srv_core.h) has its log-probs in its score item */
+    const float *plp = r->echo_windows && r->n_items ? r->items[0].lp : r->prompt_lp;
     if (with_prompt)
         for (int j = 0; j < r->n_prompt_text; j++) {
             int32_t id = r->hist[r->n_prompt - r->n_prompt_text + j];
             json_array_append_new(toks, token_text(s, id));
-            json_array_append_new(lps, jnum(r->prompt_lp ? r->prompt_lp[j] : NAN));
+            json_array_append_new(lps, jnum(plp ? plp[j] : NAN));
             json_array_append_new(tops, k > 0 && r->prompt_top_id
                                             ? top_obj(s, r->prompt_top_id + (size_t)j * k,
                                                       r->prompt_top_lp + (size_t)j * k, k)

@@ -45,6 +45,34 @@ static uint64_t deadline_of(srv_server *s, srv_req *r, int64_t req_ms)
     return ms > 0 ? r->t_arrive + (uint64_t)ms * 1000000ull : 0;
 }
 
+static int score_item_init(srv_server *s, srv_req *r, srv_score_item *it, const int32_t *a, size_t na,
+                           const int32_t *b, size_t nb);
+
+/* An echo-only request (max_tokens 0, logprobs) whose prompt is longer than
+ * the context: one score item over [eos, prompt] with eval_plan_windows'
+ * windows (every token scored once, as synth score does); r->hist holds
+ * the same stream for the token texts of the answer. 0 or -1 (memory). */
+static int echo_windows(srv_server *s, srv_req *r, const int32_t *ids, size_t n)
+{
+    r->echo_windows = 1;
+    r->sc.token_logprobs = 1;
+    r->n_prompt_text = (int)n;
+    r->n_prompt = 1 + (int)n;
+    r->n_hist = r->n_prompt;
+    r->max_new = 0;
+    if (!(r->hist = malloc((size_t)r->n_prompt * sizeof *r->hist)) || !(r->items = calloc(1, sizeof *r->items)))
+        return -1;
+    r->hist[0] = s->eos;
+    memcpy(r->hist + 1, ids, n * sizeof *ids);
+    r->n_items = 1;
+    srv_score_item *it = &r->items[0];
+    if (score_item_init(s, r, it, ids, n, NULL, 0)) return -1;
+    int64_t nw = eval_plan_windows((int64_t)n, s->n_ctx, NULL, 0);
+    if (nw <= 0 || !(it->win = malloc((size_t)nw * sizeof *it->win))) return -1;
+    it->n_win = (int)eval_plan_windows((int64_t)n, s->n_ctx, it->win, nw);
+    return 0;
+}
+
 /* A generation request whose r->gen is parsed: tokenize and check its
  * prompt, allocate what the worker fills, start its sampler. */
 static void setup_generate(srv_server *s, srv_req *r)
@@ -103,6 +131,14 @@ static void setup_generate(srv_server *s, srv_req *r)
             memmove(ids, ids + drop, (n - drop) * sizeof *ids);
             n -= drop;
         }
+    }
+    if ((int64_t)lead + (int64_t)n > L && lead && r->openai && g->echo && g->logprobs >= 0 && max_new == 0) {
+        /* scoring a long prompt: /score's windows, synth score's numbers */
+        int bad = echo_windows(s, r, ids, n);
+        free(ids);
+        if (bad) goto oom;
+        r->deadline = deadline_of(s, r, g->timeout_ms);
+        return;
     }
     if ((int64_t)lead + (int64_t)n > L) {
         free(ids);

@@ -131,7 +131,7 @@ int srv_worker_submit(srv_worker *w, srv_req *r)
     }
     r->refs++;
     r->in_worker = 1;
-    if (r->route == SRV_R_SCORE) queue_push(&w->sq_head, &w->sq_tail, r);
+    if (r->route == SRV_R_SCORE || r->echo_windows) queue_push(&w->sq_head, &w->sq_tail, r);
     else queue_push(&w->gq_head, &w->gq_tail, r);
     w->n_queued++;
     srv_metrics_gauges(&s->metrics, w->n_queued, w->n_run);

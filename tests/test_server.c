@@ -1663,6 +1663,46 @@ TEST(test_openai_batch)
     json_decref(j);
 }
 
+/* OpenAI echo + logprobs with max_tokens 0 on a prompt longer than the
+ * context: scored with /score's sliding windows, so its token log-probs
+ * are eval_text's (synth score's) bits; with tokens it would have to
+ * generate, the long prompt is still a 400. */
+TEST(test_echo_long_prompt)
+{
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
+    eval_result ref;
+    float *ref_lp = NULL;
+    int32_t *ref_ids = NULL;
+    CHECK(eval_text(g_m, text, tl, 4, &ref, &ref_ids, &ref_lp, NULL, NULL) == 0);
+    CHECK(ref.n_tokens > model_hparams(g_m)->n_ctx);
+    json_t *req = json_pack("{s:s,s:i,s:b,s:i}", "prompt", text, "max_tokens", 0, "echo", 1, "logprobs", 1);
+    char *b = json_dumps(req, 0);
+    int st;
+    json_t *j = post_json(g_main.port, "/v1/completions", b, &st);
+    free(b);
+    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *lp = json_object_get(json_object_get(c, "logprobs"), "token_logprobs");
+    CHECK_MSG(st == 200 && (int64_t)json_array_size(lp) == ref.n_tokens, "%d, %zu log-probs for %lld tokens", st,
+              json_array_size(lp), (long long)ref.n_tokens);
+    int bad = 0;
+    for (int64_t i = 0; i < ref.n_tokens && i < (int64_t)json_array_size(lp); i++)
+        bad += (float)json_real_value(json_array_get(lp, (size_t)i)) != ref_lp[i];
+    CHECK_MSG(bad == 0, "%d of %lld echo log-probs differ from eval_text's", bad, (long long)ref.n_tokens);
+    CHECK(json_string_value(json_object_get(c, "text")) && strlen(json_string_value(json_object_get(c, "text"))) == tl);
+    json_decref(j);
+    json_object_set_new(req, "max_tokens", json_integer(4));
+    b = json_dumps(req, 0);
+    j = post_json(g_main.port, "/v1/completions", b, &st);
+    free(b);
+    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "prompt:", 7));
+    json_decref(j);
+    json_decref(req);
+    free(ref_lp);
+    free(ref_ids);
+}
+
 /* The bad-input table, status by status. */
 /* The scheduler puts /score windows and generation in the same steps: with
  * a small step budget a long /score takes hundreds of steps, and a stream
@@ -2382,6 +2422,7 @@ int main(int argc, char **argv)
     RUN(test_openai_sampling_fields);
     RUN(test_lm_eval_loglikelihood);
     RUN(test_openai_batch);
+    RUN(test_echo_long_prompt);
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);
