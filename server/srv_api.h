@@ -43,10 +43,10 @@
  *     logit_bias, min_tokens, ignore_eos, stop, seed, stream, logprobs
  *     (0..5 or bool), echo, model and user (accepted,
  *     unused)}; any other field (suffix, ...) is a 400 naming it.
- *   echo + logprobs + max_tokens 0 on a prompt longer than the context:
+ *   echo + logprobs on a prompt longer than the context: the prompt is
  *     scored with /score's sliding windows (the token log-probs are synth
- *     score's; top_logprobs null); with max_tokens > 0 such a prompt is a
- *     400 (or truncate)
+ *     score's; top_logprobs null), tokens to generate continue from its
+ *     last half
  *   -> {id, object "text_completion", created, model, choices: [{text,
  *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
  *      | null, finish_reason "stop"|"length"}], usage}; stream: chunks of

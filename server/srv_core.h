@@ -185,10 +185,13 @@ struct srv_req {
     int n_kids, kids_pending;
     srv_req *parent;
     int choice;                   /* a kid's index in choices[] */
-    /* OpenAI echo + logprobs with max_tokens 0 on a prompt longer than the
-     * context: scored like /score (one item, its sliding windows), its
-     * token log-probs answered as the echo's (no top alternatives) */
+    /* OpenAI echo + logprobs on a prompt longer than the context: the
+     * prompt is scored like /score (one item, its sliding windows; its
+     * token log-probs are the echo's, no top alternatives), then, with
+     * max_tokens > 0, generation goes on from the prompt's last
+     * model_context_keep tokens (prefill from hist[fed_from]) */
     int echo_windows;
+    int fed_from;
 
     /* SSE output (loop) */
     int sse_tok;                  /* tokens already sent */

@@ -132,15 +132,20 @@ static void setup_generate(srv_server *s, srv_req *r)
             n -= drop;
         }
     }
-    if ((int64_t)lead + (int64_t)n > L && lead && r->openai && g->echo && g->logprobs >= 0 && max_new == 0) {
-        /* scoring a long prompt: /score's windows, synth score's numbers */
-        int bad = echo_windows(s, r, ids, n);
+    /* a long prompt asked for its log-probs (lm-eval's log-likelihood):
+     * scored with /score's windows, synth score's numbers; tokens to
+     * generate continue from its last model_context_keep tokens */
+    const int windowed = (int64_t)lead + (int64_t)n > L && lead && r->openai && g->echo && g->logprobs >= 0;
+    if (windowed && echo_windows(s, r, ids, n)) {
         free(ids);
-        if (bad) goto oom;
+        goto oom;
+    }
+    if (windowed && max_new == 0) {
+        free(ids);
         r->deadline = deadline_of(s, r, g->timeout_ms);
         return;
     }
-    if ((int64_t)lead + (int64_t)n > L) {
+    if ((int64_t)lead + (int64_t)n > L && !windowed) {
         free(ids);
         srv_req_fail(r, 400, "invalid_request_error",
                 "prompt: %zu tokens exceed the context of %d tokens%s (set \"truncate\": true to drop the oldest)",
@@ -150,6 +155,7 @@ static void setup_generate(srv_server *s, srv_req *r)
     r->n_prompt_text = (int)n;
     r->n_prompt = lead + (int)n;
     r->max_new = max_new;
+    free(r->hist);   /* a windowed echo's (prompt only): room for the tokens too */
     r->hist = malloc((size_t)(r->n_prompt + max_new) * sizeof *r->hist);
     if (!r->hist) {
         free(ids);
@@ -172,7 +178,10 @@ static void setup_generate(srv_server *s, srv_req *r)
         r->out_top_lp = malloc(mn * (size_t)r->top_n * sizeof *r->out_top_lp);
         if (!r->out_top_id || !r->out_top_lp) goto oom;
     }
-    if (r->openai && g->echo && g->logprobs >= 0 && n > 0) {
+    if (windowed) {   /* prefill the tail only; the prompt's log-probs come from the windows */
+        int keep = model_context_keep(s->m);
+        r->fed_from = r->n_prompt > keep ? r->n_prompt - keep : 0;
+    } else if (r->openai && g->echo && g->logprobs >= 0 && n > 0) {
         r->need_prompt_lp = 1;
         r->prompt_lp = malloc(n * sizeof *r->prompt_lp);
         if (!r->prompt_lp) goto oom;

@@ -256,7 +256,7 @@ static void admit_locked(srv_worker *w, uint64_t now, srv_req **dead)
         while (w->run[slot]) slot++;
         w->run[slot] = r;
         r->slot = slot;
-        r->n_fed = 0;
+        r->n_fed = r->fed_from;   /* 0 but for a windowed echo's tail */
         r->prefilled = 0;
         r->t_admit = now;
         w->n_run++;
@@ -592,6 +592,12 @@ static void finish_score(srv_worker *w, int rc)
             char msg[128];
             snprintf(msg, sizeof msg, "model_step: %s", model_strerror(rc));
             finish_req(w, r, SRV_FIN_ERROR, 500, "server_error", msg);
+        } else if (r->echo_windows && r->max_new > 0) {
+            /* the prompt is scored: now its tokens (generation queue) */
+            pthread_mutex_lock(&s->mu);
+            queue_push(&w->gq_head, &w->gq_tail, r);
+            w->n_queued++;
+            pthread_mutex_unlock(&s->mu);
         } else {
             finish_req(w, r, SRV_FIN_LENGTH, 0, NULL, NULL);
         }

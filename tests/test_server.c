@@ -1663,10 +1663,10 @@ TEST(test_openai_batch)
     json_decref(j);
 }
 
-/* OpenAI echo + logprobs with max_tokens 0 on a prompt longer than the
- * context: scored with /score's sliding windows, so its token log-probs
- * are eval_text's (synth score's) bits; with tokens it would have to
- * generate, the long prompt is still a 400. */
+/* OpenAI echo + logprobs on a prompt longer than the context: scored with
+ * /score's sliding windows, so its token log-probs are eval_text's (synth
+ * score's) bits; tokens to generate continue from the prompt's last
+ * model_context_keep tokens, as the in-process reference does. */
 TEST(test_echo_long_prompt)
 {
     size_t tl;
@@ -1692,11 +1692,56 @@ TEST(test_echo_long_prompt)
     CHECK_MSG(bad == 0, "%d of %lld echo log-probs differ from eval_text's", bad, (long long)ref.n_tokens);
     CHECK(json_string_value(json_object_get(c, "text")) && strlen(json_string_value(json_object_get(c, "text"))) == tl);
     json_decref(j);
+    /* with tokens to generate (lm-eval's log-likelihood asks one): the
+     * same prompt log-probs, then tokens from the prompt's last half */
     json_object_set_new(req, "max_tokens", json_integer(4));
+    json_object_set_new(req, "seed", json_integer(7));
     b = json_dumps(req, 0);
     j = post_json(g_main.port, "/v1/completions", b, &st);
     free(b);
-    CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = j}), "prompt:", 7));
+    c = json_array_get(json_object_get(j, "choices"), 0);
+    lp = json_object_get(json_object_get(c, "logprobs"), "token_logprobs");
+    CHECK_MSG(st == 200 && (int64_t)json_array_size(lp) == ref.n_tokens + 4, "%d, %zu log-probs", st,
+              json_array_size(lp));
+    bad = 0;
+    for (int64_t i = 0; i < ref.n_tokens && i < (int64_t)json_array_size(lp); i++)
+        bad += (float)json_real_value(json_array_get(lp, (size_t)i)) != ref_lp[i];
+    CHECK_MSG(bad == 0, "%d prompt log-probs differ with max_tokens 4", bad);
+    {   /* the reference: a fresh cache fed the last model_context_keep tokens of [eos, text] */
+        const int keep = model_context_keep(g_m), V = model_hparams(g_m)->n_vocab;
+        int64_t np = ref.n_tokens + 1;
+        int32_t *hist = malloc(sizeof(int32_t) * (size_t)(np + 4));
+        hist[0] = tok_eos(model_tok(g_m));
+        memcpy(hist + 1, ref_ids, sizeof(int32_t) * (size_t)ref.n_tokens);
+        model_cache *mc = model_cache_create(g_m, 1);
+        float *lg = malloc(sizeof(float) * (size_t)V);
+        sampler_params sp;
+        sampler_params_default(&sp);
+        sp.seed = 7;
+        sp.eos_id = hist[0];
+        sp.n_prompt = (int)np;
+        sampler smp;
+        sampler_init(&smp, &sp);
+        model_seq q = {0, keep, hist + np - keep, 0};
+        int nh = (int)np;
+        char *want = NULL;
+        size_t wl = 0;
+        for (int k = 0; k < 4; k++) {
+            if (model_step(g_m, mc, 1, &q, lg)) break;
+            int id = sampler_sample(&smp, lg, V, hist, nh, NULL);
+            hist[nh++] = id;
+            q = (model_seq){0, 1, hist + nh - 1, 0};
+            if (id == hist[0]) break;
+        }
+        tok_decode(model_tok(g_m), hist + np, (size_t)(nh - np), 0, &want, &wl);
+        const char *got = json_string_value(json_object_get(c, "text"));
+        CHECK_MSG(got && strlen(got) == tl + wl && !memcmp(got + tl, want, wl), "the tokens after a long prompt differ");
+        free(want);
+        sampler_free(&smp);
+        free(lg);
+        model_cache_free(mc);
+        free(hist);
+    }
     json_decref(j);
     json_decref(req);
     free(ref_lp);
