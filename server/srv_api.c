@@ -220,8 +220,10 @@ static int get_logit_bias(json_t *o, srv_gen_params *p, char *err, size_t errlen
         char *end;
         errno = 0;
         long id = strtol(key, &end, 10);
-        if (!*key || *end || errno || id < 0 || id > INT32_MAX || !(key[0] >= '0' && key[0] <= '9'))
-            return fail(err, errlen, "logit_bias: keys must be token ids (decimal)");
+        /* one spelling per id ("7", not "07"), so no id is biased twice */
+        if (!*key || *end || errno || id < 0 || id > INT32_MAX || !(key[0] >= '0' && key[0] <= '9') ||
+            (key[0] == '0' && key[1]))
+            return fail(err, errlen, "logit_bias: keys must be token ids (decimal, no leading zeros)");
         double x = json_is_number(v) ? json_number_value(v) : NAN;
         if (!(x >= -SAMPLER_MAX_BIAS && x <= SAMPLER_MAX_BIAS))
             return fail(err, errlen, "logit_bias[%ld]: must be a number in [-100, 100]", id);
@@ -257,6 +259,14 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
             fail(err, errlen, "best_of: only best_of = 1 is supported");
             goto out;
         }
+        /* model and user: strings, not used (one model is served; no
+         * per-user policy), but still checked like every field */
+        static const char *const unused[] = {"model", "user"};
+        for (int i = 0; i < 2; i++)
+            if (field(o, unused[i]) && !json_is_string(field(o, unused[i]))) {
+                fail(err, errlen, "%s: must be a string", unused[i]);
+                goto out;
+            }
         if (get_openai_prompt(o, p, err, errlen)) goto out;
     } else if (get_string(o, "prompt", 1, &p->prompt, &p->prompt_len, err, errlen)) {
         goto out;

@@ -443,10 +443,11 @@ static void prep_generate(srv_server *s, srv_req *r)
         ids = malloc((n ? n : 1) * sizeof *ids);
         if (!ids) goto oom;
         memcpy(ids, g->prompt_ids, n * sizeof *ids);
-        /* echo needs the prompt text */
+        /* echo needs the prompt text ("<|endoftext|>" written back, as
+         * /detokenize does) */
         char *txt = NULL;
         size_t tl = 0;
-        if (tok_decode(s->tok, ids, n, 0, &txt, &tl) == 0) {
+        if (tok_decode(s->tok, ids, n, 1, &txt, &tl) == 0) {
             g->prompt = txt;
             g->prompt_len = tl;
         }
@@ -455,6 +456,9 @@ static void prep_generate(srv_server *s, srv_req *r)
     if (lead && n > 0 && ids[0] == s->eos) { /* it is there already: no second one */
         memmove(ids, ids + 1, (n - 1) * sizeof *ids);
         n--;
+        /* echo lists it, so that the echoed tokens are the ones sent
+         * (lm-evaluation-harness indexes token_logprobs by them) */
+        r->echo_eos = 1;
     }
     int max_new = g->max_tokens, L = s->n_ctx;
     if (n + (size_t)lead == 0) {
@@ -476,6 +480,7 @@ static void prep_generate(srv_server *s, srv_req *r)
             size_t drop = n - (size_t)keep;
             memmove(ids, ids + drop, (n - drop) * sizeof *ids);
             n -= drop;
+            r->echo_eos = 0;
         }
     }
     if ((int64_t)lead + (int64_t)n > L) {

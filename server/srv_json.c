@@ -163,13 +163,32 @@ static json_t *top_obj(srv_server *s, const int32_t *ids, const float *lps, int 
     return o;
 }
 
+/* The bytes of a token in the echoed prompt: the end-of-text token stands
+ * there as its text (the prompt was given with it), unlike in generated
+ * text where it writes nothing (token_len). */
+static size_t prompt_token_len(srv_server *s, int32_t id)
+{
+    const char *b = NULL;
+    size_t n = 0;
+    return tok_token_bytes(s->tok, id, &b, &n) == 0 ? n : 0;
+}
+
 /* OpenAI logprobs object for echo'd prompt tokens [0, np) then generated
- * tokens [0, ng); text offsets start at off0. */
+ * tokens [0, ng); text offsets start at off0. A prompt given with the
+ * end-of-text token first lists it (null log-prob, as OpenAI's first
+ * token), so the entries are the tokens sent, one for one. */
 static json_t *openai_logprobs(srv_server *s, srv_req *r, int with_prompt, int g0, int g1, size_t off0)
 {
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
     size_t off = off0;
     int k = r->top_n;
+    if (with_prompt && r->echo_eos) {
+        json_array_append_new(toks, token_text(s, s->eos));
+        json_array_append_new(lps, json_null());
+        json_array_append_new(tops, json_null());
+        json_array_append_new(offs, json_integer((json_int_t)off));
+        off += prompt_token_len(s, s->eos);
+    }
     if (with_prompt)
         for (int j = 0; j < r->n_prompt_text; j++) {
             int32_t id = r->hist[r->n_prompt - r->n_prompt_text + j];
@@ -180,7 +199,7 @@ static json_t *openai_logprobs(srv_server *s, srv_req *r, int with_prompt, int g
                                                       r->prompt_top_lp + (size_t)j * k, k)
                                             : json_null());
             json_array_append_new(offs, json_integer((json_int_t)off));
-            off += token_len(s, id);
+            off += prompt_token_len(s, id);
         }
     for (int i = g0; i < g1; i++) {
         json_array_append_new(toks, token_text(s, r->out_ids[i]));
