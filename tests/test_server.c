@@ -1949,19 +1949,25 @@ TEST(test_bad_input)
     resp_free(&r);
 }
 
-/* 32 concurrent requests with fixed seeds return what each returns alone. */
+/* 40 concurrent requests with fixed seeds (8 with OpenAI's sampling fields)
+ * return what each returns alone. */
 TEST(test_concurrent_equals_alone)
 {
-    enum { N = 32 };
-    static char bodies[N][256];
+    enum { N = 40 };
+    static char bodies[N][320];
     json_t *alone[N];
     static const char *const prompts[] = {"the model", "a token", "random attention", "", "the server batch",
                                           "dense layer of keys", "text", "stream score window"};
+    /* the last 8 with OpenAI's sampling fields (the sampler's general path) */
+    static const char *const openai[] = {",\"presence_penalty\":1.2,\"frequency_penalty\":0.7",
+                                         ",\"logit_bias\":{\"7\":3,\"12\":-2},\"min_tokens\":6",
+                                         ",\"ignore_eos\":true,\"frequency_penalty\":-0.5",
+                                         ",\"min_tokens\":4,\"presence_penalty\":0.4,\"logit_bias\":{\"3\":1.5}"};
     for (int i = 0; i < N; i++) {
         snprintf(bodies[i], sizeof bodies[i],
-                 "{\"prompt\":\"%s\",\"max_tokens\":%d,\"seed\":%d,\"temperature\":%s,\"top_k\":%d%s}",
+                 "{\"prompt\":\"%s\",\"max_tokens\":%d,\"seed\":%d,\"temperature\":%s,\"top_k\":%d%s%s}",
                  prompts[i % 8], 8 + (i * 7) % 40, 1000 + i, i % 5 == 0 ? "0" : "0.9", i % 3 == 0 ? 0 : 40,
-                 i % 4 == 0 ? ",\"repetition_penalty\":1.3" : "");
+                 i % 4 == 0 ? ",\"repetition_penalty\":1.3" : "", i >= 32 ? openai[i % 4] : "");
         int st;
         alone[i] = post_json(g_main.port, "/generate", bodies[i], &st);
         CHECK(st == 200);
