@@ -475,6 +475,21 @@ TEST(test_logprob_is_log_softmax)
 }
 
 
+/* params(t, ...) with OpenAI's fields: n_bias biases, the penalties, and
+ * the history's first n_prompt ids the prompt. */
+static sampler_params openai_params(float t, uint64_t seed, const int32_t *bid, const float *bv, int n_bias, float pres,
+                                   float freq, int n_prompt)
+{
+    sampler_params p = params(t, 0, 1, 0, 1, seed);
+    p.bias_id = n_bias ? bid : NULL;
+    p.bias = n_bias ? bv : NULL;
+    p.n_bias = n_bias;
+    p.presence_penalty = pres;
+    p.frequency_penalty = freq;
+    p.n_prompt = n_prompt;
+    return p;
+}
+
 /* OpenAI's fields, against a naive reference of sampler.h's order
  * (repetition penalty, bias, presence + frequency over the generated part
  * of the history, end-of-text removal), greedy and in distribution. */
@@ -498,13 +513,7 @@ TEST(test_openai_fields)
     const int32_t bid[2] = {2, 0};
     const float bv[2] = {1.5f, -0.7f};
     const int32_t hist[7] = {5, 5, 1, /* prompt */ 3, 3, 1, 3};
-    sampler_params p = params(1, 0, 1, 0, 1, 77);
-    p.bias_id = bid;
-    p.bias = bv;
-    p.n_bias = 2;
-    p.presence_penalty = 0.3f;
-    p.frequency_penalty = 0.25f;
-    p.n_prompt = 3;
+    sampler_params p = openai_params(1, 77, bid, bv, 2, 0.3f, 0.25f, 3);
     p.eos_id = 5;
     p.min_tokens = 6;   /* 4 generated: eos is out */
     char err[128];
@@ -600,18 +609,14 @@ TEST(test_openai_fields_each)
         {"all, with repetition penalty and filters", 1, 0.7f, 0.3f, 6, 0, 1.3f, 0.7f, 0.95f, 6, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        sampler_params p = params(cases[c].temp, cases[c].top_k, cases[c].top_p, 0, cases[c].pen, 100 + c);
-        if (cases[c].bias) {
-            p.bias_id = bid;
-            p.bias = bv;
-            p.n_bias = 3;
-        }
-        p.presence_penalty = cases[c].pres;
-        p.frequency_penalty = cases[c].freq;
+        sampler_params p = openai_params(cases[c].temp, 100 + c, bid, bv, cases[c].bias ? 3 : 0, cases[c].pres,
+                                         cases[c].freq, n_prompt);
+        p.top_k = cases[c].top_k;
+        p.top_p = cases[c].top_p;
+        p.repetition_penalty = cases[c].pen;
         p.min_tokens = cases[c].min_tokens;
         p.ignore_eos = cases[c].ignore_eos;
         p.eos_id = eos;
-        p.n_prompt = n_prompt;
         char err[128];
         CHECK_MSG(sampler_params_validate(&p, err, sizeof err) == 0, "%s: %s", cases[c].what, err);
         float rl[8], tl[8];
@@ -644,13 +649,7 @@ TEST(test_openai_fields_many_blocks)
     const int32_t bid[3] = {1002, 611, 2};
     const float bv[3] = {1.4f, 1.1f, -2.0f};
     const int32_t hist[5] = {256, 256, /* generated */ 256, 1000, 1000};
-    sampler_params p = params(1, 0, 1, 0, 1, 55);
-    p.bias_id = bid;
-    p.bias = bv;
-    p.n_bias = 3;
-    p.presence_penalty = 0.4f;
-    p.frequency_penalty = 0.3f;
-    p.n_prompt = 2;
+    sampler_params p = openai_params(1, 55, bid, bv, 3, 0.4f, 0.3f, 2);
     static float tl[V];
     naive_openai(l, V, hist, 5, 2, &p, tl);
     double ref[K], z = 0, rest = 0;
