@@ -198,7 +198,7 @@ static const char *const generate_keys[] = {
 static const char *const completion_keys[] = {
     "prompt", "model", "user", "n", "best_of", "echo", "max_tokens", "temperature", "top_k", "top_p", "min_p",
     "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "min_tokens", "ignore_eos",
-    "seed", "stop", "logprobs", "stream", "truncate", "timeout_ms", NULL};
+    "seed", "stop", "logprobs", "stream", "stream_options", "truncate", "timeout_ms", NULL};
 
 /* logit_bias: {"token id": bias, ...} (OpenAI's form: ids as decimal
  * strings), at most SRV_MAX_BIAS entries; biases in [-100, 100]. The ids
@@ -233,6 +233,22 @@ static int get_logit_bias(json_t *o, srv_gen_params *p, char *err, size_t errlen
     p->sp.bias_id = p->bias_id;
     p->sp.bias = p->bias;
     p->sp.n_bias = k;
+    return 0;
+}
+
+/* OpenAI's stream_options: {include_usage: bool}, only with stream (as
+ * OpenAI's API: the options are for the stream). include_usage: the
+ * usage comes in a chunk of its own, with no choices, before [DONE]. */
+static int get_stream_options(json_t *o, srv_gen_params *p, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"include_usage", NULL};
+    json_t *v = field(o, "stream_options");
+    if (!v) return 0;
+    if (!p->stream) return fail(err, errlen, "stream_options: only allowed with \"stream\": true");
+    if (!json_is_object(v)) return fail(err, errlen, "stream_options: must be an object {\"include_usage\": bool}");
+    char sub[200];
+    if (check_keys(v, keys, sub, sizeof sub)) return fail(err, errlen, "stream_options.%s", sub);
+    if (get_bool(v, "include_usage", &p->include_usage, sub, sizeof sub)) return fail(err, errlen, "stream_options.%s", sub);
     return 0;
 }
 
@@ -321,6 +337,7 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
         goto out;
     }
     if (get_bool(o, "stream", &p->stream, err, errlen)) goto out;
+    if (openai && get_stream_options(o, p, err, errlen)) goto out;
     if (get_bool(o, "truncate", &p->truncate, err, errlen)) goto out;
     i64 = 0;
     if (get_int(o, "timeout_ms", 1, INT32_MAX, &i64, err, errlen)) goto out;

@@ -36,14 +36,18 @@
  * POST /v1/completions - OpenAI: {prompt (string, [string] or [ids]),
  *     max_tokens 16 (0 allowed with echo), temperature, top_p, top_k,
  *     min_p, repetition_penalty, presence_penalty, frequency_penalty,
- *     logit_bias, min_tokens, ignore_eos, stop, seed, stream, logprobs
- *     (0..5 or bool), echo, n/best_of = 1, model and user (accepted,
+ *     logit_bias, min_tokens, ignore_eos, stop, seed, stream,
+ *     stream_options {include_usage} (with stream only), logprobs (0..5 or
+ *     bool), echo, n/best_of = 1, model and user (strings, accepted,
  *     unused)}; any other field (suffix, ...) is a 400 naming it
  *   -> {id, object "text_completion", created, model, choices: [{text,
  *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
  *      | null, finish_reason "stop"|"length"}], usage}; stream: chunks of
- *      the same shape, the last with finish_reason and usage, then
- *      "data: [DONE]".
+ *      the same shape, the last with finish_reason and usage (with
+ *      include_usage: usage null there, then a chunk with choices [] and
+ *      the usage), then "data: [DONE]". echo lists the prompt's tokens as
+ *      sent: a leading end-of-text token given by the client too (null
+ *      log-prob), though usage.prompt_tokens does not count it.
  * POST /score {text} | {texts: [...]} | {context, continuation};
  *     token_logprobs false, truncate false (context), timeout_ms
  *   -> per text {tokens, words, bytes, nll, perplexity, word_perplexity,
@@ -101,6 +105,7 @@ typedef struct {
     int n_stop;
     int logprobs;             /* /generate: 0/1; OpenAI: -1 (null) or 0..5 top alternatives */
     int stream;
+    int include_usage;        /* OpenAI stream_options.include_usage: usage in a chunk of its own */
     int echo;                 /* OpenAI: prepend the prompt to the text */
     int truncate;             /* drop the oldest prompt tokens to fit the context */
     int32_t *bias_id;         /* logit_bias, owned (sp.bias_id/bias point here) */

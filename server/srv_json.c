@@ -385,7 +385,17 @@ int srv_sse_events(srv_server *s, srv_req *r, int n_out, int final, char **buf, 
     json_t *ev;
     if (r->openai) {
         ev = openai_chunk(s, r, delta, NULL, srv_finish_name(r->finish, 1));
-        if (ev) json_object_set_new(ev, "usage", usage(r, 1));
+        /* include_usage: OpenAI's own chunk for it (no choices), else the
+         * usage rides on the last chunk */
+        if (ev) json_object_set_new(ev, "usage", r->gen.include_usage ? json_null() : usage(r, 1));
+        if (ev && r->gen.include_usage) {
+            if (sse_append(buf, len, cap, ev)) return -1;
+            ev = openai_chunk(s, r, json_string(""), NULL, NULL);
+            if (ev) {
+                json_object_set_new(ev, "choices", json_array());
+                json_object_set_new(ev, "usage", usage(r, 1));
+            }
+        }
     } else {
         ev = json_pack("{s:o,s:s,s:o,s:o}", "text", delta, "finish_reason", srv_finish_name(r->finish, 0), "usage",
                        usage(r, 0), "timings", timings(r));

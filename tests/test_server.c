@@ -1509,6 +1509,10 @@ TEST(test_openai_sampling_fields)
         {"/v1/completions", "{\"prompt\":\"a\",\"model\":3}", "model"},
         {"/v1/completions", "{\"prompt\":\"a\",\"user\":[]}", "user"},
         {"/v1/completions", "{\"prompt\":\"a\",\"stream_options\":{}}", "stream_options"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"x\":1}}", "stream_options"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":1}}",
+         "stream_options"},
+        {"/generate", "{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{}}", "stream_options"},
         {"/generate", "{\"prompt\":\"a\",\"model\":\"synth\"}", "model"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1569,6 +1573,35 @@ static double lm_eval_request(json_t *prompt, int ctxlen, size_t n_inp, int *is_
     }
     json_decref(j);
     return sum;
+}
+
+/* OpenAI's stream_options.include_usage: the last chunk before [DONE]
+ * has no choices and the usage; the finishing chunk before it has usage
+ * null. Without it the usage rides on the finishing chunk. */
+TEST(test_openai_stream_usage)
+{
+    for (int inc = 0; inc < 2; inc++) {
+        resp r;
+        char body[200];
+        snprintf(body, sizeof body, "{\"prompt\":\"the model\",\"max_tokens\":5,\"seed\":3,\"stream\":true%s}",
+                 inc ? ",\"stream_options\":{\"include_usage\":true}" : "");
+        CHECK(http(g_main.port, "POST", "/v1/completions", NULL, body, &r) == 0 && r.status == 200);
+        json_t *ev[32];
+        int done, n = sse_parse(r.body, ev, 32, &done);
+        CHECK(done && n >= 3);
+        json_t *last = n ? ev[n - 1] : NULL, *fin = inc && n > 1 ? ev[n - 2] : last;
+        json_t *u = json_object_get(last, "usage");
+        CHECK_MSG(json_integer_value(json_object_get(u, "completion_tokens")) >= 1 &&
+                      json_integer_value(json_object_get(u, "prompt_tokens")) >= 1,
+                  "include_usage %d: no usage in the last chunk", inc);
+        CHECK(json_is_string(json_object_get(json_array_get(json_object_get(fin, "choices"), 0), "finish_reason")));
+        if (inc) {
+            CHECK(json_is_array(json_object_get(last, "choices")) && json_array_size(json_object_get(last, "choices")) == 0);
+            CHECK(json_is_null(json_object_get(fin, "usage")));
+        }
+        for (int i = 0; i < n; i++) json_decref(ev[i]);
+        resp_free(&r);
+    }
 }
 
 /* lm-evaluation-harness's local-completions loglikelihood, as it sends and
@@ -2454,6 +2487,7 @@ int main(int argc, char **argv)
     RUN(test_generate_stream);
     RUN(test_openai_completions);
     RUN(test_openai_echo_stream);
+    RUN(test_openai_stream_usage);
     RUN(test_greedy_logprob_is_top);
     RUN(test_echo_stream_waits_for_prefill);
     RUN(test_score);
