@@ -582,7 +582,9 @@ static void prep_score(srv_server *s, srv_req *r)
         r->n_items = 1;
         int32_t *c = NULL, *k = NULL;
         size_t nc = 0, nk = 0;
-        int rc = tok_encode_special(s->tok, p->ctx, p->ctx_len, &c, &nc);
+        /* a context that starts with end-of-text: that is the one before it (as eval_continuation) */
+        size_t skip = tok_eos_text_prefix(s->tok, p->ctx, p->ctx_len);
+        int rc = tok_encode_special(s->tok, p->ctx + skip, p->ctx_len - skip, &c, &nc);
         const char *field = "context";
         if (!rc) {
             rc = tok_encode_special(s->tok, p->cont, p->cont_len, &k, &nk);
@@ -627,7 +629,11 @@ static void prep_score(srv_server *s, srv_req *r)
         srv_score_item *it = &r->items[i];
         int32_t *ids = NULL;
         size_t n = 0;
-        int rc = tok_encode_special(s->tok, p->texts[i], p->lens[i], &ids, &n);
+        /* as eval_text: a leading end-of-text is the one before the text */
+        size_t skip = tok_eos_text_prefix(s->tok, p->texts[i], p->lens[i]);
+        const char *txt = p->texts[i] + skip;
+        size_t tlen = p->lens[i] - skip;
+        int rc = tok_encode_special(s->tok, txt, tlen, &ids, &n);
         if (rc) {
             tok_failed(r, p->kind == SRV_SCORE_TEXT ? "text" : "texts", rc);
             return;
@@ -646,8 +652,8 @@ static void prep_score(srv_server *s, srv_req *r)
         if (!it->win) goto oom;
         eval_plan_windows(it->n_text, L, it->win, it->n_win);
         it->res.n_tokens = it->n_text;
-        it->res.n_words = eval_count_words(p->texts[i], p->lens[i]);
-        it->res.n_bytes = (int64_t)p->lens[i];
+        it->res.n_words = eval_count_words(txt, tlen);
+        it->res.n_bytes = (int64_t)tlen;
     }
     return;
 oom:

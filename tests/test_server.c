@@ -1409,6 +1409,33 @@ TEST(test_remote_tokenizer)
           (json_int_t)json_array_size(ref_ids));
     json_decref(ref_ids);
     json_decref(j);
+    /* /score puts end-of-text before texts and contexts: one that starts
+     * with it gets no second one (every number as without it, and as
+     * eval_text / eval_continuation in-process) */
+    static const char *const sc[][2] = {
+        {"{\"text\":\"<|endoftext|>the model learns\"}", "{\"text\":\"the model learns\"}"},
+        {"{\"texts\":[\"<|endoftext|>a token\",\"b\"]}", "{\"texts\":[\"a token\",\"b\"]}"},
+        {"{\"context\":\"<|endoftext|>the\",\"continuation\":\" model\"}",
+         "{\"context\":\"the\",\"continuation\":\" model\"}"},
+        {"{\"context\":\"<|endoftext|>\",\"continuation\":\"the\"}", "{\"context\":\"\",\"continuation\":\"the\"}"},
+    };
+    for (int i = 0; i < 4; i++) {
+        int s1, s2;
+        json_t *a = post_json(g_main.port, "/score", sc[i][0], &s1), *b = post_json(g_main.port, "/score", sc[i][1], &s2);
+        CHECK_MSG(s1 == 200 && s2 == 200 && json_equal(a, b), "/score %s differs from %s", sc[i][0], sc[i][1]);
+        json_decref(a);
+        json_decref(b);
+    }
+    {
+        eval_result e1, e2;
+        double l1, l2;
+        int g1, g2, n1, n2;
+        CHECK(eval_text(g_m, "<|endoftext|>the model", 22, 1, &e1, NULL, NULL, NULL, NULL) == 0 &&
+              eval_text(g_m, "the model", 9, 1, &e2, NULL, NULL, NULL, NULL) == 0 && e1.nll == e2.nll &&
+              e1.n_tokens == e2.n_tokens && e1.n_bytes == e2.n_bytes);
+        CHECK(eval_continuation(g_m, "<|endoftext|>the", 16, " model", 6, 0, &l1, &g1, &n1) == 0 &&
+              eval_continuation(g_m, "the", 3, " model", 6, 0, &l2, &g2, &n2) == 0 && l1 == l2 && n1 == n2);
+    }
     /* bad forms name the field */
     j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"a\",\"text\":\"b\"}", &st);
     CHECK(st == 400 && strstr(err_msg(&(resp){.json = j}), "prompt"));
