@@ -61,7 +61,8 @@
  *   These three are lm-evaluation-harness's remote-tokenizer protocol.
  *   The end-of-text token's text ("<|endoftext|>") is that token on every
  *   route (prompts, /score texts, /tokenize) and /detokenize writes it
- *   back; a prompt that starts with it gets no second one.
+ *   back; a prompt, /score text or context that starts with it gets no
+ *   second one (it is the one the server puts first).
  * GET /health (200 while the process runs), /ready (503 while draining),
  *     /metrics (Prometheus text), /v1/models (OpenAI's list; the model
  *     object adds variant, sizes, quantization, cpu: the kernel level in
