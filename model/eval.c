@@ -136,6 +136,21 @@ done:
     return rc;
 }
 
+int eval_plan_continuation(size_t nc, size_t nk, int L, int truncate, size_t *drop, eval_window *w)
+{
+    *drop = 0;
+    if (nk == 0) return EVAL_CONT_EMPTY;
+    if (1 + nk > (size_t)L) return EVAL_CONT_LONG;
+    if (1 + nc + nk > (size_t)L) {
+        if (!truncate) return EVAL_CONT_CONTEXT;
+        *drop = 1 + nc + nk - (size_t)L;   /* keep the end of the context */
+    }
+    w->start = 0;
+    w->len = (int)(nc - *drop + nk);
+    w->first_scored = (int)(nc - *drop);
+    return 0;
+}
+
 int eval_continuation(model *m, const char *ctx, size_t ctx_len, const char *cont, size_t cont_len,
                       int truncate, double *logprob, int *is_greedy, int *n_cont_tokens)
 {
@@ -153,13 +168,11 @@ int eval_continuation(model *m, const char *ctx, size_t ctx_len, const char *con
     ctx_len -= skip;
     if (tok_encode_special(tk, ctx, ctx_len, &ci, &nc) || tok_encode_special(tk, cont, cont_len, &ki, &nk)) goto done;
     rc = MODEL_EINVAL;
-    if (nk == 0 || nk + 1 > (size_t)L) goto done;  /* nothing to score, or cannot fit */
-    if (1 + nc + nk > (size_t)L) {
-        if (!truncate) goto done;
-        size_t keep = (size_t)L - 1 - nk;          /* keep the end of the context */
-        memmove(ci, ci + (nc - keep), keep * sizeof *ci);
-        nc = keep;
-    }
+    size_t drop;
+    eval_window win;
+    if (eval_plan_continuation(nc, nk, L, truncate, &drop, &win)) goto done;
+    memmove(ci, ci + drop, (nc - drop) * sizeof *ci);
+    nc -= drop;
     rc = MODEL_ENOMEM;
     int n = (int)(1 + nc + nk);
     seq = malloc((size_t)n * sizeof *seq);
@@ -176,7 +189,7 @@ int eval_continuation(model *m, const char *ctx, size_t ctx_len, const char *con
     if (rc) goto done;
     double sum = 0.0;
     int greedy = 1;
-    for (int j = (int)nc; j < len; j++) {   /* targets seq[nc+1 ..] are the continuation */
+    for (int j = win.first_scored; j < len; j++) {   /* targets seq[nc+1 ..] are the continuation */
         sum += lp[j];
         greedy &= gr[j] != 0;
     }

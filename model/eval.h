@@ -61,6 +61,17 @@ typedef void (*eval_progress_fn)(int64_t done, int64_t total, void *ud);
 int eval_text(model *m, const char *text, size_t len, int max_batch, eval_result *r, int32_t **ids,
               float **logprobs, eval_progress_fn progress, void *ud);
 
+/* The continuation protocol, one plan for eval_continuation and the
+ * server's /score {context, continuation}: the stream [eos, context,
+ * continuation] as one window (start 0, len nc + nk, first_scored nc: the
+ * targets from the first continuation token on are counted), where the
+ * context, when 1 + nc + nk > L, loses its first *drop tokens if truncate
+ * is set. Returns 0, or EVAL_CONT_EMPTY (no continuation token),
+ * EVAL_CONT_LONG (the continuation alone does not fit: 1 + nk > L) or
+ * EVAL_CONT_CONTEXT (context + continuation do not fit, no truncate). */
+enum { EVAL_CONT_EMPTY = 1, EVAL_CONT_LONG, EVAL_CONT_CONTEXT };
+int eval_plan_continuation(size_t nc, size_t nk, int L, int truncate, size_t *drop, eval_window *w);
+
 /* log p(continuation | context) summed over the continuation's tokens, and
  * whether every continuation token is the argmax (lm-evaluation-harness's
  * loglikelihood). The context is preceded by eos; context and continuation

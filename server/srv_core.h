@@ -32,6 +32,7 @@
 #include <uv.h>
 
 #include "eval.h"
+#include "srv_log.h"
 #include "model.h"
 #include "sampler.h"
 #include "srv_api.h"
@@ -201,6 +202,11 @@ struct srv_server {
     srv_metrics metrics;
     pthread_mutex_t mu;
     srv_req *notify_head;         /* under mu */
+    /* Wake-up of the loop for request r, installed by the loop (srv_http.c)
+     * before the worker starts; the worker calls it with mu held: r goes on
+     * notify_head and the loop's uv_async fires. The worker knows nothing
+     * else of the loop. */
+    void (*notify_locked)(srv_server *s, srv_req *r);
     srv_req *all;                 /* loop */
     int64_t n_live;               /* live requests (loop) */
     int draining, stopping, exit_code;
@@ -219,16 +225,9 @@ int srv_worker_submit(srv_worker *w, srv_req *r);
 /* Wake the worker so it notices a cancel flag. */
 void srv_worker_poke(srv_worker *w);
 
-/* srv_http.c, callable from the worker: put r on the notify list (under
- * s->mu, which the caller holds) and wake the loop after unlocking. */
-void srv_notify_locked(srv_server *s, srv_req *r);
-
 /* srv_http.c: run the server until drained; returns the exit code. */
 /* The defaults of `synth serve` (model_path NULL: the caller names one). */
 void srv_config_default(srv_config *cfg);
 int srv_run(const srv_config *cfg);
-
-uint64_t srv_now_ns(void);
-void srv_log(srv_server *s, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "srv_json.h"
+#include "srv_log.h"
+#include "srv_prep.h"
 #include "srv_static.h"
 
 enum { PH_BODY = 0, PH_PREP, PH_WORKER, PH_DONE, PH_STREAM };
@@ -39,56 +41,6 @@ struct srv_watch {
     uv_poll_t h;
     srv_req *r;
 };
-
-uint64_t srv_now_ns(void)
-{
-    return uv_hrtime();
-}
-
-static void iso_time(char *buf, size_t n)
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
-}
-
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
-/* Write j (consumed) as one line on stderr with a single fputs, newline
- * included, so lines of the loop and worker threads never interleave. */
-static void write_json_line(json_t *j)
-{
-    char *line = json_dumps(j, SRV_JSON_FLAGS);
-    json_decref(j);
-    if (!line) return;
-    size_t n = strlen(line);
-    char *l2 = realloc(line, n + 2);
-    if (l2) {
-        l2[n] = '\n';
-        l2[n + 1] = 0;
-        fputs(l2, stderr);
-        line = l2;
-    }
-    free(line);
-}
-
-/* One JSON line per message on stderr (write_json_line). */
-void srv_log(srv_server *s, int level, const char *fmt, ...)
-{
-    if (s && level > s->cfg.log_level) return;
-    char msg[1024], t[40];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    iso_time(t, sizeof t);
-    json_t *j = json_pack("{s:s,s:s,s:o}", "time", t, "level", level_names[level], "msg",
-                          srv_json_bytes(msg, strlen(msg)));
-    if (j) write_json_line(j);
-}
 
 /* ---- requests ---- */
 
@@ -230,23 +182,6 @@ static enum MHD_Result queue_error(srv_req *r, int status, const char *type, con
     return queue_body(r, status, body, len, "application/json");
 }
 
-static void set_err(srv_req *r, int status, const char *type, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->err_msg, sizeof r->err_msg, fmt, ap);
-    va_end(ap);
-    r->err_status = status;
-    snprintf(r->err_type, sizeof r->err_type, "%s", type);
-}
-
-/* The one mapping of a tokenizer failure (every route): encoding valid
- * UTF-8-or-not bytes fails only when memory runs out, a server error. */
-static void tok_failed(srv_req *r, const char *field, int rc)
-{
-    set_err(r, 500, "server_error", "%s: tok_encode: %s", field, tok_strerror(rc));
-}
-
 /* ---- suspend / resume and the disconnect watch ---- */
 
 static void client_gone(srv_req *r);
@@ -318,7 +253,8 @@ static void client_gone(srv_req *r)
 
 /* ---- worker -> loop ---- */
 
-void srv_notify_locked(srv_server *s, srv_req *r)
+/* The worker's wake-up (s->notify_locked, installed by srv_run). */
+static void notify_locked(srv_server *s, srv_req *r)
 {
     if (!r->in_notify) {
         r->in_notify = 1;
@@ -400,369 +336,26 @@ static void kick(srv_server *s)
     if (s->d && !s->stopping) uv_timer_start(&s->mhd_timer, on_mhd_timer, 0, 0);
 }
 
-/* ---- the pool stage: parse, tokenize, validate against the model ---- */
-
-static uint64_t splitmix(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t deadline_of(srv_server *s, srv_req *r, int64_t req_ms)
-{
-    int64_t ms = req_ms > 0 ? req_ms : s->cfg.request_timeout_ms;
-    return ms > 0 ? r->t_arrive + (uint64_t)ms * 1000000ull : 0;
-}
-
-static void prep_generate(srv_server *s, srv_req *r)
-{
-    char err[256];
-    srv_gen_params *g = &r->gen;
-    if (srv_parse_generate(r->body, r->body_len, r->openai, g, err, sizeof err)) {
-        set_err(r, 400, "invalid_request_error", "%s", err);
-        return;
-    }
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (g->prompt) {
-        int rc = tok_encode_special(s->tok, g->prompt, g->prompt_len, &ids, &n);
-        if (rc) {
-            tok_failed(r, "prompt", rc);
-            return;
-        }
-    } else {
-        for (int i = 0; i < g->n_prompt_ids; i++)
-            if (g->prompt_ids[i] >= s->n_vocab) {
-                set_err(r, 400, "invalid_request_error", "prompt[%d]: token id %d out of range [0, %d)", i,
-                        g->prompt_ids[i], s->n_vocab);
-                return;
-            }
-        n = (size_t)g->n_prompt_ids;
-        ids = malloc((n ? n : 1) * sizeof *ids);
-        if (!ids) goto oom;
-        memcpy(ids, g->prompt_ids, n * sizeof *ids);
-        /* echo needs the prompt text ("<|endoftext|>" written back, as
-         * /detokenize does) */
-        char *txt = NULL;
-        size_t tl = 0;
-        if (tok_decode(s->tok, ids, n, 1, &txt, &tl) == 0) {
-            g->prompt = txt;
-            g->prompt_len = tl;
-        }
-    }
-    int lead = s->eos >= 0 ? 1 : 0;
-    if (lead && n > 0 && ids[0] == s->eos) { /* it is there already: no second one */
-        memmove(ids, ids + 1, (n - 1) * sizeof *ids);
-        n--;
-        /* echo lists it, so that the echoed tokens are the ones sent
-         * (lm-evaluation-harness indexes token_logprobs by them) */
-        r->echo_eos = 1;
-    }
-    int max_new = g->max_tokens, L = s->n_ctx;
-    if (n + (size_t)lead == 0) {
-        free(ids);
-        set_err(r, 400, "invalid_request_error", "prompt: empty, and the model has no end-of-text token");
-        return;
-    }
-    /* The prompt must fit the context; generation past its end goes on
-     * from the last half of the context (the worker's context shift).
-     * truncate drops the oldest prompt tokens: so that prompt and
-     * generation fit together (no shift) when max_tokens leaves room for
-     * half a context of prompt, else down to half a context. */
-    if (g->truncate) {
-        int64_t keep = (int64_t)L - lead - (max_new > 0 ? max_new - 1 : 0),
-                half = (int64_t)model_context_keep(s->m) - lead;
-        if (keep < half) keep = half;
-        if (keep < 1) keep = 1;
-        if ((int64_t)n > keep) {
-            size_t drop = n - (size_t)keep;
-            memmove(ids, ids + drop, (n - drop) * sizeof *ids);
-            n -= drop;
-            r->echo_eos = 0;
-        }
-    }
-    if ((int64_t)lead + (int64_t)n > L) {
-        free(ids);
-        set_err(r, 400, "invalid_request_error",
-                "prompt: %zu tokens exceed the context of %d tokens%s (set \"truncate\": true to drop the oldest)",
-                n, L, lead ? " with the end-of-text token before them" : "");
-        return;
-    }
-    r->n_prompt_text = (int)n;
-    r->n_prompt = lead + (int)n;
-    r->max_new = max_new;
-    r->hist = malloc((size_t)(r->n_prompt + max_new) * sizeof *r->hist);
-    if (!r->hist) {
-        free(ids);
-        goto oom;
-    }
-    if (lead) r->hist[0] = s->eos;
-    memcpy(r->hist + lead, ids, n * sizeof *ids);
-    free(ids);
-    r->n_hist = r->n_prompt;
-    size_t mn = max_new > 0 ? (size_t)max_new : 1;
-    r->out_ids = malloc(mn * sizeof *r->out_ids);
-    r->out_lp = malloc(mn * sizeof *r->out_lp);
-    r->out_safe = malloc(mn * sizeof *r->out_safe);
-    r->text_cap = mn * s->max_token_bytes + 1;
-    r->text = malloc(r->text_cap);
-    if (!r->out_ids || !r->out_lp || !r->out_safe || !r->text) goto oom;
-    if (r->openai && g->logprobs > 0) {
-        r->top_n = g->logprobs;
-        r->out_top_id = malloc(mn * (size_t)r->top_n * sizeof *r->out_top_id);
-        r->out_top_lp = malloc(mn * (size_t)r->top_n * sizeof *r->out_top_lp);
-        if (!r->out_top_id || !r->out_top_lp) goto oom;
-    }
-    if (r->openai && g->echo && g->logprobs >= 0 && n > 0) {
-        r->need_prompt_lp = 1;
-        r->prompt_lp = malloc(n * sizeof *r->prompt_lp);
-        if (!r->prompt_lp) goto oom;
-        if (r->top_n) {
-            r->prompt_top_id = malloc(n * (size_t)r->top_n * sizeof *r->prompt_top_id);
-            r->prompt_top_lp = malloc(n * (size_t)r->top_n * sizeof *r->prompt_top_lp);
-            if (!r->prompt_top_id || !r->prompt_top_lp) goto oom;
-        }
-    }
-    if (!g->seed_set) g->sp.seed = splitmix(atomic_fetch_add(&s->seed_ctr, 1) ^ srv_now_ns());
-    for (int i = 0; i < g->sp.n_bias; i++)
-        if (g->sp.bias_id[i] >= s->n_vocab) {
-            set_err(r, 400, "invalid_request_error", "logit_bias: token id %d out of range [0, %d)", g->sp.bias_id[i],
-                    s->n_vocab);
-            return;
-        }
-    if (g->sp.min_tokens > max_new) {
-        set_err(r, 400, "invalid_request_error", "min_tokens: %d is more than max_tokens %d", g->sp.min_tokens, max_new);
-        return;
-    }
-    /* the history the sampler sees is r->hist: the prompt, then the
-     * generated tokens (the penalties and min_tokens count the latter) */
-    g->sp.eos_id = s->eos;
-    g->sp.n_prompt = r->n_prompt;
-    sampler_init(&r->smp, &g->sp);   /* borrows g's logit_bias arrays: the request owns both */
-    r->sampler_ready = 1;
-    r->deadline = deadline_of(s, r, g->timeout_ms);
-    return;
-oom:
-    set_err(r, 500, "server_error", "out of memory");
-}
-
-static int score_item_init(srv_server *s, srv_req *r, srv_score_item *it, const int32_t *a, size_t na,
-                           const int32_t *b, size_t nb)
-{
-    it->n_text = (int64_t)(na + nb);
-    it->s = malloc((size_t)(it->n_text + 1) * sizeof *it->s);
-    if (!it->s) return -1;
-    it->s[0] = s->eos;
-    if (na) memcpy(it->s + 1, a, na * sizeof *a);
-    if (nb) memcpy(it->s + 1 + na, b, nb * sizeof *b);
-    it->all_greedy = 1;
-    if (r->sc.token_logprobs && !(it->lp = malloc((size_t)it->n_text * sizeof *it->lp))) return -1;
-    return 0;
-}
-
-static void prep_score(srv_server *s, srv_req *r)
-{
-    char err[256];
-    srv_score_params *p = &r->sc;
-    if (srv_parse_score(r->body, r->body_len, p, err, sizeof err)) {
-        set_err(r, 400, "invalid_request_error", "%s", err);
-        return;
-    }
-    if (s->eos < 0) {
-        set_err(r, 500, "server_error", "the model has no end-of-text token to score from");
-        return;
-    }
-    int L = s->n_ctx;
-    r->deadline = deadline_of(s, r, p->timeout_ms);
-    if (p->kind == SRV_SCORE_CONT) {
-        r->items = calloc(1, sizeof *r->items);
-        if (!r->items) goto oom;
-        r->n_items = 1;
-        int32_t *c = NULL, *k = NULL;
-        size_t nc = 0, nk = 0;
-        /* a context that starts with end-of-text: that is the one before it (as eval_continuation) */
-        size_t skip = tok_eos_text_prefix(s->tok, p->ctx, p->ctx_len);
-        int rc = tok_encode_special(s->tok, p->ctx + skip, p->ctx_len - skip, &c, &nc);
-        const char *field = "context";
-        if (!rc) {
-            rc = tok_encode_special(s->tok, p->cont, p->cont_len, &k, &nk);
-            field = "continuation";
-        }
-        if (rc) {
-            free(c);
-            free(k);
-            tok_failed(r, field, rc);
-            return;
-        }
-        size_t drop = 0;
-        if (nk == 0) set_err(r, 400, "invalid_request_error", "continuation: no tokens");
-        else if (1 + nk > (size_t)L)
-            set_err(r, 400, "invalid_request_error", "continuation: %zu tokens do not fit the context of %d", nk, L);
-        else if (1 + nc + nk > (size_t)L && !p->truncate)
-            set_err(r, 400, "invalid_request_error",
-                    "context: %zu + %zu continuation tokens exceed the context of %d tokens (set \"truncate\": "
-                    "true to drop the oldest)",
-                    nc, nk, L);
-        else if (1 + nc + nk > (size_t)L)
-            drop = 1 + nc + nk - (size_t)L;
-        srv_score_item *it = &r->items[0];
-        int bad = r->err_status || score_item_init(s, r, it, c + drop, nc - drop, k, nk);
-        free(c);
-        free(k);
-        if (r->err_status) return;
-        if (bad) goto oom;
-        it->win = malloc(sizeof *it->win);
-        if (!it->win) goto oom;
-        it->n_win = 1;
-        it->win[0].start = 0;
-        it->win[0].len = (int)it->n_text;
-        it->win[0].first_scored = (int)(nc - drop);
-        it->cont_from = (int64_t)(nc - drop);
-        return;
-    }
-    r->items = calloc((size_t)p->n_texts, sizeof *r->items);
-    if (!r->items) goto oom;
-    r->n_items = p->n_texts;
-    for (int i = 0; i < p->n_texts; i++) {
-        srv_score_item *it = &r->items[i];
-        int32_t *ids = NULL;
-        size_t n = 0;
-        /* as eval_text: a leading end-of-text is the one before the text */
-        size_t skip = tok_eos_text_prefix(s->tok, p->texts[i], p->lens[i]);
-        const char *txt = p->texts[i] + skip;
-        size_t tlen = p->lens[i] - skip;
-        int rc = tok_encode_special(s->tok, txt, tlen, &ids, &n);
-        if (rc) {
-            tok_failed(r, p->kind == SRV_SCORE_TEXT ? "text" : "texts", rc);
-            return;
-        }
-        if (n == 0) {
-            free(ids);
-            set_err(r, 400, "invalid_request_error", "%s: no tokens", p->kind == SRV_SCORE_TEXT ? "text" : "texts");
-            return;
-        }
-        int bad = score_item_init(s, r, it, ids, n, NULL, 0);
-        free(ids);
-        if (bad) goto oom;
-        it->cont_from = INT64_MAX;
-        it->n_win = eval_plan_windows(it->n_text, L, NULL, 0);
-        it->win = malloc((size_t)it->n_win * sizeof *it->win);
-        if (!it->win) goto oom;
-        eval_plan_windows(it->n_text, L, it->win, it->n_win);
-        it->res.n_tokens = it->n_text;
-        it->res.n_words = eval_count_words(txt, tlen);
-        it->res.n_bytes = (int64_t)tlen;
-    }
-    return;
-oom:
-    set_err(r, 500, "server_error", "out of memory");
-}
-
-static void prep_tokenize(srv_server *s, srv_req *r)
-{
-    char err[256];
-    srv_tokenize_params tp;
-    if (srv_parse_tokenize(r->body, r->body_len, &tp, err, sizeof err)) {
-        set_err(r, 400, "invalid_request_error", "%s", err);
-        return;
-    }
-    int32_t *ids = NULL;
-    size_t n = 0;
-    int rc = tok_encode_special(s->tok, tp.text, tp.len, &ids, &n);
-    free(tp.text);
-    if (rc) {
-        tok_failed(r, "text", rc);
-        return;
-    }
-    /* add_special_tokens: the end-of-text the server puts before prompts
-     * and texts (not twice) */
-    const int lead = tp.add_special_tokens && s->eos >= 0 && !(n > 0 && ids[0] == s->eos);
-    json_t *a = json_array(), *pieces = tp.with_pieces ? json_array() : NULL;
-    if (lead && a) json_array_append_new(a, json_integer(s->eos));
-    for (size_t i = 0; a && i < n; i++) json_array_append_new(a, json_integer(ids[i]));
-    for (size_t i = 0; pieces && i < n + (size_t)lead; i++) {
-        int32_t id = lead ? (i == 0 ? s->eos : ids[i - 1]) : ids[i];
-        const char *tb = NULL;
-        size_t tn = 0;
-        tok_token_bytes(s->tok, id, &tb, &tn);
-        json_array_append_new(pieces, srv_json_bytes(tb, tn));
-    }
-    free(ids);
-    json_t *o = a ? json_pack("{s:o}", "tokens", a) : NULL;
-    if (o && pieces) json_object_set_new(o, "pieces", pieces);
-    else json_decref(pieces);
-    r->resp_body = o ? json_dumps(o, SRV_JSON_FLAGS) : NULL;
-    json_decref(o);
-    if (!r->resp_body) set_err(r, 500, "server_error", "out of memory");
-    else r->resp_len = strlen(r->resp_body);
-}
-
-static void prep_detokenize(srv_server *s, srv_req *r)
-{
-    char err[256];
-    int32_t *ids = NULL;
-    int n = 0;
-    if (srv_parse_detokenize(r->body, r->body_len, &ids, &n, err, sizeof err)) {
-        set_err(r, 400, "invalid_request_error", "%s", err);
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        if (ids[i] >= s->n_vocab) {
-            set_err(r, 400, "invalid_request_error", "tokens[%d]: token id %d out of range [0, %d)", i, ids[i],
-                    s->n_vocab);
-            free(ids);
-            return;
-        }
-    char *text = NULL;
-    size_t tl = 0;
-    int rc = tok_decode(s->tok, ids, (size_t)n, 1, &text, &tl);   /* "<|endoftext|>" written back */
-    free(ids);
-    if (rc) {
-        set_err(r, 500, "server_error", "tok_decode: %s", tok_strerror(rc));
-        return;
-    }
-    /* "prompt": lm-evaluation-harness's name for the same string */
-    json_t *o = json_pack("{s:o,s:o}", "text", srv_json_bytes(text, tl), "prompt", srv_json_bytes(text, tl));
-    free(text);
-    r->resp_body = o ? json_dumps(o, SRV_JSON_FLAGS) : NULL;
-    json_decref(o);
-    if (!r->resp_body) set_err(r, 500, "server_error", "out of memory");
-    else r->resp_len = strlen(r->resp_body);
-}
-
 static void work_prepare(uv_work_t *w)
 {
     srv_req *r = w->data;
-    srv_server *s = r->srv;
-    switch (r->route) {
-    case SRV_R_GENERATE:
-    case SRV_R_COMPLETIONS: prep_generate(s, r); break;
-    case SRV_R_SCORE: prep_score(s, r); break;
-    case SRV_R_TOKENIZE: prep_tokenize(s, r); break;
-    case SRV_R_DETOKENIZE: prep_detokenize(s, r); break;
-    default: set_err(r, 500, "server_error", "no handler"); break;
-    }
-    free(r->body);   /* parsed: the body is not needed any more */
-    r->body = NULL;
-    r->body_len = r->body_cap = 0;
+    srv_prep_request(r->srv, r);   /* srv_prep.c, on the pool thread */
 }
 
 static void work_done(uv_work_t *w, int status)
 {
     srv_req *r = w->data;
     srv_server *s = r->srv;
-    if (status != 0 && !r->err_status) set_err(r, 503, "unavailable_error", "server shutting down");
+    if (status != 0 && !r->err_status) srv_req_fail(r, 503, "unavailable_error", "server shutting down");
     if (r->conn && !r->gone) {
         r->phase = PH_DONE;
         int needs_worker = !r->err_status && !r->resp_body;
         if (needs_worker) {
             if (s->stopping || !s->worker) {
-                set_err(r, 503, "unavailable_error", "server shutting down");
+                srv_req_fail(r, 503, "unavailable_error", "server shutting down");
             } else if (srv_worker_submit(s->worker, r) != 0) {
                 srv_metrics_add(&s->metrics, 0, 0, 0, 1);
-                set_err(r, 503, "overloaded_error", "the request queue is full (--max-queue %d), retry later",
+                srv_req_fail(r, 503, "overloaded_error", "the request queue is full (--max-queue %d), retry later",
                         s->cfg.max_queue);
             } else {
                 r->phase = r->gen.stream ? PH_STREAM : PH_WORKER;
@@ -1009,14 +602,14 @@ static void access_log(srv_server *s, srv_req *r, double latency_s)
 {
     if (s->cfg.log_level < SRV_LOG_INFO) return;
     char t[40];
-    iso_time(t, sizeof t);
+    srv_log_time(t, sizeof t);
     json_t *j = json_pack("{s:s,s:s,s:I,s:s,s:o,s:i,s:f,s:i,s:i}", "time", t, "level", "info", "id",
                           (json_int_t)r->id, "method", r->method, "path", srv_json_bytes(r->path, strlen(r->path)),
                           "status", r->status, "latency_ms", latency_s * 1e3, "prompt_tokens",
                           r->n_prompt_text, "completion_tokens", r->n_out);
     if (!j) return;
     if (r->finish && r->route != SRV_R_SCORE) json_object_set_new(j, "finish_reason", json_string(srv_finish_name(r->finish, 0)));
-    write_json_line(j);
+    srv_log_write(j);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -1262,6 +855,7 @@ int srv_run(const srv_config *cfg)
     s->sigterm.data = s->sigint.data = s;
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
+    s->notify_locked = notify_locked;
     if (srv_worker_create(s, &s->worker, err, sizeof err)) {
         srv_log(s, SRV_LOG_ERROR, "serve: %s", err);
         goto out_loop;

@@ -163,7 +163,7 @@ static void finish_req(srv_worker *w, srv_req *r, int reason, int err_status, co
         snprintf(r->err_msg, sizeof r->err_msg, "%s", msg);
     }
     r->w_done = 1;
-    srv_notify_locked(s, r);
+    s->notify_locked(s, r);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -654,7 +654,7 @@ static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64
     r->n_out = i + 1;
     r->text_len = text_len;
     r->safe_len = safe;
-    if (r->gen.stream && !reason) srv_notify_locked(s, r);
+    if (r->gen.stream && !reason) s->notify_locked(s, r);
     pthread_mutex_unlock(&s->mu);
     if (reason) {
         release_slot(w, r);
