@@ -248,7 +248,8 @@ static int get_stream_options(json_t *o, srv_gen_params *p, char *err, size_t er
     if (!json_is_object(v)) return fail(err, errlen, "stream_options: must be an object {\"include_usage\": bool}");
     char sub[200];
     if (check_keys(v, keys, sub, sizeof sub)) return fail(err, errlen, "stream_options.%s", sub);
-    if (get_bool(v, "include_usage", &p->include_usage, sub, sizeof sub)) return fail(err, errlen, "stream_options.%s", sub);
+    if (get_bool(v, "include_usage", &p->include_usage, sub, sizeof sub))
+        return fail(err, errlen, "stream_options.%s", sub);
     return 0;
 }
 

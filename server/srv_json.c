@@ -91,12 +91,19 @@ static json_t *token_text(srv_server *s, int32_t id)
     return srv_json_bytes(b, n);
 }
 
-static size_t token_len(srv_server *s, int32_t id)
+/* The bytes of a token in the echoed prompt: the end-of-text token stands
+ * there as its text (the prompt was given with it). */
+static size_t prompt_token_len(srv_server *s, int32_t id)
 {
     const char *b = NULL;
     size_t n = 0;
-    if (id == s->eos || tok_token_bytes(s->tok, id, &b, &n) != 0) return 0;
-    return n;
+    return tok_token_bytes(s->tok, id, &b, &n) == 0 ? n : 0;
+}
+
+/* ... and in generated text, where the end-of-text token writes nothing. */
+static size_t token_len(srv_server *s, int32_t id)
+{
+    return id == s->eos ? 0 : prompt_token_len(s, id);
 }
 
 /* A float as JSON; NaN/inf (no context, or -inf logprob) become null. */
@@ -161,16 +168,6 @@ static json_t *top_obj(srv_server *s, const int32_t *ids, const float *lps, int 
         json_decref(key);
     }
     return o;
-}
-
-/* The bytes of a token in the echoed prompt: the end-of-text token stands
- * there as its text (the prompt was given with it), unlike in generated
- * text where it writes nothing (token_len). */
-static size_t prompt_token_len(srv_server *s, int32_t id)
-{
-    const char *b = NULL;
-    size_t n = 0;
-    return tok_token_bytes(s->tok, id, &b, &n) == 0 ? n : 0;
 }
 
 /* OpenAI logprobs object for echo'd prompt tokens [0, np) then generated
