@@ -136,5 +136,34 @@ m = re.search(r"client_max_body_size (\d+)m;", nginx)
 check("SYNTH_MAX_BODY = nginx client_max_body_size",
       m is not None and int(env.get("SYNTH_MAX_BODY", "0")) == int(m.group(1)) << 20)
 
+# the queue-depth autoscaling overlay (docker/k8s/queue-autoscaling)
+odir = os.path.join(kdir, "queue-autoscaling")
+if os.path.isdir(odir):
+    def load(fn):
+        with open(os.path.join(odir, fn)) as f:
+            return [d for d in yaml.safe_load_all(f) if d]
+    kust = load("kustomization.yaml")[0]
+    check("overlay builds on the base", "../" in kust.get("resources", []))
+    patches = [p["path"] for p in kust.get("patches", [])]
+    check("overlay patches the HPA", "hpa-queue.yaml" in patches)
+    patch = load("hpa-queue.yaml")[0]
+    check("overlay HPA patch has the base HPA's name and kind",
+          patch.get("kind") == "HorizontalPodAutoscaler" and patch["metadata"]["name"] == hpa["metadata"]["name"]
+          and patch.get("apiVersion") == "autoscaling/v2")
+    names = [m["pods"]["metric"]["name"] for m in patch["spec"]["metrics"] if m.get("type") == "Pods"]
+    srv_metrics = open(os.path.join(here, "..", "server", "srv_metrics.c")).read()
+    exported = set(re.findall(r'render_counter\(&b, "(synth_[a-z_]+)"', srv_metrics))
+    check("overlay scales on Pods metrics", len(names) == len(patch["spec"]["metrics"]) and len(names) > 0)
+    for n in names:
+        check("%s is a gauge the server exports (server/srv_metrics.c)" % n, n in exported)
+    cm = load("prometheus-adapter-rules.yaml")[0]
+    rules = yaml.safe_load(cm["data"]["config.yaml"])["rules"]
+    for n in names:
+        check("prometheus-adapter exposes %s from the series of that name" % n,
+              any(r["name"]["as"] == n and r["seriesQuery"].startswith(n + "{") for r in rules))
+    inflight = [m for m in patch["spec"]["metrics"] if m["pods"]["metric"]["name"] == "synth_requests_in_flight"]
+    check("in-flight target below one pod's batch (SYNTH_MAX_BATCH)",
+          inflight and float(inflight[0]["pods"]["target"]["averageValue"]) < float(env.get("SYNTH_MAX_BATCH", "32")))
+
 print("%d passed, %d failed" % (npass, nfail))
 sys.exit(1 if nfail else 0)
