@@ -99,6 +99,9 @@ int eval_text(model *m, const char *text, size_t len, int max_batch, eval_result
     if (lp_out) *lp_out = NULL;
     if (max_batch < 1) max_batch = 1;
     if (tok_eos(tk) < 0) return MODEL_EINVAL; /* the protocol needs an eos token as context */
+    size_t skip = tok_eos_text_prefix(tk, text, len); /* it is the context already: no second one */
+    text += skip;
+    len -= skip;
     if (tok_encode_special(tk, text, len, &ids, &n)) return MODEL_ENOMEM;
 
     int64_t nw = eval_plan_windows((int64_t)n, L, NULL, 0);
@@ -160,6 +163,9 @@ int eval_continuation(model *m, const char *ctx, size_t ctx_len, const char *con
     int rc = MODEL_ENOMEM;
 
     if (tok_eos(tk) < 0) return MODEL_EINVAL;
+    size_t skip = tok_eos_text_prefix(tk, ctx, ctx_len); /* as eval_text */
+    ctx += skip;
+    ctx_len -= skip;
     if (tok_encode_special(tk, ctx, ctx_len, &ci, &nc) || tok_encode_special(tk, cont, cont_len, &ki, &nk)) goto done;
     rc = MODEL_EINVAL;
     size_t drop;

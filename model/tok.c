@@ -608,6 +608,15 @@ int tok_encode_special(const tok_t *t, const char *text, size_t len, int32_t **i
     return TOK_OK;
 }
 
+size_t tok_eos_text_prefix(const tok_t *t, const char *text, size_t len)
+{
+    const char *sp = NULL;
+    size_t spn = 0;
+    if (!t || !text || t->eos_id < 0 || tok_token_bytes(t, t->eos_id, &sp, &spn) != TOK_OK || spn == 0)
+        return 0;
+    return len >= spn && !memcmp(text, sp, spn) ? spn : 0;
+}
+
 int tok_decode(const tok_t *t, const int32_t *ids, size_t n, int with_special, char **out, size_t *len)
 {
     if (out)

@@ -71,6 +71,11 @@ int tok_encode(const tok_t *t, const char *text, size_t len, int32_t **ids, size
  * scoring do, so the special token round-trips through text with
  * tok_decode(with_special = 1). Without an eos token, tok_encode. */
 int tok_encode_special(const tok_t *t, const char *text, size_t len, int32_t **ids, size_t *n);
+/* The length of the end-of-text token's text when text starts with it,
+ * else 0 (also without an eos token): where the end-of-text token is put
+ * before a text anyway (scoring), a text that starts with it gets no
+ * second one. */
+size_t tok_eos_text_prefix(const tok_t *t, const char *text, size_t len);
 /* Decode ids to bytes; *out is malloc'd and NUL-terminated (the NUL not
  * counted in *len). Ids out of range: TOK_EINVAL. Special tokens (eos)
  * decode to nothing unless with_special. */

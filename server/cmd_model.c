@@ -173,8 +173,10 @@ static int generate_loop(model *m, const gen_opts *o)
     int rc = 1;
 
     sampler_init(&s, &o->sp);
-    if (tok_encode_special(tk, o->prompt, strlen(o->prompt), &ptoks, &np)) goto done;
-    /* as the server: end-of-text before the prompt when the model has one */
+    /* as the server: end-of-text before the prompt when the model has one,
+     * not a second one when the prompt starts with it */
+    size_t skip = tok_eos_text_prefix(tk, o->prompt, strlen(o->prompt));
+    if (tok_encode_special(tk, o->prompt + skip, strlen(o->prompt) - skip, &ptoks, &np)) goto done;
     const int lead = tok_eos(tk) >= 0 ? 1 : 0;
     if (np + (size_t)lead > (size_t)hp->n_ctx) {
         fprintf(stderr, "synth generate: prompt is %zu tokens; the context holds %d%s\n", np, hp->n_ctx,

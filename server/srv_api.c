@@ -214,7 +214,7 @@ static const char *const generate_keys[] = {
 static const char *const completion_keys[] = {
     "prompt", "model", "user", "n", "best_of", "echo", "max_tokens", "temperature", "top_k", "top_p", "min_p",
     "repetition_penalty", "presence_penalty", "frequency_penalty", "logit_bias", "min_tokens", "ignore_eos",
-    "seed", "stop", "logprobs", "stream", "truncate", "timeout_ms", NULL};
+    "seed", "stop", "logprobs", "stream", "stream_options", "truncate", "timeout_ms", NULL};
 
 /* logit_bias: {"token id": bias, ...} (OpenAI's form: ids as decimal
  * strings), at most SRV_MAX_BIAS entries; biases in [-100, 100]. The ids
@@ -236,8 +236,10 @@ static int get_logit_bias(json_t *o, srv_gen_params *p, char *err, size_t errlen
         char *end;
         errno = 0;
         long id = strtol(key, &end, 10);
-        if (!*key || *end || errno || id < 0 || id > INT32_MAX || !(key[0] >= '0' && key[0] <= '9'))
-            return fail(err, errlen, "logit_bias: keys must be token ids (decimal)");
+        /* one spelling per id ("7", not "07"), so no id is biased twice */
+        if (!*key || *end || errno || id < 0 || id > INT32_MAX || !(key[0] >= '0' && key[0] <= '9') ||
+            (key[0] == '0' && key[1]))
+            return fail(err, errlen, "logit_bias: keys must be token ids (decimal, no leading zeros)");
         double x = json_is_number(v) ? json_number_value(v) : NAN;
         if (!(x >= -SAMPLER_MAX_BIAS && x <= SAMPLER_MAX_BIAS))
             return fail(err, errlen, "logit_bias[%ld]: must be a number in [-100, 100]", id);
@@ -247,6 +249,23 @@ static int get_logit_bias(json_t *o, srv_gen_params *p, char *err, size_t errlen
     p->sp.bias_id = p->bias_id;
     p->sp.bias = p->bias;
     p->sp.n_bias = k;
+    return 0;
+}
+
+/* OpenAI's stream_options: {include_usage: bool}, only with stream (as
+ * OpenAI's API: the options are for the stream). include_usage: the
+ * usage comes in a chunk of its own, with no choices, before [DONE]. */
+static int get_stream_options(json_t *o, srv_gen_params *p, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"include_usage", NULL};
+    json_t *v = field(o, "stream_options");
+    if (!v) return 0;
+    if (!p->stream) return fail(err, errlen, "stream_options: only allowed with \"stream\": true");
+    if (!json_is_object(v)) return fail(err, errlen, "stream_options: must be an object {\"include_usage\": bool}");
+    char sub[200];
+    if (check_keys(v, keys, sub, sizeof sub)) return fail(err, errlen, "stream_options.%s", sub);
+    if (get_bool(v, "include_usage", &p->include_usage, sub, sizeof sub))
+        return fail(err, errlen, "stream_options.%s", sub);
     return 0;
 }
 
@@ -273,6 +292,14 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
             fail(err, errlen, "best_of: only best_of = n (%d) is supported", p->n);
             goto out;
         }
+        /* model and user: strings, not used (one model is served; no
+         * per-user policy), but still checked like every field */
+        static const char *const unused[] = {"model", "user"};
+        for (int i = 0; i < 2; i++)
+            if (field(o, unused[i]) && !json_is_string(field(o, unused[i]))) {
+                fail(err, errlen, "%s: must be a string", unused[i]);
+                goto out;
+            }
         if (get_openai_prompt(o, p, err, errlen)) goto out;
     } else if (get_string(o, "prompt", 1, &p->prompt, &p->prompt_len, err, errlen)) {
         goto out;
@@ -331,6 +358,7 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
         fail(err, errlen, "stream: only with one prompt and n = 1");
         goto out;
     }
+    if (openai && get_stream_options(o, p, err, errlen)) goto out;
     if (get_bool(o, "truncate", &p->truncate, err, errlen)) goto out;
     i64 = 0;
     if (get_int(o, "timeout_ms", 1, INT32_MAX, &i64, err, errlen)) goto out;

@@ -40,9 +40,10 @@
  *     prompt seeded seed + c; choices[prompt * n + c]; usage summed),
  *     max_tokens 16 (0 allowed with echo), temperature, top_p, top_k,
  *     min_p, repetition_penalty, presence_penalty, frequency_penalty,
- *     logit_bias, min_tokens, ignore_eos, stop, seed, stream, logprobs
- *     (0..5 or bool), echo, model and user (accepted,
- *     unused)}; any other field (suffix, ...) is a 400 naming it.
+ *     logit_bias, min_tokens, ignore_eos, stop, seed, stream,
+ *     stream_options {include_usage} (with stream only), logprobs (0..5 or
+ *     bool), echo, model and user (strings, accepted, unused)}; any other
+ *     field (suffix, ...) is a 400 naming it.
  *   echo + logprobs on a prompt longer than the context: the prompt is
  *     scored with /score's sliding windows (the token log-probs are synth
  *     score's; top_logprobs null), tokens to generate continue from its
@@ -50,8 +51,11 @@
  *   -> {id, object "text_completion", created, model, choices: [{text,
  *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
  *      | null, finish_reason "stop"|"length"}], usage}; stream: chunks of
- *      the same shape, the last with finish_reason and usage, then
- *      "data: [DONE]".
+ *      the same shape, the last with finish_reason and usage (with
+ *      include_usage: usage null there, then a chunk with choices [] and
+ *      the usage), then "data: [DONE]". echo lists the prompt's tokens as
+ *      sent: a leading end-of-text token given by the client too (null
+ *      log-prob), though usage.prompt_tokens does not count it.
  * POST /score {text} | {texts: [...]} | {context, continuation};
  *     token_logprobs false, truncate false (context), timeout_ms
  *   -> per text {tokens, words, bytes, nll, perplexity, word_perplexity,
@@ -65,7 +69,8 @@
  *   These three are lm-evaluation-harness's remote-tokenizer protocol.
  *   The end-of-text token's text ("<|endoftext|>") is that token on every
  *   route (prompts, /score texts, /tokenize) and /detokenize writes it
- *   back; a prompt that starts with it gets no second one.
+ *   back; a prompt, /score text or context that starts with it gets no
+ *   second one (it is the one the server puts first).
  * GET /health (200 while the process runs), /ready (503 while draining),
  *     /metrics (Prometheus text), /v1/models (OpenAI's list; the model
  *     object adds variant, sizes, quantization, cpu: the kernel level in
@@ -119,6 +124,7 @@ typedef struct {
     int n_stop;
     int logprobs;             /* /generate: 0/1; OpenAI: -1 (null) or 0..5 top alternatives */
     int stream;
+    int include_usage;        /* OpenAI stream_options.include_usage: usage in a chunk of its own */
     int echo;                 /* OpenAI: prepend the prompt to the text */
     int truncate;             /* drop the oldest prompt tokens to fit the context */
     srv_prompt *more;         /* OpenAI batch: prompts 1.. (the first is prompt/prompt_ids) */

@@ -136,6 +136,8 @@ struct srv_req {
     int32_t *hist;                /* prompt (with leading eos) then generated ids */
     int n_prompt;                 /* including the leading eos if any */
     int n_prompt_text;            /* prompt tokens from the text */
+    int echo_eos;                 /* the prompt as given began with the end-of-text token (the
+                                   * server's own, so not counted in n_prompt_text): echo shows it */
     int n_hist;
     int max_new;
     int top_n;                    /* OpenAI logprobs alternatives */

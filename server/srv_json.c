@@ -91,12 +91,19 @@ static json_t *token_text(srv_server *s, int32_t id)
     return srv_json_bytes(b, n);
 }
 
-static size_t token_len(srv_server *s, int32_t id)
+/* The bytes of a token in the echoed prompt: the end-of-text token stands
+ * there as its text (the prompt was given with it). */
+static size_t prompt_token_len(srv_server *s, int32_t id)
 {
     const char *b = NULL;
     size_t n = 0;
-    if (id == s->eos || tok_token_bytes(s->tok, id, &b, &n) != 0) return 0;
-    return n;
+    return tok_token_bytes(s->tok, id, &b, &n) == 0 ? n : 0;
+}
+
+/* ... and in generated text, where the end-of-text token writes nothing. */
+static size_t token_len(srv_server *s, int32_t id)
+{
+    return id == s->eos ? 0 : prompt_token_len(s, id);
 }
 
 /* A float as JSON; NaN/inf (no context, or -inf logprob) become null. */
@@ -164,7 +171,9 @@ static json_t *top_obj(srv_server *s, const int32_t *ids, const float *lps, int 
 }
 
 /* OpenAI logprobs object for echo'd prompt tokens [0, np) then generated
- * tokens [0, ng); text offsets start at off0. */
+ * tokens [0, ng); text offsets start at off0. A prompt given with the
+ * end-of-text token first lists it (null log-prob, as OpenAI's first
+ * token), so the entries are the tokens sent, one for one. */
 static json_t *openai_logprobs(srv_server *s, srv_req *r, int with_prompt, int g0, int g1, size_t off0)
 {
     json_t *toks = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
@@ -172,6 +181,13 @@ static json_t *openai_logprobs(srv_server *s, srv_req *r, int with_prompt, int g
     int k = r->top_n;
     /* a windowed echo (srv_core.h) has its log-probs in its score item */
     const float *plp = r->echo_windows && r->n_items ? r->items[0].lp : r->prompt_lp;
+    if (with_prompt && r->echo_eos) {
+        json_array_append_new(toks, token_text(s, s->eos));
+        json_array_append_new(lps, json_null());
+        json_array_append_new(tops, json_null());
+        json_array_append_new(offs, json_integer((json_int_t)off));
+        off += prompt_token_len(s, s->eos);
+    }
     if (with_prompt)
         for (int j = 0; j < r->n_prompt_text; j++) {
             int32_t id = r->hist[r->n_prompt - r->n_prompt_text + j];
@@ -182,7 +198,7 @@ static json_t *openai_logprobs(srv_server *s, srv_req *r, int with_prompt, int g
                                                       r->prompt_top_lp + (size_t)j * k, k)
                                             : json_null());
             json_array_append_new(offs, json_integer((json_int_t)off));
-            off += token_len(s, id);
+            off += prompt_token_len(s, id);
         }
     for (int i = g0; i < g1; i++) {
         json_array_append_new(toks, token_text(s, r->out_ids[i]));
@@ -408,7 +424,17 @@ int srv_sse_events(srv_server *s, srv_req *r, int n_out, int final, char **buf, 
     json_t *ev;
     if (r->openai) {
         ev = openai_chunk(s, r, delta, NULL, srv_finish_name(r->finish, 1));
-        if (ev) json_object_set_new(ev, "usage", usage(r, 1));
+        /* include_usage: OpenAI's own chunk for it (no choices), else the
+         * usage rides on the last chunk */
+        if (ev) json_object_set_new(ev, "usage", r->gen.include_usage ? json_null() : usage(r, 1));
+        if (ev && r->gen.include_usage) {
+            if (sse_append(buf, len, cap, ev)) return -1;
+            ev = openai_chunk(s, r, json_string(""), NULL, NULL);
+            if (ev) {
+                json_object_set_new(ev, "choices", json_array());
+                json_object_set_new(ev, "usage", usage(r, 1));
+            }
+        }
     } else {
         ev = json_pack("{s:o,s:s,s:o,s:o}", "text", delta, "finish_reason", srv_finish_name(r->finish, 0), "usage",
                        usage(r, 0), "timings", timings(r));

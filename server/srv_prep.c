@@ -97,10 +97,11 @@ static void setup_generate(srv_server *s, srv_req *r)
         ids = malloc((n ? n : 1) * sizeof *ids);
         if (!ids) goto oom;
         memcpy(ids, g->prompt_ids, n * sizeof *ids);
-        /* echo needs the prompt text */
+        /* echo needs the prompt text ("<|endoftext|>" written back, as
+         * /detokenize does) */
         char *txt = NULL;
         size_t tl = 0;
-        if (tok_decode(s->tok, ids, n, 0, &txt, &tl) == 0) {
+        if (tok_decode(s->tok, ids, n, 1, &txt, &tl) == 0) {
             g->prompt = txt;
             g->prompt_len = tl;
         }
@@ -109,6 +110,9 @@ static void setup_generate(srv_server *s, srv_req *r)
     if (lead && n > 0 && ids[0] == s->eos) { /* it is there already: no second one */
         memmove(ids, ids + 1, (n - 1) * sizeof *ids);
         n--;
+        /* echo lists it, so that the echoed tokens are the ones sent
+         * (lm-evaluation-harness indexes token_logprobs by them) */
+        r->echo_eos = 1;
     }
     int max_new = g->max_tokens, L = s->n_ctx;
     if (n + (size_t)lead == 0) {
@@ -130,6 +134,7 @@ static void setup_generate(srv_server *s, srv_req *r)
             size_t drop = n - (size_t)keep;
             memmove(ids, ids + drop, (n - drop) * sizeof *ids);
             n -= drop;
+            r->echo_eos = 0;
         }
     }
     /* a long prompt asked for its log-probs (lm-eval's log-likelihood):
@@ -308,7 +313,9 @@ static void prep_score(srv_server *s, srv_req *r)
         r->n_items = 1;
         int32_t *c = NULL, *k = NULL;
         size_t nc = 0, nk = 0;
-        int rc = tok_encode_special(s->tok, p->ctx, p->ctx_len, &c, &nc);
+        /* a context that starts with end-of-text: that is the one before it (as eval_continuation) */
+        size_t skip = tok_eos_text_prefix(s->tok, p->ctx, p->ctx_len);
+        int rc = tok_encode_special(s->tok, p->ctx + skip, p->ctx_len - skip, &c, &nc);
         const char *field = "context";
         if (!rc) {
             rc = tok_encode_special(s->tok, p->cont, p->cont_len, &k, &nk);
@@ -355,7 +362,11 @@ static void prep_score(srv_server *s, srv_req *r)
         srv_score_item *it = &r->items[i];
         int32_t *ids = NULL;
         size_t n = 0;
-        int rc = tok_encode_special(s->tok, p->texts[i], p->lens[i], &ids, &n);
+        /* as eval_text: a leading end-of-text is the one before the text */
+        size_t skip = tok_eos_text_prefix(s->tok, p->texts[i], p->lens[i]);
+        const char *txt = p->texts[i] + skip;
+        size_t tlen = p->lens[i] - skip;
+        int rc = tok_encode_special(s->tok, txt, tlen, &ids, &n);
         if (rc) {
             tok_failed(r, p->kind == SRV_SCORE_TEXT ? "text" : "texts", rc);
             return;
@@ -374,8 +385,8 @@ static void prep_score(srv_server *s, srv_req *r)
         if (!it->win) goto oom;
         eval_plan_windows(it->n_text, L, it->win, it->n_win);
         it->res.n_tokens = it->n_text;
-        it->res.n_words = eval_count_words(p->texts[i], p->lens[i]);
-        it->res.n_bytes = (int64_t)p->lens[i];
+        it->res.n_words = eval_count_words(txt, tlen);
+        it->res.n_bytes = (int64_t)tlen;
     }
     return;
 oom:

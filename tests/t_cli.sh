@@ -36,6 +36,10 @@ check "generate seed 7" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --se
 cp "$T/out" "$T/g1"
 check "generate seed 7 again" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --seed 7 --temp 0.8
 cmp -s "$T/out" "$T/g1" && ok "same seed, same text" || bad "same seed, same text"
+# a prompt that starts with the end-of-text text gets no second one
+check "generate after <|endoftext|>" $SYNTH generate -m "$T/m.gguf" -p "<|endoftext|>The model" -n 20 --seed 7 --temp 0.8
+{ printf '<|endoftext|>'; cat "$T/g1"; } | cmp -s - "$T/out" && ok "leading <|endoftext|>, same tokens" ||
+  bad "leading <|endoftext|>, same tokens"
 check "generate greedy" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --temp 0
 
 # kernel levels: SYNTH_CPU forces one for every command; scores agree

@@ -192,13 +192,14 @@ TEST(test_seed_determinism)
 #define N_DRAWS 20000
 static const double chi2_999[] = {0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12};
 
-static void check_distribution(sampler_params p, const float *l, int n, const double *ref, int line)
+static void check_distribution_hist(sampler_params p, const float *l, int n, const int32_t *hist, int n_hist,
+                                    const double *ref, int line)
 {
     sampler s;
     sampler_init(&s, &p);
     int cnt[16] = {0}, support = 0;
     for (int i = 0; i < N_DRAWS; i++) {
-        int id = sampler_sample(&s, l, n, NULL, 0, NULL);
+        int id = sampler_sample(&s, l, n, hist, n_hist, NULL);
         CHECK(id >= 0 && id < n);
         if (id >= 0 && id < n)
             cnt[id]++;
@@ -209,6 +210,11 @@ static void check_distribution(sampler_params p, const float *l, int n, const do
     CHECK_MSG(x2 < chi2_999[support - 1], "line %d: chi-square %.2f >= %.2f (df %d)", line, x2,
               chi2_999[support - 1], support - 1);
     sampler_free(&s);
+}
+
+static void check_distribution(sampler_params p, const float *l, int n, const double *ref, int line)
+{
+    check_distribution_hist(p, l, n, NULL, 0, ref, line);
 }
 
 TEST(test_distribution_matches_softmax)
@@ -469,6 +475,21 @@ TEST(test_logprob_is_log_softmax)
 }
 
 
+/* params(t, ...) with OpenAI's fields: n_bias biases, the penalties, and
+ * the history's first n_prompt ids the prompt. */
+static sampler_params openai_params(float t, uint64_t seed, const int32_t *bid, const float *bv, int n_bias, float pres,
+                                   float freq, int n_prompt)
+{
+    sampler_params p = params(t, 0, 1, 0, 1, seed);
+    p.bias_id = n_bias ? bid : NULL;
+    p.bias = n_bias ? bv : NULL;
+    p.n_bias = n_bias;
+    p.presence_penalty = pres;
+    p.frequency_penalty = freq;
+    p.n_prompt = n_prompt;
+    return p;
+}
+
 /* OpenAI's fields, against a naive reference of sampler.h's order
  * (repetition penalty, bias, presence + frequency over the generated part
  * of the history, end-of-text removal), greedy and in distribution. */
@@ -492,13 +513,7 @@ TEST(test_openai_fields)
     const int32_t bid[2] = {2, 0};
     const float bv[2] = {1.5f, -0.7f};
     const int32_t hist[7] = {5, 5, 1, /* prompt */ 3, 3, 1, 3};
-    sampler_params p = params(1, 0, 1, 0, 1, 77);
-    p.bias_id = bid;
-    p.bias = bv;
-    p.n_bias = 2;
-    p.presence_penalty = 0.3f;
-    p.frequency_penalty = 0.25f;
-    p.n_prompt = 3;
+    sampler_params p = openai_params(1, 77, bid, bv, 2, 0.3f, 0.25f, 3);
     p.eos_id = 5;
     p.min_tokens = 6;   /* 4 generated: eos is out */
     char err[128];
@@ -551,6 +566,118 @@ TEST(test_openai_fields)
     CHECK(sampler_params_validate(&p, err, sizeof err) == -1 && strstr(err, "logit_bias"));
 }
 
+/* The repetition penalty's reference: each distinct id of the history
+ * once, positive logits divided, others multiplied. */
+static void naive_repetition(float *l, int n, const int32_t *hist, int n_hist, float pen)
+{
+    for (int j = 0; j < n; j++) {
+        int seen = 0;
+        for (int i = 0; i < n_hist; i++) seen |= hist[i] == j;
+        if (seen) l[j] = l[j] > 0 ? l[j] / pen : l[j] * pen;
+    }
+}
+
+/* Each OpenAI field alone, then all of them with the repetition penalty,
+ * the filters and a temperature, in distribution (chi-square) against the
+ * naive references in sampler.h's order: repetition penalty, bias,
+ * presence/frequency over the generated part, end-of-text removal, then
+ * temperature and the filters. The prompt's tokens are never counted by
+ * presence/frequency: the history holds ids the generated part does not. */
+TEST(test_openai_fields_each)
+{
+    const float l[8] = {0.6f, -0.4f, 1.1f, 0.3f, 0.9f, -0.1f, 0.7f, 0.2f};
+    /* prompt {4, 4, 7}; generated 2 x3, 6 x1, 0 x1 */
+    const int32_t hist[8] = {4, 4, 7, 2, 6, 2, 0, 2};
+    const int n_prompt = 3, n_hist = 8, eos = 3;
+    const int32_t bid[3] = {5, 1, 2};
+    const float bv[3] = {2.0f, -1.5f, 0.25f};
+    static const struct {
+        const char *what;
+        int bias;
+        float pres, freq;
+        int min_tokens, ignore_eos;
+        float pen, temp, top_p;
+        int top_k, moves; /* moves: the reference differs from plain softmax */
+    } cases[] = {
+        {"logit_bias", 1, 0, 0, 0, 0, 1, 1, 1, 0, 1},
+        {"presence_penalty", 0, 0.8f, 0, 0, 0, 1, 1, 1, 0, 1},
+        {"frequency_penalty", 0, 0, 0.6f, 0, 0, 1, 1, 1, 0, 1},
+        {"negative penalties", 0, -0.5f, -0.4f, 0, 0, 1, 1, 1, 0, 1},
+        {"min_tokens not met", 0, 0, 0, 6, 0, 1, 1, 1, 0, 1},
+        {"min_tokens met", 0, 0, 0, 5, 0, 1, 1, 1, 0, 0},
+        {"ignore_eos", 0, 0, 0, 0, 1, 1, 1, 1, 0, 1},
+        {"all, with repetition penalty and filters", 1, 0.7f, 0.3f, 6, 0, 1.3f, 0.7f, 0.95f, 6, 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sampler_params p = openai_params(cases[c].temp, 100 + c, bid, bv, cases[c].bias ? 3 : 0, cases[c].pres,
+                                         cases[c].freq, n_prompt);
+        p.top_k = cases[c].top_k;
+        p.top_p = cases[c].top_p;
+        p.repetition_penalty = cases[c].pen;
+        p.min_tokens = cases[c].min_tokens;
+        p.ignore_eos = cases[c].ignore_eos;
+        p.eos_id = eos;
+        char err[128];
+        CHECK_MSG(sampler_params_validate(&p, err, sizeof err) == 0, "%s: %s", cases[c].what, err);
+        float rl[8], tl[8];
+        memcpy(rl, l, sizeof rl);
+        naive_repetition(rl, 8, hist, n_hist, cases[c].pen);
+        naive_openai(rl, 8, hist, n_hist, n_prompt, &p, tl);
+        double ref[8];
+        naive_filtered(tl, 8, cases[c].temp, cases[c].top_k, cases[c].top_p, 0, ref);
+        /* the reference moved the distribution (the case tests something) */
+        double plain[8];
+        naive_softmax(l, 8, 1.0, plain);
+        double moved = 0;
+        for (int j = 0; j < 8; j++) moved += fabs(ref[j] - plain[j]);
+        CHECK_MSG(cases[c].moves ? moved > 0.05 : moved < 1e-6, "%s: reference moved %.3g", cases[c].what, moved);
+        check_distribution_hist(p, l, 8, hist, n_hist, ref, __LINE__ + (int)c * 1000);
+    }
+}
+
+/* logit_bias and the penalties over a vocabulary of several blocks of 256
+ * (the general path over every block): the mass goes where the biases put
+ * it, the distribution is the reference's, and greedy is its argmax. */
+TEST(test_openai_fields_many_blocks)
+{
+    enum { V = 1003, K = 6 };
+    static float l[V];
+    const int32_t ids[K] = {2, 255, 256, 611, 1000, 1002};
+    for (int i = 0; i < V; i++) l[i] = -30.0f + (float)(i % 7) * 0.01f; /* negligible, not -inf */
+    const float base[K] = {1.0f, 0.5f, 1.2f, -0.3f, 0.8f, 0.0f};
+    for (int k = 0; k < K; k++) l[ids[k]] = base[k];
+    const int32_t bid[3] = {1002, 611, 2};
+    const float bv[3] = {1.4f, 1.1f, -2.0f};
+    const int32_t hist[5] = {256, 256, /* generated */ 256, 1000, 1000};
+    sampler_params p = openai_params(1, 55, bid, bv, 3, 0.4f, 0.3f, 2);
+    static float tl[V];
+    naive_openai(l, V, hist, 5, 2, &p, tl);
+    double ref[K], z = 0, rest = 0;
+    for (int k = 0; k < K; k++) z += exp((double)tl[ids[k]]);
+    for (int i = 0; i < V; i++) rest += exp((double)tl[i]);
+    for (int k = 0; k < K; k++) ref[k] = exp((double)tl[ids[k]]) / z;
+    CHECK(z / rest > 0.9999999); /* the other tokens hold < 1e-7 of the mass */
+    sampler s;
+    sampler_init(&s, &p);
+    int cnt[K] = {0}, other = 0;
+    for (int i = 0; i < N_DRAWS; i++) {
+        int id = sampler_sample(&s, l, V, hist, 5, NULL), k = 0;
+        while (k < K && ids[k] != id) k++;
+        if (k == K) other++;
+        else cnt[k]++;
+    }
+    sampler_free(&s);
+    double x2 = chi_square(cnt, ref, K, N_DRAWS);
+    CHECK_MSG(other == 0 && x2 < chi2_999[K - 1], "%d draws elsewhere, chi-square %.2f", other, x2);
+    p.temperature = 0;
+    sampler_init(&s, &p);
+    int want = 0;
+    for (int i = 1; i < V; i++)
+        if (tl[i] > tl[want]) want = i;
+    CHECK(want == 1002 && sampler_sample(&s, l, V, hist, 5, NULL) == want);
+    sampler_free(&s);
+}
+
 int main(void)
 {
     RUN(test_defaults_and_validate);
@@ -564,5 +691,7 @@ int main(void)
     RUN(test_repetition_penalty);
     RUN(test_logprob_is_log_softmax);
     RUN(test_openai_fields);
+    RUN(test_openai_fields_each);
+    RUN(test_openai_fields_many_blocks);
     return test_summary();
 }

@@ -399,6 +399,17 @@ static json_t *post_json(int port, const char *path, const char *body, int *stat
     return j;
 }
 
+/* post_json with a body built by jansson (the reference is taken). */
+static json_t *post_obj(int port, const char *path, json_t *body, int *status)
+{
+    char *b = body ? json_dumps(body, 0) : NULL;
+    json_decref(body);
+    json_t *j = b ? post_json(port, path, b, status) : NULL;
+    if (!b) *status = -1;
+    free(b);
+    return j;
+}
+
 static int ids_equal(json_t *a, json_t *b)
 {
     if (!json_is_array(a) || !json_is_array(b) || json_array_size(a) != json_array_size(b)) return 0;
@@ -1398,6 +1409,33 @@ TEST(test_remote_tokenizer)
           (json_int_t)json_array_size(ref_ids));
     json_decref(ref_ids);
     json_decref(j);
+    /* /score puts end-of-text before texts and contexts: one that starts
+     * with it gets no second one (every number as without it, and as
+     * eval_text / eval_continuation in-process) */
+    static const char *const sc[][2] = {
+        {"{\"text\":\"<|endoftext|>the model learns\"}", "{\"text\":\"the model learns\"}"},
+        {"{\"texts\":[\"<|endoftext|>a token\",\"b\"]}", "{\"texts\":[\"a token\",\"b\"]}"},
+        {"{\"context\":\"<|endoftext|>the\",\"continuation\":\" model\"}",
+         "{\"context\":\"the\",\"continuation\":\" model\"}"},
+        {"{\"context\":\"<|endoftext|>\",\"continuation\":\"the\"}", "{\"context\":\"\",\"continuation\":\"the\"}"},
+    };
+    for (int i = 0; i < 4; i++) {
+        int s1, s2;
+        json_t *a = post_json(g_main.port, "/score", sc[i][0], &s1), *b = post_json(g_main.port, "/score", sc[i][1], &s2);
+        CHECK_MSG(s1 == 200 && s2 == 200 && json_equal(a, b), "/score %s differs from %s", sc[i][0], sc[i][1]);
+        json_decref(a);
+        json_decref(b);
+    }
+    {
+        eval_result e1, e2;
+        double l1, l2;
+        int g1, g2, n1, n2;
+        CHECK(eval_text(g_m, "<|endoftext|>the model", 22, 1, &e1, NULL, NULL, NULL, NULL) == 0 &&
+              eval_text(g_m, "the model", 9, 1, &e2, NULL, NULL, NULL, NULL) == 0 && e1.nll == e2.nll &&
+              e1.n_tokens == e2.n_tokens && e1.n_bytes == e2.n_bytes);
+        CHECK(eval_continuation(g_m, "<|endoftext|>the", 16, " model", 6, 0, &l1, &g1, &n1) == 0 &&
+              eval_continuation(g_m, "the", 3, " model", 6, 0, &l2, &g2, &n2) == 0 && l1 == l2 && n1 == n2);
+    }
     /* bad forms name the field */
     j = post_json(g_main.port, "/tokenize", "{\"prompt\":\"a\",\"text\":\"b\"}", &st);
     CHECK(st == 400 && strstr(err_msg(&(resp){.json = j}), "prompt"));
@@ -1494,6 +1532,15 @@ TEST(test_openai_sampling_fields)
         {"/generate", "{\"prompt\":\"a\",\"frequency_penalty\":\"x\"}", "frequency_penalty"},
         {"/generate", "{\"prompt\":\"a\",\"max_tokens\":4,\"min_tokens\":5}", "min_tokens"},
         {"/generate", "{\"prompt\":\"a\",\"ignore_eos\":1}", "ignore_eos"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logit_bias\":{\"07\":1}}", "logit_bias"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"model\":3}", "model"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"user\":[]}", "user"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stream_options\":{}}", "stream_options"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"x\":1}}", "stream_options"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":1}}",
+         "stream_options"},
+        {"/generate", "{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{}}", "stream_options"},
+        {"/generate", "{\"prompt\":\"a\",\"model\":\"synth\"}", "model"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = post_json(g_main.port, bad[i].route, bad[i].body, &st);
@@ -1504,11 +1551,92 @@ TEST(test_openai_sampling_fields)
     }
 }
 
+/* One lm-evaluation-harness log-likelihood request as local-completions
+ * sends and parses it: {model, prompt: [[ids]] or a string, temperature 0,
+ * max_tokens 1, logprobs 1, seed 1234, echo}; the sum of
+ * token_logprobs[ctxlen:-1], and is_greedy: every one of those equal to
+ * the largest value of its top_logprobs. Checks that the echo lists the
+ * tokens sent, one for one (plus the generated one), with text offsets
+ * that spell the echoed text. Returns the sum, NAN on any failure; lp_out
+ * (if not NULL) receives the array of token log-probs (a new reference). */
+static double lm_eval_request(json_t *prompt, int ctxlen, size_t n_inp, int *is_greedy, json_t **lp_out)
+{
+    int st;
+    json_t *j = post_obj(g_main.port, "/v1/completions",
+                         json_pack("{s:s,s:O,s:i,s:i,s:i,s:i,s:b}", "model", "synth", "prompt", prompt, "temperature",
+                                   0, "max_tokens", 1, "logprobs", 1, "seed", 1234, "echo", 1),
+                         &st);
+    json_t *ch = json_array_get(json_object_get(j, "choices"), 0);
+    json_t *lp = json_object_get(ch, "logprobs");
+    json_t *tl = json_object_get(lp, "token_logprobs"), *tt = json_object_get(lp, "tokens"),
+           *off = json_object_get(lp, "text_offset"), *top = json_object_get(lp, "top_logprobs");
+    const char *text = json_string_value(json_object_get(ch, "text"));
+    double sum = NAN;
+    int ok = st == 200 && text && json_array_size(tl) == n_inp + 1 && json_array_size(tt) == n_inp + 1 &&
+             json_array_size(off) == n_inp + 1;
+    CHECK_MSG(ok, "%d, %zu log-probs for %zu tokens + 1", st, json_array_size(tl), n_inp);
+    /* each token's text stands at its offset in the echoed text */
+    for (size_t i = 0; ok && i < n_inp + 1; i++) {
+        const char *piece = json_string_value(json_array_get(tt, i));
+        size_t at = (size_t)json_integer_value(json_array_get(off, i));
+        ok = piece && at + strlen(piece) <= strlen(text) && !strncmp(text + at, piece, strlen(piece));
+        CHECK_MSG(ok, "token %zu '%s' is not at its text_offset %zu", i, piece ? piece : "", at);
+    }
+    if (ok) {
+        sum = 0;
+        int greedy = 1;
+        for (size_t i = (size_t)ctxlen; i < n_inp; i++) {
+            double x = json_real_value(json_array_get(tl, i)), best = -INFINITY;
+            const char *key;
+            json_t *val;
+            json_object_foreach(json_array_get(top, i), key, val) {
+                if (json_real_value(val) > best) best = json_real_value(val);
+            }
+            sum += x;
+            greedy &= x == best;
+        }
+        if (is_greedy) *is_greedy = greedy;
+        if (lp_out) *lp_out = json_incref(tl);
+    }
+    json_decref(j);
+    return sum;
+}
+
+/* OpenAI's stream_options.include_usage: the last chunk before [DONE]
+ * has no choices and the usage; the finishing chunk before it has usage
+ * null. Without it the usage rides on the finishing chunk. */
+TEST(test_openai_stream_usage)
+{
+    for (int inc = 0; inc < 2; inc++) {
+        resp r;
+        char body[200];
+        snprintf(body, sizeof body, "{\"prompt\":\"the model\",\"max_tokens\":5,\"seed\":3,\"stream\":true%s}",
+                 inc ? ",\"stream_options\":{\"include_usage\":true}" : "");
+        CHECK(http(g_main.port, "POST", "/v1/completions", NULL, body, &r) == 0 && r.status == 200);
+        json_t *ev[32];
+        int done, n = sse_parse(r.body, ev, 32, &done);
+        CHECK(done && n >= 3);
+        json_t *last = n ? ev[n - 1] : NULL, *fin = inc && n > 1 ? ev[n - 2] : last;
+        json_t *u = json_object_get(last, "usage");
+        CHECK_MSG(json_integer_value(json_object_get(u, "completion_tokens")) >= 1 &&
+                      json_integer_value(json_object_get(u, "prompt_tokens")) >= 1,
+                  "include_usage %d: no usage in the last chunk", inc);
+        CHECK(json_is_string(json_object_get(json_array_get(json_object_get(fin, "choices"), 0), "finish_reason")));
+        if (inc) {
+            CHECK(json_is_array(json_object_get(last, "choices")) && json_array_size(json_object_get(last, "choices")) == 0);
+            CHECK(json_is_null(json_object_get(fin, "usage")));
+        }
+        for (int i = 0; i < n; i++) json_decref(ev[i]);
+        resp_free(&r);
+    }
+}
+
 /* lm-evaluation-harness's local-completions loglikelihood, as it sends and
  * parses it: prompt [[context + continuation ids]], max_tokens 1, echo,
  * logprobs 1, temperature 0; the sum of token_logprobs[ctxlen:-1] is
- * eval_continuation's log-likelihood and "greedy" (each token the argmax
- * of its top_logprobs) is eval_continuation's is_greedy. */
+ * eval_continuation's log-likelihood and lm-eval's is_greedy (each
+ * token's log-prob the largest of its top_logprobs) is
+ * eval_continuation's. */
 TEST(test_lm_eval_loglikelihood)
 {
     static const char *const pairs[][2] = {{"the model", " learns attention"}, {"random synthesizer", " the"},
@@ -1524,30 +1652,10 @@ TEST(test_lm_eval_loglikelihood)
         for (size_t i = 0; i < nk; i++) json_array_append_new(ids, json_integer(ki[i]));
         free(ci);
         free(ki);
-        json_t *req = json_pack("{s:s,s:[o],s:i,s:i,s:i,s:i,s:b}", "model", "synth", "prompt", ids, "max_tokens", 1,
-                                "temperature", 0, "logprobs", 1, "seed", 1234, "echo", 1);
-        char *b = json_dumps(req, 0);
-        int st;
-        json_t *j = post_json(g_main.port, "/v1/completions", b, &st);
-        free(b);
-        json_decref(req);
-        json_t *lp = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "logprobs");
-        json_t *tl = json_object_get(lp, "token_logprobs"), *tt = json_object_get(lp, "tokens"),
-               *top = json_object_get(lp, "top_logprobs");
-        CHECK_MSG(st == 200 && json_array_size(tl) == nc + nk + 1, "case %d: %d, %zu log-probs for %zu tokens + 1", c,
-                  st, json_array_size(tl), nc + nk);
-        double sum = 0;
-        int greedy = 1;
-        for (size_t i = nc; i < nc + nk && i < json_array_size(tl); i++) {
-            sum += json_real_value(json_array_get(tl, i));
-            json_t *alts = json_array_get(top, i);
-            const char *best = NULL, *key;
-            double bv = -INFINITY;
-            json_t *val;
-            json_object_foreach(alts, key, val)
-            if (json_real_value(val) > bv) bv = json_real_value(val), best = key;
-            greedy &= best && !strcmp(best, json_string_value(json_array_get(tt, i)));
-        }
+        json_t *batch = json_pack("[o]", ids);
+        int greedy = -1;
+        double sum = lm_eval_request(batch, (int)nc, nc + nk, &greedy, NULL);
+        json_decref(batch);
         double ref = 0;
         int ref_greedy = 0, n_cont = 0;
         CHECK(eval_continuation(g_m, pairs[c][0], strlen(pairs[c][0]), pairs[c][1], strlen(pairs[c][1]), 0, &ref,
@@ -1555,7 +1663,6 @@ TEST(test_lm_eval_loglikelihood)
         CHECK_MSG(fabs(sum - ref) < 1e-4 && n_cont == (int)nk, "case %d: lm-eval's sum %.6f, eval_continuation %.6f",
                   c, sum, ref);
         CHECK_MSG(greedy == (ref_greedy != 0), "case %d: is_greedy %d, eval_continuation %d", c, greedy, ref_greedy);
-        json_decref(j);
     }
     /* lm-eval's batch_size > 1: several tokenized prompts, one choice each */
     int st;
@@ -1746,6 +1853,119 @@ TEST(test_echo_long_prompt)
     json_decref(req);
     free(ref_lp);
     free(ref_ids);
+}
+
+/* lm-evaluation-harness's loglikelihood_rolling (perplexity tasks) with
+ * max_length 256, as its TemplateAPI does it: the prefix token is
+ * encode(tokenizer_info.eos_token)[0]; windows of get_rolling_token_windows
+ * (max_seq_len = max_length - 2, context_len 1) made disjoint; each
+ * request (context + continuation)[-(max_length - 1):] with ctxlen. The
+ * first window starts with the end-of-text token, which must be echoed
+ * (not dropped as the server's own), else every index is one off. Each
+ * window's sum equals the in-process model_score of the sequence the
+ * server runs (end-of-text, then the window without a second one). The
+ * same first window as a string (tokenized_requests=False: lm-eval sends
+ * /detokenize's text) gives the same numbers. */
+TEST(test_lm_eval_rolling)
+{
+    enum { MAX_LENGTH = 256, API_MAX = MAX_LENGTH - 1, SEQ = API_MAX - 1 };
+    size_t tl;
+    const char *text = fixture_text(&tl);
+    if (!text) return;
+    if (tl > 2500) tl = 2500;
+    /* the remote tokenizer, as RemoteTokenizer uses it */
+    resp r;
+    CHECK(http(g_main.port, "GET", "/tokenizer_info", NULL, NULL, &r) == 0 && r.status == 200);
+    json_t *eos_tok = json_incref(json_object_get(r.json, "eos_token"));
+    resp_free(&r);
+    int st;
+    json_t *j = post_obj(g_main.port, "/tokenize", json_pack("{s:O,s:b}", "prompt", eos_tok, "add_special_tokens", 0),
+                         &st);
+    json_decref(eos_tok);
+    const int prefix = (int)json_integer_value(json_array_get(json_object_get(j, "tokens"), 0));
+    CHECK(st == 200 && prefix == tok_eos(model_tok(g_m)));
+    json_decref(j);
+    j = post_obj(g_main.port, "/tokenize", json_pack("{s:s%,s:b}", "prompt", text, tl, "add_special_tokens", 0), &st);
+    json_t *toks = json_object_get(j, "tokens");
+    size_t n = json_array_size(toks);
+    CHECK_MSG(st == 200 && n > 2 * SEQ, "%zu tokens: too few for three windows", n);
+    int32_t *t = malloc((n + 1) * sizeof *t), *seq = malloc((MAX_LENGTH + 1) * sizeof *seq);
+    float *ref = malloc((MAX_LENGTH + 1) * sizeof *ref);
+    for (size_t i = 0; i < n; i++) t[i] = (int32_t)json_integer_value(json_array_get(toks, i));
+    json_decref(j);
+    int windows = 0, bad = 0;
+    double total = 0, total_ref = 0;
+    size_t predicted = 0;
+    while (predicted < n) {
+        /* get_rolling_token_windows + make_disjoint_window */
+        int32_t ctx[API_MAX + 1];
+        size_t nctx, c0, nk;
+        if (predicted == 0) {
+            nk = n < SEQ ? n : SEQ;
+            ctx[0] = prefix;
+            nctx = 1; /* [prefix] + t[:nk-1], of which the first len - (nk - 1) */
+            c0 = 0;
+        } else {
+            nk = n - predicted < SEQ ? n - predicted : SEQ;
+            size_t end = predicted + nk;
+            /* input t[end - SEQ - 1, end - 1), its first SEQ - (nk - 1) */
+            nctx = SEQ - (nk - 1);
+            for (size_t i = 0; i < nctx; i++) ctx[i] = t[end - SEQ - 1 + i];
+            c0 = predicted;
+        }
+        predicted += nk;
+        /* _loglikelihood_tokens: (ctx + cont)[-API_MAX:], ctxlen */
+        size_t all = nctx + nk, cut = all > API_MAX ? all - API_MAX : 0, n_inp = all - cut;
+        int ctxlen = (int)nctx - (int)cut;
+        CHECK(ctxlen > 0);
+        int32_t inp[API_MAX + 1];
+        for (size_t i = 0; i < n_inp; i++) inp[i] = i + cut < nctx ? ctx[i + cut] : t[c0 + i + cut - nctx];
+        json_t *ids = json_array();
+        for (size_t i = 0; i < n_inp; i++) json_array_append_new(ids, json_integer(inp[i]));
+        json_t *lps = NULL, *batch = json_pack("[O]", ids);
+        double sum = lm_eval_request(batch, ctxlen, n_inp, NULL, &lps);
+        json_decref(batch);
+        /* the reference: the sequence the server runs */
+        int lead = inp[0] != prefix, ns = (int)n_inp + lead;
+        seq[0] = prefix;
+        memcpy(seq + lead, inp, n_inp * sizeof *inp);
+        const int32_t *tp = seq, *gp = seq + 1;
+        int nt = ns - 1;
+        CHECK(model_score(g_m, 1, &tp, &gp, &nt, ref, NULL) == 0);
+        double sref = 0;
+        for (int i = ctxlen; i < (int)n_inp; i++) {
+            double want = ref[i - 1 + lead];
+            sref += want;
+            double got = json_real_value(json_array_get(lps, (size_t)i));
+            bad += !(fabs(got - want) < 1e-5);
+        }
+        CHECK_MSG(fabs(sum - sref) < 1e-5 * (double)n_inp, "window %d: lm-eval's sum %.6f, model_score %.6f", windows,
+                  sum, sref);
+        if (windows == 0) {
+            /* tokenized_requests=False: the string /detokenize gives */
+            json_t *d = post_obj(g_main.port, "/detokenize", json_pack("{s:O}", "tokens", ids), &st);
+            const char *str = json_string_value(json_object_get(d, "prompt"));
+            CHECK(st == 200 && str && !strncmp(str, "<|endoftext|>", 13));
+            json_t *back = NULL, *sp = str ? json_string(str) : NULL;
+            double ssum = sp ? lm_eval_request(sp, ctxlen, n_inp, NULL, &back) : NAN;
+            json_decref(sp);
+            CHECK_MSG(ssum == sum && json_equal(back, lps), "string prompt: %.6f, ids %.6f", ssum, sum);
+            json_decref(back);
+            json_decref(d);
+        }
+        json_decref(lps);
+        json_decref(ids);
+        total += sum;
+        total_ref += sref;
+        windows++;
+    }
+    CHECK_MSG(bad == 0, "%d token log-probs differ from model_score by 1e-5 or more", bad);
+    CHECK(windows >= 3);
+    printf("  %d windows over %zu tokens: lm-eval's log-likelihood %.4f, model_score %.4f\n", windows, n, total,
+           total_ref);
+    free(t);
+    free(seq);
+    free(ref);
 }
 
 /* The bad-input table, status by status. */
@@ -1973,19 +2193,25 @@ TEST(test_bad_input)
     resp_free(&r);
 }
 
-/* 32 concurrent requests with fixed seeds return what each returns alone. */
+/* 40 concurrent requests with fixed seeds (8 with OpenAI's sampling fields)
+ * return what each returns alone. */
 TEST(test_concurrent_equals_alone)
 {
-    enum { N = 32 };
-    static char bodies[N][256];
+    enum { N = 40 };
+    static char bodies[N][320];
     json_t *alone[N];
     static const char *const prompts[] = {"the model", "a token", "random attention", "", "the server batch",
                                           "dense layer of keys", "text", "stream score window"};
+    /* the last 8 with OpenAI's sampling fields (the sampler's general path) */
+    static const char *const openai[] = {",\"presence_penalty\":1.2,\"frequency_penalty\":0.7",
+                                         ",\"logit_bias\":{\"7\":3,\"12\":-2},\"min_tokens\":6",
+                                         ",\"ignore_eos\":true,\"frequency_penalty\":-0.5",
+                                         ",\"min_tokens\":4,\"presence_penalty\":0.4,\"logit_bias\":{\"3\":1.5}"};
     for (int i = 0; i < N; i++) {
         snprintf(bodies[i], sizeof bodies[i],
-                 "{\"prompt\":\"%s\",\"max_tokens\":%d,\"seed\":%d,\"temperature\":%s,\"top_k\":%d%s}",
+                 "{\"prompt\":\"%s\",\"max_tokens\":%d,\"seed\":%d,\"temperature\":%s,\"top_k\":%d%s%s}",
                  prompts[i % 8], 8 + (i * 7) % 40, 1000 + i, i % 5 == 0 ? "0" : "0.9", i % 3 == 0 ? 0 : 40,
-                 i % 4 == 0 ? ",\"repetition_penalty\":1.3" : "");
+                 i % 4 == 0 ? ",\"repetition_penalty\":1.3" : "", i >= 32 ? openai[i % 4] : "");
         int st;
         alone[i] = post_json(g_main.port, "/generate", bodies[i], &st);
         CHECK(st == 200);
@@ -2468,11 +2694,13 @@ int main(int argc, char **argv)
     RUN(test_lm_eval_loglikelihood);
     RUN(test_openai_batch);
     RUN(test_echo_long_prompt);
+    RUN(test_lm_eval_rolling);
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);
     RUN(test_openai_completions);
     RUN(test_openai_echo_stream);
+    RUN(test_openai_stream_usage);
     RUN(test_greedy_logprob_is_top);
     RUN(test_echo_stream_waits_for_prefill);
     RUN(test_score);

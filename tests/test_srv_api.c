@@ -73,6 +73,21 @@ TEST(test_generate_fields)
     CHECK(gen("{\"prompt\":[\"one\"]}", 1, &p) == 0);
     CHECK(p.prompt_len == 3 && !memcmp(p.prompt, "one", 3));
     srv_gen_params_free(&p);
+    /* OpenAI's stream_options, only with stream; model may be null (lm-eval
+     * sends its unset model as null) */
+    CHECK(gen("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"model\":null}", 1,
+              &p) == 0 &&
+          p.include_usage && p.stream);
+    srv_gen_params_free(&p);
+    CHECK(gen("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":false}}", 1, &p) == 0 &&
+          !p.include_usage);
+    srv_gen_params_free(&p);
+    CHECK(gen("{\"prompt\":\"a\",\"stream_options\":{\"include_usage\":true}}", 1, &p) == -1 &&
+          names("stream_options"));
+    CHECK(gen("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"usage\":true}}", 1, &p) == -1 &&
+          !strncmp(err, "stream_options.usage: unknown field", 35));
+    CHECK(gen("{\"prompt\":\"a\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}", 0, &p) == -1 &&
+          names("stream_options"));
 }
 
 TEST(test_generate_errors)

@@ -547,6 +547,9 @@ TEST(test_encode_special)
         free(ids);
     }
     CHECK_MSG(bad == 0, "%d texts with <|endoftext|> mis-encoded", bad);
+    /* the leading literal, whole, is recognized; a part of it is not */
+    CHECK(tok_eos_text_prefix(t, "<|endoftext|>ab", 15) == sizeof E - 1);
+    CHECK(tok_eos_text_prefix(t, E, sizeof E - 2) == 0 && tok_eos_text_prefix(t, " <|endoftext|>", 14) == 0);
     tok_free(t);
     /* no eos token: the literal stays text */
     CHECK(tok_create((const char *const *)v, nv - 1, (const char *const *)m, nm, -1, &t, err, sizeof err) == 0);
@@ -555,6 +558,7 @@ TEST(test_encode_special)
         size_t na, nb;
         CHECK(tok_encode_special(t, E, sizeof E - 1, &a, &na) == 0 && tok_encode(t, E, sizeof E - 1, &b2, &nb) == 0 &&
               na == nb && na > 1 && !memcmp(a, b2, na * sizeof *a));
+        CHECK(tok_eos_text_prefix(t, E, sizeof E - 1) == 0);
         free(a);
         free(b2);
         tok_free(t);
