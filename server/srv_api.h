@@ -44,10 +44,11 @@
  *     stream_options {include_usage} (with stream only), logprobs (0..5 or
  *     bool), echo, model and user (strings, accepted, unused)}; any other
  *     field (suffix, ...) is a 400 naming it.
- *   echo + logprobs on a prompt longer than the context: the prompt is
- *     scored with /score's sliding windows (the token log-probs are synth
- *     score's; top_logprobs null), tokens to generate continue from its
- *     last half
+ *   A prompt longer than the context (400 on /generate): with echo +
+ *     logprobs it is scored with /score's sliding windows (the token
+ *     log-probs are synth score's; top_logprobs null); tokens to generate
+ *     continue from its last half (without echo + logprobs: read from its
+ *     last half, usage.context_shifts 1)
  *   -> {id, object "text_completion", created, model, choices: [{text,
  *      index, logprobs: {tokens, token_logprobs, top_logprobs, text_offset}
  *      | null, finish_reason "stop"|"length"}], usage}; stream: chunks of

@@ -150,7 +150,12 @@ static void setup_generate(srv_server *s, srv_req *r)
         r->deadline = deadline_of(s, r, g->timeout_ms);
         return;
     }
-    if ((int64_t)lead + (int64_t)n > L && !windowed) {
+    /* OpenAI clients send prompts without knowing the context: a long
+     * one is read from its last model_context_keep tokens, a context
+     * shift like those of generation (usage.context_shifts says so);
+     * /generate answers 400 so its caller learns the limit */
+    const int slid = (int64_t)lead + (int64_t)n > L && !windowed && r->openai;
+    if ((int64_t)lead + (int64_t)n > L && !windowed && !slid) {
         free(ids);
         srv_req_fail(r, 400, "invalid_request_error",
                 "prompt: %zu tokens exceed the context of %d tokens%s (set \"truncate\": true to drop the oldest)",
@@ -183,9 +188,10 @@ static void setup_generate(srv_server *s, srv_req *r)
         r->out_top_lp = malloc(mn * (size_t)r->top_n * sizeof *r->out_top_lp);
         if (!r->out_top_id || !r->out_top_lp) goto oom;
     }
-    if (windowed) {   /* prefill the tail only; the prompt's log-probs come from the windows */
+    if (windowed || slid) {   /* prefill the tail only; a windowed prompt's log-probs come from its windows */
         int keep = model_context_keep(s->m);
         r->fed_from = r->n_prompt > keep ? r->n_prompt - keep : 0;
+        r->n_shift = slid;
     } else if (r->openai && g->echo && g->logprobs >= 0 && n > 0) {
         r->need_prompt_lp = 1;
         r->prompt_lp = malloc(n * sizeof *r->prompt_lp);

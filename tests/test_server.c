@@ -1843,6 +1843,21 @@ TEST(test_echo_long_prompt)
         tok_decode(model_tok(g_m), hist + np, (size_t)(nh - np), 0, &want, &wl);
         const char *got = json_string_value(json_object_get(c, "text"));
         CHECK_MSG(got && strlen(got) == tl + wl && !memcmp(got + tl, want, wl), "the tokens after a long prompt differ");
+        /* without echo and log-probs: the same tokens (the prompt read from
+         * its last half, one context shift said); /generate: 400 */
+        json_t *plain = json_pack("{s:s,s:i,s:i}", "prompt", text, "max_tokens", 4, "seed", 7);
+        char *pb = json_dumps(plain, 0);
+        json_t *pj = post_json(g_main.port, "/v1/completions", pb, &st);
+        const char *pt = json_string_value(json_object_get(json_array_get(json_object_get(pj, "choices"), 0), "text"));
+        CHECK_MSG(st == 200 && pt && strlen(pt) == wl && !memcmp(pt, want, wl) &&
+                      json_integer_value(json_object_get(json_object_get(pj, "usage"), "context_shifts")) == 1,
+                  "long prompt without echo: %d", st);
+        json_decref(pj);
+        pj = post_json(g_main.port, "/generate", pb, &st);
+        CHECK(st == 400 && !strncmp(err_msg(&(resp){.json = pj}), "prompt:", 7));
+        json_decref(pj);
+        free(pb);
+        json_decref(plain);
         free(want);
         sampler_free(&smp);
         free(lg);
