@@ -275,7 +275,7 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
     memset(p, 0, sizeof *p);
     sampler_params_default(&p->sp);
     p->max_tokens = openai ? 16 : 64;
-    p->n = 1;
+    p->n = p->best_of = 1;
     p->logprobs = openai ? -1 : 0;
     json_t *o = load_object(body, len, err, errlen);
     if (!o) return -1;
@@ -286,12 +286,9 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
         i64 = 1;
         if (get_int(o, "n", 1, SRV_MAX_CHOICES, &i64, err, errlen)) goto out;
         p->n = (int)i64;
-        /* best_of > n would rank candidates by log-probability: not done */
-        if (field(o, "best_of") && !(json_is_integer(field(o, "best_of")) &&
-                                     json_integer_value(field(o, "best_of")) == p->n)) {
-            fail(err, errlen, "best_of: only best_of = n (%d) is supported", p->n);
-            goto out;
-        }
+        i64 = p->n;
+        if (get_int(o, "best_of", p->n, SRV_MAX_CHOICES, &i64, err, errlen)) goto out;
+        p->best_of = (int)i64;
         /* model and user: strings, not used (one model is served; no
          * per-user policy), but still checked like every field */
         static const char *const unused[] = {"model", "user"};
@@ -354,8 +351,8 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
         goto out;
     }
     if (get_bool(o, "stream", &p->stream, err, errlen)) goto out;
-    if (p->stream && (p->n_more > 0 || p->n > 1)) {
-        fail(err, errlen, "stream: only with one prompt and n = 1");
+    if (p->stream && (p->n_more > 0 || p->best_of > 1)) {
+        fail(err, errlen, "stream: only with one prompt, n = 1 and best_of = 1");
         goto out;
     }
     if (openai && get_stream_options(o, p, err, errlen)) goto out;

@@ -34,10 +34,12 @@
  *   token (deltas hold back bytes that may start a stop string or split a
  *   UTF-8 character), then "data: {text, finish_reason, usage, timings}".
  * POST /v1/completions - OpenAI: {prompt (a string, [ids], or a batch of
- *     up to 64: [strings] or [[ids], ...]), n (choices per prompt, 1..16;
- *     best_of only = n; several prompts or n > 1: no stream; every choice
- *     is a generation of its own, batched by the worker, choice c of a
- *     prompt seeded seed + c; choices[prompt * n + c]; usage summed),
+ *     up to 64: [strings] or [[ids], ...]), n (choices per prompt, 1..16),
+ *     best_of (candidates per prompt, n..16: the n with the highest mean
+ *     token log-prob are answered, best first); several prompts, n > 1
+ *     or best_of > 1: no stream; every candidate is a generation of its
+ *     own, batched by the worker, candidate c of a prompt seeded seed + c;
+ *     choices[prompt * n + rank]; usage summed over every candidate),
  *     max_tokens 16 (0 allowed with echo), temperature, top_p, top_k,
  *     min_p, repetition_penalty, presence_penalty, frequency_penalty,
  *     logit_bias, min_tokens, ignore_eos, stop, seed, stream,
@@ -131,6 +133,7 @@ typedef struct {
     srv_prompt *more;         /* OpenAI batch: prompts 1.. (the first is prompt/prompt_ids) */
     int n_more;
     int n;                    /* OpenAI: choices per prompt (1..SRV_MAX_CHOICES) */
+    int best_of;              /* candidates per prompt (n..SRV_MAX_CHOICES): the n best by mean log-prob */
     int32_t *bias_id;         /* logit_bias, owned (sp.bias_id/bias point here) */
     float *bias;
     /* sp also carries presence/frequency_penalty, min_tokens, ignore_eos */

@@ -251,30 +251,51 @@ char *srv_json_completion(srv_server *s, srv_req *r, size_t *len)
     return dump(o, len);
 }
 
+/* Mean log-prob per generated token of a kid (best_of's ranking). */
+static double mean_logprob(const srv_req *k)
+{
+    double sum = 0;
+    for (int i = 0; i < k->n_out; i++) sum += k->out_lp[i];
+    return k->n_out ? sum / k->n_out : -INFINITY;
+}
+
 char *srv_json_completion_kids(srv_server *s, srv_req *r, size_t *len)
 {
     json_t *o = NULL, *choices = NULL;
     int prompt_tokens = 0, completion_tokens = 0, shifts = 0;
-    for (int i = 0; i < r->n_kids; i++) {
-        srv_req *k = r->kids[i];
-        json_t *one = completion_object(s, k);
-        json_t *c = one ? json_incref(json_array_get(json_object_get(one, "choices"), 0)) : NULL;
-        if (c) json_object_set_new(c, "index", json_integer(k->choice));
-        if (!o && one) {
-            o = json_incref(one);
-            choices = json_array();
-            json_object_set_new(o, "choices", choices);
+    const int m = r->gen.best_of, n = r->gen.n;
+    for (int p0 = 0; p0 < r->n_kids; p0 += m) {
+        /* this prompt's candidates, best mean log-prob first (ties: lower c) */
+        srv_req *cand[SRV_MAX_CHOICES];
+        for (int c = 0; c < m; c++) {
+            srv_req *k = r->kids[p0 + c];
+            int at = c;
+            while (at > 0 && mean_logprob(cand[at - 1]) < mean_logprob(k)) {
+                cand[at] = cand[at - 1];
+                at--;
+            }
+            cand[at] = k;
+            completion_tokens += k->n_out;
+            shifts += k->n_shift;
         }
-        json_decref(one);
-        if (!c || !choices) {
-            json_decref(c);
-            json_decref(o);
-            return NULL;
+        prompt_tokens += r->kids[p0]->n_prompt_text;   /* once per prompt */
+        for (int rank = 0; rank < n; rank++) {
+            json_t *one = completion_object(s, m > n ? cand[rank] : r->kids[p0 + rank]);
+            json_t *c = one ? json_incref(json_array_get(json_object_get(one, "choices"), 0)) : NULL;
+            if (c) json_object_set_new(c, "index", json_integer(p0 / m * n + rank));
+            if (!o && one) {
+                o = json_incref(one);
+                choices = json_array();
+                json_object_set_new(o, "choices", choices);
+            }
+            json_decref(one);
+            if (!c || !choices) {
+                json_decref(c);
+                json_decref(o);
+                return NULL;
+            }
+            json_array_append_new(choices, c);
         }
-        json_array_append_new(choices, c);
-        if (k->choice % r->gen.n == 0) prompt_tokens += k->n_prompt_text;   /* once per prompt */
-        completion_tokens += k->n_out;
-        shifts += k->n_shift;
     }
     /* the parent's own counts are the access log's */
     r->n_prompt_text = prompt_tokens;

@@ -225,14 +225,14 @@ oom:
     srv_req_fail(r, 500, "server_error", "out of memory");
 }
 
-/* OpenAI batch (several prompts, or n > 1): one kid per (prompt, choice),
- * prompt p's choices at p * n .. p * n + n - 1; choice c of a prompt
- * samples with seed + c when the request gave a seed. Kids borrow the
- * parent's parameters (srv_core.h). */
+/* OpenAI batch (several prompts, or best_of > 1): one kid per (prompt,
+ * candidate), prompt p's candidates at p * best_of .. + best_of - 1;
+ * candidate c of a prompt samples with seed + c when the request gave a
+ * seed. Kids borrow the parent's parameters (srv_core.h). */
 static void fan_out(srv_server *s, srv_req *r)
 {
     const srv_gen_params *g = &r->gen;
-    const int n_prompts = 1 + g->n_more, k = n_prompts * g->n;
+    const int n_prompts = 1 + g->n_more, k = n_prompts * g->best_of;
     if (!(r->kids = calloc((size_t)k, sizeof *r->kids))) {
         srv_req_fail(r, 500, "server_error", "out of memory");
         return;
@@ -257,7 +257,7 @@ static void fan_out(srv_server *s, srv_req *r)
         kid->gen.more = NULL;
         kid->gen.n_more = 0;
         kid->gen.n = 1;
-        const int p = i / g->n, c = i % g->n;
+        const int p = i / g->best_of, c = i % g->best_of;
         if (p > 0) {
             const srv_prompt *q = &g->more[p - 1];
             kid->gen.prompt = q->text;
@@ -281,7 +281,7 @@ static void prep_generate(srv_server *s, srv_req *r)
         srv_req_fail(r, 400, "invalid_request_error", "%s", err);
         return;
     }
-    if (r->openai && (r->gen.n_more > 0 || r->gen.n > 1)) fan_out(s, r);
+    if (r->openai && (r->gen.n_more > 0 || r->gen.best_of > 1)) fan_out(s, r);
     else setup_generate(s, r);
 }
 

@@ -1732,6 +1732,38 @@ TEST(test_openai_batch)
     json_decref(j);
     json_decref(a0);
     json_decref(a1);
+    /* best_of 4, n 2: the two candidates (seeds 5..8) with the highest
+     * mean token log-prob, best first; usage counts all four */
+    {
+        json_t *cands[4];
+        double mean[4];
+        long all_tokens = 0;
+        for (int c = 0; c < 4; c++) {
+            cands[c] = one_completion("\"the model\"", 5 + c, ",\"logprobs\":0");
+            json_t *tl = json_object_get(json_object_get(json_array_get(json_object_get(cands[c], "choices"), 0),
+                                                         "logprobs"), "token_logprobs");
+            double sum = 0;
+            for (size_t i = 0; i < json_array_size(tl); i++) sum += json_real_value(json_array_get(tl, i));
+            mean[c] = json_array_size(tl) ? sum / (double)json_array_size(tl) : -INFINITY;
+            all_tokens += (long)json_array_size(tl);
+        }
+        int best = 0, second = -1;
+        for (int c = 1; c < 4; c++)
+            if (mean[c] > mean[best]) best = c;
+        for (int c = 0; c < 4; c++)
+            if (c != best && (second < 0 || mean[c] > mean[second])) second = c;
+        json_t *bj = one_completion("\"the model\"", 5, ",\"n\":2,\"best_of\":4,\"logprobs\":0");
+        json_t *bch = json_object_get(bj, "choices");
+        CHECK_MSG(bj && json_array_size(bch) == 2 &&
+                      json_equal(json_object_get(json_array_get(bch, 0), "text"),
+                                 json_object_get(json_array_get(json_object_get(cands[best], "choices"), 0), "text")) &&
+                      json_equal(json_object_get(json_array_get(bch, 1), "text"),
+                                 json_object_get(json_array_get(json_object_get(cands[second], "choices"), 0), "text")) &&
+                      json_integer_value(json_object_get(json_object_get(bj, "usage"), "completion_tokens")) == all_tokens,
+                  "best_of 4: not the two best candidates (%d, %d)", best, second);
+        json_decref(bj);
+        for (int c = 0; c < 4; c++) json_decref(cands[c]);
+    }
     /* a client that leaves cancels every choice; the server goes on */
     double before = metric(g_main.port, "synth_requests_cancelled_total");
     int fd = http_send(g_main.port, "POST", "/v1/completions", NULL,
@@ -1750,7 +1782,8 @@ TEST(test_openai_batch)
         {"{\"prompt\":[\"a\",\"b\"],\"stream\":true}", "stream"},
         {"{\"prompt\":\"a\",\"n\":2,\"stream\":true}", "stream"},
         {"{\"prompt\":[\"a\",[1]]}", "prompt[1]"},
-        {"{\"prompt\":\"a\",\"n\":2,\"best_of\":3}", "best_of"},
+        {"{\"prompt\":\"a\",\"n\":3,\"best_of\":2}", "best_of"},
+        {"{\"prompt\":\"a\",\"best_of\":2,\"stream\":true}", "stream"},
         {"{\"prompt\":\"a\",\"n\":17}", "n"},
         {"{\"prompt\":[[1],[]]}", "prompt[1]"},
         {"{\"prompt\":[\"a\",\"b\"],\"max_tokens\":1,\"logit_bias\":{\"99999\":1}}", "prompt[0]"},

@@ -126,7 +126,7 @@ TEST(test_generate_errors)
         {"{\"prompt\":\"a\",\"echo\":true}", 0, "echo"},
         {"{\"prompt\":\"a\",\"timeout_ms\":-5}", 0, "timeout_ms"},
         {"{\"prompt\":\"a\",\"n\":17}", 1, "n"},
-        {"{\"prompt\":\"a\",\"best_of\":2}", 1, "best_of"},
+        {"{\"prompt\":\"a\",\"n\":2,\"best_of\":1}", 1, "best_of"},
         {"{\"prompt\":\"a\",\"logprobs\":6}", 1, "logprobs"},
         {"{\"prompt\":\"a\",\"max_tokens\":0}", 1, "max_tokens"},
         {"{\"prompt\":[]}", 1, "prompt"},
