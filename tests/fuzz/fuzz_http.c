@@ -195,7 +195,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char resp[1 << 16];
     int fd = net_connect(g_port, 0);
     if (fd < 0) {
-        fprintf(stderr, "fuzz_http: cannot connect to the server\n");
+        fprintf(stderr, "fuzz_http: cannot connect to the server: %s\n", strerror(errno));
+        dump_state();
         abort();
     }
     int eof;

@@ -32,7 +32,10 @@ for t in "$@"; do
     grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log"
     if [ $rc -ne 0 ]; then
         echo "fuzz: $t FAILED (exit $rc):"
-        grep -E 'ERROR|SUMMARY|property failed|Test unit written|==[0-9]+==' "$log" | head -n 20
+        # everything but libFuzzer's progress lines: the finding's own
+        # message (a harness abort, a library assertion, a sanitizer report)
+        # comes before libFuzzer's "deadly signal"
+        grep -vE '^#[0-9]+[[:space:]]' "$log" | grep -vE '^(INFO|MERGE-OUTER|stat::)' | tail -n 60
         fail=1
     fi
 done
