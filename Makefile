@@ -35,7 +35,11 @@ MODEL_SRC   := $(wildcard model/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(WEIGHTS_SRC) $(MODEL_SRC) $(SERVER_SRC))
 MAIN_OBJ    := $(BUILD)/server/main.o
-TEST_SRC    := $(filter-out tests/test_util.c,$(wildcard tests/test_*.c))
+# the test support library: helpers, the one fixture builder, the naive
+# reference, the loopback client (tests and benchmarks link it)
+TEST_SUPPORT := tests/test_util.c tests/fixture.c tests/ref_naive.c tests/net_client.c
+TEST_SUPPORT_LIB := $(BUILD)/tests/libtestsupport.a
+TEST_SRC    := $(filter-out $(TEST_SUPPORT),$(wildcard tests/test_*.c))
 TEST_BIN    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCH_SRC   := $(wildcard bench/bench_*.c)
 BENCH_BIN   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
@@ -74,11 +78,23 @@ $(BUILD)/libsynth.a: $(LIB_OBJ)
 $(SYNTH): $(MAIN_OBJ) $(BUILD)/libsynth.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# tests/test_util.c: helpers every test program links (test_util.h)
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/test_util.o $(BUILD)/libsynth.a
+$(TEST_SUPPORT_LIB): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT))
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_LIB) $(BUILD)/libsynth.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libsynth.a
+# test_fuzz_replay links the fuzz targets it replays, compiled apart from
+# the clang fuzz build with their libFuzzer entry points renamed
+REPLAY_TARGETS := gguf tok api
+$(BUILD)/tests/replay_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(INC_tests) -DLLVMFuzzerInitialize=fz_$*_init -DLLVMFuzzerTestOneInput=fz_$*_one -c $< -o $@
+$(BUILD)/tests/test_fuzz_replay: $(BUILD)/tests/test_fuzz_replay.o $(patsubst %,$(BUILD)/tests/replay_%.o,$(REPLAY_TARGETS)) \
+                                  $(TEST_SUPPORT_LIB) $(BUILD)/libsynth.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(TEST_SUPPORT_LIB) $(BUILD)/libsynth.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The suite: every tests/test_* binary, then the script tests (tests/*.sh,

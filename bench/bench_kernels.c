@@ -39,6 +39,7 @@
 #include "tok.h"
 
 #define BENCH_PROG "bench_kernels"
+#include "../tests/fixture.h"
 #include "bench_common.inc"
 
 static uint64_t rs = 99;

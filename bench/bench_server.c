@@ -63,8 +63,9 @@
 #include "quant.h"
 #include "tok.h"
 
-#include "../tests/net_client.inc"
+#include "../tests/net_client.h"
 #define BENCH_PROG "bench_server"
+#include "../tests/fixture.h"
 #include "bench_common.inc"
 
 int openblas_get_num_threads(void);

@@ -2,7 +2,7 @@
  * test_attention.c - model_attention (model.h), the attention probe behind
  * `synth plot-attention`, against a naive computation written from arch.h:
  * the residual stream entering layer l comes from the naive reference
- * forward of tests/ref_naive.inc run on the first l layers only (their
+ * forward of tests/ref_naive.h run on the first l layers only (their
  * tensors are a prefix of the arch_tensors() list), then LayerNorm,
  * the variant's logits (ref_synth_logits, plus q.k / sqrt(dh) and the
  * sigmoid(alpha) mix for vanilla parts) and a causal softmax, in double.
@@ -24,7 +24,8 @@
 #include "model.h"
 #include "quant.h"
 #include "test.h"
-#include "ref_naive.inc"
+#include "fixture.h"
+#include "ref_naive.h"
 
 void openblas_set_num_threads(int n);
 
@@ -81,14 +82,10 @@ static int fixture_init(fixture *f, arch_variant v, int L, uint64_t seed, uint32
     int np;
     float **p = ref_alloc_params(&f->hp, &np);
     ref_randomize(&f->hp, seed, 1.0f, p);
-    ckpt_desc d = {
-        .hp = &f->hp, .name = "attn-test", .vocab = (const char *const *)f->voc.vocab, .n_vocab = f->voc.n_vocab,
-        .merges = (const char *const *)f->voc.merges, .n_merges = f->voc.n_merges, .eos_id = f->voc.eos,
-        .tensors = (const float *const *)p, .type = type,
-    };
-    int rc = ckpt_write_buffer(&d, &f->buf, &f->size, err, sizeof err);
+    int rc = fixture_ckpt_write(&f->hp, "attn-test", f->voc.vocab, f->voc.n_vocab, f->voc.merges, f->voc.n_merges,
+                                f->voc.eos, (const float *const *)p, type, &f->buf, &f->size, err, sizeof err);
     ref_free_params(p, np);
-    CHECK_MSG(rc == 0, "%s: ckpt_write_buffer: %s", f->what, err);
+    CHECK_MSG(rc == 0, "%s: fixture_ckpt_write: %s", f->what, err);
     if (rc) return -1;
     rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
     CHECK_MSG(rc == 0, "%s: model_load_buffer: %s", f->what, err);

@@ -3,7 +3,7 @@
  * token scored exactly once, context >= L/2 after the first window) for many
  * (n_text, L), word counting against hand counts, and eval_text /
  * eval_continuation on tiny models against the naive reference forward of
- * tests/ref_naive.inc (log-probs summed by hand over the planned windows).
+ * tests/ref_naive.h (log-probs summed by hand over the planned windows).
  */
 #include <math.h>
 #include <stdint.h>
@@ -18,8 +18,9 @@
 #include "model.h"
 #include "quant.h"
 #include "test.h"
+#include "fixture.h"
 #include "tok.h"
-#include "ref_naive.inc"
+#include "ref_naive.h"
 
 void openblas_set_num_threads(int n);
 
@@ -206,13 +207,9 @@ static int tiny_init(tiny *t, arch_variant v, int L, uint64_t seed)
     t->hp.fd_b = L / t->hp.fd_a;
     t->p = ref_alloc_params(&t->hp, &t->np);
     ref_randomize(&t->hp, seed, 1.0f, t->p);
-    ckpt_desc d = {
-        .hp = &t->hp, .name = "eval-test", .vocab = (const char *const *)t->voc.vocab, .n_vocab = t->voc.n_vocab,
-        .merges = (const char *const *)t->voc.merges, .n_merges = t->voc.n_merges, .eos_id = t->voc.eos,
-        .tensors = (const float *const *)t->p, .type = QUANT_F32,
-    };
-    int rc = ckpt_write_buffer(&d, &t->buf, &t->size, err, sizeof err);
-    CHECK_MSG(rc == 0, "ckpt_write_buffer: %s", err);
+    int rc = fixture_ckpt_write(&t->hp, "eval-test", t->voc.vocab, t->voc.n_vocab, t->voc.merges, t->voc.n_merges,
+                                t->voc.eos, (const float *const *)t->p, QUANT_F32, &t->buf, &t->size, err, sizeof err);
+    CHECK_MSG(rc == 0, "fixture_ckpt_write: %s", err);
     if (rc) return -1;
     rc = model_load_buffer(t->buf, t->size, &t->m, err, sizeof err);
     CHECK_MSG(rc == 0, "model_load_buffer: %s", err);

@@ -1,6 +1,6 @@
 /*
  * test_forward_ref.c - the inference engine (model.h) against an independent
- * naive reference of the forward pass (tests/ref_naive.inc, written from the
+ * naive reference of the forward pass (tests/ref_naive.h, written from the
  * specification in arch.h only).
  *
  * First the reference itself is checked on cases computed by hand (GPT-2
@@ -31,7 +31,8 @@
 
 #include "arch.h"
 #include "test.h"
-#include "ref_naive.inc"
+#include "fixture.h"
+#include "ref_naive.h"
 
 #ifndef REF_ONLY
 #include "ckpt.h"
@@ -618,13 +619,9 @@ static int fixture_init(fixture *f, arch_variant v, int cfg, uint64_t seed, uint
                 for (int64_t e = 0; e < t.n_elem; e++) w[e] *= 4.0f;
             }
     }
-    ckpt_desc d = {
-        .hp = &f->hp, .name = "ref-test", .vocab = (const char *const *)f->voc.vocab, .n_vocab = f->voc.n_vocab,
-        .merges = (const char *const *)f->voc.merges, .n_merges = f->voc.n_merges, .eos_id = f->voc.eos,
-        .tensors = (const float *const *)f->p, .type = type,
-    };
-    int rc = ckpt_write_buffer(&d, &f->buf, &f->size, err, sizeof err);
-    CHECK_MSG(rc == 0, "%s: ckpt_write_buffer: %d %s", f->what, rc, err);
+    int rc = fixture_ckpt_write(&f->hp, "ref-test", f->voc.vocab, f->voc.n_vocab, f->voc.merges, f->voc.n_merges,
+                                f->voc.eos, (const float *const *)f->p, type, &f->buf, &f->size, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s: fixture_ckpt_write: %d %s", f->what, rc, err);
     if (rc) return -1;
     rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
     CHECK_MSG(rc == 0 && f->m, "%s: model_load_buffer: %d %s", f->what, rc, err);

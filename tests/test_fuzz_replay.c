@@ -8,8 +8,8 @@
  * fuzz_http is not replayed here (it needs the server threads and a port;
  * test_server covers those paths).
  *
- * The targets are compiled in by #include, each with its libFuzzer entry
- * points renamed.
+ * The targets are linked in as objects compiled from tests/fuzz/fuzz_T.c
+ * with their libFuzzer entry points renamed (see the Makefile).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -17,26 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LLVMFuzzerInitialize fz_gguf_init
-#define LLVMFuzzerTestOneInput fz_gguf_one
-#include "fuzz/fuzz_gguf.c"
-#undef LLVMFuzzerInitialize
-#undef LLVMFuzzerTestOneInput
-#undef REQUIRE
-
-#define LLVMFuzzerInitialize fz_tok_init
-#define LLVMFuzzerTestOneInput fz_tok_one
-#include "fuzz/fuzz_tok.c"
-#undef LLVMFuzzerInitialize
-#undef LLVMFuzzerTestOneInput
-#undef REQUIRE
-
-#define LLVMFuzzerTestOneInput fz_api_one
-#include "fuzz/fuzz_api.c"
-#undef LLVMFuzzerTestOneInput
-#undef REQUIRE
-
 #include "test.h"
+
+/* The targets, linked as objects with their libFuzzer entry points renamed
+ * (the Makefile's REPLAY_TARGETS: -DLLVMFuzzerTestOneInput=fz_T_one). */
+int fz_gguf_init(int *argc, char ***argv);
+int fz_gguf_one(const uint8_t *data, size_t size);
+int fz_tok_init(int *argc, char ***argv);
+int fz_tok_one(const uint8_t *data, size_t size);
+int fz_api_one(const uint8_t *data, size_t size);
 
 /* Run fn on every file of dir; returns the number of files (-1: no dir). */
 static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))

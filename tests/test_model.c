@@ -29,6 +29,7 @@
 #include "ops.h"
 #include "quant.h"
 #include "test.h"
+#include "fixture.h"
 #include "test_util.h"
 #include "tok.h"
 
@@ -79,40 +80,20 @@ static void make_params(fixture *f, uint64_t seed)
     free(ts);
 }
 
-static char **byte_vocab(int n_vocab)
-{
-    char **v = calloc((size_t)n_vocab, sizeof *v);
-    for (int b = 0; b < 256; b++) {
-        char u[2];
-        int k = tok_byte_to_utf8((uint8_t)b, u);
-        v[b] = calloc(3, 1);
-        memcpy(v[b], u, (size_t)k);
-    }
-    for (int i = 256; i < n_vocab; i++) {
-        v[i] = malloc(32);
-        snprintf(v[i], 32, i == n_vocab - 1 ? "<|endoftext|>" : "<tok%d>", i);
-    }
-    return v;
-}
-
 /* Write the parameters as a checkpoint of `type` and load it. */
 static int fixture_load(fixture *f, uint32_t type)
 {
-    char **vocab = byte_vocab(f->hp.n_vocab);
-    ckpt_desc d = {
-        .hp = &f->hp, .name = "tiny", .vocab = (const char *const *)vocab, .n_vocab = f->hp.n_vocab,
-        .merges = NULL, .n_merges = 0, .eos_id = f->hp.n_vocab - 1,
-        .tensors = (const float *const *)f->p, .type = type,
-    };
-    char err[256] = "";
-    int rc = ckpt_write_buffer(&d, &f->buf, &f->size, err, sizeof err);
-    CHECK_MSG(rc == 0, "ckpt_write_buffer: %s", err);
+    char **vocab = fixture_byte_vocab(f->hp.n_vocab);
+    char err[256] = "out of memory";
+    int rc = vocab ? fixture_ckpt_write(&f->hp, "tiny", vocab, f->hp.n_vocab, NULL, 0, f->hp.n_vocab - 1,
+                                        (const float *const *)f->p, type, &f->buf, &f->size, err, sizeof err)
+                   : -1;
+    CHECK_MSG(rc == 0, "fixture_ckpt_write: %s", err);
     if (rc == 0) {
         rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
         CHECK_MSG(rc == 0, "model_load_buffer: %s", err);
     }
-    for (int i = 0; i < f->hp.n_vocab; i++) free(vocab[i]);
-    free(vocab);
+    if (vocab) tok_free_strings(vocab, f->hp.n_vocab);
     return rc;
 }
 

@@ -42,8 +42,8 @@
 #include "test.h"
 #include "tok.h"
 
-#include "fixture_ckpt.inc"
-#include "net_client.inc"
+#include "fixture.h"
+#include "net_client.h"
 
 #define PREFIX_MIN_TOKENS 16  /* srv_worker.c's PREFIX_MIN */
 
@@ -441,7 +441,7 @@ static int sse_parse(const char *body, json_t **ev, int cap, int *done_marker)
 
 /* ------------------------------------------------------------ tests */
 
-/* The shared chunked decoder (net_client.inc) against a hand-made body with
+/* The shared chunked decoder (net_client.h) against a hand-made body with
  * extensions, upper-case hex, a bare LF and a trailer, cut in two at every
  * byte, and on malformed streams. The server's own chunked responses go
  * through it one byte at a time in every other test (dechunk). */

@@ -26,6 +26,7 @@
 #include "quant.h"
 #include "srv_static.h"
 #include "test.h"
+#include "fixture.h"
 #include "test_util.h"
 #include "tok.h"
 
@@ -209,25 +210,17 @@ static int fixture_init(fixture *f, arch_variant v)
     for (int i = 0; i < f->n; i++)
         if (f->ts[i].kind == T_RANDOM || f->ts[i].kind == T_RANDOM_A || f->ts[i].kind == T_RANDOM_B)
             for (int64_t e = 0; e < f->ts[i].n_elem; e++) f->p[i][e] = 2.0f * tu_frand();
-    char **vocab = calloc(257, sizeof *vocab);
-    for (int b = 0; b < 256; b++) {
-        char u[2];
-        int k = tok_byte_to_utf8((uint8_t)b, u);
-        vocab[b] = calloc(3, 1);
-        memcpy(vocab[b], u, (size_t)k);
-    }
-    vocab[256] = strdup("<|endoftext|>");
-    ckpt_desc d = {.hp = &f->hp, .name = "static", .vocab = (const char *const *)vocab, .n_vocab = 257,
-                   .eos_id = 256, .tensors = (const float *const *)f->p, .type = QUANT_F32};
-    char err[256] = "";
-    int rc = ckpt_write_buffer(&d, &f->buf, &f->size, err, sizeof err);
-    CHECK_MSG(rc == 0, "ckpt_write_buffer: %s", err);
+    char **vocab = fixture_byte_vocab(257);
+    char err[256] = "out of memory";
+    int rc = vocab ? fixture_ckpt_write(&f->hp, "static", vocab, 257, NULL, 0, 256, (const float *const *)f->p,
+                                        QUANT_F32, &f->buf, &f->size, err, sizeof err)
+                   : -1;
+    CHECK_MSG(rc == 0, "fixture_ckpt_write: %s", err);
     if (rc == 0) {
         rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
         CHECK_MSG(rc == 0, "model_load_buffer: %s", err);
     }
-    for (int i = 0; i < 257; i++) free(vocab[i]);
-    free(vocab);
+    if (vocab) tok_free_strings(vocab, 257);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include "arch.h"
 #include "test.h"
+#include "fixture.h"
 #include "ckpt.h"
 #include "model.h"
 #include "quant.h"
@@ -277,17 +278,16 @@ TEST(test_dropout)
  * inference engine (model_step), the trainer's logits within 1e-4. */
 TEST(test_matches_inference)
 {
-    char *vocab[257];
-    for (int i = 0; i < 256; i++) {
-        char b[3] = {0};
-        tok_byte_to_utf8((uint8_t)i, b);
-        vocab[i] = strdup(b);
-    }
-    vocab[256] = strdup("<|endoftext|>");
+    char **vocab = fixture_byte_vocab(257);
+    CHECK(vocab != NULL);
+    if (!vocab) return;
     char path[] = "/tmp/test_train_XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
-    if (fd < 0) return;
+    if (fd < 0) {
+        tok_free_strings(vocab, 257);
+        return;
+    }
     close(fd);
     for (int v = 0; v < ARCH_N_VARIANTS; v++) {
         arch_hparams hp;
@@ -344,7 +344,7 @@ TEST(test_matches_inference)
         train_net_f_free(n);
     }
     unlink(path);
-    for (int i = 0; i < 257; i++) free(vocab[i]);
+    tok_free_strings(vocab, 257);
 }
 
 /* ---- whole runs through train_run ---- */

@@ -45,11 +45,14 @@ $(FUZZ_BUILD)/server/srv_static_data.o: $(WEB_FILES)
 $(FUZZ_BUILD)/libsynth.a: $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libsynth.a
+# the targets' share of the test support library (tests/fixture.h, tests/net_client.h)
+FUZZ_SUPPORT := $(FUZZ_BUILD)/tests/fixture.o $(FUZZ_BUILD)/tests/net_client.o
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_SUPPORT) $(FUZZ_BUILD)/libsynth.a
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 # the seed generator is a plain program (no libFuzzer main)
-$(FUZZ_BUILD)/fuzz_mkseed: $(FUZZ_BUILD)/tests/fuzz/fuzz_mkseed.o $(FUZZ_BUILD)/libsynth.a
+$(FUZZ_BUILD)/fuzz_mkseed: $(FUZZ_BUILD)/tests/fuzz/fuzz_mkseed.o $(FUZZ_SUPPORT) $(FUZZ_BUILD)/libsynth.a
 	$(FUZZ_CC) -fsanitize=address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)

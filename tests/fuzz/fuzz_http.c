@@ -1,7 +1,7 @@
 /*
  * fuzz_http.c - libFuzzer target: the HTTP server end to end, in process.
  *
- * LLVMFuzzerInitialize writes a tiny model (tests/fuzz/fuzz_fixture.h,
+ * LLVMFuzzerInitialize writes a tiny model (tests/fixture.h,
  * random variant, q8_0, context 64) to a temporary file and starts the real
  * server (srv_run: libuv loop + libmicrohttpd + the inference worker) on a
  * thread, on a free loopback port, with small limits (body 64 KiB, batch 4,
@@ -37,10 +37,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fuzz_fixture.h"
+#include "arch.h"
+#include "quant.h"
+#include "../fixture.h"
 #include "srv_core.h"
 
-#include "../net_client.inc"
+#include "../net_client.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -107,7 +109,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     signal(SIGPIPE, SIG_IGN);
     void *buf = NULL;
     size_t size = 0;
-    if (fz_model_buffer(ARCH_RANDOM, QUANT_Q8_0, 64, 1, &buf, &size)) {
+    if (fixture_model_buffer(ARCH_RANDOM, QUANT_Q8_0, 64, 1, &buf, &size)) {
         fprintf(stderr, "fuzz_http: cannot build the model\n");
         abort();
     }

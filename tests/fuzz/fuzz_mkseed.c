@@ -1,6 +1,6 @@
 /*
  * fuzz_mkseed.c - write the GGUF seed corpus of fuzz_gguf: tiny valid
- * checkpoints (tests/fuzz/fuzz_fixture.h) of each attention variant, in
+ * checkpoints (tests/fixture.h) of each attention variant, in
  * each tensor type, so the fuzzer starts past the header checks. The
  * committed files in tests/fuzz/corpus/gguf were made with
  *   fuzz_mkseed tests/fuzz/corpus/gguf
@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fuzz_fixture.h"
+#include "arch.h"
+#include "quant.h"
+#include "../fixture.h"
 
 int main(int argc, char **argv)
 {
@@ -31,7 +33,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
         void *buf = NULL;
         size_t size = 0;
-        if (fz_model_buffer(seeds[i].v, seeds[i].type, seeds[i].n_ctx, seeds[i].n_layer, &buf, &size)) {
+        if (fixture_model_buffer(seeds[i].v, seeds[i].type, seeds[i].n_ctx, seeds[i].n_layer, &buf, &size)) {
             fprintf(stderr, "fuzz_mkseed: cannot build seed %zu\n", i);
             return 1;
         }

@@ -3,7 +3,7 @@
  *
  * The first input byte picks a mode, the rest is the payload:
  *   0  tok_encode of the bytes on a fixed vocabulary (learned once from
- *      fz_corpus, 400 tokens with eos); decode(encode(x)) must equal x,
+ *      fixture_corpus, 400 tokens with eos); decode(encode(x)) must equal x,
  *      every id must be in range and never the eos token.
  *   1  tok_decode of the payload read as little-endian int32 ids: ids out
  *      of range must give TOK_EINVAL, in-range ids must decode, with and
@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_fixture.h"
 #include "tok.h"
+#include "../fixture.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,7 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (fz_tok_create(400, &g_tok)) {
+    if (fixture_tok_create(400, &g_tok)) {
         fprintf(stderr, "fuzz_tok: cannot build the vocabulary\n");
         abort();
     }

@@ -1,48 +1,14 @@
-/*
- * ref_naive.inc - an independent, naive reference of the Synthesizer LM
- * forward pass, written only from the specification in model/arch.h: plain
- * loops in double precision, no BLAS, nothing from model/ except the tensor
- * table and the PRNG of arch.c. Included by tests/test_forward_ref.c and
- * tests/test_eval.c (the Makefile links each test alone with libsynth.a, so
- * the reference cannot be a separate object).
- *
- * Reading of arch.h used here (every linear layer is y = W x + b with W
- * [out, in] row-major):
- *   x_p = token_embd[t_p] + position_embd[p]
- *   per layer: u = LN(x; attn_norm), v = W_v u + b_v, for vanilla parts also
- *     q = W_q u + b_q, k = W_k u + b_k; head h uses columns [h dh, (h+1) dh).
- *     synthesizer logits of head h, row i (only j <= i are used):
- *       random/fixed_random  R[h, i, j]
- *       factorized_random    sum_r R1[h, i, r] R2[h, j, r]
- *       dense                z = relu(W1[h dh : (h+1) dh, :] u_i + b1[h dh ..])  [dh]
- *                            S[j] = W2[h, j, :] . z + b2[h, j]
- *       factorized_dense     zA = relu(A1 rows of head h . u_i + bA1), Av = A2[h] zA + bA2[h]  [a]
- *                            zB likewise with B1/B2                                      [b]
- *                            S[j] = Av[j % a] * Bv[j / a]
- *       vanilla              q_i . k_j / sqrt(dh) (head slices)
- *       mixes                (1 - sigmoid(alpha_h)) * vanilla + sigmoid(alpha_h) * synth
- *     A = softmax over j in 0..i, y_i[head h] = sum_j A[j] v_j[head h]
- *     x = x + W_o y + b_o
- *     x = x + W_down gelu_tanh(W_up LN(x; ffn_norm) + b_up) + b_down
- *   logits_p = LN(x_p; output_norm) . token_embd^T
- *   LN(x) = (x - mean) / sqrt(var + eps) * w + b, var biased (divide by d).
- */
+/* ref_naive.c - the naive reference (ref_naive.h: the specification it is
+ * written from and every contract). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
+#include "ref_naive.h"
 
-/* Not every test uses every helper. */
-#define REF_FN static __attribute__((unused))
-
-/* ---- GPT-2 byte mapping, written from the description in tok.h ---- */
-
-/* Code point of byte b: 33..126, 161..172, 174..255 map to themselves, the
- * other 68 bytes to U+0100.. in increasing byte order. */
-REF_FN unsigned ref_byte_codepoint(int b)
+unsigned ref_byte_codepoint(int b)
 {
     int n = 0;
     for (int c = 0; c < 256; c++) {
@@ -53,8 +19,7 @@ REF_FN unsigned ref_byte_codepoint(int b)
     return 0;
 }
 
-/* UTF-8 of the mapped byte into out (NUL-terminated); returns the length. */
-REF_FN int ref_byte_utf8(int b, char out[3])
+int ref_byte_utf8(int b, char out[3])
 {
     unsigned cp = ref_byte_codepoint(b);
     if (cp < 0x80) {
@@ -68,16 +33,7 @@ REF_FN int ref_byte_utf8(int b, char out[3])
     return 2;
 }
 
-/* ---- a tiny vocabulary: 256 byte tokens, merges, "<|endoftext|>" last ---- */
-
-#define REF_MAX_MERGES 256
-typedef struct {
-    char *vocab[256 + REF_MAX_MERGES + 1];
-    char *merges[REF_MAX_MERGES];
-    int n_vocab, n_merges, eos;
-} ref_vocab;
-
-REF_FN char *ref_strdup(const char *s)
+static char *ref_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);
@@ -86,7 +42,7 @@ REF_FN char *ref_strdup(const char *s)
 }
 
 /* Mapped string of a byte string. */
-REF_FN void ref_map_bytes(const char *bytes, char *out)
+static void ref_map_bytes(const char *bytes, char *out)
 {
     out[0] = 0;
     for (const char *p = bytes; *p; p++) {
@@ -96,7 +52,7 @@ REF_FN void ref_map_bytes(const char *bytes, char *out)
     }
 }
 
-REF_FN int ref_vocab_has(const ref_vocab *v, const char *s)
+static int ref_vocab_has(const ref_vocab *v, const char *s)
 {
     for (int i = 0; i < v->n_vocab; i++)
         if (strcmp(v->vocab[i], s) == 0) return 1;
@@ -105,7 +61,7 @@ REF_FN int ref_vocab_has(const ref_vocab *v, const char *s)
 
 /* Add merge "left right" (byte strings) if both sides exist and the result
  * is new. */
-REF_FN void ref_vocab_merge(ref_vocab *v, const char *left, const char *right)
+static void ref_vocab_merge(ref_vocab *v, const char *left, const char *right)
 {
     char l[64], r[64], lr[128], m[160];
     ref_map_bytes(left, l);
@@ -118,9 +74,7 @@ REF_FN void ref_vocab_merge(ref_vocab *v, const char *left, const char *right)
     v->vocab[v->n_vocab++] = ref_strdup(lr);
 }
 
-/* 256 bytes (in byte order), n_merges merges (a few English ones, then
- * letter pairs), eos last: n_vocab = 257 + n_merges. */
-REF_FN void ref_vocab_build(ref_vocab *v, int n_merges)
+void ref_vocab_build(ref_vocab *v, int n_merges)
 {
     static const char *const pairs[][2] = {
         {" ", "t"}, {"t", "h"}, {"h", "e"}, {" t", "h"}, {" th", "e"}, {" ", "a"}, {"i", "n"},
@@ -145,17 +99,14 @@ REF_FN void ref_vocab_build(ref_vocab *v, int n_merges)
     v->vocab[v->n_vocab++] = ref_strdup("<|endoftext|>");
 }
 
-REF_FN void ref_vocab_free(ref_vocab *v)
+void ref_vocab_free(ref_vocab *v)
 {
     for (int i = 0; i < v->n_vocab; i++) free(v->vocab[i]);
     for (int i = 0; i < v->n_merges; i++) free(v->merges[i]);
     memset(v, 0, sizeof *v);
 }
 
-/* ---- parameters ---- */
-
-/* One malloc'd f32 array per tensor, in arch_tensors() order. */
-REF_FN float **ref_alloc_params(const arch_hparams *hp, int *n_out)
+float **ref_alloc_params(const arch_hparams *hp, int *n_out)
 {
     int n = arch_tensors(hp, NULL, 0);
     arch_tensor *t = calloc((size_t)n, sizeof *t);
@@ -167,17 +118,14 @@ REF_FN float **ref_alloc_params(const arch_hparams *hp, int *n_out)
     return p;
 }
 
-REF_FN void ref_free_params(float **p, int n)
+void ref_free_params(float **p, int n)
 {
     if (!p) return;
     for (int i = 0; i < n; i++) free(p[i]);
     free(p);
 }
 
-/* Make every term of the network matter: start from arch_init_params, then
- * rescale the matrices so activations are O(1) (std 1/sqrt(fan_in)), draw
- * nonzero biases, norm weights 1 + noise, norm biases, and alpha. */
-REF_FN void ref_randomize(const arch_hparams *hp, uint64_t seed, float rstd, float **p)
+void ref_randomize(const arch_hparams *hp, uint64_t seed, float rstd, float **p)
 {
     int n = arch_tensors(hp, NULL, 0);
     arch_tensor *t = calloc((size_t)n, sizeof *t);
@@ -214,17 +162,7 @@ REF_FN void ref_randomize(const arch_hparams *hp, uint64_t seed, float rstd, flo
     free(t);
 }
 
-/* ---- the reference model ---- */
-
-typedef struct {
-    arch_hparams hp;
-    int n_t;
-    arch_tensor *t;
-    double **w;     /* double copy of each tensor */
-    int *idx;       /* [(n_layer + 1) * T_N_KINDS]: tensor index of (layer, kind) or -1 */
-} ref_model;
-
-REF_FN int ref_model_init(ref_model *rm, const arch_hparams *hp, const float *const *p)
+int ref_model_init(ref_model *rm, const arch_hparams *hp, const float *const *p)
 {
     memset(rm, 0, sizeof *rm);
     rm->hp = *hp;
@@ -245,7 +183,7 @@ REF_FN int ref_model_init(ref_model *rm, const arch_hparams *hp, const float *co
     return 0;
 }
 
-REF_FN void ref_model_free(ref_model *rm)
+void ref_model_free(ref_model *rm)
 {
     if (rm->w)
         for (int i = 0; i < rm->n_t; i++) free(rm->w[i]);
@@ -255,14 +193,13 @@ REF_FN void ref_model_free(ref_model *rm)
     memset(rm, 0, sizeof *rm);
 }
 
-/* Weights of (layer, kind); layer -1 for globals. NULL if absent. */
-REF_FN const double *ref_w(const ref_model *rm, int layer, arch_kind k)
+const double *ref_w(const ref_model *rm, int layer, arch_kind k)
 {
     int i = rm->idx[(layer + 1) * T_N_KINDS + k];
     return i < 0 ? NULL : rm->w[i];
 }
 
-REF_FN void ref_layernorm(const double *x, const double *w, const double *b, int d, double eps, double *out)
+void ref_layernorm(const double *x, const double *w, const double *b, int d, double eps, double *out)
 {
     double mean = 0.0, var = 0.0;
     for (int e = 0; e < d; e++) mean += x[e];
@@ -273,8 +210,7 @@ REF_FN void ref_layernorm(const double *x, const double *w, const double *b, int
     for (int e = 0; e < d; e++) out[e] = (x[e] - mean) * inv * w[e] + b[e];
 }
 
-/* out[o] = sum_i W[o, i] x[i] + b[o] for o in [o0, o0 + n_out), W [*, n_in]. */
-REF_FN void ref_linear(const double *W, const double *b, const double *x, int n_in, int o0, int n_out, double *out)
+void ref_linear(const double *W, const double *b, const double *x, int n_in, int o0, int n_out, double *out)
 {
     for (int o = 0; o < n_out; o++) {
         double s = b ? b[o0 + o] : 0.0;
@@ -283,17 +219,16 @@ REF_FN void ref_linear(const double *W, const double *b, const double *x, int n_
     }
 }
 
-REF_FN double ref_gelu(double x)
+double ref_gelu(double x)
 {
     return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
-REF_FN double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-REF_FN double ref_relu(double x) { return x > 0.0 ? x : 0.0; }
+static double ref_relu(double x) { return x > 0.0 ? x : 0.0; }
 
-/* Synthesizer logits of head h for query position i (input u_i), j in 0..i. */
-REF_FN void ref_synth_logits(const ref_model *rm, int il, int h, int i, const double *ui, double *S)
+void ref_synth_logits(const ref_model *rm, int il, int h, int i, const double *ui, double *S)
 {
     const arch_hparams *hp = &rm->hp;
     const int d = hp->n_embd, H = hp->n_head, dh = d / H, L = hp->n_ctx;
@@ -349,10 +284,7 @@ REF_FN void ref_synth_logits(const ref_model *rm, int il, int h, int i, const do
     }
 }
 
-/* Forward over tokens[0..n) at positions 0..n-1 (n <= L). logits [n, V]
- * (may be NULL), hidden [n, d] = the residual stream before the final norm
- * (may be NULL). Returns 0, or -1 on bad input. */
-REF_FN int ref_forward(const ref_model *rm, const int32_t *tokens, int n, double *logits, double *hidden)
+int ref_forward(const ref_model *rm, const int32_t *tokens, int n, double *logits, double *hidden)
 {
     const arch_hparams *hp = &rm->hp;
     const int d = hp->n_embd, H = hp->n_head, dh = d / H, F = hp->n_ff, V = hp->n_vocab;
@@ -437,8 +369,7 @@ REF_FN int ref_forward(const ref_model *rm, const int32_t *tokens, int n, double
     return 0;
 }
 
-/* log softmax of row at index t. */
-REF_FN double ref_logprob(const double *row, int V, int t)
+double ref_logprob(const double *row, int V, int t)
 {
     double mx = row[0], s = 0.0;
     for (int i = 1; i < V; i++) mx = row[i] > mx ? row[i] : mx;
@@ -446,8 +377,7 @@ REF_FN double ref_logprob(const double *row, int V, int t)
     return row[t] - mx - log(s);
 }
 
-/* Index of the maximum (lowest on ties) and the gap to the runner-up. */
-REF_FN int ref_argmax(const double *row, int V, double *gap)
+int ref_argmax(const double *row, int V, double *gap)
 {
     int best = 0;
     for (int i = 1; i < V; i++)
@@ -459,8 +389,7 @@ REF_FN int ref_argmax(const double *row, int V, double *gap)
     return best;
 }
 
-/* Causal softmax of the static logits of (layer, head): out [L, L]. */
-REF_FN void ref_static_attention(const ref_model *rm, int il, int h, double *out)
+void ref_static_attention(const ref_model *rm, int il, int h, double *out)
 {
     const int L = rm->hp.n_ctx;
     double *S = malloc(sizeof(double) * (size_t)L);

@@ -1,19 +1,19 @@
-/*
- * tests/net_client.inc - the loopback TCP client pieces shared by the
- * server test (tests/test_server.c), the server benchmark
- * (bench/bench_server.c) and the HTTP fuzz target (tests/fuzz/fuzz_http.c):
- * connect to 127.0.0.1:PORT, send a whole buffer, find a free port, a
- * monotonic clock, decode a chunked response body. Included (not linked) so each program stays one
- * translation unit with its own build rule; `static inline` so a program
- * that uses only some of them gets no unused-function warnings.
- *
- * Needs <arpa/inet.h>, <errno.h>, <netinet/in.h>, <stdint.h>, <string.h>,
- * <sys/socket.h>, <sys/time.h>, <time.h>, <unistd.h> (and includes <poll.h>).
- */
+/* net_client.c - the loopback TCP client of the tests, the server benchmark
+ * and the HTTP fuzz target (net_client.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
-/* Seconds on the monotonic clock. */
-static inline double net_now(void)
+#include "net_client.h"
+
+double net_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -26,7 +26,7 @@ static inline double net_now(void)
  * server's accept queue is full, for a SYN retransmit of 1 s - and connect
  * does not restart: the handshake goes on in the kernel, so wait for it
  * (poll for writable) and take its result from SO_ERROR. */
-static inline int net_connect_resume(int fd)
+static int net_connect_resume(int fd)
 {
     if (errno != EINTR) return 0;
     struct pollfd pf = {fd, POLLOUT, 0};
@@ -39,11 +39,7 @@ static inline int net_connect_resume(int fd)
     return pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0;
 }
 
-/* A connected socket to 127.0.0.1:port, or -1. recv_timeout_s > 0 bounds
- * every recv (SO_RCVTIMEO) so a silent server fails the caller instead of
- * hanging it; 0 leaves recv blocking (the caller polls). Close-on-exec, so
- * servers the caller starts later do not inherit it. */
-static inline int net_connect(int port, int recv_timeout_s)
+int net_connect(int port, int recv_timeout_s)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -62,8 +58,7 @@ static inline int net_connect(int port, int recv_timeout_s)
     return fd;
 }
 
-/* Send all n bytes (no SIGPIPE); 0, or -1 when the peer is gone. */
-static inline int net_send_all(int fd, const char *p, size_t n)
+int net_send_all(int fd, const char *p, size_t n)
 {
     while (n) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
@@ -75,10 +70,7 @@ static inline int net_send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* A loopback port that was free a moment ago (bind to port 0, read the
- * port, close), or -1. Racy by nature; the callers start one server on it
- * at once and retry on a failed start. */
-static inline int net_free_port(void)
+int net_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
@@ -91,23 +83,7 @@ static inline int net_free_port(void)
     return ok ? ntohs(a.sin_port) : -1;
 }
 
-/* Incremental decoder of an HTTP/1.1 chunked body (RFC 9112 section 7.1):
- * hex size [;extensions] CRLF, data CRLF, ..., a zero size, trailer lines,
- * CRLF. Bytes may arrive split anywhere; net_chunked_feed decodes them in
- * place (the output never runs ahead of the input) and keeps its state
- * between calls. A bare LF is accepted for CRLF. Zero-initialise. */
-typedef struct {
-    int state;       /* one of the NET_CK_* below */
-    int digits;      /* hex digits of the size read so far (bounded) */
-    uint64_t left;   /* size being read, then data bytes still to copy */
-} net_chunked;
-
-enum { NET_CK_SIZE, NET_CK_EXT, NET_CK_DATA, NET_CK_DATA_END, NET_CK_TRAILER, NET_CK_TRAILER_LINE, NET_CK_DONE };
-
-/* Decode n bytes at p in place; returns the decoded length (data bytes now
- * at p[0..]), or -1 for a malformed stream (a bad size, a size over 2^60,
- * no CRLF after data). Bytes after the end of the body are ignored. */
-static inline long net_chunked_feed(net_chunked *c, char *p, size_t n)
+long net_chunked_feed(net_chunked *c, char *p, size_t n)
 {
     size_t in = 0, out = 0;
     while (in < n && c->state != NET_CK_DONE) {
@@ -165,8 +141,7 @@ static inline long net_chunked_feed(net_chunked *c, char *p, size_t n)
     return (long)out;
 }
 
-/* 1 once the terminating zero-size chunk and its trailer were decoded. */
-static inline int net_chunked_done(const net_chunked *c)
+int net_chunked_done(const net_chunked *c)
 {
     return c->state == NET_CK_DONE;
 }
