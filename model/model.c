@@ -485,6 +485,16 @@ int model_context_keep(const model *m)
     return m && m->hp.n_ctx >= 2 ? m->hp.n_ctx / 2 : 1;
 }
 
+int model_decode_seq(const model *m, model_cache *c, int slot, const int32_t *hist, int n_hist, model_seq *seq)
+{
+    *seq = (model_seq){slot, 1, hist + n_hist - 1, 0};
+    if (model_cache_len(c, slot) < m->hp.n_ctx) return 0;
+    const int keep = model_context_keep(m);
+    model_cache_reset(c, slot);
+    *seq = (model_seq){slot, keep, hist + n_hist - keep, 0};
+    return 1;
+}
+
 int model_cache_copy(model_cache *c, int dst, int src, int n)
 {
     if (!c || dst < 0 || dst >= c->n_slots || src < 0 || src >= c->n_slots || dst == src || n < 0 ||

@@ -172,6 +172,15 @@ typedef struct {
  * range, or len + n_tokens would exceed n_ctx. */
 int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float *logits);
 
+/* The decode row of a generating sequence, the one rule of the CLI and the
+ * server: hist[0..n_hist) holds its tokens so far, the last one sampled
+ * and not yet fed. The row feeds that token; when the slot is full it
+ * resets the slot and feeds the last model_context_keep(m) tokens again
+ * from position 0 (a context shift; returns 1, else 0). n_hist must be at
+ * least model_context_keep(m) when the slot is full (it is: the slot
+ * holds n_ctx of those tokens). */
+int model_decode_seq(const model *m, model_cache *c, int slot, const int32_t *hist, int n_hist, model_seq *seq);
+
 /* model_step where sequence q with tg[q].targets set is scored (see
  * model_target) and adds no logits rows; logits may be NULL when every
  * sequence is scored. Also MODEL_EINVAL for a target id out of range or a

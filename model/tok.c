@@ -617,6 +617,14 @@ size_t tok_eos_text_prefix(const tok_t *t, const char *text, size_t len)
     return len >= spn && !memcmp(text, sp, spn) ? spn : 0;
 }
 
+int tok_drop_lead_eos(const tok_t *t, int32_t *ids, size_t *n)
+{
+    if (!t || t->eos_id < 0 || !ids || *n == 0 || ids[0] != t->eos_id) return 0;
+    memmove(ids, ids + 1, (*n - 1) * sizeof *ids);
+    (*n)--;
+    return 1;
+}
+
 int tok_decode(const tok_t *t, const int32_t *ids, size_t n, int with_special, char **out, size_t *len)
 {
     if (out)

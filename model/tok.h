@@ -76,6 +76,11 @@ int tok_encode_special(const tok_t *t, const char *text, size_t len, int32_t **i
  * before a text anyway (scoring), a text that starts with it gets no
  * second one. */
 size_t tok_eos_text_prefix(const tok_t *t, const char *text, size_t len);
+/* A prompt gets one end-of-text token before it (its context), never two:
+ * when ids[0..*n) starts with the end-of-text id, drop it (shift the rest,
+ * *n - 1) and return 1; else 0. The CLI and the server both prepare
+ * generation prompts with it. */
+int tok_drop_lead_eos(const tok_t *t, int32_t *ids, size_t *n);
 /* Decode ids to bytes; *out is malloc'd and NUL-terminated (the NUL not
  * counted in *len). Ids out of range: TOK_EINVAL. Special tokens (eos)
  * decode to nothing unless with_special. */

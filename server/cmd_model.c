@@ -175,8 +175,8 @@ static int generate_loop(model *m, const gen_opts *o)
     sampler_init(&s, &o->sp);
     /* as the server: end-of-text before the prompt when the model has one,
      * not a second one when the prompt starts with it */
-    size_t skip = tok_eos_text_prefix(tk, o->prompt, strlen(o->prompt));
-    if (tok_encode_special(tk, o->prompt + skip, strlen(o->prompt) - skip, &ptoks, &np)) goto done;
+    if (tok_encode_special(tk, o->prompt, strlen(o->prompt), &ptoks, &np)) goto done;
+    tok_drop_lead_eos(tk, ptoks, &np);
     const int lead = tok_eos(tk) >= 0 ? 1 : 0;
     if (np + (size_t)lead > (size_t)hp->n_ctx) {
         fprintf(stderr, "synth generate: prompt is %zu tokens; the context holds %d%s\n", np, hp->n_ctx,
@@ -209,15 +209,7 @@ static int generate_loop(model *m, const gen_opts *o)
         if (id == tok_eos(tk)) { why = "eos"; break; }
         write_token(tk, id);
         hist[n_hist++] = id;
-        seq.n_tokens = 1;
-        seq.tokens = &hist[n_hist - 1];
-        if (model_cache_len(c, 0) >= hp->n_ctx) { /* full: go on from its last half (model.h) */
-            const int keep = model_context_keep(m);
-            model_cache_reset(c, 0);
-            seq.n_tokens = keep;
-            seq.tokens = &hist[n_hist - keep];
-            shifts++;
-        }
+        shifts += model_decode_seq(m, c, 0, hist, n_hist, &seq);   /* the server's rule */
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

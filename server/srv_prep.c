@@ -107,13 +107,10 @@ static void setup_generate(srv_server *s, srv_req *r)
         }
     }
     int lead = s->eos >= 0 ? 1 : 0;
-    if (lead && n > 0 && ids[0] == s->eos) { /* it is there already: no second one */
-        memmove(ids, ids + 1, (n - 1) * sizeof *ids);
-        n--;
-        /* echo lists it, so that the echoed tokens are the ones sent
-         * (lm-evaluation-harness indexes token_logprobs by them) */
-        r->echo_eos = 1;
-    }
+    /* it is there already: no second one; echo lists it, so that the
+     * echoed tokens are the ones sent (lm-evaluation-harness indexes
+     * token_logprobs by them) */
+    if (tok_drop_lead_eos(s->tok, ids, &n)) r->echo_eos = 1;
     int max_new = g->max_tokens, L = s->n_ctx;
     if (n + (size_t)lead == 0) {
         free(ids);

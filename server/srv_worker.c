@@ -681,17 +681,10 @@ static void step(srv_worker *w)
     for (int i = 0; i < w->max_batch; i++) {
         srv_req *r = w->run[i];
         if (!r || !r->prefilled) continue;
-        w->seqs[nseq] = (model_seq){r->slot, 1, r->hist + r->n_hist - 1, 0};
-        if (model_cache_len(w->cache, r->slot) >= s->n_ctx) {
-            /* The context is full: go on from its last half, computed again
-             * from position 0 (the model learned absolute positions, so the
-             * cached rows cannot just move). One row of logits, like a
-             * decode row; the step holds n_ctx / 2 more tokens this once. */
-            const int keep = model_context_keep(s->m);
-            model_cache_reset(w->cache, r->slot);
-            w->seqs[nseq] = (model_seq){r->slot, keep, r->hist + r->n_hist - keep, 0};
-            r->n_shift++;
-        }
+        /* a full context goes on from its last half (model.h): one row
+         * of logits, like a decode row; the step holds n_ctx / 2 more
+         * tokens this once */
+        r->n_shift += model_decode_seq(s->m, w->cache, r->slot, r->hist, r->n_hist, &w->seqs[nseq]);
         w->tg[nseq] = (model_target){NULL, NULL, NULL};
         w->seq_req[nseq] = r;
         w->seq_chunk[nseq++] = 0;

@@ -726,6 +726,40 @@ TEST(test_cache_copy_prefix)
     g_vt = MODEL_CACHE_F32;
 }
 
+/* model_decode_seq, the CLI's and the server's decode rule: below a full
+ * slot it feeds the last token alone; at a full slot it resets the slot
+ * and feeds the last n_ctx / 2 tokens from position 0, whose logits equal
+ * (bitwise: chunking invariance) a fresh slot fed those tokens. */
+TEST(test_decode_seq_context_shift)
+{
+    fixture f;
+    if (fixture_init(&f, ARCH_RANDOM, QUANT_Q8_0, 970) != 0) { fixture_free(&f); return; }
+    const int L = f.hp.n_ctx, V = f.hp.n_vocab, keep = model_context_keep(f.m);
+    CHECK(keep == L / 2);
+    int32_t h[3 * 16];
+    random_tokens(h, 2 * L, V);
+    model_cache *c = cache_new(f.m, 2);
+    float *lg = malloc(sizeof(float) * (size_t)V), *ref = malloc(sizeof(float) * (size_t)V);
+    model_seq s = {0, L - 1, h, 0};
+    CHECK(model_step(f.m, c, 1, &s, lg) == 0);
+    /* one free position: the last token alone */
+    CHECK(model_decode_seq(f.m, c, 0, h, L, &s) == 0);
+    CHECK(s.slot == 0 && s.n_tokens == 1 && s.tokens == h + L - 1 && s.logits_all == 0);
+    CHECK(model_step(f.m, c, 1, &s, lg) == 0 && model_cache_len(c, 0) == L);
+    /* full: the slot is reset and the last half fed again */
+    CHECK(model_decode_seq(f.m, c, 0, h, L + 1, &s) == 1);
+    CHECK(model_cache_len(c, 0) == 0);
+    CHECK(s.slot == 0 && s.n_tokens == keep && s.tokens == h + L + 1 - keep);
+    CHECK(model_step(f.m, c, 1, &s, lg) == 0 && model_cache_len(c, 0) == keep);
+    model_seq r = {1, keep, h + L + 1 - keep, 0};
+    CHECK(model_step(f.m, c, 1, &r, ref) == 0);
+    CHECK_MSG(memcmp(lg, ref, sizeof(float) * (size_t)V) == 0, "the shifted row differs from a fresh slot");
+    model_cache_free(c);
+    free(lg);
+    free(ref);
+    fixture_free(&f);
+}
+
 /* An f16 value cache against the f32 one: the same logits up to the
  * rounding of each stored value to binary16 (relative 2^-11), within
  * F16_CACHE_TOL on these random-weight models, for every variant; half the
@@ -906,6 +940,7 @@ int main(void)
     RUN(test_score_matches_step);
     RUN(test_step_scored_interleaved);
     RUN(test_cache_copy_prefix);
+    RUN(test_decode_seq_context_shift);
     RUN(test_cache_f16_close_to_f32);
     RUN(test_load_errors_and_info);
     RUN(test_f16_small_tensors);

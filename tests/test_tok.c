@@ -550,6 +550,16 @@ TEST(test_encode_special)
     /* the leading literal, whole, is recognized; a part of it is not */
     CHECK(tok_eos_text_prefix(t, "<|endoftext|>ab", 15) == sizeof E - 1);
     CHECK(tok_eos_text_prefix(t, E, sizeof E - 2) == 0 && tok_eos_text_prefix(t, " <|endoftext|>", 14) == 0);
+    /* a prompt's leading end-of-text id is dropped once (the caller puts one before it) */
+    {
+        const int32_t eos = tok_eos(t);
+        int32_t p[4] = {eos, eos, 5, 6};
+        size_t np = 4;
+        CHECK(tok_drop_lead_eos(t, p, &np) == 1 && np == 3 && p[0] == eos && p[1] == 5 && p[2] == 6);
+        CHECK(tok_drop_lead_eos(t, p + 1, &(size_t){2}) == 0);
+        size_t n0 = 0;
+        CHECK(tok_drop_lead_eos(t, p, &n0) == 0 && n0 == 0);
+    }
     tok_free(t);
     /* no eos token: the literal stays text */
     CHECK(tok_create((const char *const *)v, nv - 1, (const char *const *)m, nm, -1, &t, err, sizeof err) == 0);
