@@ -39,7 +39,6 @@
 #include "tok.h"
 
 #define BENCH_PROG "bench_kernels"
-#include "../tests/fixture.h"
 #include "bench_common.inc"
 
 static uint64_t rs = 99;

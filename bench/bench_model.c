@@ -43,7 +43,6 @@
 #include "tok.h"
 
 #define BENCH_PROG "bench_model"
-#include "../tests/fixture.h"
 #include "bench_common.inc"
 
 int openblas_get_num_threads(void);

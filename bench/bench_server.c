@@ -65,7 +65,6 @@
 
 #include "../tests/net_client.h"
 #define BENCH_PROG "bench_server"
-#include "../tests/fixture.h"
 #include "bench_common.inc"
 
 int openblas_get_num_threads(void);

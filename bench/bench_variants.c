@@ -38,7 +38,6 @@
 #include "tok.h"
 
 #define BENCH_PROG "bench_variants"
-#include "../tests/fixture.h"
 #include "bench_common.inc"
 
 int openblas_get_num_threads(void);
