@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cblas.h>
 
@@ -16,6 +17,7 @@
 #include "gguf.h"
 #include "quant.h"
 #include "tok.h"
+#include "train_dp.h"
 #include "train_kern.h"
 
 const char *train_strerror(int err)
@@ -69,6 +71,7 @@ void train_config_default(train_config *c)
     c->seed = 1;
     c->max_minutes = 0;
     c->threads = 0;
+    c->shards = 0;
 }
 
 #define BAD(...) return fail(err, errlen, TRAIN_EINVAL, __VA_ARGS__)
@@ -110,10 +113,19 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (!(c->max_minutes >= 0 && c->max_minutes < 1e7)) BAD("train: --max-minutes: must be >= 0");
     if (c->stop_at < 0) BAD("train: stop_at must be >= 0");
     if (c->threads < 0 || c->threads > 256) BAD("train: --threads: %d out of range [0, 256]", c->threads);
+    if (c->shards < 0 || c->shards > TRAIN_DP_MAX_SHARDS || c->shards > c->batch)
+        BAD("train: --shards: %d out of range [1, %d] (and at most --batch %d)", c->shards, TRAIN_DP_MAX_SHARDS,
+            c->batch);
     if (!c->train_path || !*c->train_path) BAD("train: --train: missing");
     if (!c->valid_path || !*c->valid_path) BAD("train: --valid: missing");
     if (!c->out_path || !*c->out_path) BAD("train: -o: missing");
     return 0;
+}
+
+int train_shards(const train_config *c)
+{
+    if (c->shards > 0) return c->shards;
+    return c->batch < 2 ? 1 : 2;
 }
 
 static float lr_at(const train_config *c, int64_t steps, int64_t step)
@@ -411,7 +423,8 @@ typedef struct {
     tokset tok;
     int32_t *train_ids, *valid_ids;
     size_t n_train, n_valid;
-    train_net_f *net;
+    train_dp *dp;
+    train_net_f *net;      /* shard 0 of dp: parameters, reduced gradients */
     float *m, *v;
     int32_t *bin, *btg;
     int *decay;            /* per tensor: weight decay applies */
@@ -454,7 +467,7 @@ static double evaluate(run_ctx *r)
             memcpy(r->bin + (size_t)b * T, r->valid_ids + (w + b) * T, (size_t)T * 4);
             memcpy(r->btg + (size_t)b * T, r->valid_ids + (w + b) * T + 1, (size_t)T * 4);
         }
-        sum += train_net_f_forward(r->net, r->bin, r->btg, nb, T, 0, 0.0f, NULL, NULL) * nb;
+        sum += train_dp_loss(r->dp, r->bin, r->btg, nb, T) * nb;
         w += (size_t)nb;
     }
     return sum / (double)nwin;
@@ -496,10 +509,8 @@ static double train_step(run_ctx *r)
         memcpy(r->bin + (size_t)b * T, r->train_ids + off, (size_t)T * 4);
         memcpy(r->btg + (size_t)b * T, r->train_ids + off + 1, (size_t)T * 4);
     }
-    train_net_f_zero_grad(r->net);
-    double loss = train_net_f_forward(r->net, r->bin, r->btg, B, T, 1, c->dropout, &r->st.drop_rng, NULL);
+    double loss = train_dp_step(r->dp, r->bin, r->btg, B, T, c->dropout, &r->st.drop_rng);
     if (!isfinite(loss)) return loss;
-    train_net_f_backward(r->net);
     float *g = train_net_f_grads(r->net), *p = train_net_f_params(r->net);
     const int64_t np = train_net_f_n_params(r->net);
     double norm = sqrt(tk_sumsq(g, (size_t)np));
@@ -544,7 +555,7 @@ static void ctx_free(run_ctx *r)
     tokset_free(&r->tok);
     free(r->train_ids);
     free(r->valid_ids);
-    train_net_f_free(r->net);
+    train_dp_free(r->dp);
     free(r->m);
     free(r->v);
     free(r->bin);
@@ -600,8 +611,14 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     r->hp.n_vocab = r->tok.n_vocab;
     if (arch_hparams_validate(&r->hp, e2, sizeof e2))
         return fail(err, errlen, TRAIN_EINVAL, "train: model with the tokenizer's vocabulary: %s", e2);
-    r->net = train_net_f_create(&r->hp, c->batch, c->seq, e2, sizeof e2);
-    if (!r->net) return fail(err, errlen, TRAIN_ENOMEM, "train: %s", e2);
+    int threads = c->threads;
+    if (threads <= 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu > 0 ? (int)(ncpu < 256 ? ncpu : 256) : 1;
+    }
+    r->dp = train_dp_create(&r->hp, c->batch, c->seq, train_shards(c), threads, e2, sizeof e2);
+    if (!r->dp) return fail(err, errlen, TRAIN_ENOMEM, "train: %s", e2);
+    r->net = train_dp_net(r->dp);
     const int64_t np = train_net_f_n_params(r->net);
     const int nt = train_net_f_n_tensors(r->net);
     r->m = calloc((size_t)np, sizeof(float));
@@ -685,7 +702,6 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
 {
     int rc = train_config_validate(c, err, errlen);
     if (rc) return rc;
-    if (c->threads > 0) openblas_set_num_threads(c->threads);
     run_ctx r;
     memset(&r, 0, sizeof r);
     r.c = c;

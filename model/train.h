@@ -86,7 +86,12 @@ typedef struct {
     int64_t ckpt_every;         /* 500 (0: only at the end) */
     uint64_t seed;              /* 1 */
     double max_minutes;         /* 0: no limit */
-    int threads;                /* OpenBLAS threads, 0: leave as is */
+    int threads;                /* cores to use, 0: the online CPUs */
+    int shards;                 /* data-parallel shards of each batch
+                                   (train_dp.h), 0: min(2, batch); up to
+                                   min(threads, shards) run at once. The
+                                   result depends on the shards, not on the
+                                   threads; resume with the same value */
     const volatile int *interrupt; /* if not NULL and nonzero: stop like at
                                    --max-minutes (evaluate, keep best, save
                                    the state); set from a signal handler */
@@ -99,6 +104,9 @@ void train_config_default(train_config *c);
 /* Numbers only (files are checked by train_run): 0 or TRAIN_EINVAL with
  * "train: --flag: problem" in err. */
 int train_config_validate(const train_config *c, char *err, size_t errlen);
+
+/* The shards a run uses (train_config.shards resolved). */
+int train_shards(const train_config *c);
 
 /* Learning rate at step s (0-based) of the schedule. */
 float train_lr(const train_config *c, int64_t step);

@@ -55,6 +55,12 @@ void TNP(init_params)(TNT *n, uint64_t seed, float rstd);
 
 void TNP(zero_grad)(TNT *n);
 
+/* Make n read owner's parameters instead of its own (which are freed):
+ * the replicas of data-parallel training (train_dp.h) share one copy.
+ * owner must have the same hparams and outlive n; n keeps its own
+ * gradients and activations. 0, or -1 when the hparams differ. */
+int TNP(share_params)(TNT *n, TNT *owner);
+
 /* Mean next-token cross-entropy of B sequences x T tokens: inputs and
  * targets [B*T] (ids checked: out of range gives NaN). train=1 keeps what
  * backward needs and computes the output-layer gradient (scaled for the

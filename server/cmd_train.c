@@ -64,7 +64,9 @@ static void usage(FILE *o)
             "  --clip X             global gradient-norm clip, 0 = off (default %g)\n"
             "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
             "  --seed N             seed of init, data order and dropout (default %llu)\n"
-            "  --threads N          OpenBLAS threads (default: OpenBLAS's choice)\n"
+            "  --threads N          cores to use (default: all online CPUs)\n"
+            "  --shards S           data-parallel shards per batch, one thread each (default 2,\n"
+            "                       1 for --batch 1); the result depends on S, not on --threads\n"
             "\n"
             "evaluation and checkpoints:\n"
             "  --eval-every N       steps between evaluations on --valid (default %lld)\n"
@@ -199,6 +201,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--stop-at")) INT(c.stop_at, 0, 2000000000);
         else if (!strcmp(a, "--ckpt-every")) INT(c.ckpt_every, 0, 2000000000);
         else if (!strcmp(a, "--threads")) INT(c.threads, 1, 256);
+        else if (!strcmp(a, "--shards")) INT(c.shards, 1, 16);
         else if (!strcmp(a, "--lr")) FLT(c.lr, 1e-9, 1);
         else if (!strcmp(a, "--min-lr")) FLT(c.min_lr, 0, 1);
         else if (!strcmp(a, "--weight-decay")) FLT(c.weight_decay, 0, 0.999);
@@ -262,9 +265,9 @@ int cmd_train(int argc, char **argv)
     if (c.steps > 0) snprintf(steps, sizeof steps, "%lld", (long long)c.steps);
     else snprintf(steps, sizeof steps, "auto");
     fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %s steps, "
-                    "OpenBLAS %s x %d threads\n",
+                    "OpenBLAS %s, %d shards on %d threads\n",
             arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c.batch, c.seq,
-            steps, core ? core : "?", c.threads > 0 ? c.threads : openblas_get_num_threads());
+            steps, core ? core : "?", train_shards(&c), c.threads > 0 ? c.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     c.interrupt = &g_interrupt;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -2,7 +2,8 @@
 # t_train.sh - `synth train` end to end on a tiny model: a run split by
 # --resume gives the same final training state file as a straight run,
 # resume refuses other model flags or a corrupted state, --steps auto with
-# --max-minutes, and the flag errors name the flag. Uses $SYNTH.
+# --max-minutes, 1 and 2 threads give the same bits, and the flag errors
+# name the flag. Uses $SYNTH.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -20,6 +21,12 @@ check "resume 20 -> 30" $SYNTH train $TINY -o "$T/b.gguf" --steps 30 --resume "$
 cut -d, -f1-3 "$T/a.csv" > "$T/a3"; cut -d, -f1-3 "$T/b.csv" > "$T/b3"
 cmp -s "$T/a3" "$T/b3" && ok "resumed losses == straight losses" || { bad "resumed losses == straight losses"; cat "$T/a3" "$T/b3"; }
 cmp -s "$T/a.gguf" "$T/b.gguf" && ok "resumed checkpoint == straight checkpoint" || bad "resumed checkpoint == straight checkpoint"
+# two threads run the two data-parallel shards at once: the same bits
+check "straight 30 steps, 2 threads" $SYNTH train $TINY --threads 2 -o "$T/t2.gguf" --steps 30 --ckpt "$T/t2.state" \
+    --log "$T/t2.csv"
+cut -d, -f1-3 "$T/t2.csv" > "$T/t23"
+cmp -s "$T/a3" "$T/t23" && cmp -s "$T/a.gguf" "$T/t2.gguf" && ok "2 threads == 1 thread (losses, checkpoint)" ||
+    bad "2 threads == 1 thread (losses, checkpoint)"
 check "resume with the checkpoint's tokenizer" $SYNTH train $TINY -o "$T/c.gguf" --steps 30 --resume "$T/b20.state" \
     --ckpt "$T/c.state" --tokenizer "$T/a.gguf" --log "$T/c.csv"
 tail -n 1 "$T/c.csv" | cut -d, -f1-3 > "$T/c3"; tail -n 1 "$T/a3" > "$T/a1"
@@ -36,6 +43,7 @@ check "steps auto" $SYNTH train $TINY -o "$T/auto.gguf" --steps auto --max-minut
 check_fail "auto needs budget" 2 "max-minutes" $SYNTH train $TINY -o "$T/x.gguf" --steps auto
 check_fail "seq > ctx" 2 "\-\-seq" $SYNTH train $TINY -o "$T/x.gguf" --seq 17
 check_fail "bad variant" 2 "\-\-variant" $SYNTH train $TINY -o "$T/x.gguf" --variant nope
+check_fail "more shards than sequences" 2 "\-\-shards" $SYNTH train $TINY -o "$T/x.gguf" --shards 3
 check_fail "bad dropout" 2 "\-\-dropout" $SYNTH train $TINY -o "$T/x.gguf" --dropout 1
 check_fail "missing valid" 2 "\-\-valid" $SYNTH train --train "$T/text.txt" -o "$T/x.gguf"
 check_fail "fd a*b != L" 2 "factorized_dense" $SYNTH train $TINY -o "$T/x.gguf" --variant factorized_dense --fd-a 3 --fd-b 4

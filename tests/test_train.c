@@ -1,7 +1,8 @@
 /* test_train.c - the trainer: finite-difference gradient checks of every
  * parameter tensor of every variant (double precision, same code as the f32
  * trainer), f32 vs f64 forward, dropout p=0, inference-engine agreement,
- * overfitting a small text, resume equivalence and seed determinism. */
+ * overfitting a small text, resume equivalence and seed determinism,
+ * data-parallel steps against the f64 network and across thread counts. */
 
 #include <math.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include "quant.h"
 #include "tok.h"
 #include "train.h"
+#include "train_dp.h"
 
 static void tiny_hparams(arch_hparams *hp, arch_variant v)
 {
@@ -190,6 +192,34 @@ TEST(test_gradcheck_dropout)
 
 /* The f32 trainer computes the same loss and gradients as the f64 one
  * (relative 1e-3 on the gradient norm of each tensor: f32 rounding only). */
+/* Give nf the f64 network's parameters rounded to f32, and the f64 network
+ * exactly those values, so the two differ only in arithmetic. */
+static void share_f32_values(train_net_d *nd, train_net_f *nf)
+{
+    for (int64_t i = 0; i < train_net_d_n_params(nd); i++) train_net_f_params(nf)[i] = (float)train_net_d_params(nd)[i];
+    for (int64_t i = 0; i < train_net_d_n_params(nd); i++) train_net_d_params(nd)[i] = train_net_f_params(nf)[i];
+}
+
+/* f32 gradients against the f64 ones, per tensor: relative to the tensor,
+ * plus 1e-6 of the whole gradient for tensors whose exact gradient is ~0
+ * (the key bias: softmax is invariant to it). */
+static void check_grads_f32_vs_f64(train_net_d *nd, train_net_f *nf, const char *what)
+{
+    double all = 0;
+    for (int64_t e = 0; e < train_net_d_n_params(nd); e++) all += train_net_d_grads(nd)[e] * train_net_d_grads(nd)[e];
+    for (int t = 0; t < train_net_d_n_tensors(nd); t++) {
+        const arch_tensor *ti = train_net_d_tensor(nd, t);
+        double dn = 0, gn = 0;
+        for (int64_t e = 0; e < ti->n_elem; e++) {
+            double a = train_net_d_grad_ptrs(nd)[t][e], b = train_net_f_grad_ptrs(nf)[t][e];
+            dn += (a - b) * (a - b);
+            gn += a * a;
+        }
+        CHECK_MSG(sqrt(dn) <= 1e-3 * sqrt(gn) + 1e-6 * sqrt(all), "%s %s: f32 vs f64 gradient rel diff %g", what,
+                  ti->name, sqrt(dn / (gn + 1e-300)));
+    }
+}
+
 TEST(test_f32_matches_f64)
 {
     for (int v = 0; v < ARCH_N_VARIANTS; v++) {
@@ -201,10 +231,7 @@ TEST(test_f32_matches_f64)
         CHECK(nd && nf);
         if (!nd || !nf) return;
         noisy_init(nd, 11);
-        for (int64_t i = 0; i < train_net_d_n_params(nd); i++)
-            train_net_f_params(nf)[i] = (float)train_net_d_params(nd)[i];
-        /* make the f64 copy exactly the f32 values */
-        for (int64_t i = 0; i < train_net_d_n_params(nd); i++) train_net_d_params(nd)[i] = train_net_f_params(nf)[i];
+        share_f32_values(nd, nf);
         int32_t in[16], tg[16];
         make_tokens(in, tg, 16, hp.n_vocab, 4);
         train_net_d_zero_grad(nd);
@@ -214,24 +241,89 @@ TEST(test_f32_matches_f64)
         CHECK_NEAR(lf, ld, 1e-5 * fabs(ld));
         train_net_d_backward(nd);
         train_net_f_backward(nf);
-        double all = 0;
-        for (int64_t e = 0; e < train_net_d_n_params(nd); e++) all += train_net_d_grads(nd)[e] * train_net_d_grads(nd)[e];
-        /* relative to the tensor, plus 1e-6 of the whole gradient for tensors
-         * whose exact gradient is ~0 (the key bias: softmax is invariant to it) */
-        for (int t = 0; t < train_net_d_n_tensors(nd); t++) {
-            const arch_tensor *ti = train_net_d_tensor(nd, t);
-            double dn = 0, gn = 0;
-            for (int64_t e = 0; e < ti->n_elem; e++) {
-                double a = train_net_d_grad_ptrs(nd)[t][e], b = train_net_f_grad_ptrs(nf)[t][e];
-                dn += (a - b) * (a - b);
-                gn += a * a;
-            }
-            CHECK_MSG(sqrt(dn) <= 1e-3 * sqrt(gn) + 1e-6 * sqrt(all), "%s %s: f32 vs f64 gradient rel diff %g",
-                      arch_variant_name((arch_variant)v), ti->name, sqrt(dn / (gn + 1e-300)));
-        }
+        check_grads_f32_vs_f64(nd, nf, arch_variant_name((arch_variant)v));
         train_net_d_free(nd);
         train_net_f_free(nf);
     }
+}
+
+/* Data-parallel steps (train_dp.h): the reduced gradient of S shards is
+ * the gradient of the whole batch's mean loss (against the f64 network on
+ * the whole batch, uneven splits included), the threads never change a
+ * bit (1 vs S threads, with dropout), and evaluation handles a batch
+ * smaller than S. */
+static void dp_vs_f64(arch_variant v, int B, int S)
+{
+    arch_hparams hp;
+    tiny_hparams(&hp, v);
+    char err[256];
+    const int T = 8;
+    train_net_d *nd = train_net_d_create(&hp, B, T, err, sizeof err);
+    train_dp *dp = train_dp_create(&hp, B, T, S, S, err, sizeof err);
+    CHECK_MSG(nd && dp, "%s", err);
+    if (!nd || !dp) return;
+    train_net_f *nf = train_dp_net(dp);
+    noisy_init(nd, 13);
+    share_f32_values(nd, nf);
+    int32_t in[64], tg[64];
+    make_tokens(in, tg, B * T, hp.n_vocab, 5);
+    train_net_d_zero_grad(nd);
+    double ld = train_net_d_forward(nd, in, tg, B, T, 1, 0.0f, NULL, NULL);
+    train_net_d_backward(nd);
+    double lf = train_dp_step(dp, in, tg, B, T, 0.0f, NULL);
+    CHECK_MSG(fabs(lf - ld) <= 1e-5 * fabs(ld), "%s B %d S %d: loss %.9g vs f64 %.9g", arch_variant_name(v), B, S,
+              lf, ld);
+    CHECK_NEAR(train_dp_loss(dp, in, tg, B, T), ld, 1e-5 * fabs(ld));
+    char what[96];
+    snprintf(what, sizeof what, "%s, batch %d in %d shards", arch_variant_name(v), B, S);
+    check_grads_f32_vs_f64(nd, nf, what);
+    train_net_d_free(nd);
+    train_dp_free(dp);
+}
+
+TEST(test_data_parallel)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) dp_vs_f64((arch_variant)v, 4, 2);
+    dp_vs_f64(ARCH_RANDOM, 3, 2); /* shards of 1 and 2 sequences, weighted 1/3 and 2/3 */
+    dp_vs_f64(ARCH_RANDOM_VANILLA, 5, 3);
+
+    /* 1 thread vs 2 threads with dropout: bitwise the same */
+    arch_hparams hp;
+    tiny_hparams(&hp, ARCH_DENSE_VANILLA);
+    char err[256];
+    const int B = 4, T = 8;
+    train_dp *a = train_dp_create(&hp, B, T, 2, 1, err, sizeof err), *b = train_dp_create(&hp, B, T, 2, 2, err, sizeof err);
+    CHECK_MSG(a && b, "%s", err);
+    if (!a || !b) return;
+    CHECK(train_dp_workers(a) == 1 && train_dp_workers(b) == 2 && train_dp_shards(b) == 2);
+    train_net_f_init_params(train_dp_net(a), 3, 0.5f);
+    train_net_f_init_params(train_dp_net(b), 3, 0.5f);
+    int32_t in[32], tg[32];
+    make_tokens(in, tg, B * T, hp.n_vocab, 6);
+    arch_rng ra, rb;
+    arch_rng_seed(&ra, 9);
+    arch_rng_seed(&rb, 9);
+    for (int step = 0; step < 3; step++) {
+        double la = train_dp_step(a, in, tg, B, T, 0.2f, &ra), lb = train_dp_step(b, in, tg, B, T, 0.2f, &rb);
+        CHECK_MSG(la == lb && isfinite(la), "step %d: loss %.9g (1 thread) vs %.9g (2 threads)", step, la, lb);
+        const int64_t np = train_net_f_n_params(train_dp_net(a));
+        CHECK(memcmp(train_net_f_grads(train_dp_net(a)), train_net_f_grads(train_dp_net(b)), (size_t)np * 4) == 0);
+    }
+    /* evaluation of 1 sequence with 2 shards; a training step needs B >= S */
+    double l1 = train_dp_loss(a, in, tg, 1, T);
+    CHECK(isfinite(l1) && l1 == train_dp_loss(b, in, tg, 1, T));
+    CHECK(isnan(train_dp_step(a, in, tg, 1, T, 0.0f, NULL)));
+    /* bad input: out-of-range id, too large a batch, a dropout without rng */
+    int32_t bad[32];
+    memcpy(bad, in, sizeof bad);
+    bad[20] = hp.n_vocab;
+    CHECK(isnan(train_dp_step(b, bad, tg, B, T, 0.0f, NULL)));
+    CHECK(isnan(train_dp_loss(b, in, tg, B + 1, T)));
+    CHECK(isnan(train_dp_step(b, in, tg, B, T, 0.1f, NULL)));
+    train_dp_free(a);
+    train_dp_free(b);
+    CHECK(train_dp_create(&hp, 2, T, 3, 1, err, sizeof err) == NULL && strstr(err, "shards"));
+    CHECK(train_dp_create(&hp, 2, T, 2, 0, err, sizeof err) == NULL && strstr(err, "threads"));
 }
 
 /* Dropout p = 0 in training mode is exactly no dropout; p > 0 is
@@ -533,6 +625,7 @@ int main(void)
     RUN(test_gradcheck_all_variants);
     RUN(test_gradcheck_dropout);
     RUN(test_f32_matches_f64);
+    RUN(test_data_parallel);
     RUN(test_dropout);
     RUN(test_adamw_and_schedule);
     RUN(test_matches_inference);
