@@ -105,6 +105,14 @@ int tok_token_bytes(const tok_t *t, int id, const char **bytes, size_t *len)
     return TOK_OK;
 }
 
+size_t tok_max_token_bytes(const tok_t *t)
+{
+    size_t best = 1;
+    for (int i = 0; t && i < t->n_vocab; i++)
+        if (t->raw_off[i + 1] - t->raw_off[i] > best) best = t->raw_off[i + 1] - t->raw_off[i];
+    return best;
+}
+
 /* Copy the vocabulary and compute raw bytes; fills `map` (raw bytes -> id). */
 static int tok_create_vocab(tok_t *t, const char *const *vocab, tok_smap *map, char *err, size_t errlen)
 {

@@ -62,6 +62,8 @@ int tok_eos(const tok_t *t);                    /* -1 if none */
 const char *tok_vocab_str(const tok_t *t, int id);  /* stored (mapped) string */
 /* Raw bytes of a token (the inverse of the byte mapping), not NUL-terminated. */
 int tok_token_bytes(const tok_t *t, int id, const char **bytes, size_t *len);
+/* The longest token's bytes (>= 1): n tokens decode to at most n times it. */
+size_t tok_max_token_bytes(const tok_t *t);
 
 /* Encode len bytes. *ids is malloc'd (caller frees; non-NULL even when
  * *n is 0), *n its length. */

@@ -13,6 +13,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "quant.h"
+#include "gen.h"
 #include "sampler.h"
 
 static int is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
@@ -77,6 +78,7 @@ int cmd_info(int argc, char **argv)
     printf("static attention %s\n", arch_is_static(hp->variant) ? "precomputed at load (softmax of R)" : "computed per token");
     printf("kernels         %s (best on this CPU: %s; SYNTH_CPU to force a lower one)\n", model_cpu(), model_cpu_best());
     printf("threads         %d\n", model_threads());
+    printf("openblas        %s kernels (OPENBLAS_CORETYPE to override)\n", model_blas_core());
     /* tensor type histogram */
     int64_t count[16] = {0}, bytes[16] = {0};
     const char *names[16] = {0};
@@ -110,14 +112,21 @@ static const char generate_usage[] =
     "  --min-p P             drop tokens below P x the top probability (default 0)\n"
     "  --repeat-penalty R    repetition penalty (default 1.0 = off)\n"
     "  --seed S              sampler seed (default 0)\n"
-    "Generation stops at the end-of-text token or after N tokens; past the end\n"
-    "of the context it goes on from the context's last half, as the server\n"
-    "does. Text goes to stdout as it is generated.\n";
+    "  --stop TEXT           stop before TEXT (repeatable, up to 16)\n"
+    "Generation stops at a stop string, the end-of-text token or after N\n"
+    "tokens; past the end of the context it goes on from the context's last\n"
+    "half. The rules are the server's (model/gen.h): the same text and the\n"
+    "same stop. Text goes to stdout as it is generated.\n";
+
+#define GEN_MAX_STOP 16
 
 typedef struct {
     const char *model_path, *prompt;
     int n_predict;
     sampler_params sp;
+    const char *stop[GEN_MAX_STOP];
+    size_t stop_len[GEN_MAX_STOP];
+    int n_stop;
 } gen_opts;
 
 static int parse_generate(int argc, char **argv, gen_opts *o)
@@ -141,6 +150,14 @@ static int parse_generate(int argc, char **argv, gen_opts *o)
         else if (!strcmp(a, "--min-p")) bad = cli_float(c, a, v, 0, 1, &o->sp.min_p);
         else if (!strcmp(a, "--repeat-penalty")) bad = cli_float(c, a, v, 0.01, 100, &o->sp.repetition_penalty);
         else if (!strcmp(a, "--seed")) bad = cli_u64(c, a, v, &o->sp.seed);
+        else if (!strcmp(a, "--stop")) {
+            if (o->n_stop == GEN_MAX_STOP || !*v) {
+                fprintf(stderr, "synth generate: --stop: %s\n", *v ? "at most 16 stop strings" : "empty string");
+                return -1;
+            }
+            o->stop_len[o->n_stop] = strlen(v);
+            o->stop[o->n_stop++] = v;
+        }
         else { fprintf(stderr, "synth generate: unknown flag '%s'\n", a); return -1; }
         if (bad) return -1;
     }
@@ -153,19 +170,12 @@ static int parse_generate(int argc, char **argv, gen_opts *o)
     return 0;
 }
 
-static void write_token(const tok_t *tk, int id)
-{
-    const char *b;
-    size_t n;
-    if (id != tok_eos(tk) && tok_token_bytes(tk, id, &b, &n) == 0) fwrite(b, 1, n, stdout);
-    fflush(stdout);
-}
-
 static int generate_loop(model *m, const gen_opts *o)
 {
     const tok_t *tk = model_tok(m);
     const arch_hparams *hp = model_hparams(m);
     int32_t *ptoks = NULL, *hist = NULL;
+    char *text = NULL;
     size_t np = 0;
     float *logits = NULL;
     model_cache *c = NULL;
@@ -190,7 +200,9 @@ static int generate_loop(model *m, const gen_opts *o)
     hist = malloc((np + (size_t)lead + (size_t)o->n_predict) * sizeof *hist);
     logits = malloc((size_t)hp->n_vocab * sizeof *logits);
     c = model_cache_create(m, 1);
-    if (!hist || !logits || !c) { fprintf(stderr, "synth generate: out of memory\n"); goto done; }
+    const size_t cap = (size_t)o->n_predict * tok_max_token_bytes(tk) + 1;
+    text = malloc(cap);
+    if (!hist || !logits || !c || !text) { fprintf(stderr, "synth generate: out of memory\n"); goto done; }
     if (lead) hist[0] = tok_eos(tk);
     memcpy(hist + lead, ptoks, np * sizeof *ptoks);
     int n_hist = (int)np + lead, shifts = 0;
@@ -199,29 +211,39 @@ static int generate_loop(model *m, const gen_opts *o)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     fputs(o->prompt, stdout);
     int n_gen = 0;
-    const char *why = "length";
-    while (n_gen < o->n_predict) {
+    size_t len = 0, safe = 0, shown = 0;
+    const gen_stops stops = {o->stop, o->stop_len, o->n_stop};
+    gen_finish why = o->n_predict > 0 ? GEN_GOING : GEN_LENGTH;
+    while (why == GEN_GOING) {
         int err = model_step(m, c, 1, &seq, logits);
         if (err) { fprintf(stderr, "synth generate: %s\n", model_strerror(err)); goto done; }
         int id = sampler_sample(&s, logits, hp->n_vocab, hist, n_hist, NULL);
         if (id < 0) goto done;
         n_gen++;
-        if (id == tok_eos(tk)) { why = "eos"; break; }
-        write_token(tk, id);
+        int stopped = gen_text_append(tk, id, text, cap, &len, &safe, &stops);
+        why = gen_finish_of(tk, id, stopped, n_gen, o->n_predict);
+        /* what can no longer turn into a stop string goes out now */
+        size_t upto = why == GEN_GOING ? safe : len;
+        if (upto > shown) {
+            fwrite(text + shown, 1, upto - shown, stdout);
+            fflush(stdout);
+            shown = upto;
+        }
         hist[n_hist++] = id;
-        shifts += model_decode_seq(m, c, 0, hist, n_hist, &seq);   /* the server's rule */
+        if (why == GEN_GOING) shifts += model_decode_seq(m, c, 0, hist, n_hist, &seq); /* the server's rule */
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     fprintf(stdout, "\n");
     fprintf(stderr, "[%d prompt tokens, %d generated, stop: %s, %d context shifts, %.1f tokens/s]\n", (int)np, n_gen,
-            why, shifts, sec > 0 ? n_gen / sec : 0.0);
+            gen_finish_name(why), shifts, sec > 0 ? n_gen / sec : 0.0);
     rc = 0;
 done:
     sampler_free(&s);
     model_cache_free(c);
     free(ptoks);
     free(hist);
+    free(text);
     free(logits);
     return rc;
 }

@@ -787,17 +787,6 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
     return 0;
 }
 
-static size_t longest_token(const tok_t *t)
-{
-    size_t best = 1;
-    for (int i = 0; i < tok_n_vocab(t); i++) {
-        const char *b;
-        size_t n;
-        if (tok_token_bytes(t, i, &b, &n) == 0 && n > best) best = n;
-    }
-    return best;
-}
-
 static void close_handle(uv_handle_t *h)
 {
     if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
@@ -912,7 +901,7 @@ int srv_run(const srv_config *cfg)
     s->n_vocab = model_hparams(s->m)->n_vocab;
     s->n_ctx = model_hparams(s->m)->n_ctx;
     s->eos = tok_eos(s->tok);
-    s->max_token_bytes = longest_token(s->tok);
+    s->max_token_bytes = tok_max_token_bytes(s->tok);
     s->loop = uv_default_loop();
     uv_async_init(s->loop, &s->async, on_async);
     s->async.data = s;

@@ -32,6 +32,7 @@
  */
 #include "srv_core.h"
 
+#include "gen.h"
 #include "ops.h"
 
 #include <math.h>
@@ -300,70 +301,6 @@ static void top_n(const float *row, int n, int k, int32_t *ids, float *lps)
     float mx, z = ops_log_softmax_z(row, n, &mx, NULL);
     for (int j = 0; j < k; j++)
         if (ids[j] >= 0) lps[j] = ops_log_prob(lps[j], mx, z);
-}
-
-/* Longest suffix of text that is a proper prefix of a stop string: those
- * bytes are held back from the stream until it is clear they are not the
- * start of a stop string. */
-static size_t stop_holdback(const srv_req *r, const char *text, size_t len)
-{
-    size_t best = 0;
-    for (int i = 0; i < r->gen.n_stop; i++) {
-        size_t sl = r->gen.stop_len[i];
-        for (size_t h = (sl - 1 < len ? sl - 1 : len); h > best; h--)
-            if (!memcmp(text + len - h, r->gen.stop[i], h)) {
-                best = h;
-                break;
-            }
-    }
-    return best;
-}
-
-/* Bytes of an incomplete UTF-8 sequence at the end (held back so a stream
- * never splits a character; invalid bytes are not held). */
-static size_t utf8_incomplete_tail(const char *t, size_t len)
-{
-    for (size_t back = 1; back <= 3 && back <= len; back++) {
-        unsigned char c = (unsigned char)t[len - back];
-        if ((c & 0xC0) == 0x80) continue;     /* continuation byte: look further */
-        size_t need = c >= 0xF0 && c < 0xF8 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        return need > back ? back : 0;
-    }
-    return 0;
-}
-
-/* Append a token's bytes to the text, look for stop strings; returns 1 when
- * a stop string ended the text (text_len cut before it). */
-static int append_text(srv_server *s, srv_req *r, int32_t id, size_t *text_len, size_t *safe)
-{
-    const char *b;
-    size_t n;
-    if (id == s->eos || tok_token_bytes(s->tok, id, &b, &n) != 0) n = 0;
-    size_t old = *text_len;
-    if (n && old + n <= r->text_cap) {
-        memcpy(r->text + old, b, n);
-        *text_len = old + n;
-    }
-    size_t len = *text_len;
-    for (int i = 0; i < r->gen.n_stop; i++) {
-        size_t sl = r->gen.stop_len[i];
-        size_t from = old + 1 > sl ? old + 1 - sl : 0;
-        for (size_t p = from; p + sl <= len; p++)
-            if (!memcmp(r->text + p, r->gen.stop[i], sl)) {
-                if (p < len) len = p;
-                break;
-            }
-    }
-    if (len < *text_len) {
-        *text_len = len;
-        *safe = len > *safe ? len : *safe;
-        return 1;
-    }
-    size_t hold = stop_holdback(r, r->text, len);
-    size_t sf = len - hold;
-    sf -= utf8_incomplete_tail(r->text, sf);
-    if (sf > *safe) *safe = sf;
-    return 0;
 }
 
 static int reserve_logits(srv_worker *w, size_t rows)
@@ -642,8 +579,11 @@ static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64
     r->hist[r->n_hist++] = id;
     r->out_ids[i] = id;
     r->out_lp[i] = lp;
+    /* the text grows past what the loop thread may read (r->text_len)
+     * until it is published below */
     size_t text_len = r->text_len, safe = r->safe_len;
-    int stopped = append_text(s, r, id, &text_len, &safe);
+    const gen_stops stops = {(const char *const *)r->gen.stop, r->gen.stop_len, r->gen.n_stop};
+    int stopped = gen_text_append(s->tok, id, r->text, r->text_cap, &text_len, &safe, &stops);
     r->out_safe[i] = safe;
     if (i == 0) {
         r->t_first = now;
@@ -652,10 +592,9 @@ static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64
         srv_metrics_observe_itl(&s->metrics, (double)(now - r->t_prev) / 1e9);
     }
     r->t_prev = now;
-    int reason = stopped                 ? SRV_FIN_STOP
-                 : id == s->eos          ? SRV_FIN_EOS
-                 : i + 1 >= r->max_new   ? SRV_FIN_LENGTH
-                                         : SRV_FIN_NONE;
+    static const int fin[] = {[GEN_GOING] = SRV_FIN_NONE, [GEN_STOP] = SRV_FIN_STOP, [GEN_EOS] = SRV_FIN_EOS,
+                              [GEN_LENGTH] = SRV_FIN_LENGTH};
+    int reason = fin[gen_finish_of(s->tok, id, stopped, i + 1, r->max_new)];
     pthread_mutex_lock(&s->mu);
     r->n_out = i + 1;
     r->text_len = text_len;

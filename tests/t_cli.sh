@@ -41,6 +41,22 @@ check "generate after <|endoftext|>" $SYNTH generate -m "$T/m.gguf" -p "<|endoft
 { printf '<|endoftext|>'; cat "$T/g1"; } | cmp -s - "$T/out" && ok "leading <|endoftext|>, same tokens" ||
   bad "leading <|endoftext|>, same tokens"
 check "generate greedy" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --temp 0
+# --stop (model/gen.h, the server's rule): the same sampled text (seed 7),
+# cut before the first occurrence of the stop string in the generated part
+stop=$(python3 -c "
+import sys
+t = open(sys.argv[1], 'rb').read()[len(b'The model'):]
+print(next(t[i:i + 2].decode() for i in range(2, len(t)) if all(33 <= c < 127 for c in t[i:i + 2])))" "$T/g1")
+check "generate seed 7 --stop" $SYNTH generate -m "$T/m.gguf" -p "The model" -n 20 --seed 7 --temp 0.8 --stop "$stop"
+python3 - "$T/g1" "$T/out" "$stop" <<'PY' && ok "--stop cuts the text before '$stop'" || bad "--stop cuts the text before '$stop'"
+import sys
+full = open(sys.argv[1], 'rb').read()[len(b'The model'):].rstrip(b'\n')
+got = open(sys.argv[2], 'rb').read()[len(b'The model'):].rstrip(b'\n')
+stop = sys.argv[3].encode()
+assert got == full[:full.index(stop)], (full, got, stop)
+PY
+grep -q "stop: stop" "$T/err" && ok "--stop reported as the stop reason" || bad "--stop reported as the stop reason"
+check_fail "empty --stop" 2 "\-\-stop" $SYNTH generate -m "$T/m.gguf" -p x --stop ""
 
 # kernel levels: SYNTH_CPU forces one for every command; scores agree
 check "info at scalar" env SYNTH_CPU=scalar $SYNTH info "$T/m.gguf"
