@@ -7,3 +7,11 @@
 .PHONY: test-deploy
 test-deploy: $(SYNTH)
 	SYNTH=$(abspath $(SYNTH)) docker/test-deploy.sh
+
+# make test-fresh    the README's two commands in a pristine Debian 12
+#                    container (debootstrap minbase) from a fresh clone of
+#                    HEAD: the server comes up and answers, `make check`
+#                    passes (docker/test-fresh.sh; needs root and podman)
+.PHONY: test-fresh
+test-fresh:
+	docker/test-fresh.sh

@@ -20,7 +20,8 @@
 #                  weights/synthesizer-wt2-q8_0.gguf, else a small model
 #                  trained here)
 #   DEPLOY_PORT    first of 4 loopback ports: nginx, then the 3 replicas (18480)
-#   DEBIAN_MIRROR  mirror for debootstrap (default: the one apt uses here)
+#   DEBIAN_MIRROR  mirror for debootstrap (default: the one apt uses here;
+#                  docker/base-image.sh)
 #   KEEP=1         leave the stack running (no teardown) for inspection
 # Needs root (rootful podman): podman, podman-compose, runc, debootstrap,
 # python3; missing packages are installed with apt-get when possible,
@@ -96,32 +97,7 @@ done
 for c in synth-r1 synth-r2 synth-r3 synth-lb; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
 
 # ---- 1. base image: debian:bookworm-slim made locally ---------------------
-if ! podman image exists "$BASE"; then
-    mirror=${DEBIAN_MIRROR:-}
-    if [ -z "$mirror" ]; then
-        mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-                 awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ {print u; exit}')
-    fi
-    if [ -z "$mirror" ]; then
-        mirror=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-    fi
-    mirror=${mirror:-http://deb.debian.org/debian}
-    echo "base image: debootstrap --variant=minbase bookworm ($mirror)"
-    t0=$(date +%s)
-    if debootstrap --variant=minbase bookworm "$W/rootfs" "$mirror" >"$W/debootstrap.log" 2>&1; then
-        # like the official slim image: no package lists or downloaded .debs
-        rm -rf "$W/rootfs/var/cache/apt/archives/"*.deb "$W/rootfs/var/cache/apt/"*.bin \
-               "$W/rootfs/var/lib/apt/lists/"*
-        tar -C "$W/rootfs" -c . | podman import - "$BASE" >/dev/null &&
-            ok "base image $BASE created ($(( $(date +%s) - t0 ))s)" ||
-            { bad "podman import of the base image"; finish; }
-        rm -rf "$W/rootfs"
-    else
-        tail -5 "$W/debootstrap.log"; bad "debootstrap"; finish
-    fi
-else
-    ok "base image $BASE present"
-fi
+if msg=$(docker/base-image.sh "$BASE" 2>&1); then ok "$msg"; else echo "$msg"; bad "base image $BASE"; finish; fi
 
 # ---- 1b. the container network starts -------------------------------------
 # A container on a bridge network is what compose needs; when netavark

@@ -378,6 +378,11 @@ int model_set_cpu(const char *name, char *err, size_t errlen)
 
 const char *model_cpu(void) { return kern_level_name(kern_get_level()); }
 const char *model_cpu_best(void) { return kern_level_name(kern_best_level()); }
+const char *model_blas_core(void)
+{
+    const char *c = openblas_get_corename();
+    return c ? c : "unknown";
+}
 
 /* ------------------------------------------------------------------ */
 /* cache                                                                */

@@ -93,6 +93,10 @@ int model_threads(void);
 int model_set_cpu(const char *name, char *err, size_t errlen);
 const char *model_cpu(void);      /* the level in force */
 const char *model_cpu_best(void); /* the best this CPU supports */
+/* The kernel family OpenBLAS selected for this CPU (its corename, e.g.
+ * "SkylakeX", "Haswell"; OPENBLAS_CORETYPE overrides it); the engine's
+ * GEMMs (prefill, scoring) and the trainer run on it. */
+const char *model_blas_core(void);
 
 /* ---- incremental evaluation (prefill and decode) ----
  * A cache holds, for n_slots independent sequences, each layer's values
