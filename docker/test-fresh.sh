@@ -79,12 +79,15 @@ PY
 RUN_CMD=$(sed -n 1p "$W/commands"); CHECK_CMD=$(sed -n 2p "$W/commands")
 ok "README's run command:  $RUN_CMD"
 ok "README's test command: $CHECK_CMD"
+note "fresh clones of $(git rev-parse --short HEAD)"
 if msg=$(docker/base-image.sh "$BASE" 2>&1); then ok "$msg"; else echo "$msg"; bad "base image $BASE"; finish; fi
 
-# A fresh clone of HEAD in $W/$1.
+# A fresh clone of HEAD in $W/$1 (checked out at this tree's HEAD commit:
+# from a linked worktree, clone alone would give the main branch's).
+HEAD_SHA=$(git rev-parse HEAD)
 clone() {
-    git clone -q --no-hardlinks "$ROOT" "$W/$1" 2>"$W/$1.clone.log" ||
-        { cat "$W/$1.clone.log"; return 1; }
+    { git clone -q --no-hardlinks "$ROOT" "$W/$1" && git -C "$W/$1" checkout -q --detach "$HEAD_SHA"; } \
+        2>"$W/$1.clone.log" || { cat "$W/$1.clone.log"; return 1; }
 }
 
 # podman run on the pristine base image with the clone $2 at /src
