@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     }
     int B = argc > 2 ? atoi(argv[2]) : 16, T = argc > 3 ? atoi(argv[3]) : 256, steps = argc > 4 ? atoi(argv[4]) : 4;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = argc > 5 ? atoi(argv[5]) : (ncpu > 1 ? (int)ncpu : 2);
+    int threads = argc > 5 ? atoi(argv[5]) : (ncpu > 1 ? (int)(ncpu < TRAIN_DP_MAX_SHARDS ? ncpu : TRAIN_DP_MAX_SHARDS) : 2);
     if (B < 2 || T < 1 || T > hp.n_ctx || steps < 1 || threads < 1 || threads > TRAIN_DP_MAX_SHARDS || B < threads) {
         fprintf(stderr, "bad sizes (batch >= 2 and >= threads, 1 <= threads <= %d)\n", TRAIN_DP_MAX_SHARDS);
         return 2;
@@ -162,10 +162,10 @@ int main(int argc, char **argv)
     /* The configurations, interleaved with the peaks they are judged
      * against (the machine is shared: the best of two peak runs). */
     struct { const char *name; int shards, threads; } cfg[] = {
-        {"1 thread, 1 shard            ", 1, 1},
-        {"1 thread, 2 shards (serial)  ", 2, 1},
-        {"N threads: one net, BLAS xN  ", 0, threads},
-        {"N threads: N shards          ", threads, threads},
+        {"1 thread, 1 shard", 1, 1},
+        {"1 thread, 2 shards (serial)", 2, 1},
+        {"threads: one net, BLAS xN", 0, threads},
+        {"threads: N shards", threads, threads},
     };
     openblas_set_num_threads(1);
     double peak1 = sgemm_peak();
@@ -184,11 +184,11 @@ int main(int argc, char **argv)
     for (int k = 0; k < 4; k++) {
         int nt = cfg[k].threads;
         char name[64];
-        snprintf(name, sizeof name, "%s", cfg[k].name);
-        char *x = strstr(name, "N threads");
-        if (x) x[0] = (char)('0' + (nt < 10 ? nt : 9));
+        if (k < 2) snprintf(name, sizeof name, "%s", cfg[k].name);
+        else if (k == 2) snprintf(name, sizeof name, "%d threads: one net, BLAS x%d", nt, nt);
+        else snprintf(name, sizeof name, "%d threads: %d shards", nt, nt);
         double gf = fl / res[k].step_s / 1e9, pk = nt > 1 ? peakn : peak1;
-        printf("%s step %.3f s, cpu %.3f s: %6.0f tokens/s, %5.1f GFLOP/s, MFU %4.1f%% of the %d-thread peak, "
+        printf("%-29s step %.3f s, cpu %.3f s: %6.0f tokens/s, %5.1f GFLOP/s, MFU %4.1f%% of the %d-thread peak, "
                "%.2fx the 1-thread 1-shard rate\n",
                name, res[k].step_s, res[k].cpu_s, res[k].tok_s, gf, 100 * gf / pk, nt > 1 ? threads : 1,
                res[k].tok_s / res[0].tok_s);

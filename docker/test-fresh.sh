@@ -20,8 +20,13 @@
 # What runs differently from a real machine, and why:
 #   - --network host: apt-get and npm reach the mirror and the registry
 #     through the host's resolver (as `podman build` does in the deployment
-#     test), and the host reaches the server of step 1. SYNTH_PORT moves
-#     the server off 8080 when that port is taken on the host.
+#     test), and the host reaches the server of step 1, which SYNTH_PORT
+#     puts on FRESH_PORT instead of 8080 (a port the host may use).
+#   - Packages do not start services (/usr/sbin/policy-rc.d exit 101, as
+#     container images have it): with the host's network, installing
+#     nginx-light would otherwise start nginx on the host's port 80.
+#   - Each command has a time limit (step 1: 20 minutes to /health; step 2:
+#     60 minutes), so a hang fails the test instead of stalling CI.
 #   - --cap-add SYS_PTRACE, seccomp unconfined: LeakSanitizer (in the ASan
 #     half of `make check`) stops the world with ptrace, which podman's
 #     default seccomp profile refuses.
@@ -90,11 +95,17 @@ clone() {
         2>"$W/$1.clone.log" || { cat "$W/$1.clone.log"; return 1; }
 }
 
-# podman run on the pristine base image with the clone $2 at /src
+# podman run with the clone $2 at /src (leftovers of an interrupted run removed)
 fresh_run() {
     name=$1; src=$2; shift 2
+    podman rm -f -t 0 "$name" >/dev/null 2>&1
     podman run --name "$name" --network host --cap-add SYS_PTRACE --security-opt seccomp=unconfined \
         --shm-size 1g -v "$W/$src":/src -w /src "$@"
+}
+
+# The shell command for the container: set the service policy, then run $1
+fresh_cmd() {
+    printf '%s' "printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && $1"
 }
 
 # POST $2 (JSON) to path $1 on the server; prints the answer, fails on HTTP errors
@@ -115,7 +126,7 @@ if [ "$ONLY" != check ]; then
     fi
     clone run || { bad "git clone of $ROOT"; finish; }
     t0=$(date +%s)
-    fresh_run synth-fresh-run run -d -e SYNTH_PORT="$PORT" "$BASE" sh -c "$RUN_CMD" >/dev/null ||
+    fresh_run synth-fresh-run run -d -e SYNTH_PORT="$PORT" "$BASE" sh -c "$(fresh_cmd "$RUN_CMD")" >/dev/null ||
         { bad "podman run of the run command"; finish; }
     up=0
     # deps + build take minutes; give up after 20 (or when the container ends)
@@ -139,11 +150,17 @@ if [ "$ONLY" != check ]; then
             ok "run command: /score answered: $(echo "$s" | cut -c1-100)" || bad "run command: /score: $s"
         # SIGTERM to the server itself (the container's PID 1 may be the sh
         # running the command, which would not pass it on)
-        spid=$(podman top synth-fresh-run pid comm 2>/dev/null | awk '$2 == "synth" {print $1; exit}')
-        podman exec synth-fresh-run sh -c "kill -TERM ${spid:-0}" >/dev/null 2>&1
-        rc=$(timeout 60 podman wait synth-fresh-run 2>/dev/null)
-        [ "$rc" = 0 ] && ok "run command: the server drains and exits 0 on SIGTERM" ||
-            bad "run command: exit '$rc' after SIGTERM to synth (pid '$spid' in the container)"
+        spid=$(podman exec synth-fresh-run sh -c \
+            'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = synth ] && echo ${p#/proc/}; done' 2>/dev/null |
+            head -n 1)
+        if [ -z "$spid" ]; then
+            bad "run command: no synth process in the container to stop"
+        else
+            podman exec synth-fresh-run kill -TERM "$spid" >/dev/null 2>&1
+            rc=$(timeout 60 podman wait synth-fresh-run 2>/dev/null)
+            [ "$rc" = 0 ] && ok "run command: the server drains and exits 0 on SIGTERM" ||
+                bad "run command: exit '$rc' after SIGTERM to synth (pid $spid in the container)"
+        fi
     else
         tail -n 25 "$W/run.log"
         bad "run command: the server did not answer /health within $(( $(date +%s) - t0 ))s"
@@ -155,8 +172,17 @@ fi
 if [ "$ONLY" != run ]; then
     clone check || { bad "git clone of $ROOT"; finish; }
     t0=$(date +%s)
-    fresh_run synth-fresh-check check "$BASE" sh -c "$CHECK_CMD" >"$W/check.log" 2>&1
+    fresh_run synth-fresh-check check "$BASE" sh -c "$(fresh_cmd "$CHECK_CMD")" >"$W/check.log" 2>&1 &
+    cpid=$!
+    # the time limit: a watchdog stops the container (its exit is then 137)
+    # (no inherited stdout: a pipe reading this script's output must not
+    # wait for the sleeping watchdog)
+    ( sleep 3600 && touch "$W/check.timeout" && podman stop -t 5 synth-fresh-check ) >/dev/null 2>&1 &
+    wpid=$!
+    wait $cpid
     rc=$?
+    pkill -P $wpid 2>/dev/null; kill $wpid 2>/dev/null
+    [ -e "$W/check.timeout" ] && note "the test command ran into the 60-minute limit"
     dt=$(( $(date +%s) - t0 ))
     # the two halves' summaries ("N passed, M failed") and any failure lines
     grep -E "^[0-9]+ passed, [0-9]+ failed|^failed:|FAILED" "$W/check.log" | sed 's/^/     /'

@@ -274,11 +274,11 @@ static uint64_t tok_hash(const tokset *t)
  *   char magic[8] "SYNTRST\0", u32 version, u32 header_bytes,
  *   i32 hparams[11] (vocab ctx embd layer head ff rank a b variant, eps bits),
  *   u64 n_params, u64 tokenizer_hash, u64 data_hash, i64 step, i64 tokens_seen, i64 total_steps, u64 data_rng[4], u64 drop_rng[4],
- *   f64 best_valid, i32 bad_evals, i32 pad, f64 elapsed_s,
+ *   f64 best_valid, i32 bad_evals, i32 shards, f64 elapsed_s,
  *   f32 params[n], f32 m[n], f32 v[n], u64 checksum (FNV-1a of everything before).
  */
 #define STATE_MAGIC "SYNTRST"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u /* 2: shards (train_dp.h); 1 had one network and a padding word */
 
 typedef struct {
     uint64_t tok_hash;      /* FNV-1a of the tokenizer (vocab, merges, eos) */
@@ -288,6 +288,7 @@ typedef struct {
     arch_rng data_rng, drop_rng;
     double best_valid;
     int32_t bad_evals;
+    int32_t shards;         /* the split of every batch: the run's result depends on it */
     double elapsed_s;
 } train_state;
 
@@ -327,7 +328,7 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     fnv f = {0xcbf29ce484222325ull};
     char magic[8] = STATE_MAGIC;
     uint32_t ver = STATE_VERSION, hdr = 8 + 4 + 4 + 44 + 8 + 8 + 8 + 8 + 8 + 8 + 32 + 32 + 8 + 4 + 4 + 8;
-    int32_t hpp[11], bad = s->bad_evals, pad = 0;
+    int32_t hpp[11], bad = s->bad_evals, shards = s->shards;
     hp_pack(hp, hpp);
     uint64_t np = (uint64_t)n;
     int rc = 0;
@@ -345,7 +346,7 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     rc |= wr(fp, &f, s->drop_rng.s, 32);
     rc |= wr(fp, &f, &s->best_valid, 8);
     rc |= wr(fp, &f, &bad, 4);
-    rc |= wr(fp, &f, &pad, 4);
+    rc |= wr(fp, &f, &shards, 4);
     rc |= wr(fp, &f, &s->elapsed_s, 8);
     rc |= wr(fp, &f, params, (size_t)n * 4);
     rc |= wr(fp, &f, m, (size_t)n * 4);
@@ -376,12 +377,17 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     fnv f = {0xcbf29ce484222325ull};
     char magic[8];
     uint32_t ver, hdr;
-    int32_t hpp[11], want[11], bad, pad;
+    int32_t hpp[11], want[11], bad, shards;
     uint64_t np, sum;
     int rc = 0;
     const char *why = "truncated file";
     if (rd(fp, &f, magic, 8) || memcmp(magic, STATE_MAGIC, 8)) { why = "not a training state file (magic)"; goto bad; }
-    if (rd(fp, &f, &ver, 4) || ver != STATE_VERSION) { why = "unsupported version"; goto bad; }
+    if (rd(fp, &f, &ver, 4)) goto bad;
+    if (ver != STATE_VERSION) {
+        why = ver == 1 ? "version 1, written before data-parallel shards: not resumable by this trainer"
+                       : "unsupported version";
+        goto bad;
+    }
     if (rd(fp, &f, &hdr, 4) || hdr != 196) { why = "bad header size"; goto bad; }
     if (rd(fp, &f, hpp, sizeof hpp)) goto bad;
     hp_pack(hp, want);
@@ -399,10 +405,15 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     rc |= rd(fp, &f, s->drop_rng.s, 32);
     rc |= rd(fp, &f, &s->best_valid, 8);
     rc |= rd(fp, &f, &bad, 4);
-    rc |= rd(fp, &f, &pad, 4);
+    rc |= rd(fp, &f, &shards, 4);
     rc |= rd(fp, &f, &s->elapsed_s, 8);
     if (rc) goto bad;
     if (s->step < 0 || s->total < 0 || bad < 0 || !(s->elapsed_s >= 0)) { why = "bad counters"; goto bad; }
+    if (shards != s->shards) {
+        fclose(fp);
+        return fail(err, errlen, TRAIN_EINVAL, "train: --resume: '%s' was trained with --shards %d, not %d", path,
+                    shards, s->shards);
+    }
     s->bad_evals = bad;
     if (rd(fp, &f, params, (size_t)n * 4) || rd(fp, &f, m, (size_t)n * 4) || rd(fp, &f, v, (size_t)n * 4)) goto bad;
     if (fread(&sum, 1, 8, fp) != 8) goto bad;
@@ -633,6 +644,7 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     arch_rng_seed(&r->st.data_rng, c->seed ^ 0x5DA7A5EEDull);
     arch_rng_seed(&r->st.drop_rng, c->seed ^ 0xD50B0D0Bull);
     r->st.best_valid = INFINITY;
+    r->st.shards = train_shards(c);
     r->st.tok_hash = tok_hash(&r->tok);
     fnv dh = {0xcbf29ce484222325ull};
     fnv_add(&dh, r->train_ids, r->n_train * sizeof *r->train_ids);

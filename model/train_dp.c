@@ -58,7 +58,10 @@ train_dp *train_dp_create(const arch_hparams *hp, int B, int T, int shards, int 
             return NULL;
         }
     }
-    openblas_set_num_threads(threads / dp->workers > 1 ? threads / dp->workers : 1);
+    /* concurrent shards each get a one-thread OpenBLAS (several threaded
+     * OpenBLAS calls at once would queue for its one thread pool and could
+     * reorder nothing but cost time); a lone shard gets them all */
+    openblas_set_num_threads(dp->workers > 1 ? 1 : threads);
     return dp;
 }
 

@@ -37,9 +37,10 @@ typedef struct train_dp train_dp;
 
 /* Replicas for at most B sequences of T tokens in S = shards pieces
  * (1..TRAIN_DP_MAX_SHARDS, at most B), run on up to `threads` threads
- * (>= 1). Sets OpenBLAS's thread count (process-wide) to
- * max(1, threads / min(threads, S)), so the process keeps `threads` cores
- * busy. NULL with a message in err on bad sizes or out of memory. */
+ * (>= 1). Sets OpenBLAS's thread count (process-wide) to 1 when shards
+ * run at once, else to `threads` (S = 1). More threads than shards leave
+ * cores idle: give S >= threads. NULL with a message in err on bad sizes
+ * or out of memory. */
 train_dp *train_dp_create(const arch_hparams *hp, int B, int T, int shards, int threads, char *err, size_t errlen);
 void train_dp_free(train_dp *dp);
 

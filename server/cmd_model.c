@@ -216,9 +216,12 @@ static int generate_loop(model *m, const gen_opts *o)
     gen_finish why = o->n_predict > 0 ? GEN_GOING : GEN_LENGTH;
     while (why == GEN_GOING) {
         int err = model_step(m, c, 1, &seq, logits);
-        if (err) { fprintf(stderr, "synth generate: %s\n", model_strerror(err)); goto done; }
-        int id = sampler_sample(&s, logits, hp->n_vocab, hist, n_hist, NULL);
-        if (id < 0) goto done;
+        int id = err ? -1 : sampler_sample(&s, logits, hp->n_vocab, hist, n_hist, NULL);
+        if (id < 0) {
+            fwrite(text + shown, 1, len - shown, stdout); /* what was held back for a stop string */
+            fprintf(stderr, "\nsynth generate: %s\n", err ? model_strerror(err) : "sampler: out of memory");
+            goto done;
+        }
         n_gen++;
         int stopped = gen_text_append(tk, id, text, cap, &len, &safe, &stops);
         why = gen_finish_of(tk, id, stopped, n_gen, o->n_predict);

@@ -31,6 +31,8 @@ check "resume with the checkpoint's tokenizer" $SYNTH train $TINY -o "$T/c.gguf"
     --ckpt "$T/c.state" --tokenizer "$T/a.gguf" --log "$T/c.csv"
 tail -n 1 "$T/c.csv" | cut -d, -f1-3 > "$T/c3"; tail -n 1 "$T/a3" > "$T/a1"
 cmp -s "$T/a1" "$T/c3" && ok "same losses with --tokenizer" || bad "same losses with --tokenizer"
+check_fail "resume with other --shards" 2 "trained with \-\-shards 2, not 1" $SYNTH train $TINY --shards 1 \
+    -o "$T/x.gguf" --steps 30 --resume "$T/b20.state"
 check_fail "resume with other sizes" 1 "hyperparameters differ" $SYNTH train $TINY --d-ff 64 -o "$T/x.gguf" \
     --steps 30 --resume "$T/b.state"
 head -n 30 "$T/text.txt" > "$T/half.txt"

@@ -190,8 +190,6 @@ TEST(test_gradcheck_dropout)
     gradcheck_dropout(ARCH_FACTORIZED_DENSE);
 }
 
-/* The f32 trainer computes the same loss and gradients as the f64 one
- * (relative 1e-3 on the gradient norm of each tensor: f32 rounding only). */
 /* Give nf the f64 network's parameters rounded to f32, and the f64 network
  * exactly those values, so the two differ only in arithmetic. */
 static void share_f32_values(train_net_d *nd, train_net_f *nf)
@@ -220,6 +218,8 @@ static void check_grads_f32_vs_f64(train_net_d *nd, train_net_f *nf, const char 
     }
 }
 
+/* The f32 trainer computes the same loss and gradients as the f64 one
+ * (relative 1e-3 on the gradient norm of each tensor: f32 rounding only). */
 TEST(test_f32_matches_f64)
 {
     for (int v = 0; v < ARCH_N_VARIANTS; v++) {
