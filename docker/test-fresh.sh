@@ -156,7 +156,7 @@ if [ "$ONLY" != check ]; then
         if [ -z "$spid" ]; then
             bad "run command: no synth process in the container to stop"
         else
-            podman exec synth-fresh-run kill -TERM "$spid" >/dev/null 2>&1
+            podman exec synth-fresh-run sh -c "kill -TERM $spid" >/dev/null 2>&1   # kill: the shell builtin (no procps)
             rc=$(timeout 60 podman wait synth-fresh-run 2>/dev/null)
             [ "$rc" = 0 ] && ok "run command: the server drains and exits 0 on SIGTERM" ||
                 bad "run command: exit '$rc' after SIGTERM to synth (pid $spid in the container)"
