@@ -25,6 +25,11 @@
 #   - Packages do not start services (/usr/sbin/policy-rc.d exit 101, as
 #     container images have it): with the host's network, installing
 #     nginx-light would otherwise start nginx on the host's port 80.
+#   - The host's site-local CA certificates (/usr/local/share/ca-certificates,
+#     read-only) and its NODE_EXTRA_CA_CERTS: on a network that intercepts
+#     TLS (this project's machines do), npm would otherwise refuse the
+#     registry's certificate. A machine on such a network has them too;
+#     ca-certificates adds them to the system bundle when apt installs it.
 #   - Each command has a time limit (step 1: 20 minutes to /health; step 2:
 #     60 minutes), so a hang fails the test instead of stalling CI.
 #   - --cap-add SYS_PTRACE, seccomp unconfined: LeakSanitizer (in the ASan
@@ -99,8 +104,13 @@ clone() {
 fresh_run() {
     name=$1; src=$2; shift 2
     podman rm -f -t 0 "$name" >/dev/null 2>&1
-    podman run --name "$name" --network host --cap-add SYS_PTRACE --security-opt seccomp=unconfined \
+    set -- --name "$name" --network host --cap-add SYS_PTRACE --security-opt seccomp=unconfined \
         --shm-size 1g -v "$W/$src":/src -w /src "$@"
+    if [ -d /usr/local/share/ca-certificates ] && [ -n "$(ls /usr/local/share/ca-certificates)" ]; then
+        set -- -v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro "$@"
+    fi
+    [ -z "${NODE_EXTRA_CA_CERTS:-}" ] || set -- -e NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS" "$@"
+    podman run "$@"
 }
 
 # The shell command for the container: set the service policy, then run $1
