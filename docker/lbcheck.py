@@ -215,8 +215,12 @@ def score_req(i):
 
 
 def gen_req(i, max_tokens, stream):
+    # streams run their full length (no end-of-text stop): they are the
+    # work in flight that a drain must wait for, and an untrained test
+    # model can end one after a few tokens, leaving a drain too short for
+    # the /ready poll to see its 503
     body = {"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": max_tokens, "seed": i,
-            "temperature": 0.8, "stream": stream}
+            "temperature": 0.8, "stream": stream, "ignore_eos": stream}
     return ("stream" if stream else "generate", "/generate", body, stream)
 
 
