@@ -52,7 +52,7 @@ int gen_text_append(const tok_t *tk, int32_t id, char *text, size_t cap, size_t 
         size_t from = old + 1 > sl ? old + 1 - sl : 0;
         for (size_t p = from; p + sl <= *len && p < end; p++)
             if (!memcmp(text + p, stops->s[i], sl)) {
-                if (p < end) end = p;
+                end = p;
                 break;
             }
     }

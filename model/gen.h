@@ -21,6 +21,9 @@
 
 #include "tok.h"
 
+/* Stop strings one generation may have (the API's and the CLI's limit). */
+#define GEN_MAX_STOP 16
+
 /* Stop strings: n of them, stop[i] of len[i] >= 1 bytes (may hold NULs). */
 typedef struct {
     const char *const *s;

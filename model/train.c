@@ -122,6 +122,13 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     return 0;
 }
 
+int train_threads(const train_config *c)
+{
+    if (c->threads > 0) return c->threads;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu > 0 ? (int)(ncpu < 256 ? ncpu : 256) : 1;
+}
+
 int train_shards(const train_config *c)
 {
     if (c->shards > 0) return c->shards;
@@ -622,12 +629,7 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     r->hp.n_vocab = r->tok.n_vocab;
     if (arch_hparams_validate(&r->hp, e2, sizeof e2))
         return fail(err, errlen, TRAIN_EINVAL, "train: model with the tokenizer's vocabulary: %s", e2);
-    int threads = c->threads;
-    if (threads <= 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = ncpu > 0 ? (int)(ncpu < 256 ? ncpu : 256) : 1;
-    }
-    r->dp = train_dp_create(&r->hp, c->batch, c->seq, train_shards(c), threads, e2, sizeof e2);
+    r->dp = train_dp_create(&r->hp, c->batch, c->seq, train_shards(c), train_threads(c), e2, sizeof e2);
     if (!r->dp) return fail(err, errlen, TRAIN_ENOMEM, "train: %s", e2);
     r->net = train_dp_net(r->dp);
     const int64_t np = train_net_f_n_params(r->net);

@@ -105,7 +105,9 @@ void train_config_default(train_config *c);
  * "train: --flag: problem" in err. */
 int train_config_validate(const train_config *c, char *err, size_t errlen);
 
-/* The shards a run uses (train_config.shards resolved). */
+/* The threads and the shards a run uses (train_config.threads and
+ * .shards resolved). */
+int train_threads(const train_config *c);
 int train_shards(const train_config *c);
 
 /* Learning rate at step s (0-based) of the schedule. */

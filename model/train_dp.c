@@ -163,8 +163,8 @@ static double dp_run(train_dp *dp, const int32_t *in, const int32_t *tg, int B, 
     run_jobs(dp->workers, n, shard_run, jobs, sizeof jobs[0]);
     double loss = 0;
     for (int k = 0; k < n; k++) loss += jobs[k].loss * jobs[k].B / B;
+    /* training has no empty shard (train_dp_step checks B >= S): jobs[s] is shard s */
     if (!train || !isfinite(loss)) return loss;
-    if (n < dp->S || jobs[0].s != 0) return NAN; /* training never has empty shards (create checks S <= B) */
     reduce_job rj[TRAIN_DP_MAX_SHARDS];
     const int64_t np = train_net_f_n_params(dp->net[0]);
     for (int t = 0; t < dp->workers; t++) {

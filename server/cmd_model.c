@@ -101,6 +101,9 @@ int cmd_info(int argc, char **argv)
 
 /* ------------------------------------------------------------ generate */
 
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a macro's value as a string literal */
+
 static const char generate_usage[] =
     "usage: synth generate [-m MODEL] -p PROMPT [options]\n"
     "  -m MODEL              checkpoint (default $SYNTH_MODEL or " CMD_DEFAULT_MODEL ")\n"
@@ -112,13 +115,11 @@ static const char generate_usage[] =
     "  --min-p P             drop tokens below P x the top probability (default 0)\n"
     "  --repeat-penalty R    repetition penalty (default 1.0 = off)\n"
     "  --seed S              sampler seed (default 0)\n"
-    "  --stop TEXT           stop before TEXT (repeatable, up to 16)\n"
+    "  --stop TEXT           stop before TEXT (repeatable, up to " STR(GEN_MAX_STOP) ")\n"
     "Generation stops at a stop string, the end-of-text token or after N\n"
     "tokens; past the end of the context it goes on from the context's last\n"
     "half. The rules are the server's (model/gen.h): the same text and the\n"
     "same stop. Text goes to stdout as it is generated.\n";
-
-#define GEN_MAX_STOP 16
 
 typedef struct {
     const char *model_path, *prompt;
@@ -152,7 +153,8 @@ static int parse_generate(int argc, char **argv, gen_opts *o)
         else if (!strcmp(a, "--seed")) bad = cli_u64(c, a, v, &o->sp.seed);
         else if (!strcmp(a, "--stop")) {
             if (o->n_stop == GEN_MAX_STOP || !*v) {
-                fprintf(stderr, "synth generate: --stop: %s\n", *v ? "at most 16 stop strings" : "empty string");
+                fprintf(stderr, "synth generate: --stop: %s\n",
+                        *v ? "at most " STR(GEN_MAX_STOP) " stop strings" : "empty string");
                 return -1;
             }
             o->stop_len[o->n_stop] = strlen(v);

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "train.h"
+#include "train_dp.h"
 
 static void usage(FILE *o)
 {
@@ -202,7 +203,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--stop-at")) INT(c.stop_at, 0, 2000000000);
         else if (!strcmp(a, "--ckpt-every")) INT(c.ckpt_every, 0, 2000000000);
         else if (!strcmp(a, "--threads")) INT(c.threads, 1, 256);
-        else if (!strcmp(a, "--shards")) INT(c.shards, 1, 16);
+        else if (!strcmp(a, "--shards")) INT(c.shards, 1, TRAIN_DP_MAX_SHARDS);
         else if (!strcmp(a, "--lr")) FLT(c.lr, 1e-9, 1);
         else if (!strcmp(a, "--min-lr")) FLT(c.min_lr, 0, 1);
         else if (!strcmp(a, "--weight-decay")) FLT(c.weight_decay, 0, 0.999);
@@ -268,7 +269,7 @@ int cmd_train(int argc, char **argv)
     fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %s steps, "
                     "OpenBLAS %s, %d shards on %d threads\n",
             arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c.batch, c.seq,
-            steps, core ? core : "?", train_shards(&c), c.threads > 0 ? c.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+            steps, core ? core : "?", train_shards(&c), train_threads(&c));
     c.interrupt = &g_interrupt;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

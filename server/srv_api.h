@@ -93,9 +93,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gen.h"
 #include "sampler.h"
 
-#define SRV_MAX_STOP 16         /* stop strings per request */
+#define SRV_MAX_STOP GEN_MAX_STOP /* stop strings per request */
 #define SRV_MAX_STOP_LEN 256    /* bytes per stop string */
 #define SRV_MAX_TOKENS 16384  /* upper bound of max_tokens: each token keeps its id, log-prob and text
                                 * until the answer; past the context the generation slides */
