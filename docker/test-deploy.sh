@@ -38,11 +38,7 @@ BASE=localhost/debian:bookworm-slim
 P0=${DEPLOY_PORT:-18480}
 LB_PORT=$P0; P1=$((P0 + 1)); P2=$((P0 + 2)); P3=$((P0 + 3))
 W=$(mktemp -d /tmp/synth-deploy.XXXXXX)
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $*"; }
-note() { echo "     $*"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. docker/lib.sh
 
 compose() {
     SYNTH_IMAGE=$IMAGE SYNTH_LB_IMAGE=$LB_IMAGE SYNTH_LB_PORT=$LB_PORT \

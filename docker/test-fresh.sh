@@ -52,11 +52,7 @@ BASE=localhost/debian:bookworm-slim
 PORT=${FRESH_PORT:-18490}
 ONLY=${FRESH_ONLY:-}
 W=$(mktemp -d /tmp/synth-fresh.XXXXXX)
-pass=0; fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $*"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $*"; }
-note() { echo "     $*"; }
-finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+. docker/lib.sh
 
 cleanup() {
     trap - EXIT INT TERM
