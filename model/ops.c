@@ -51,13 +51,20 @@ static atomic_uint pool_gen;     /* bumped for every published job */
 static int pool_created = 1;     /* caller + helper threads started (under pool_mu) */
 static atomic_int pool_active;   /* threads that take tasks, <= pool_created; 0: not set up yet */
 
+/* > 0 while this thread runs tasks of a region: a region opened inside a
+ * task runs serially on that thread (as thread 0), whatever the pool is
+ * doing, so a task may size its scratch for one thread. */
+static _Thread_local int pool_depth;
+
 static void run_tasks(pool_job *j, int thread)
 {
     int i;
+    pool_depth++;
     while ((i = atomic_fetch_add(&j->next, 1)) < j->n) {
         j->fn(j->ctx, i, thread);
         atomic_fetch_add(&j->done, 1);
     }
+    pool_depth--;
 }
 
 static void *pool_helper(void *arg)
@@ -139,8 +146,10 @@ int ops_n_threads(void)
 void ops_parallel_for(int n, ops_task_fn fn, void *ctx)
 {
     if (n <= 0) return;
-    if (n == 1 || ops_n_threads() == 1 || pthread_mutex_trylock(&pool_dispatch) != 0) {
+    if (n == 1 || pool_depth > 0 || ops_n_threads() == 1 || pthread_mutex_trylock(&pool_dispatch) != 0) {
+        pool_depth++;
         for (int i = 0; i < n; i++) fn(ctx, i, 0);
+        pool_depth--;
         return;
     }
     pool_job j = {.fn = fn, .ctx = ctx, .n = n};

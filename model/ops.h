@@ -21,7 +21,9 @@
  * two never run at once: the batch-invariant forward pass calls no BLAS at
  * all, and BLAS is never called from pool tasks, so the process keeps at
  * most n threads busy. Only one parallel region runs at a time: a
- * concurrent or nested caller simply runs its tasks itself.
+ * concurrent caller simply runs its tasks itself, and a region opened
+ * inside a task always does (on that thread, as thread 0), so a task that
+ * opens regions needs scratch for one thread only.
  */
 #ifndef OPS_H
 #define OPS_H

@@ -311,6 +311,85 @@ TEST(test_batch_invariant_bitwise)
               "with batch invariance off only %d of %d variant/type pairs differ", off_differs, off_total);
 }
 
+/* Three steps on a fresh cache: NQ sequences prefill; then rows of every
+ * kind (decoding rows, prefill chunks with all logits, a scored chunk);
+ * then a step too uneven to be cut. Into out: the logits of the three
+ * steps, then the scored log-probs and greedy flags. 0, or -1 when a step
+ * fails. */
+enum { NQ = 9, NQ_OUT = 64 };
+static int sliced_steps(fixture *f, int32_t tok[NQ][12], float *out, size_t out_floats)
+{
+    const int V = f->hp.n_vocab;
+    model_cache *c = model_cache_create_typed(f->m, NQ, g_vt);
+    model_seq s[NQ];
+    model_target tg[NQ];
+    float *lg = out, lp[4];
+    uint8_t gr[4];
+    int rc = c ? 0 : -1, rows = 0;
+    /* step 1: every sequence prefills 1 + q % 4 tokens, odd ones with all logits */
+    for (int q = 0; q < NQ; q++) {
+        s[q] = (model_seq){q, 1 + q % 4, tok[q], q % 2};
+        rows += q % 2 ? 1 + q % 4 : 1;
+    }
+    rc |= c ? model_step(f->m, c, NQ, s, lg) : -1;
+    lg += (size_t)rows * V;
+    /* step 2: six decode, two prefill 3 more (all logits), one scores 4 */
+    rows = 0;
+    for (int q = 0; q < NQ; q++) {
+        const int n = q == 4 ? 4 : q == 2 || q == 7 ? 3 : 1, p = 1 + q % 4;
+        s[q] = (model_seq){q, n, tok[q] + p, n == 3};
+        tg[q] = (model_target){q == 4 ? tok[q] + p + 1 : NULL, q == 4 ? lp : NULL, q == 4 ? gr : NULL};
+        rows += q == 4 ? 0 : n == 3 ? 3 : 1;
+    }
+    rc |= c ? model_step_scored(f->m, c, NQ, s, tg, lg) : -1;
+    lg += (size_t)rows * V;
+    /* step 3: too uneven to cut (10 prefill rows beside 1 decoding row) */
+    s[0] = (model_seq){0, 10, tok[0] + 2, 1};
+    s[1] = (model_seq){1, 1, tok[1] + 3, 0};
+    rc |= c ? model_step(f->m, c, 2, s, lg) : -1;
+    lg += (size_t)11 * V;
+    memcpy(lg, lp, sizeof lp);
+    for (int i = 0; i < 4; i++) lg[4 + i] = gr[i];
+    rc |= (size_t)(lg + 8 - out) > out_floats;
+    model_cache_free(c);
+    return rc ? -1 : 0;
+}
+
+/* A step's sequences are cut into parts run by the pool's threads, each
+ * through the whole network (model.c, sliced steps): that must change no
+ * bit of any output, for every sequence in the step (not only the first
+ * part's). The same two steps give the same logits, log-probs and greedy
+ * flags with thread budgets 1 (never sliced), 2 and 3, for every variant
+ * and both value caches. */
+TEST(test_sliced_step_bitwise)
+{
+    const int budget[3] = {1, 2, 3};
+    for (int vt = 0; vt < 2; vt++)
+        for (int v = 0; v < ARCH_N_VARIANTS; v++) {
+            fixture f;
+            if (fixture_init(&f, (arch_variant)v, QUANT_Q8_0, 1700 + v) != 0) { fixture_free(&f); continue; }
+            g_vt = (model_cache_type)vt;
+            int32_t tok[NQ][12];
+            for (int q = 0; q < NQ; q++) random_tokens(tok[q], 12, f.hp.n_vocab);
+            const size_t nf = (size_t)NQ_OUT * f.hp.n_vocab;
+            float *ref = calloc(nf, sizeof(float)), *got = calloc(nf, sizeof(float));
+            for (int b = 0; b < 3; b++) {
+                model_set_threads(budget[b]);
+                float *dst = b == 0 ? ref : got;
+                memset(dst, 0, nf * sizeof(float));
+                CHECK(sliced_steps(&f, tok, dst, nf) == 0);
+                if (b > 0)
+                    CHECK_MSG(memcmp(ref, got, nf * sizeof(float)) == 0, "%s, %s cache: %d threads differ from 1",
+                              arch_variant_name((arch_variant)v), vt ? "f16" : "f32", budget[b]);
+            }
+            model_set_threads(0);
+            free(ref);
+            free(got);
+            fixture_free(&f);
+        }
+    g_vt = MODEL_CACHE_F32;
+}
+
 /* With batch invariance a sequence's logits do not depend on how its tokens
  * are cut into steps either (the scheduler chunks prompts by load, and a
  * cached prefix is continued rather than recomputed): the whole context in
@@ -931,6 +1010,7 @@ int main(void)
     RUN(test_incremental_matches_full);
     RUN(test_batch_matches_alone);
     RUN(test_batch_invariant_bitwise);
+    RUN(test_sliced_step_bitwise);
     RUN(test_chunking_invariant_bitwise);
     RUN(test_engine_settings);
     RUN(test_precomputed_equals_recomputed);
