@@ -261,3 +261,12 @@ kern_qk_fn kern_qk(void)
     default: return kern_qk_scalar;
     }
 }
+
+kern_f16_fn kern_f16(void)
+{
+    switch (kern_get_level()) {
+    case KERN_AVX512: return kern_f16_avx512;
+    case KERN_AVX2: return kern_f16_avx2;
+    default: return kern_f16_scalar;
+    }
+}

@@ -114,6 +114,11 @@ typedef void (*kern_wsum_fn)(int n, int d, int dh, const float *A, size_t a_stri
 #define KERN_KB 16
 typedef void (*kern_qk_fn)(int n, int ncol, const float *q, const float *KB, float *y);
 
+/* Floats to IEEE halves: h[i] = quant_f32_to_f16(x[i]) for i < n, the same
+ * bits on every level (F16C's vcvtps2ph rounding to nearest even on the
+ * SIMD levels). */
+typedef void (*kern_f16_fn)(const float *x, uint16_t *h, int64_t n);
+
 /* Floats of scratch a group kernel uses on W. */
 size_t kern_scratch_floats(const kern_mat *W);
 /* A per-thread 64-byte aligned buffer of at least `floats` floats, owned by
@@ -131,11 +136,13 @@ kern_level kern_get_level(void);
 kern_group_fn kern_group(void);                      /* the current level's kernels */
 kern_wsum_fn kern_wsum(void);
 kern_qk_fn kern_qk(void);
+kern_f16_fn kern_f16(void);
 
 /* Per-level entry points, defined by kern_scalar.c, kern_avx2.c and
  * kern_avx512.c; NULL when the level was not compiled for this target. */
 extern const kern_group_fn kern_group_scalar, kern_group_avx2, kern_group_avx512;
 extern const kern_wsum_fn kern_wsum_scalar, kern_wsum_avx2, kern_wsum_avx512;
 extern const kern_qk_fn kern_qk_scalar, kern_qk_avx2, kern_qk_avx512;
+extern const kern_f16_fn kern_f16_scalar, kern_f16_avx2, kern_f16_avx512;
 
 #endif

@@ -40,6 +40,8 @@ static inline __m256i vu4(const uint8_t *p, int hi)
 #define KERN_FN group_avx2
 #define WSUM_FN wsum_avx2
 #define QK_FN qk_avx2
+#define F16_FN tof16_avx2
+#define VTOF16(p, v) _mm_storeu_si128((__m128i *)(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT))
 /* the fused kernel is faster than a converted tile up to this many rows
  * (measured per row count on q8_0, one thread) */
 #define FUSED_MAX_N 4
@@ -48,8 +50,10 @@ static inline __m256i vu4(const uint8_t *p, int hi)
 const kern_group_fn kern_group_avx2 = group_avx2;
 const kern_wsum_fn kern_wsum_avx2 = wsum_avx2;
 const kern_qk_fn kern_qk_avx2 = qk_avx2;
+const kern_f16_fn kern_f16_avx2 = tof16_avx2;
 #else
 const kern_group_fn kern_group_avx2 = 0;
 const kern_wsum_fn kern_wsum_avx2 = 0;
 const kern_qk_fn kern_qk_avx2 = 0;
+const kern_f16_fn kern_f16_avx2 = 0;
 #endif

@@ -35,6 +35,8 @@ static inline __m512i vu4(const uint8_t *p, int hi)
 #define KERN_FN group_avx512
 #define WSUM_FN wsum_avx512
 #define QK_FN qk_avx512
+#define F16_FN tof16_avx512
+#define VTOF16(p, v) _mm256_storeu_si256((__m256i *)(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT))
 /* the fused kernel is faster than a converted tile up to this many rows
  * (measured per row count on q8_0, one thread) */
 #define FUSED_MAX_N 9
@@ -43,8 +45,10 @@ static inline __m512i vu4(const uint8_t *p, int hi)
 const kern_group_fn kern_group_avx512 = group_avx512;
 const kern_wsum_fn kern_wsum_avx512 = wsum_avx512;
 const kern_qk_fn kern_qk_avx512 = qk_avx512;
+const kern_f16_fn kern_f16_avx512 = tof16_avx512;
 #else
 const kern_group_fn kern_group_avx512 = 0;
 const kern_wsum_fn kern_wsum_avx512 = 0;
 const kern_qk_fn kern_qk_avx512 = 0;
+const kern_f16_fn kern_f16_avx512 = 0;
 #endif

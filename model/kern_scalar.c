@@ -35,8 +35,11 @@ static inline uint16_t load_u16(const void *p)
 #define KERN_FN group_scalar
 #define WSUM_FN wsum_scalar
 #define QK_FN qk_scalar
+#define F16_FN tof16_scalar
+#define VTOF16(p, v) (*(p) = quant_f32_to_f16(v))
 #include "kern_simd.inc"
 
 const kern_group_fn kern_group_scalar = group_scalar;
 const kern_wsum_fn kern_wsum_scalar = wsum_scalar;
 const kern_qk_fn kern_qk_scalar = qk_scalar;
+const kern_f16_fn kern_f16_scalar = tof16_scalar;

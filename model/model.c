@@ -824,7 +824,7 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
     /* append to the caches at positions p0..p0+n-1 */
     for (int q = 0; q < n_seq; q++) {
         size_t off = cache_v_off(c, sr[q].slot, il) + (size_t)sr[q].p0 * d, nv = (size_t)sr[q].n * d;
-        if (c->vh) quant_quantize_row(QUANT_F16, s->v + (size_t)sr[q].r0 * d, c->vh + off, (int64_t)nv);
+        if (c->vh) kern_f16()(s->v + (size_t)sr[q].r0 * d, c->vh + off, (int64_t)nv);
         else memcpy(c->v + off, s->v + (size_t)sr[q].r0 * d, sizeof(float) * nv);
         if (c->k) { /* per head, blocks of KERN_KB positions: KB_h[p / 16][feature][p % 16] */
             float *KB = cache_k_at(c, sr[q].slot, il);

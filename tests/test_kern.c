@@ -259,6 +259,38 @@ TEST(test_wsum_every_level)
     free(A);
 }
 
+/* Floats to halves for the f16 value cache: every level gives
+ * quant_f32_to_f16's bits for every upper half-word of a float (each sign,
+ * exponent and top mantissa bits: zeros, subnormals of both widths,
+ * overflow to inf, NaNs) with low half-words at and around the rounding
+ * boundaries, and a length that leaves a tail past the last vector. */
+TEST(test_f16_every_level)
+{
+    const uint16_t lows[] = {0x0000, 0x0fff, 0x1000, 0x1001, 0x2000, 0x3000, 0x8000, 0xffff};
+    const int64_t n = 65536 * 8 - 3;
+    float *x = malloc(sizeof(float) * 65536 * 8);
+    uint16_t *h = malloc(sizeof(uint16_t) * 65536 * 8);
+    for (uint32_t hi = 0; hi < 65536; hi++)
+        for (int k = 0; k < 8; k++) {
+            uint32_t b = hi << 16 | lows[k];
+            memcpy(&x[hi * 8 + k], &b, 4);
+        }
+    for (int l = 0; l < KERN_N_LEVELS; l++) {
+        if (!kern_level_supported((kern_level)l)) continue;
+        kern_set_level((kern_level)l);
+        h[n] = 0x1234;
+        kern_f16()(x, h, n);
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < n; i++)
+            if (h[i] != quant_f32_to_f16(x[i]) && bad++ == 0) first = i;
+        CHECK_MSG(bad == 0 && h[n] == 0x1234, "%s: %lld of %lld halves differ (first at %lld)",
+                  kern_level_name((kern_level)l), (long long)bad, (long long)n, (long long)first);
+    }
+    kern_set_level(kern_best_level());
+    free(x);
+    free(h);
+}
+
 /* The q . k kernel over keys in blocks of KERN_KB positions: the level's
  * multiply-add in feature order, bit for bit, for any number of positions
  * (whole and partial blocks, partial last chunks). */
@@ -319,5 +351,6 @@ int main(void)
     RUN(test_groups_and_views);
     RUN(test_wsum_every_level);
     RUN(test_qk_every_level);
+    RUN(test_f16_every_level);
     return test_summary();
 }
