@@ -78,6 +78,7 @@ struct model_cache {
     float *buf[MAX_SLICES];
     size_t cap[MAX_SLICES]; /* floats in buf[i] */
     int invariant;  /* batch-invariant linear layers (model_cache_set_batch_invariant) */
+    long sliced;    /* steps run as several parts (model_cache_sliced_steps) */
     /* model_attention: when probe != NULL, attend_head copies the attention
      * weights of (probe_layer, probe_head) into probe [len, probe_ld], row =
      * position; NULL in every other cache */
@@ -457,6 +458,7 @@ void model_cache_free(model_cache *c)
 }
 
 int model_cache_slots(const model_cache *c) { return c ? c->n_slots : 0; }
+long model_cache_sliced_steps(const model_cache *c) { return c ? c->sliced : 0; }
 
 int model_cache_len(const model_cache *c, int slot)
 {
@@ -840,7 +842,8 @@ static void attention(const model *m, model_cache *c, const scratch *s, int il, 
     }
     /* Batch-invariant caches attend every row on its own (position p sees
      * positions 0..p, exactly as when decoding it), spread over the ops
-     * pool: a sequence's results then do not depend on how its prompt was
+     * pool (or, in a part of a sliced step, on the part's thread): a
+     * sequence's results then do not depend on how its prompt was
      * cut into chunks or on what shares the step. Otherwise decoding rows
      * are spread over the pool and prefill chunks run here, one GEMM per
      * head, with OpenBLAS's threads: calling a threaded BLAS from pool
@@ -994,27 +997,19 @@ static double seq_cost(const model *m, const model_cache *c, const seq_rows *q)
 {
     const arch_hparams *hp = &m->hp;
     const double d = hp->n_embd, lin = hp->n_layer * (4 * d * d + 2 * d * hp->n_ff) + d * hp->n_vocab;
-    const double per_pos = 4.0 * hp->n_layer * d * (c->vh ? 2 : 4) * (c->k ? 2 : 1);
+    const double per_pos = 4.0 * hp->n_layer * d * ((c->vh ? 2 : 4) + (c->k ? 4 : 0)); /* keys: f32 */
     const double n = q->n, seen = n * q->p0 + n * (n + 1) / 2; /* positions read by its rows */
     return n * lin + per_pos * seen;
 }
 
-/* Cut sequences [0, n_seq) into parts [cut[i], cut[i + 1]) of about equal
- * cost; returns the number of parts (1: run the step unsliced). */
-static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq_rows *sr, int *cut)
+/* Cut sequences [0, n_seq) into np parts [cut[i], cut[i + 1]) of about
+ * equal cost, given pre[q] the cost of the sequences before q; 1 when no
+ * part costs more than SLICE_MAX_SKEW times the even share. */
+static int cut_parts(const double *pre, int n_seq, int np, int *cut)
 {
-    int np = ops_n_threads();
-    np = np < MAX_SLICES ? np : MAX_SLICES;
-    np = np < n_seq ? np : n_seq;
-    cut[0] = 0;
-    cut[1] = n_seq;
-    if (!c->invariant || c->probe || np < 2) return 1;
-    double *pre = malloc(sizeof *pre * ((size_t)n_seq + 1)); /* pre[q]: cost of sequences before q */
-    if (!pre) return 1;
-    pre[0] = 0;
-    for (int q = 0; q < n_seq; q++) pre[q + 1] = pre[q] + seq_cost(m, c, &sr[q]);
     const double share = pre[n_seq] / np;
     int ok = 1;
+    cut[0] = 0;
     for (int k = 1; k < np; k++) {
         /* the boundary nearest the even share k * share, leaving at least
          * one sequence to this part and to each one after it */
@@ -1025,10 +1020,30 @@ static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq
     }
     cut[np] = n_seq;
     for (int k = 0; k < np; k++) ok &= pre[cut[k + 1]] - pre[cut[k]] <= SLICE_MAX_SKEW * share;
-    free(pre);
-    if (ok) return np;
-    cut[1] = n_seq;
-    return 1;
+    return ok;
+}
+
+/* The parts of a step: the most (up to the thread budget) that cut_parts
+ * can balance; returns their number, 1 meaning the step runs unsliced
+ * (then cut = {0, n_seq}). */
+static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq_rows *sr, int *cut)
+{
+    int np = ops_n_threads();
+    np = np < MAX_SLICES ? np : MAX_SLICES;
+    np = np < n_seq ? np : n_seq;
+    double *pre = np >= 2 && c->invariant && !c->probe ? malloc(sizeof *pre * ((size_t)n_seq + 1)) : NULL;
+    if (pre) {
+        pre[0] = 0;
+        for (int q = 0; q < n_seq; q++) pre[q + 1] = pre[q] + seq_cost(m, c, &sr[q]);
+        while (np >= 2 && !cut_parts(pre, n_seq, np, cut)) np--;
+        free(pre);
+    }
+    if (!pre || np < 2) {
+        np = 1;
+        cut[0] = 0;
+        cut[1] = n_seq;
+    }
+    return np;
 }
 
 /* One part of a step: sequences [q0, q1), rows sr[q0..q1) (renumbered
@@ -1123,7 +1138,9 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
         out += p->n_out;
         rc = scratch_get(c, k, p->T, part_extra(m, p->n_out, scored), np > 1 ? 1 : ops_n_threads(), &p->s);
         if (rc != 0) goto done;
+        if (np > 1) p->s.dec = NULL; /* shared by all parts: a sliced step attends every row on its own */
     }
+    c->sliced += np > 1;
     if (np == 1) run_part(&part[0]);
     else ops_parallel_for(np, part_task, part);
     for (int q = 0; q < n_seq; q++) c->len[sr[q].slot] += sr[q].n;

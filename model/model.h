@@ -24,8 +24,9 @@
  * model. Inside a call the work is spread over the one thread budget of
  * model_set_threads: the batch-invariant path (the default, and scoring
  * on any CPU with AVX2) runs only the engine's own kernels on the
- * ops_parallel_for pool; the non-invariant path also calls OpenBLAS GEMMs,
- * never at the same time as the pool.
+ * ops_parallel_for pool, a step of several sequences as parts of whole
+ * sequences, one thread each (model.c, "sliced steps"); the non-invariant
+ * path also calls OpenBLAS GEMMs, never at the same time as the pool.
  *
  * Errors: 0 or a negative MODEL_E* code; model_strerror() names it, and
  * model_load writes "model_load: <what is wrong>" into err.
@@ -117,6 +118,12 @@ model_cache *model_cache_create_typed(const model *m, int n_slots, model_cache_t
 model_cache_type model_cache_values(const model_cache *c);
 void model_cache_free(model_cache *c);
 int model_cache_slots(const model_cache *c);
+/* Diagnostics: steps on this cache that ran sliced, i.e. as parts of whole
+ * sequences, one pool thread each (batch-invariant caches, 2 or more
+ * threads, a step whose sequences split evenly enough). Slicing changes no
+ * bit of any result; each part keeps its own scratch arena in the cache
+ * (counted by model_cache_bytes). */
+long model_cache_sliced_steps(const model_cache *c);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
 /* Generation past the context (the CLI and the server alike): when a
@@ -167,7 +174,8 @@ typedef struct {
 } model_target;
 
 /* Run one batched step for n_seq distinct slots. Dense layers process all
- * appended rows of all sequences as one matrix; attention is per sequence.
+ * appended rows of all sequences (or of each part of a sliced step, see
+ * model_cache_sliced_steps) as one matrix; attention is per sequence.
  * logits receives, in sequence order, n_tokens rows (logits_all) or one row
  * per sequence, each n_vocab floats. The result for a sequence does not
  * depend on the other sequences in the batch: bit for bit with a

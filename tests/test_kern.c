@@ -105,10 +105,12 @@ static int check_level(kern_level l, uint32_t type, int n, int rows, int cols)
 
 TEST(test_linear_every_level)
 {
-    /* (n, rows, cols): one and many rows; partial panels and groups; a
-     * matrix big enough to be split across the pool's threads */
-    const int shapes[][3] = {{1, 40, 64}, {2, 16, 32}, {3, 33, 128}, {5, 300, 96}, {7, 64, 256},
-                             {13, 70, 32}, {64, 200, 64}, {65, 17, 96}, {2, 1100, 256}, {40, 600, 224}};
+    /* (n, rows, cols): one and many rows (each side of the fused/tile
+     * switch: 4 | 5 on AVX2, 9 | 10 on AVX-512); partial panels and
+     * groups; a matrix big enough to be split across the pool's threads */
+    const int shapes[][3] = {{1, 40, 64}, {2, 16, 32}, {3, 33, 128}, {4, 50, 64}, {5, 300, 96}, {7, 64, 256},
+                             {9, 70, 96}, {10, 40, 64}, {13, 70, 32}, {64, 200, 64}, {65, 17, 96}, {2, 1100, 256},
+                             {40, 600, 224}};
     int levels = 0;
     for (int l = 0; l < KERN_N_LEVELS; l++) {
         if (!kern_level_supported((kern_level)l)) continue;
@@ -266,18 +268,24 @@ TEST(test_wsum_every_level)
  * boundaries, and a length that leaves a tail past the last vector. */
 TEST(test_f16_every_level)
 {
-    const uint16_t lows[] = {0x0000, 0x0fff, 0x1000, 0x1001, 0x2000, 0x3000, 0x8000, 0xffff};
-    const int64_t n = 65536 * 8 - 3;
-    float *x = malloc(sizeof(float) * 65536 * 8);
-    uint16_t *h = malloc(sizeof(uint16_t) * 65536 * 8);
+    const uint16_t lows[] = {0x0000, 0x0fff, 0x1000, 0x1001, 0x2000, 0x3000, 0x4000, 0x8000, 0xffff};
+    const int64_t n = 65536 * 9 - 3;
+    float *x = malloc(sizeof(float) * 65536 * 9);
+    uint16_t *h = malloc(sizeof(uint16_t) * 65536 * 9);
     for (uint32_t hi = 0; hi < 65536; hi++)
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k < 9; k++) {
             uint32_t b = hi << 16 | lows[k];
-            memcpy(&x[hi * 8 + k], &b, 4);
+            memcpy(&x[hi * 9 + k], &b, 4);
         }
     for (int l = 0; l < KERN_N_LEVELS; l++) {
         if (!kern_level_supported((kern_level)l)) continue;
         kern_set_level((kern_level)l);
+        for (int64_t m = 0; m < 8; m++) { /* shorter than one vector: the tail alone */
+            uint16_t hs[9] = {0};
+            kern_f16()(x + 1000 * m, hs, m);
+            for (int64_t i = 0; i < m; i++) CHECK(hs[i] == quant_f32_to_f16(x[1000 * m + i]));
+            CHECK(hs[m] == 0);
+        }
         h[n] = 0x1234;
         kern_f16()(x, h, n);
         int64_t bad = 0, first = -1;

@@ -317,7 +317,7 @@ TEST(test_batch_invariant_bitwise)
  * steps, then the scored log-probs and greedy flags. 0, or -1 when a step
  * fails. */
 enum { NQ = 9, NQ_OUT = 64 };
-static int sliced_steps(fixture *f, int32_t tok[NQ][12], float *out, size_t out_floats)
+static int sliced_steps(fixture *f, int32_t tok[NQ][12], float *out, size_t out_floats, long *sliced)
 {
     const int V = f->hp.n_vocab;
     model_cache *c = model_cache_create_typed(f->m, NQ, g_vt);
@@ -351,6 +351,7 @@ static int sliced_steps(fixture *f, int32_t tok[NQ][12], float *out, size_t out_
     memcpy(lg, lp, sizeof lp);
     for (int i = 0; i < 4; i++) lg[4 + i] = gr[i];
     rc |= (size_t)(lg + 8 - out) > out_floats;
+    *sliced = model_cache_sliced_steps(c);
     model_cache_free(c);
     return rc ? -1 : 0;
 }
@@ -377,7 +378,10 @@ TEST(test_sliced_step_bitwise)
                 model_set_threads(budget[b]);
                 float *dst = b == 0 ? ref : got;
                 memset(dst, 0, nf * sizeof(float));
-                CHECK(sliced_steps(&f, tok, dst, nf) == 0);
+                long sliced = -1;
+                CHECK(sliced_steps(&f, tok, dst, nf, &sliced) == 0);
+                /* steps 1 and 2 split (step 3 cannot) once there are 2 threads */
+                CHECK_MSG(sliced == (budget[b] > 1 ? 2 : 0), "%d threads: %ld sliced steps", budget[b], sliced);
                 if (b > 0)
                     CHECK_MSG(memcmp(ref, got, nf * sizeof(float)) == 0, "%s, %s cache: %d threads differ from 1",
                               arch_variant_name((arch_variant)v), vt ? "f16" : "f32", budget[b]);
