@@ -67,10 +67,14 @@ static void run_tasks(pool_job *j, int thread)
     pool_depth--;
 }
 
+/* pool_gen when helper t was started (under pool_mu, so before any job
+ * published after it): a helper that starts late still takes that job. */
+static unsigned pool_gen_at_start[OPS_MAX_THREADS];
+
 static void *pool_helper(void *arg)
 {
     const int thread = (int)(intptr_t)arg;
-    unsigned seen = atomic_load(&pool_gen);
+    unsigned seen = pool_gen_at_start[thread];
     for (;;) {
         /* spin a little (the next job of a step usually follows at once) */
         for (int k = 0; k < OPS_SPIN && atomic_load_explicit(&pool_gen, memory_order_acquire) == seen; k++) {
@@ -101,6 +105,7 @@ static void pool_grow(int n)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pool_gen_at_start[t] = atomic_load(&pool_gen);
         if (pthread_create(&th, &at, pool_helper, (void *)(intptr_t)t) == 0) pool_created++;
         pthread_attr_destroy(&at);
     }

@@ -244,6 +244,45 @@ static void par_task(void *ctx, int task, int thread)
     ops_parallel_for(3, nested_task, NULL); /* nested: runs inline, no deadlock */
 }
 
+/* A region opened inside a task runs on that task's thread, as thread 0,
+ * even when the outer region itself ran inline (one task) and the pool is
+ * free: a task may size its scratch for one thread (model.c's sliced
+ * steps do). */
+/* a task long enough (about a millisecond) that a free helper takes some */
+static void spin(void)
+{
+    volatile double acc = 1.0;
+    for (int i = 0; i < 200000; i++) acc = acc * 0.999 + 1.0;
+}
+
+/* sets *ctx when a helper (thread != 0) runs it */
+static void helpers_task(void *ctx, int task, int thread)
+{
+    (void)task;
+    spin();
+    if (thread != 0) *(int *)ctx = 1;
+}
+
+static void outer_task(void *ctx, int task, int thread)
+{
+    (void)task;
+    (void)thread;
+    ops_parallel_for(64, helpers_task, ctx);
+}
+
+TEST(test_nested_regions_inline)
+{
+    int prev = ops_n_threads(), bad = 0, helped = 0;
+    ops_set_threads(2);
+    /* the control: a top-level region is shared with the helper */
+    for (int k = 0; k < 20 && !helped; k++) ops_parallel_for(16, helpers_task, &helped);
+    CHECK_MSG(helped, "the helper never took a task of a top-level region");
+    ops_parallel_for(1, outer_task, &bad);  /* the outer region runs inline */
+    ops_parallel_for(8, outer_task, &bad);  /* the outer region on the pool */
+    CHECK_MSG(bad == 0, "a nested region ran tasks on a thread other than 0");
+    ops_set_threads(prev);
+}
+
 TEST(test_parallel_for)
 {
     CHECK(ops_n_threads() >= 1);
@@ -292,6 +331,7 @@ int main(void)
     RUN(test_linear);
     RUN(test_dot_axpy_wsum);
     RUN(test_parallel_for);
+    RUN(test_nested_regions_inline);
     RUN(test_set_threads);
     return test_summary();
 }

@@ -17,6 +17,8 @@
 # valid_loss, lr, tokens_per_s, elapsed_s), NAME.log and NAME-f32.gguf in
 # OUT_DIR (default runs/grid), and NAME-test.json, its test score.
 # The machine must be otherwise idle: the budget is wall-clock minutes.
+# On an AMD EPYC whose OpenBLAS picks Haswell kernels, run it with
+# OPENBLAS_CORETYPE=SkylakeX (the AVX-512 sgemm; see weights/train.sh).
 set -eu
 data=${1:?usage: weights/grid.sh DATA_DIR [OUT_DIR] [MINUTES]}
 out=${2:-runs/grid}
