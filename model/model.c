@@ -905,15 +905,22 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
     ops_layernorm(T, d, s->x, d, m->glob[T_OUTPUT_NORM_W].f, m->glob[T_OUTPUT_NORM_B].f, eps, s->xn, d);
 }
 
-/* Check a step's arguments against the cache; fills sr and *T. Nothing is
- * modified besides sr (and c->mark, restored). */
+/* Logits rows a step gives sequence sq: none when it is scored (tq has
+ * targets), all its rows with logits_all, else its last. */
+static int seq_out_rows(const model_seq *sq, const model_target *tq)
+{
+    return tq && tq->targets ? 0 : sq->logits_all ? sq->n_tokens : 1;
+}
+
+/* Check a step's arguments against the cache; fills sr (rows numbered
+ * through the step) and *n_out, the logits rows. Nothing is modified
+ * besides sr (and c->mark, restored). */
 static int check_step(const model *m, model_cache *c, int n_seq, const model_seq *seqs, const model_target *tg,
-                      seq_rows *sr, int *T_out, int *n_out, int *n_scored)
+                      seq_rows *sr, int *n_out)
 {
     const int L = m->hp.n_ctx, V = m->hp.n_vocab;
     int64_t T = 0, nout = 0;
     int rc = 0;
-    *n_scored = 0;
     for (int q = 0; q < n_seq && rc == 0; q++) {
         const model_seq *sq = &seqs[q];
         if (sq->slot < 0 || sq->slot >= c->n_slots || c->mark[sq->slot] || sq->n_tokens < 1 || !sq->tokens ||
@@ -932,13 +939,11 @@ static int check_step(const model *m, model_cache *c, int n_seq, const model_seq
         c->mark[sq->slot] = 1;
         sr[q] = (seq_rows){sq->slot, (int)T, c->len[sq->slot], sq->n_tokens};
         T += sq->n_tokens;
-        nout += t ? 0 : sq->logits_all ? sq->n_tokens : 1;
-        *n_scored += t != NULL;
+        nout += seq_out_rows(sq, t);
     }
     for (int q = 0; q < n_seq; q++)
         if (seqs[q].slot >= 0 && seqs[q].slot < c->n_slots) c->mark[seqs[q].slot] = 0;
     if (rc == 0 && T > (1 << 24)) rc = MODEL_EINVAL; /* keeps T * d within int64 and BLAS ints */
-    *T_out = (int)T;
     *n_out = (int)nout;
     return rc;
 }
@@ -1111,11 +1116,11 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
     if (n_seq == 0) return 0;
     seq_rows *sr = malloc(sizeof *sr * (size_t)n_seq);
     const int32_t **toks = malloc(sizeof *toks * (size_t)n_seq);
-    int T = 0, n_out = 0, n_scored = 0, rc = MODEL_ENOMEM;
+    int n_out = 0, rc = MODEL_ENOMEM;
     step_part part[MAX_SLICES];
     int cut[MAX_SLICES + 1];
     if (!sr || !toks) goto done;
-    if ((rc = check_step(m, c, n_seq, seqs, tg, sr, &T, &n_out, &n_scored)) != 0) goto done;
+    if ((rc = check_step(m, c, n_seq, seqs, tg, sr, &n_out)) != 0) goto done;
     if (n_out > 0 && !logits) {
         rc = MODEL_EINVAL;
         goto done;
@@ -1133,7 +1138,7 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
             sr[q].r0 -= r0;
             p->T += sr[q].n;
             scored += tg && tg[q].targets;
-            p->n_out += tg && tg[q].targets ? 0 : seqs[q].logits_all ? sr[q].n : 1;
+            p->n_out += seq_out_rows(&seqs[q], tg ? &tg[q] : NULL);
         }
         out += p->n_out;
         rc = scratch_get(c, k, p->T, part_extra(m, p->n_out, scored), np > 1 ? 1 : ops_n_threads(), &p->s);
