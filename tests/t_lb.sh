@@ -65,7 +65,7 @@ pass=$((pass + ${kp:-0})); fail=$((fail + ${kf:-1}))
 cat README.md weights/README.md > "$T/text.txt"
 if "$SYNTH" tokenizer-train --input "$T/text.txt" --vocab 400 -o "$T/tok.gguf" >"$T/train.log" 2>&1 &&
    "$SYNTH" train --train "$T/text.txt" --valid "$T/text.txt" --tokenizer "$T/tok.gguf" -o "$T/m.gguf" \
-       --variant random --ctx 256 --d-model 128 --layers 4 --heads 4 --d-ff 512 --batch 2 --seq 32 \
+       --variant random --ctx 1024 --d-model 128 --layers 4 --heads 4 --d-ff 512 --batch 2 --seq 32 \
        --steps 2 --warmup 1 --eval-every 2 --dropout 0 >>"$T/train.log" 2>&1 &&
    "$SYNTH" quantize "$T/m.gguf" "$T/m-q8_0.gguf" --type q8_0 >>"$T/train.log" 2>&1; then
     ok "small test model trained and quantized"
@@ -152,7 +152,7 @@ lbcheck kill --victim synth1 --action "kill -KILL $PID1" --after 2 --warmup 0.5
 wait "$PID1" 2>/dev/null
 
 echo "== SIGTERM synth2 under load with streams in flight"
-lbcheck drain --victim synth2 --action "kill -TERM $PID2" --after 1.5 --warmup 0.5 --streams 9
+lbcheck drain --victim synth2 --action "kill -TERM $PID2" --after 1.5 --warmup 0.5 --streams 9 --stream-tokens 1000
 wait "$PID2"; rc=$?
 drained=$(grep -o '"signal 15: draining [0-9]* request(s)' "$T/synth2.log" | head -n 1 | tr -d '"')
 [ $rc -eq 0 ] && ok "synth2 exited 0 after SIGTERM" || { tail -5 "$T/synth2.log"; bad "synth2 exit code $rc"; }
