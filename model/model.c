@@ -16,9 +16,11 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ckpt.h"
 #include "gguf.h"
@@ -37,6 +39,14 @@
  * cost. */
 #define MAX_SLICES 16
 #define SLICE_MAX_SKEW 1.5
+/* A thread's share of a sliced step follows its measured speed, kept
+ * within this factor of the threads' mean speed. */
+#define SLICE_SPEED_RANGE 2.0
+/* Weight of the newest measurement in a thread's running speed; parts
+ * shorter than SLICE_SPEED_MIN_S seconds are not measured (timer and
+ * wake-up noise would swamp them). */
+#define SLICE_SPEED_NEW 0.25
+#define SLICE_SPEED_MIN_S 100e-6
 
 /* One tensor of the checkpoint, read in place from the mapping. Matrices
  * (and 3-D tensors, as [outer*mid, inner]) are seen through w; f is the
@@ -79,6 +89,12 @@ struct model_cache {
     size_t cap[MAX_SLICES]; /* floats in buf[i] */
     int invariant;  /* batch-invariant linear layers (model_cache_set_batch_invariant) */
     long sliced;    /* steps run as several parts (model_cache_sliced_steps) */
+    /* speed[t]: pool thread t's recent rate on sliced steps, estimated cost
+     * per second (0: not measured); plan_parts cuts in proportion to it.
+     * speed_fixed: set by model_cache_fix_thread_speeds, not measured. */
+    double speed[MAX_SLICES];
+    int speed_fixed;
+    int last_np, last_cut[MAX_SLICES + 1]; /* the last step's parts (model_cache_last_parts) */
     /* model_attention: when probe != NULL, attend_head copies the attention
      * weights of (probe_layer, probe_head) into probe [len, probe_ld], row =
      * position; NULL in every other cache */
@@ -459,6 +475,29 @@ void model_cache_free(model_cache *c)
 
 int model_cache_slots(const model_cache *c) { return c ? c->n_slots : 0; }
 long model_cache_sliced_steps(const model_cache *c) { return c ? c->sliced : 0; }
+
+int model_cache_last_parts(const model_cache *c, int *first_seq, int max)
+{
+    if (!c) return 0;
+    for (int k = 0; first_seq && k < c->last_np && k < max; k++) first_seq[k] = c->last_cut[k];
+    return c->last_np;
+}
+
+int model_cache_thread_speeds(const model_cache *c, double *speed, int max)
+{
+    if (!c) return 0;
+    int n = max < MAX_SLICES ? max : MAX_SLICES;
+    for (int t = 0; t < n; t++) speed[t] = c->speed[t];
+    return n;
+}
+
+void model_cache_fix_thread_speeds(model_cache *c, const double *speed, int n)
+{
+    if (!c) return;
+    memset(c->speed, 0, sizeof c->speed);
+    c->speed_fixed = speed != NULL;
+    for (int t = 0; speed && t < n && t < MAX_SLICES; t++) c->speed[t] = speed[t] > 0 ? speed[t] : 0;
+}
 
 int model_cache_len(const model_cache *c, int slot)
 {
@@ -1007,32 +1046,57 @@ static double seq_cost(const model *m, const model_cache *c, const seq_rows *q)
     return n * lin + per_pos * seen;
 }
 
-/* Cut sequences [0, n_seq) into np parts [cut[i], cut[i + 1]) of about
- * equal cost, given pre[q] the cost of the sequences before q; 1 when no
- * part costs more than SLICE_MAX_SKEW times the even share. */
-static int cut_parts(const double *pre, int n_seq, int np, int *cut)
+/* Cut sequences [0, n_seq) into np parts [cut[i], cut[i + 1]), part i
+ * costing about the share w[i] (the w sum to 1) of the whole, given pre[q]
+ * the cost of the sequences before q; 1 when no part costs more than
+ * SLICE_MAX_SKEW times its share. */
+static int cut_parts(const double *pre, int n_seq, int np, const double *w, int *cut)
 {
-    const double share = pre[n_seq] / np;
+    const double total = pre[n_seq];
+    double before = 0; /* the shares of the parts before part k */
     int ok = 1;
     cut[0] = 0;
     for (int k = 1; k < np; k++) {
-        /* the boundary nearest the even share k * share, leaving at least
-         * one sequence to this part and to each one after it */
+        /* the boundary nearest the target, leaving at least one sequence
+         * to this part and to each one after it */
+        const double at = (before += w[k - 1]) * total;
         int q = cut[k - 1] + 1;
-        while (q < n_seq - (np - k) && pre[q + 1] <= k * share) q++;
-        if (q < n_seq - (np - k) && k * share - pre[q] > pre[q + 1] - k * share) q++;
+        while (q < n_seq - (np - k) && pre[q + 1] <= at) q++;
+        if (q < n_seq - (np - k) && at - pre[q] > pre[q + 1] - at) q++;
         cut[k] = q;
     }
     cut[np] = n_seq;
-    for (int k = 0; k < np; k++) ok &= pre[cut[k + 1]] - pre[cut[k]] <= SLICE_MAX_SKEW * share;
+    for (int k = 0; k < np; k++) ok &= pre[cut[k + 1]] - pre[cut[k]] <= SLICE_MAX_SKEW * w[k] * total;
     return ok;
+}
+
+/* The shares of np parts, part t for pool thread t: in proportion to the
+ * threads' measured speeds (each kept within SLICE_SPEED_RANGE of their
+ * mean, so one slow measurement cannot starve a thread), even until every
+ * one of them is measured. */
+static void part_shares(const model_cache *c, int np, double *w)
+{
+    double sum = 0;
+    for (int t = 0; t < np; t++) sum += c->speed[t];
+    for (int t = 0; t < np; t++) {
+        if (c->speed[t] <= 0) { /* not measured: even shares */
+            for (int i = 0; i < np; i++) w[i] = 1.0 / np;
+            return;
+        }
+        double r = c->speed[t] / (sum / np);
+        w[t] = r < 1 / SLICE_SPEED_RANGE ? 1 / SLICE_SPEED_RANGE : r > SLICE_SPEED_RANGE ? SLICE_SPEED_RANGE : r;
+    }
+    sum = 0;
+    for (int t = 0; t < np; t++) sum += w[t];
+    for (int t = 0; t < np; t++) w[t] /= sum;
 }
 
 /* The parts of a step: the most (up to the thread budget) that cut_parts
  * can balance; returns their number, 1 meaning the step runs unsliced
  * (then cut = {0, n_seq}). */
-static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq_rows *sr, int *cut)
+static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq_rows *sr, int *cut, double *cost)
 {
+    double w[MAX_SLICES];
     int np = ops_n_threads();
     np = np < MAX_SLICES ? np : MAX_SLICES;
     np = np < n_seq ? np : n_seq;
@@ -1040,7 +1104,11 @@ static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq
     if (pre) {
         pre[0] = 0;
         for (int q = 0; q < n_seq; q++) pre[q + 1] = pre[q] + seq_cost(m, c, &sr[q]);
-        while (np >= 2 && !cut_parts(pre, n_seq, np, cut)) np--;
+        for (; np >= 2; np--) {
+            part_shares(c, np, w);
+            if (cut_parts(pre, n_seq, np, w, cut)) break;
+        }
+        for (int k = 0; np >= 2 && k < np; k++) cost[k] = pre[cut[k + 1]] - pre[cut[k]];
         free(pre);
     }
     if (!pre || np < 2) {
@@ -1103,10 +1171,50 @@ static void run_part(const step_part *p)
                    p->s.lin, p->s.lin_flags);
 }
 
+/* The parts of a sliced step as one parallel region: each task claims
+ * the part cut for its thread (part t for pool thread t), or any part
+ * left when that one is taken (a thread can run late), and times it. */
+typedef struct {
+    const step_part *part;
+    int np;
+    atomic_int claimed[MAX_SLICES];
+    int ran_by[MAX_SLICES];
+    double secs[MAX_SLICES];
+} step_parts;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void part_task(void *ctx, int task, int thread)
 {
-    (void)thread;
-    run_part((const step_part *)ctx + task);
+    step_parts *sp = ctx;
+    (void)task;
+    int k = thread < sp->np && !atomic_exchange(&sp->claimed[thread], 1) ? thread : -1;
+    for (int i = 0; k < 0 && i < sp->np; i++)
+        if (!atomic_exchange(&sp->claimed[i], 1)) k = i;
+    if (k < 0) return; /* cannot happen: np tasks claim np parts */
+    double t0 = now_seconds();
+    run_part(&sp->part[k]);
+    sp->secs[k] = now_seconds() - t0;
+    sp->ran_by[k] = thread;
+}
+
+/* After a sliced step: every part ran on its own thread, so the threads'
+ * speeds (cost per second) are comparable; fold them into the running
+ * speeds. A step where a thread took another's part says nothing. */
+static void update_speeds(model_cache *c, const step_parts *sp, const double *cost)
+{
+    if (c->speed_fixed) return;
+    for (int k = 0; k < sp->np; k++)
+        if (sp->ran_by[k] != k || !(sp->secs[k] >= SLICE_SPEED_MIN_S)) return;
+    for (int k = 0; k < sp->np; k++) {
+        double v = cost[k] / sp->secs[k];
+        c->speed[k] = c->speed[k] > 0 ? c->speed[k] + SLICE_SPEED_NEW * (v - c->speed[k]) : v;
+    }
 }
 
 int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs, const model_target *tg,
@@ -1119,6 +1227,7 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
     int n_out = 0, rc = MODEL_ENOMEM;
     step_part part[MAX_SLICES];
     int cut[MAX_SLICES + 1];
+    double cost[MAX_SLICES];
     if (!sr || !toks) goto done;
     if ((rc = check_step(m, c, n_seq, seqs, tg, sr, &n_out)) != 0) goto done;
     if (n_out > 0 && !logits) {
@@ -1129,7 +1238,7 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
 
     /* the parts: their rows renumbered from 0, their scratch carved
      * (every allocation happens here, before anything is computed) */
-    const int np = plan_parts(m, c, n_seq, sr, cut);
+    const int np = plan_parts(m, c, n_seq, sr, cut, cost);
     for (int k = 0, out = 0; k < np; k++) {
         step_part *p = &part[k];
         *p = (step_part){m, c, seqs, tg, toks, sr, logits, cut[k], cut[k + 1], 0, 0, out, {0}};
@@ -1146,8 +1255,16 @@ int model_step_scored(model *m, model_cache *c, int n_seq, const model_seq *seqs
         if (np > 1) p->s.dec = NULL; /* shared by all parts: a sliced step attends every row on its own */
     }
     c->sliced += np > 1;
-    if (np == 1) run_part(&part[0]);
-    else ops_parallel_for(np, part_task, part);
+    c->last_np = np;
+    memcpy(c->last_cut, cut, sizeof(int) * (size_t)(np + 1));
+    if (np == 1) {
+        run_part(&part[0]);
+    } else {
+        step_parts sp = {.part = part, .np = np};
+        for (int k = 0; k < np; k++) atomic_init(&sp.claimed[k], 0), sp.ran_by[k] = -1;
+        ops_parallel_for(np, part_task, &sp);
+        update_speeds(c, &sp, cost);
+    }
     for (int q = 0; q < n_seq; q++) c->len[sr[q].slot] += sr[q].n;
     rc = 0;
 done:

@@ -124,6 +124,22 @@ int model_cache_slots(const model_cache *c);
  * bit of any result; each part keeps its own scratch arena in the cache
  * (counted by model_cache_bytes). */
 long model_cache_sliced_steps(const model_cache *c);
+/* The parts of the last step on this cache: returns their number (1:
+ * unsliced, 0: no step yet) and puts the first sequence index of each of
+ * the first max parts in first_seq (may be NULL). */
+int model_cache_last_parts(const model_cache *c, int *first_seq, int max);
+/* A sliced step gives pool thread t the part cut for it (part t), sized
+ * in proportion to the thread's speed measured on the cache's earlier
+ * sliced steps (estimated cost per second, a running average; a speed
+ * counts as at most twice and at least half the threads' mean), so a core
+ * that other processes or a noisy host slow down gets less to do; before
+ * every thread is measured the shares are even.
+ * model_cache_thread_speeds copies the first max speeds (0: not measured)
+ * and returns how many it copied. model_cache_fix_thread_speeds sets them
+ * (n values; NULL: clear them and measure again) and stops measuring: for
+ * tests. Neither changes any bit of any result, only who computes it. */
+int model_cache_thread_speeds(const model_cache *c, double *speed, int max);
+void model_cache_fix_thread_speeds(model_cache *c, const double *speed, int n);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
 /* Generation past the context (the CLI and the server alike): when a

@@ -321,6 +321,9 @@ static int sliced_steps(fixture *f, int32_t tok[NQ][12], float *out, size_t out_
 {
     const int V = f->hp.n_vocab;
     model_cache *c = model_cache_create_typed(f->m, NQ, g_vt);
+    /* even shares whatever the threads' measured speeds (test_sliced_step_shares) */
+    const double even[3] = {1, 1, 1};
+    model_cache_fix_thread_speeds(c, even, 3);
     model_seq s[NQ];
     model_target tg[NQ];
     float *lg = out, lp[4];
@@ -392,6 +395,74 @@ TEST(test_sliced_step_bitwise)
             fixture_free(&f);
         }
     g_vt = MODEL_CACHE_F32;
+}
+
+/* A sliced step gives each thread a share in proportion to its speed
+ * (model.h): fixed speeds cut 16 equal sequences where the shares say,
+ * within SLICE_SPEED_RANGE (2x the mean) — and the logits of every cut are
+ * the bits of the unsliced step. Left to measure, the cache learns a
+ * speed for each thread that ran a part. */
+TEST(test_sliced_step_shares)
+{
+    enum { NS = 16 };
+    /* wide enough that a part of 8 rows runs well over SLICE_SPEED_MIN_S */
+    fixture f;
+    memset(&f, 0, sizeof f);
+    tiny_hparams(&f.hp, ARCH_RANDOM);
+    f.hp.n_embd = 256, f.hp.n_ff = 1024, f.hp.n_head = 4, f.hp.n_ctx = 64;
+    f.n = arch_tensors(&f.hp, NULL, 0);
+    make_params(&f, 1800);
+    CHECK(fixture_load(&f, QUANT_Q8_0) == 0);
+    const int V = f.hp.n_vocab;
+    int32_t tok[NS];
+    random_tokens(tok, NS, V);
+    model_seq s[NS];
+    for (int q = 0; q < NS; q++) s[q] = (model_seq){q, 1, &tok[q], 0};
+    float *ref = calloc((size_t)NS * V, sizeof(float)), *got = calloc((size_t)NS * V, sizeof(float));
+    model_set_threads(1);
+    model_cache *c = model_cache_create(f.m, NS);
+    CHECK(c && model_step(f.m, c, NS, s, ref) == 0);
+    CHECK(model_cache_last_parts(c, NULL, 0) == 1);
+    model_cache_free(c);
+    struct {
+        int threads;
+        double speed[3];
+        int first[3]; /* expected first sequence of each part */
+    } cases[] = {
+        {2, {1, 1}, {0, 8}},     {2, {3, 1}, {0, 12}},   {2, {1, 3}, {0, 4}},
+        {2, {100, 1}, {0, 13}}, /* clamped: 2x and 0.5x the mean -> 0.8 / 0.2 */
+        {3, {1, 1, 2}, {0, 4, 8}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        model_set_threads(cases[i].threads);
+        c = model_cache_create(f.m, NS);
+        model_cache_fix_thread_speeds(c, cases[i].speed, cases[i].threads);
+        memset(got, 0, (size_t)NS * V * sizeof(float));
+        CHECK(c && model_step(f.m, c, NS, s, got) == 0);
+        int first[3] = {-1, -1, -1};
+        CHECK_MSG(model_cache_last_parts(c, first, 3) == cases[i].threads, "case %zu: %d parts", i,
+                  model_cache_last_parts(c, NULL, 0));
+        for (int k = 0; k < cases[i].threads; k++)
+            CHECK_MSG(first[k] == cases[i].first[k], "case %zu: part %d starts at sequence %d, not %d", i, k,
+                      first[k], cases[i].first[k]);
+        CHECK_MSG(memcmp(ref, got, (size_t)NS * V * sizeof(float)) == 0, "case %zu: logits differ from unsliced", i);
+        model_cache_free(c);
+    }
+    /* measured: 40 steps of 16 sequences, each part long enough to time */
+    model_set_threads(2);
+    c = model_cache_create(f.m, NS);
+    for (int step = 0; c && step < 40; step++) {
+        for (int q = 0; q < NS; q++) s[q].tokens = &tok[(q + step) % NS];
+        CHECK(model_step(f.m, c, NS, s, got) == 0);
+    }
+    double sp[2] = {0, 0};
+    CHECK(model_cache_thread_speeds(c, sp, 2) == 2);
+    CHECK_MSG(sp[0] > 0 && sp[1] > 0, "speeds after 40 sliced steps: %g %g", sp[0], sp[1]);
+    model_cache_free(c);
+    model_set_threads(0);
+    free(ref);
+    free(got);
+    fixture_free(&f);
 }
 
 /* With batch invariance a sequence's logits do not depend on how its tokens
@@ -1015,6 +1086,7 @@ int main(void)
     RUN(test_batch_matches_alone);
     RUN(test_batch_invariant_bitwise);
     RUN(test_sliced_step_bitwise);
+    RUN(test_sliced_step_shares);
     RUN(test_chunking_invariant_bitwise);
     RUN(test_engine_settings);
     RUN(test_precomputed_equals_recomputed);
