@@ -304,10 +304,13 @@ static int sampler_argmax(const double *v, int n)
  * log-softmax the caller computed anyway), NaN and -inf logits weigh
  * exactly 0, and the draw finds its block of SAMPLER_BLOCK tokens from the
  * block sums before scanning inside it: a few microseconds at vocab 8192
- * instead of a libm call per token. */
+ * instead of a libm call per token. Token `off` (the end-of-text token
+ * while it may not be sampled; -1: none) weighs 0. Returns -1 when nothing
+ * is left to draw (every weight but off's underflowed): the caller then
+ * takes the general path. */
 #define SAMPLER_BLOCK 256
 #define SAMPLER_BLOCK_MAX (1 << 20) /* larger vocabularies take the general path */
-static int sampler_draw_all(sampler *s, const float *logits, int n, float m, double inv_t, double u)
+static int sampler_draw_all(sampler *s, const float *logits, int n, float m, double inv_t, double u, int off)
 {
     float *w = s->w;
     const v8f vm = v8_set1(m), vt = v8_set1((float)inv_t), ninf = v8_set1(-INFINITY), zero = v8_set1(0.0f);
@@ -329,8 +332,14 @@ static int sampler_draw_all(sampler *s, const float *logits, int n, float m, dou
             tail += w[j];
         }
         bsum[nb] = (double)v8_hsum(acc) + tail;
+        if (off >= j0 && off < j1) {
+            bsum[nb] -= w[off];
+            w[off] = 0.0f;
+        }
         tot += bsum[nb];
     }
+    if (!(tot > 0.0))
+        return -1;
     double r = u * tot;
     int b = 0;
     while (b < nb - 1 && r >= bsum[b])
@@ -350,7 +359,7 @@ static int sampler_draw_all(sampler *s, const float *logits, int n, float m, dou
     for (int j = n - 1; j >= 0; j--) /* a weightless last block: the last weighted token */
         if (w[j] > 0.0f)
             return j;
-    return 0; /* unreachable: the largest logit weighs 1 */
+    return -1; /* unreachable: tot > 0 */
 }
 
 int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *history, int n_history,
@@ -365,15 +374,17 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
     int n_gen = n_history - (s->p.n_prompt < n_history ? s->p.n_prompt : n_history);
     int eos_off = s->p.eos_id >= 0 && (s->p.ignore_eos || n_gen < s->p.min_tokens);
     int unfiltered = (s->p.top_k <= 0 || s->p.top_k >= n_vocab) && s->p.top_p >= 1.0f && s->p.min_p <= 0.0f &&
-                     (s->p.repetition_penalty == 1.0f || n_history == 0) && s->p.n_bias == 0 && !eos_off &&
+                     (s->p.repetition_penalty == 1.0f || n_history == 0) && s->p.n_bias == 0 &&
                      ((s->p.presence_penalty == 0.0f && s->p.frequency_penalty == 0.0f) || n_gen == 0);
     if (s->p.temperature > 0.0f && unfiltered && n_vocab <= SAMPLER_BLOCK_MAX) {
         float mx, z = ops_log_softmax_z(logits, n_vocab, &mx, NULL);
         if (isfinite(mx) && isfinite(z)) { /* else NaN or infinite logits: the general path */
-            id = sampler_draw_all(s, logits, n_vocab, mx, inv_t, u);
-            if (logprob)
-                *logprob = ops_log_prob(logits[id], mx, z); /* = sampler_logprob's bits */
-            return id;
+            id = sampler_draw_all(s, logits, n_vocab, mx, inv_t, u, eos_off ? s->p.eos_id : -1);
+            if (id >= 0) {
+                if (logprob)
+                    *logprob = ops_log_prob(logits[id], mx, z); /* = sampler_logprob's bits */
+                return id;
+            }
         }
     }
     double *val = s->val;

@@ -635,6 +635,56 @@ TEST(test_openai_fields_each)
     }
 }
 
+/* ignore_eos without filters takes the fast whole-vocabulary draw
+ * (sampler_draw_all) with the end-of-text token weighing 0: over several
+ * blocks of 256, eos (the best logit, in the third block) is never drawn,
+ * the rest follow the softmax without it (chi-square), and the log-prob
+ * is the unmodified model's. When every other weight underflows beside
+ * eos, the draw falls back to the general path and still avoids eos. */
+TEST(test_ignore_eos_fast_path)
+{
+    enum { V = 1003, K = 5, EOS = 600 };
+    static float l[V];
+    const int32_t ids[K] = {3, 300, 599, 601, 1002};
+    for (int i = 0; i < V; i++) l[i] = -40.0f + (float)(i % 5) * 0.01f; /* negligible mass */
+    const float base[K] = {0.7f, 1.1f, 0.2f, 1.3f, -0.4f};
+    for (int k = 0; k < K; k++) l[ids[k]] = base[k];
+    l[EOS] = 3.0f;
+    sampler_params p = params(1, 0, 1, 0, 1, 91);
+    p.eos_id = EOS;
+    p.ignore_eos = 1;
+    double ref[K], z = 0;
+    for (int k = 0; k < K; k++) z += exp((double)base[k]);
+    for (int k = 0; k < K; k++) ref[k] = exp((double)base[k]) / z;
+    sampler s;
+    sampler_init(&s, &p);
+    int cnt[K] = {0}, eos = 0, other = 0, lp_bad = 0;
+    for (int i = 0; i < N_DRAWS; i++) {
+        float lp = 0;
+        int id = sampler_sample(&s, l, V, NULL, 0, &lp), k = 0;
+        while (k < K && ids[k] != id) k++;
+        if (id == EOS) eos++;
+        else if (k == K) other++;
+        else cnt[k]++;
+        lp_bad += id >= 0 && id < V && lp != sampler_logprob(l, V, id);
+    }
+    sampler_free(&s);
+    double x2 = chi_square(cnt, ref, K, N_DRAWS);
+    CHECK_MSG(eos == 0 && other < 5 && x2 < chi2_999[K - 1], "eos %d, elsewhere %d, chi-square %.2f", eos, other,
+              x2);
+    CHECK_MSG(lp_bad == 0, "%d log-probs differ from sampler_logprob", lp_bad);
+    /* everything but eos underflows in float: the general path draws */
+    for (int i = 0; i < V; i++) l[i] = -300.0f;
+    l[EOS] = 300.0f;
+    l[17] = -299.0f;
+    sampler_init(&s, &p);
+    for (int i = 0; i < 50; i++) {
+        int id = sampler_sample(&s, l, V, NULL, 0, NULL);
+        CHECK_MSG(id >= 0 && id < V && id != EOS, "draw %d: %d", i, id);
+    }
+    sampler_free(&s);
+}
+
 /* logit_bias and the penalties over a vocabulary of several blocks of 256
  * (the general path over every block): the mass goes where the biases put
  * it, the distribution is the reference's, and greedy is its argmax. */
@@ -693,5 +743,6 @@ int main(void)
     RUN(test_openai_fields);
     RUN(test_openai_fields_each);
     RUN(test_openai_fields_many_blocks);
+    RUN(test_ignore_eos_fast_path);
     return test_summary();
 }
