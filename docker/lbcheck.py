@@ -313,7 +313,20 @@ def stream_tokens(lb, client, args):
     for p in PROMPTS:
         toks = json.loads(post_raw(lb, "/tokenize", json.dumps({"text": p})))["tokens"]
         longest = max(longest, len(toks))
-    return max(1, min(args.stream_tokens, ctx - longest - 2))
+    n = min(args.stream_tokens, ctx - longest - 2)
+    if args.stream_seconds > 0:
+        # as many tokens as one stream alone produces in stream_seconds
+        # (timed on a 64-token request): a drain then lasts long enough to
+        # be seen on a fast build, and a sanitizer build (10x slower)
+        # still finishes its streams within --timeout
+        body = json.dumps({"prompt": PROMPTS[0], "max_tokens": 64, "ignore_eos": True, "seed": 1})
+        t0 = time.monotonic()
+        got = len(json.loads(post_raw(lb, "/generate", body))["tokens"])
+        rate = got / max(time.monotonic() - t0, 1e-3)
+        n = min(n, int(rate * args.stream_seconds))
+        print("     stream length: %d tokens (one stream alone: %.0f tokens/s)" % (max(16, n), rate))
+        n = max(16, n)
+    return max(1, n)
 
 
 def post_raw(url, path, body):
@@ -537,6 +550,8 @@ def main():
     ap.add_argument("--streams", type=int, default=6, help="concurrent streaming clients")
     ap.add_argument("--gen-tokens", type=int, default=8, help="max_tokens of non-streaming /generate")
     ap.add_argument("--stream-tokens", type=int, default=240, help="max_tokens of streams (capped by the context)")
+    ap.add_argument("--stream-seconds", type=float, default=0,
+                    help="cap --stream-tokens at what one stream alone makes in this time (0: no cap)")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--after", type=float, default=2.0, help="seconds of load after the action")
     ap.add_argument("--timeout", type=float, default=60.0, help="bound on any wait")

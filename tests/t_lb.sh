@@ -10,7 +10,10 @@
 #     request;
 #   - SIGTERM of another under load with streams in flight: its streams
 #     finish completely, its /ready turns 503, nginx stops sending to it,
-#     zero failed requests, it exits 0.
+#     zero failed requests, it exits 0. Its streams run as many tokens as
+#     one stream alone makes in 0.5 s (up to 1000): long enough for the
+#     /ready poll to see the drain on a fast build, short enough for a
+#     sanitizer build to finish them.
 # Every process it starts is stopped on exit, also on failure.
 # Uses $SYNTH (default ./synth); needs nginx (nginx-light) and python3.
 set -u
@@ -152,7 +155,7 @@ lbcheck kill --victim synth1 --action "kill -KILL $PID1" --after 2 --warmup 0.5
 wait "$PID1" 2>/dev/null
 
 echo "== SIGTERM synth2 under load with streams in flight"
-lbcheck drain --victim synth2 --action "kill -TERM $PID2" --after 1.5 --warmup 0.5 --streams 9 --stream-tokens 1000
+lbcheck drain --victim synth2 --action "kill -TERM $PID2" --after 1.5 --warmup 0.5 --streams 9 --stream-tokens 1000 --stream-seconds 0.5
 wait "$PID2"; rc=$?
 drained=$(grep -o '"signal 15: draining [0-9]* request(s)' "$T/synth2.log" | head -n 1 | tr -d '"')
 [ $rc -eq 0 ] && ok "synth2 exited 0 after SIGTERM" || { tail -5 "$T/synth2.log"; bad "synth2 exit code $rc"; }
