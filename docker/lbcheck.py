@@ -453,7 +453,7 @@ def cmd_drain(args, reps, client):
     load.start(lambda i: gen_req(i, ntok, True), args.streams)
     load.start(score_req, args.concurrency)
     load.start(lambda i: gen_req(i, args.gen_tokens, False), max(1, args.concurrency // 2))
-    ready = []   # (t, status or -1 for no answer)
+    ready = []   # (t sent, status or -1 for no answer, t answered)
     ready_stop = threading.Event()
 
     def poll_ready():
@@ -463,7 +463,7 @@ def cmd_drain(args, reps, client):
                 st = get(vurl, "/ready", timeout=1.0)[0]
             except Exception:
                 st = -1
-            ready.append((t, st))
+            ready.append((t, st, time.monotonic()))
             time.sleep(0.005)
 
     time.sleep(args.warmup)
@@ -493,11 +493,14 @@ def cmd_drain(args, reps, client):
     # When did the drain begin? podman stop takes a while to deliver the
     # signal, so the moment is bracketed by the victim's /ready: the last
     # 200 before the first 503 (or the first non-answer), and that 503.
-    after = [(t, st) for t, st in ready if t >= t_stop]
-    t503 = next((t for t, st in after if st == 503), None)
-    t_end = t503 if t503 is not None else next((t for t, st in after if st != 200), None)
-    t_last200 = max([t for t, st in ready if st == 200 and (t_end is None or t < t_end)] or [t_stop])
-    seen = sorted(set(st for t, st in after))
+    after = [(t, st, ta) for t, st, ta in ready if t >= t_stop]
+    t503 = next((t for t, st, ta in after if st == 503), None)
+    # when that 503 reached the poll: a request sent before then may have
+    # reached the replica before the signal did
+    a503 = next((ta for t, st, ta in after if st == 503), None)
+    t_end = t503 if t503 is not None else next((t for t, st, ta in after if st != 200), None)
+    t_last200 = max([t for t, st, ta in ready if st == 200 and (t_end is None or t < t_end)] or [t_stop])
+    seen = sorted(set(st for t, st, ta in after))
     check("drain: %s /ready answered 503 while draining" % vname, t503 is not None,
           "statuses after the stop: %s (-1: no answer)%s" % (
               seen, "" if t503 is None else ", first 503 %.3fs after `%s` began" % (t503 - t_stop, args.action)))
@@ -512,8 +515,8 @@ def cmd_drain(args, reps, client):
           "%d of %d complete (final event, all tokens), the last ended %.2fs after the first 503" % (
               len(vcomplete), len(vstreams), longest))
     if t503 is not None:
-        late = [r for r in res if r.t0 > t503 and r.ok and r.final_upstream() == vup]
-        tried = [r for r in res if r.t0 > t503 and vup in r.tried()]
+        late = [r for r in res if r.t0 > a503 and r.ok and r.final_upstream() == vup]
+        tried = [r for r in res if r.t0 > a503 and vup in r.tried()]
         check("drain: no request started after that 503 was answered by %s" % vname, not late,
               "%d answered; %d more were sent to it and retried elsewhere by nginx" % (
                   len(late), len(tried)))
