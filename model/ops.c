@@ -271,6 +271,13 @@ float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax)
     return logf(row_sum_exp(x, n, m, NULL));
 }
 
+float ops_log_softmax_exps(const float *x, int n, float *mx, float *exps)
+{
+    float m = row_max(x, n);
+    *mx = m;
+    return logf(row_sum_exp(x, n, m, exps));
+}
+
 /* ---- dot / axpy ---- */
 float ops_dot(const float *a, const float *b, int n)
 {

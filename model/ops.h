@@ -161,6 +161,10 @@ void ops_softmax(float *x, int n);
  * float rounding. If argmax is not NULL it receives the index of the
  * largest element (lowest on ties). */
 float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax);
+/* The same *mx and z (same bits), and, when exps is not NULL, exps[i] =
+ * exp(x[i] - *mx) as summed for z: the sampler draws with them at
+ * temperature 1 instead of computing them again. */
+float ops_log_softmax_exps(const float *x, int n, float *mx, float *exps);
 /* Index of the largest of n >= 1 floats (lowest on ties), vectorized: a
  * greedy pick without the log-softmax. */
 int ops_argmax(const float *x, int n);

@@ -304,13 +304,16 @@ static int sampler_argmax(const double *v, int n)
  * log-softmax the caller computed anyway), NaN and -inf logits weigh
  * exactly 0, and the draw finds its block of SAMPLER_BLOCK tokens from the
  * block sums before scanning inside it: a few microseconds at vocab 8192
- * instead of a libm call per token. Token `off` (the end-of-text token
+ * instead of a libm call per token. have_w: s->w already holds
+ * exp(logits - m) (the log-softmax's own exps, the very bits computed here
+ * when inv_t is 1), so the exps are not computed twice. Token `off` (the end-of-text token
  * while it may not be sampled; -1: none) weighs 0. Returns -1 when nothing
  * is left to draw (every weight but off's underflowed): the caller then
  * takes the general path. */
 #define SAMPLER_BLOCK 256
 #define SAMPLER_BLOCK_MAX (1 << 20) /* larger vocabularies take the general path */
-static int sampler_draw_all(sampler *s, const float *logits, int n, float m, double inv_t, double u, int off)
+static int sampler_draw_all(sampler *s, const float *logits, int n, float m, double inv_t, double u, int off,
+                            int have_w)
 {
     float *w = s->w;
     const v8f vm = v8_set1(m), vt = v8_set1((float)inv_t), ninf = v8_set1(-INFINITY), zero = v8_set1(0.0f);
@@ -322,13 +325,13 @@ static int sampler_draw_all(sampler *s, const float *logits, int n, float m, dou
         for (; j + 8 <= j1; j += 8) {
             v8f x = v8_load(logits + j);
             /* x > -inf is false for -inf and NaN */
-            v8f e = v8_select(x > ninf, v8_exp((x - vm) * vt), zero);
+            v8f e = v8_select(x > ninf, have_w ? v8_load(w + j) : v8_exp((x - vm) * vt), zero);
             v8_store(w + j, e);
             acc += e;
         }
         float tail = 0.0f;
         for (; j < j1; j++) {
-            w[j] = logits[j] > -INFINITY ? v8_exp1((logits[j] - m) * (float)inv_t) : 0.0f;
+            w[j] = logits[j] > -INFINITY ? (have_w ? w[j] : v8_exp1((logits[j] - m) * (float)inv_t)) : 0.0f;
             tail += w[j];
         }
         bsum[nb] = (double)v8_hsum(acc) + tail;
@@ -377,9 +380,11 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
                      (s->p.repetition_penalty == 1.0f || n_history == 0) && s->p.n_bias == 0 &&
                      ((s->p.presence_penalty == 0.0f && s->p.frequency_penalty == 0.0f) || n_gen == 0);
     if (s->p.temperature > 0.0f && unfiltered && n_vocab <= SAMPLER_BLOCK_MAX) {
-        float mx, z = ops_log_softmax_z(logits, n_vocab, &mx, NULL);
+        /* at temperature 1 the draw's weights are the log-softmax's exps */
+        const int reuse = inv_t == 1.0;
+        float mx, z = ops_log_softmax_exps(logits, n_vocab, &mx, reuse ? s->w : NULL);
         if (isfinite(mx) && isfinite(z)) { /* else NaN or infinite logits: the general path */
-            id = sampler_draw_all(s, logits, n_vocab, mx, inv_t, u, eos_off ? s->p.eos_id : -1);
+            id = sampler_draw_all(s, logits, n_vocab, mx, inv_t, u, eos_off ? s->p.eos_id : -1, reuse);
             if (id >= 0) {
                 if (logprob)
                     *logprob = ops_log_prob(logits[id], mx, z); /* = sampler_logprob's bits */

@@ -73,6 +73,13 @@ TEST(test_softmax_logsumexp)
         CHECK_NEAR(z, log(s), 1e-5);
         for (int i = 0; i < n; i++) CHECK_NEAR(ops_log_prob(x[i], gmx, z), x[i] - mx - log(s), 1e-5);
         CHECK(got_am == am);
+        /* ops_log_softmax_exps: the same bits, and the exps it summed */
+        float emx, ez, ex[40];
+        memset(ex, 0xff, sizeof ex);
+        ez = ops_log_softmax_exps(x, n, &emx, ex);
+        CHECK(memcmp(&emx, &gmx, sizeof emx) == 0 && memcmp(&ez, &z, sizeof ez) == 0);
+        for (int i = 0; i < n; i++) CHECK_NEAR(ex[i], exp(x[i] - mx), 1e-5 * exp(x[i] - mx) + 1e-30);
+        CHECK(ops_log_softmax_exps(x, n, &emx, NULL) == z);
     }
     /* ties: lowest index */
     float t[4] = {1, 3, 3, 2};
