@@ -323,9 +323,8 @@ def stream_tokens(lb, client, args):
         t0 = time.monotonic()
         got = len(json.loads(post_raw(lb, "/generate", body))["tokens"])
         rate = got / max(time.monotonic() - t0, 1e-3)
-        n = min(n, int(rate * args.stream_seconds))
-        print("     stream length: %d tokens (one stream alone: %.0f tokens/s)" % (max(16, n), rate))
-        n = max(16, n)
+        n = max(16, min(n, int(rate * args.stream_seconds)))
+        print("     stream length: %d tokens (one stream alone: %.0f tokens/s)" % (n, rate))
     return max(1, n)
 
 
@@ -494,10 +493,10 @@ def cmd_drain(args, reps, client):
     # signal, so the moment is bracketed by the victim's /ready: the last
     # 200 before the first 503 (or the first non-answer), and that 503.
     after = [(t, st, ta) for t, st, ta in ready if t >= t_stop]
-    t503 = next((t for t, st, ta in after if st == 503), None)
-    # when that 503 reached the poll: a request sent before then may have
-    # reached the replica before the signal did
-    a503 = next((ta for t, st, ta in after if st == 503), None)
+    # the first 503: when its poll was sent, and when it came back (a
+    # request sent before then may have reached the replica before the
+    # signal did)
+    t503, a503 = next(((t, ta) for t, st, ta in after if st == 503), (None, None))
     t_end = t503 if t503 is not None else next((t for t, st, ta in after if st != 200), None)
     t_last200 = max([t for t, st, ta in ready if st == 200 and (t_end is None or t < t_end)] or [t_stop])
     seen = sorted(set(st for t, st, ta in after))

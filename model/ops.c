@@ -263,19 +263,23 @@ int ops_argmax(const float *x, int n)
     return first_index_of(x, n, row_max(x, n));
 }
 
-float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax)
+/* ops_log_softmax_z and ops_log_softmax_exps: one computation of mx and z */
+static float log_softmax(const float *x, int n, float *mx, int *argmax, float *exps)
 {
     float m = row_max(x, n);
     if (argmax) *argmax = first_index_of(x, n, m);
     *mx = m;
-    return logf(row_sum_exp(x, n, m, NULL));
+    return logf(row_sum_exp(x, n, m, exps));
+}
+
+float ops_log_softmax_z(const float *x, int n, float *mx, int *argmax)
+{
+    return log_softmax(x, n, mx, argmax, NULL);
 }
 
 float ops_log_softmax_exps(const float *x, int n, float *mx, float *exps)
 {
-    float m = row_max(x, n);
-    *mx = m;
-    return logf(row_sum_exp(x, n, m, exps));
+    return log_softmax(x, n, mx, NULL, exps);
 }
 
 /* ---- dot / axpy ---- */

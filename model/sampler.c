@@ -306,10 +306,10 @@ static int sampler_argmax(const double *v, int n)
  * block sums before scanning inside it: a few microseconds at vocab 8192
  * instead of a libm call per token. have_w: s->w already holds
  * exp(logits - m) (the log-softmax's own exps, the very bits computed here
- * when inv_t is 1), so the exps are not computed twice. Token `off` (the end-of-text token
- * while it may not be sampled; -1: none) weighs 0. Returns -1 when nothing
- * is left to draw (every weight but off's underflowed): the caller then
- * takes the general path. */
+ * when inv_t is 1), so the exps are not computed twice. Token `off` (the
+ * end-of-text token while it may not be sampled; -1: none) weighs 0.
+ * Returns -1 when nothing is left to draw (every weight but off's
+ * underflowed): the caller then takes the general path. */
 #define SAMPLER_BLOCK 256
 #define SAMPLER_BLOCK_MAX (1 << 20) /* larger vocabularies take the general path */
 static int sampler_draw_all(sampler *s, const float *logits, int n, float m, double inv_t, double u, int off,

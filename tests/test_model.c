@@ -97,13 +97,21 @@ static int fixture_load(fixture *f, uint32_t type)
     return rc;
 }
 
-static int fixture_init(fixture *f, arch_variant v, uint32_t type, uint64_t seed)
+/* A model of hparams hp with the tiny fixture's parameters */
+static int fixture_init_hp(fixture *f, const arch_hparams *hp, uint32_t type, uint64_t seed)
 {
     memset(f, 0, sizeof *f);
-    tiny_hparams(&f->hp, v);
+    f->hp = *hp;
     f->n = arch_tensors(&f->hp, NULL, 0);
     make_params(f, seed);
     return fixture_load(f, type);
+}
+
+static int fixture_init(fixture *f, arch_variant v, uint32_t type, uint64_t seed)
+{
+    arch_hparams hp;
+    tiny_hparams(&hp, v);
+    return fixture_init_hp(f, &hp, type, seed);
 }
 
 static void fixture_free(fixture *f)
@@ -407,12 +415,10 @@ TEST(test_sliced_step_shares)
     enum { NS = 16 };
     /* wide enough that a part of 8 rows runs well over SLICE_SPEED_MIN_S */
     fixture f;
-    memset(&f, 0, sizeof f);
-    tiny_hparams(&f.hp, ARCH_RANDOM);
-    f.hp.n_embd = 256, f.hp.n_ff = 1024, f.hp.n_head = 4, f.hp.n_ctx = 64;
-    f.n = arch_tensors(&f.hp, NULL, 0);
-    make_params(&f, 1800);
-    CHECK(fixture_load(&f, QUANT_Q8_0) == 0);
+    arch_hparams hp;
+    tiny_hparams(&hp, ARCH_RANDOM);
+    hp.n_embd = 256, hp.n_ff = 1024, hp.n_head = 4, hp.n_ctx = 64;
+    CHECK(fixture_init_hp(&f, &hp, QUANT_Q8_0, 1800) == 0);
     const int V = f.hp.n_vocab;
     int32_t tok[NS];
     random_tokens(tok, NS, V);
