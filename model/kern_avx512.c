@@ -40,6 +40,7 @@ static inline __m512i vu4(const uint8_t *p, int hi)
 /* the fused kernel is faster than a converted tile up to this many rows
  * (measured per row count on q8_0, one thread) */
 #define FUSED_MAX_N 9
+#define WSUM_WS 16 /* a whole row of 256 values per pass: one stream through the value cache */
 #include "kern_simd.inc"
 
 const kern_group_fn kern_group_avx512 = group_avx512;

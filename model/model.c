@@ -70,6 +70,7 @@ struct model {
     float *P;                   /* [n_layer, H, L, L] causal softmax(R), static variants */
     int recompute;              /* debug: ignore P and recompute softmax(R) per call */
     model_cache *score_cache;   /* reused by model_score (not thread-safe) */
+    model_cache_type cache_values; /* of caches model_cache_create makes (model_set_cache_values) */
     float **owned;              /* f32 copies of f16 small tensors */
     int n_owned;
 };
@@ -293,6 +294,7 @@ static int load_finish(model *m, int rc, model **out)
         model_free(m);
         return rc;
     }
+    m->cache_values = MODEL_CACHE_F16;
     *out = m;
     return 0;
 }
@@ -420,7 +422,19 @@ static int cache_lp(const arch_hparams *hp)
 
 model_cache *model_cache_create(const model *m, int n_slots)
 {
-    return model_cache_create_typed(m, n_slots, MODEL_CACHE_F32);
+    return m ? model_cache_create_typed(m, n_slots, m->cache_values) : NULL;
+}
+
+int model_set_cache_values(model *m, model_cache_type values)
+{
+    if (!m || (values != MODEL_CACHE_F32 && values != MODEL_CACHE_F16)) return MODEL_EINVAL;
+    m->cache_values = values;
+    return 0;
+}
+
+model_cache_type model_cache_values_default(const model *m)
+{
+    return m ? m->cache_values : MODEL_CACHE_F16;
 }
 
 model_cache_type model_cache_values(const model_cache *c)
@@ -1300,7 +1314,8 @@ int model_score(model *m, int n_seq, const int32_t *const *tokens, const int32_t
     model_seq *sq = malloc(sizeof *sq * (size_t)max_group);
     model_target *tg = malloc(sizeof *tg * (size_t)max_group);
     int rc = sq && tg ? 0 : MODEL_ENOMEM;
-    if (!m->score_cache || m->score_cache->n_slots < max_group) {
+    if (!m->score_cache || m->score_cache->n_slots < max_group ||
+        model_cache_values(m->score_cache) != m->cache_values) {
         model_cache_free(m->score_cache);
         m->score_cache = model_cache_create(m, max_group);
         if (!m->score_cache) rc = MODEL_ENOMEM;
@@ -1343,7 +1358,9 @@ int model_attention(model *m, int layer, int head, const int32_t *tokens, int n,
         A[0] = 1.0f;
         return 0;
     }
-    model_cache *c = model_cache_create(m, 1);
+    /* f32 values: the probe reads the weights where the unsliced, batched
+     * attention computes them, which an f16 cache does not use */
+    model_cache *c = model_cache_create_typed(m, 1, MODEL_CACHE_F32);
     if (!c) return MODEL_ENOMEM;
     model_cache_set_batch_invariant(c, 0);
     c->probe = A;

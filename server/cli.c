@@ -112,6 +112,22 @@ const char *cli_model_path(const char *flag_value)
     return env && *env ? env : CMD_DEFAULT_MODEL;
 }
 
+int cli_cache_type(const char *cmd, const char *flag, const char *val, model_cache_type *out)
+{
+    if (!val) {
+        val = getenv("SYNTH_CACHE_TYPE");
+        if (!val || !*val) val = "f16";
+        else flag = "SYNTH_CACHE_TYPE";
+    }
+    if (!strcmp(val, "f16")) *out = MODEL_CACHE_F16;
+    else if (!strcmp(val, "f32")) *out = MODEL_CACHE_F32;
+    else {
+        fprintf(stderr, "synth %s: %s: expected f32 or f16, got '%s'\n", cmd, flag, val);
+        return -1;
+    }
+    return 0;
+}
+
 void cli_progress(const char *label, int64_t done, int64_t total)
 {
     if (!isatty(STDERR_FILENO) || total <= 0) return;

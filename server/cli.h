@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
+
 int cli_int(const char *cmd, const char *flag, const char *val, long min, long max, int *out);
 int cli_u64(const char *cmd, const char *flag, const char *val, uint64_t *out);
 int cli_float(const char *cmd, const char *flag, const char *val, double min, double max, float *out);
@@ -23,6 +25,10 @@ int cli_read_file(const char *cmd, const char *path, char **buf, size_t *len);
 
 /* Model path: explicit flag value, else $SYNTH_MODEL, else the default. */
 const char *cli_model_path(const char *flag_value);
+
+/* The precision of cached values: val ("f32" or "f16"; NULL: $SYNTH_CACHE_TYPE,
+ * else f16, the engine's default) into *out. flag names val in the error. */
+int cli_cache_type(const char *cmd, const char *flag, const char *val, model_cache_type *out);
 
 /* "\r[#####.....] 42% label" on stderr when stderr is a terminal. */
 void cli_progress(const char *label, int64_t done, int64_t total);

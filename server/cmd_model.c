@@ -116,13 +116,14 @@ static const char generate_usage[] =
     "  --repeat-penalty R    repetition penalty (default 1.0 = off)\n"
     "  --seed S              sampler seed (default 0)\n"
     "  --stop TEXT           stop before TEXT (repeatable, up to " STR(GEN_MAX_STOP) ")\n"
+    "  --cache-type T        cached values: f16 (default) or f32 (also $SYNTH_CACHE_TYPE)\n"
     "Generation stops at a stop string, the end-of-text token or after N\n"
     "tokens; past the end of the context it goes on from the context's last\n"
     "half. The rules are the server's (model/gen.h): the same text and the\n"
     "same stop. Text goes to stdout as it is generated.\n";
 
 typedef struct {
-    const char *model_path, *prompt;
+    const char *model_path, *prompt, *cache_type;
     int n_predict;
     sampler_params sp;
     const char *stop[GEN_MAX_STOP];
@@ -143,6 +144,7 @@ static int parse_generate(int argc, char **argv, gen_opts *o)
         if (!(v = cli_value(c, argc, argv, &i))) return -1;
         int bad = 0;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model_path = v;
+        else if (!strcmp(a, "--cache-type")) o->cache_type = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) bad = cli_int(c, a, v, 0, 1 << 20, &o->n_predict);
         else if (!strcmp(a, "--temp")) bad = cli_float(c, a, v, 0, 100, &o->sp.temperature);
@@ -258,8 +260,11 @@ int cmd_generate(int argc, char **argv)
     gen_opts o;
     int p = parse_generate(argc, argv, &o);
     if (p) return p > 0 ? 0 : 2;
+    model_cache_type ct;
+    if (cli_cache_type("generate", "--cache-type", o.cache_type, &ct)) return 2;
     model *m = load_or_report("generate", cli_model_path(o.model_path));
     if (!m) return 1;
+    model_set_cache_values(m, ct);
     int rc = generate_loop(m, &o);
     model_free(m);
     return rc;
@@ -268,7 +273,7 @@ int cmd_generate(int argc, char **argv)
 /* --------------------------------------------------------------- score */
 
 static const char score_usage[] =
-    "usage: synth score [-m MODEL] [--json] [--batch N] FILE\n"
+    "usage: synth score [-m MODEL] [--json] [--batch N] [--cache-type T] FILE\n"
     "Perplexity of a text file. The end-of-text token is put before the text\n"
     "as context, so the first token is scored too; texts longer than the\n"
     "context L are scored with windows of L tokens and stride L/2 (every token\n"
@@ -277,7 +282,9 @@ static const char score_usage[] =
     "over words + lines, the WikiText convention) and bits per byte.\n"
     "  --json      one JSON object on stdout (keys tokens, nll, perplexity,\n"
     "              word_perplexity, bits_per_byte)\n"
-    "  --batch N   windows evaluated together (default 16)\n";
+    "  --batch N   windows evaluated together (default 16)\n"
+    "  --cache-type T  cached values: f16 (default, as the server) or f32 (also\n"
+    "              $SYNTH_CACHE_TYPE)\n";
 
 static void score_progress(int64_t done, int64_t total, void *ud)
 {
@@ -287,7 +294,7 @@ static void score_progress(int64_t done, int64_t total, void *ud)
 
 int cmd_score(int argc, char **argv)
 {
-    const char *mpath = NULL, *file = NULL;
+    const char *mpath = NULL, *file = NULL, *cache_type = NULL;
     int json = 0, batch = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -297,6 +304,8 @@ int cmd_score(int argc, char **argv)
             if (!(mpath = cli_value("score", argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--batch")) {
             if (!(v = cli_value("score", argc, argv, &i)) || cli_int("score", a, v, 1, 1024, &batch)) return 2;
+        } else if (!strcmp(a, "--cache-type")) {
+            if (!(cache_type = cli_value("score", argc, argv, &i))) return 2;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "synth score: unknown flag '%s'\n%s", a, score_usage);
             return 2;
@@ -306,11 +315,14 @@ int cmd_score(int argc, char **argv)
         } else file = a;
     }
     if (!file) { fprintf(stderr, "synth score: FILE is required\n%s", score_usage); return 2; }
+    model_cache_type ct;
+    if (cli_cache_type("score", "--cache-type", cache_type, &ct)) return 2;
     char *text;
     size_t len;
     if (cli_read_file("score", file, &text, &len)) return 1;
     model *m = load_or_report("score", cli_model_path(mpath));
     if (!m) { free(text); return 1; }
+    model_set_cache_values(m, ct);
     eval_result r;
     int rc = eval_text(m, text, len, batch, &r, NULL, NULL, score_progress, NULL);
     if (rc) {

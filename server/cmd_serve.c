@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd.h"
 #include "srv_core.h"
 
@@ -87,7 +88,7 @@ int cmd_serve(int argc, char **argv)
     srv_config_default(&c);
     c.model_path = CMD_DEFAULT_MODEL;
     int timeout_ms = 0, threads = 0;
-    const char *cpu = "auto", *cache_type = "f32";
+    const char *cpu = "auto", *cache_type = "f16";
     const flag flags[] = {
         {"model", 'm', "SYNTH_MODEL", F_STR, &c.model_path, 0, 0, "checkpoint (GGUF), default " CMD_DEFAULT_MODEL},
         {"host", 0, "SYNTH_HOST", F_STR, &c.host, 0, 0, "address to listen on (default 127.0.0.1)"},
@@ -114,7 +115,7 @@ int cmd_serve(int argc, char **argv)
          "compute threads: the engine pool and OpenBLAS, one budget (0: all cores)"},
         {"cpu", 0, "SYNTH_CPU", F_STR, &cpu, 0, 0, "kernel level: auto (the best this CPU has), avx512, avx2, scalar"},
         {"cache-type", 0, "SYNTH_CACHE_TYPE", F_STR, &cache_type, 0, 0,
-         "cached values: f32 (default, exact) or f16 (half the memory and reads; logits move ~1e-3)"},
+         "cached values: f16 (default: half the memory and reads) or f32 (exact values; logits differ ~1e-3)"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };
     int nf = (int)(sizeof flags / sizeof flags[0]);
@@ -156,11 +157,7 @@ int cmd_serve(int argc, char **argv)
         if (set_flag(f, val)) return 2;
     }
     c.request_timeout_ms = timeout_ms;
-    if (!strcmp(cache_type, "f16")) c.cache_type = MODEL_CACHE_F16;
-    else if (strcmp(cache_type, "f32")) {
-        fprintf(stderr, "synth serve: --cache-type: expected f32 or f16, got '%s'\n", cache_type);
-        return 2;
-    }
+    if (cli_cache_type("serve", "--cache-type", cache_type, &c.cache_type)) return 2;
     char err[160];
     if (model_set_cpu(cpu, err, sizeof err) != 0) {
         fprintf(stderr, "synth serve: --cpu: %s\n", err);

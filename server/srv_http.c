@@ -877,7 +877,7 @@ void srv_config_default(srv_config *c)
         .max_header = 32768,
         .step_tokens = 512,
         .prefix_slots = 8,
-        .cache_type = MODEL_CACHE_F32,
+        .cache_type = MODEL_CACHE_F16,
     };
 }
 
@@ -895,6 +895,10 @@ int srv_run(const srv_config *cfg)
     int lrc = model_load(cfg->model_path, &s->m, err, sizeof err);
     if (lrc) {
         srv_log(s, SRV_LOG_ERROR, "serve: %s", err[0] ? err : model_strerror(lrc));
+        goto out_model;
+    }
+    if (model_set_cache_values(s->m, cfg->cache_type) != 0) {
+        srv_log(s, SRV_LOG_ERROR, "serve: cache type %d is neither f32 nor f16", (int)cfg->cache_type);
         goto out_model;
     }
     s->tok = model_tok(s->m);

@@ -68,6 +68,19 @@ import json, sys
 a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
 assert a["tokens"] == b["tokens"] and abs(b["nll"] / a["nll"] - 1) < 1e-5, (a, b)
 PY
+# value cache precision: f16 by default (as the server), f32 by flag or
+# $SYNTH_CACHE_TYPE; the two differ, but by rounding only
+check "score --cache-type f32" $SYNTH score -m "$T/m-q8_0.gguf" --json --cache-type f32 "$T/text.txt"
+cp "$T/out" "$T/s8-f32.json"
+check "score SYNTH_CACHE_TYPE=f32" env SYNTH_CACHE_TYPE=f32 $SYNTH score -m "$T/m-q8_0.gguf" --json "$T/text.txt"
+cmp -s "$T/out" "$T/s8-f32.json" && ok "SYNTH_CACHE_TYPE=f32 scores as --cache-type f32" || bad "SYNTH_CACHE_TYPE=f32 differs from --cache-type f32"
+python3 - "$T/s8.json" "$T/s8-f32.json" <<'PY' && ok "f16 cache scores within 1e-3 of f32, not equal" || bad "f16 cache scores within 1e-3 of f32, not equal"
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+assert a["tokens"] == b["tokens"] and a["nll"] != b["nll"] and abs(b["nll"] / a["nll"] - 1) < 1e-3, (a, b)
+PY
+check_fail "bad --cache-type" 2 "\-\-cache-type" $SYNTH score -m "$T/m.gguf" --cache-type f8 "$T/text.txt"
+check_fail "bad SYNTH_CACHE_TYPE" 2 "SYNTH_CACHE_TYPE" env SYNTH_CACHE_TYPE=bf16 $SYNTH generate -m "$T/m.gguf" -p x
 check_fail "SYNTH_CPU unknown" 2 "SYNTH_CPU" env SYNTH_CPU=avx9 $SYNTH info "$T/m.gguf"
 check_fail "serve --cpu unknown" 2 "\-\-cpu" $SYNTH serve -m "$T/m.gguf" --port 0 --cpu avx9
 check_fail "missing model file" 1 "nope.gguf" $SYNTH info "$T/nope.gguf"

@@ -89,6 +89,7 @@ static int fixture_init(fixture *f, arch_variant v, int L, uint64_t seed, uint32
     if (rc) return -1;
     rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
     CHECK_MSG(rc == 0, "%s: model_load_buffer: %s", f->what, err);
+    if (rc == 0) model_set_cache_values(f->m, MODEL_CACHE_F32); /* exact values, as the references */
     if (rc) return -1;
     /* the reference reads the stored tensors back */
     gguf_file *g = NULL;

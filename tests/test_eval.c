@@ -213,6 +213,7 @@ static int tiny_init(tiny *t, arch_variant v, int L, uint64_t seed)
     if (rc) return -1;
     rc = model_load_buffer(t->buf, t->size, &t->m, err, sizeof err);
     CHECK_MSG(rc == 0, "model_load_buffer: %s", err);
+    if (rc == 0) model_set_cache_values(t->m, MODEL_CACHE_F32); /* exact values, as the references */
     if (rc) return -1;
     return ref_model_init(&t->rm, &t->hp, (const float *const *)t->p);
 }

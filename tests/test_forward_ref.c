@@ -625,6 +625,7 @@ static int fixture_init(fixture *f, arch_variant v, int cfg, uint64_t seed, uint
     if (rc) return -1;
     rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
     CHECK_MSG(rc == 0 && f->m, "%s: model_load_buffer: %d %s", f->what, rc, err);
+    if (rc == 0) model_set_cache_values(f->m, MODEL_CACHE_F32); /* exact values, as the references */
     if (rc || !f->m) return -1;
 
     /* the reference reads the tensors back from the image, dequantized */
@@ -1114,6 +1115,7 @@ TEST(load_file_and_threads)
             model *m2 = NULL;
             rc = model_load(path, &m2, err, sizeof err);
             CHECK_MSG(rc == 0 && m2, "model_load: %s", err);
+            if (rc == 0) model_set_cache_values(m2, MODEL_CACHE_F32); /* exact values, as the references */
             if (m2) {
                 CHECK(model_file_size(m2) == f.size);
                 model *keep = f.m;
@@ -1177,6 +1179,7 @@ static void check_shipped(const char *path, const char *variant)
     gguf_file *g = NULL;
     int rc = model_load(path, &m, err, sizeof err);
     CHECK_MSG(rc == 0, "%s: %s", path, err);
+    if (rc == 0) model_set_cache_values(m, MODEL_CACHE_F32); /* exact values, as the references */
     if (rc == 0) rc = gguf_open(path, &g, err, sizeof err);
     CHECK_MSG(rc == 0, "%s: gguf_open: %s", path, err);
     if (rc) {

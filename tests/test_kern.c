@@ -211,7 +211,8 @@ TEST(test_wsum_every_level)
     /* multi-head (whole vectors per head, or not), one head (dh >= d: the
      * q.k of vanilla parts), full and partial (masked) last chunks */
     const int dims[][2] = {{256, 64}, {128, 32}, {64, 16}, {96, 48}, {36, 12}, {40, 5}, {16, 16},
-                           {100, 100}, {37, 256}, {200, 64}, {24, 8}, {129, 129}, {7, 7}};
+                           {100, 100}, {37, 256}, {200, 64}, {24, 8}, {129, 129}, {7, 7},
+                           {256, 128}, {256, 256}, {192, 96}, {160, 32}};
     float *V = malloc(sizeof(float) * 300 * 260), *A = malloc(sizeof(float) * 8 * 300);
     float *Vh = malloc(sizeof(float) * 300 * 260);
     uint16_t *H = malloc(sizeof(uint16_t) * 300 * 260);

@@ -92,6 +92,7 @@ static int fixture_load(fixture *f, uint32_t type)
     if (rc == 0) {
         rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
         CHECK_MSG(rc == 0, "model_load_buffer: %s", err);
+        if (rc == 0) model_set_cache_values(f->m, MODEL_CACHE_F32); /* exact values, as the references */
     }
     if (vocab) tok_free_strings(vocab, f->hp.n_vocab);
     return rc;
@@ -1062,6 +1063,7 @@ TEST(test_f16_small_tensors)
     model *m16 = NULL;
     int rc = buf16 ? model_load_buffer(buf16, size16, &m16, err, sizeof err) : -1;
     CHECK_MSG(rc == 0, "f16 small tensors: %s", err);
+    if (rc == 0) model_set_cache_values(m16, MODEL_CACHE_F32); /* exact values, as the references */
     if (rc == 0 && fixture_load(&r, QUANT_Q8_0) == 0) {
         const int L = f.hp.n_ctx, V = f.hp.n_vocab;
         int32_t tok[16];

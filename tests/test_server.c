@@ -1224,17 +1224,21 @@ TEST(test_cpu_level_forced)
     CHECK_MSG(found, "start-up log lacks \"%s\"", want);
 }
 
-/* --cache-type f16: the server says so; a request gets the same tokens
- * alone and among concurrent ones (the invariance holds with halves);
- * /score stays within F16_SCORE_TOL (relative) of the f32 engine. */
+/* Cache types: the default server stores f16 values; --cache-type f32 says
+ * so, gives a request the same tokens alone and among concurrent ones, and
+ * scores as the engine with f32 values does (to the rounding of the double
+ * sum of the tokens' terms, 1e-12), and within F16_SCORE_TOL (relative),
+ * but not equal, of the f16 default. */
 #define F16_SCORE_TOL 1e-3
-TEST(test_cache_f16_served)
+TEST(test_cache_type_served)
 {
+    CHECK(model_field_is(g_main.port, "cache_type", "f16"));
+    CHECK(model_cache_values_default(g_m) == MODEL_CACHE_F16);
     server sv;
-    const char *extra[] = {"--cache-type", "f16", NULL};
-    CHECK(server_start(&sv, "f16", NULL, extra, NULL) == 0);
+    const char *extra[] = {"--cache-type", "f32", NULL};
+    CHECK(server_start(&sv, "f32", NULL, extra, NULL) == 0);
     if (!sv.pid) return;
-    CHECK(model_field_is(sv.port, "cache_type", "f16"));
+    CHECK(model_field_is(sv.port, "cache_type", "f32"));
     static const char body[] = "{\"prompt\":\"the model learns\",\"max_tokens\":24,\"temperature\":0.8,\"seed\":3}";
     int st;
     json_t *alone = post_json(sv.port, "/generate", body, &st);
@@ -1252,9 +1256,13 @@ TEST(test_cache_f16_served)
     }
     CHECK_MSG(same == N, "%d of %d concurrent requests got the tokens of the request alone", same, N);
     json_decref(alone);
-    double rel = score_rel_to_engine(sv.port);
-    CHECK_MSG(rel >= 0 && rel < F16_SCORE_TOL, "f16 cache: /score nll off by %g relative", rel);
-    printf("  f16 value cache: /score nll within %.2g of the f32 engine\n", rel);
+    double rel16 = score_rel_to_engine(sv.port); /* g_m: the default, f16 */
+    CHECK(model_set_cache_values(g_m, MODEL_CACHE_F32) == 0);
+    double rel32 = score_rel_to_engine(sv.port);
+    CHECK(model_set_cache_values(g_m, MODEL_CACHE_F16) == 0);
+    CHECK_MSG(rel32 >= 0 && rel32 < 1e-12, "f32 server vs the f32 engine: /score nll off by %g relative", rel32);
+    CHECK_MSG(rel16 > 1e-12 && rel16 < F16_SCORE_TOL, "f32 server vs the f16 engine: /score nll off by %g relative", rel16);
+    printf("  f32 value cache: /score nll equals the f32 engine's, %.2g from the f16 default's\n", rel16);
     CHECK(server_stop(&sv) == 0);
 }
 
@@ -2757,7 +2765,7 @@ int main(int argc, char **argv)
     RUN(test_score_interleaves_generation);
     RUN(test_prefix_reuse);
     RUN(test_cpu_level_forced);
-    RUN(test_cache_f16_served);
+    RUN(test_cache_type_served);
     RUN(test_context_shift);
     RUN(test_bad_input);
     RUN(test_concurrent_equals_alone);

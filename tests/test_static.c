@@ -219,6 +219,7 @@ static int fixture_init(fixture *f, arch_variant v)
     if (rc == 0) {
         rc = model_load_buffer(f->buf, f->size, &f->m, err, sizeof err);
         CHECK_MSG(rc == 0, "model_load_buffer: %s", err);
+        if (rc == 0) model_set_cache_values(f->m, MODEL_CACHE_F32); /* exact values, as the references */
     }
     if (vocab) tok_free_strings(vocab, 257);
     return rc;

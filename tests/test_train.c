@@ -410,6 +410,7 @@ TEST(test_matches_inference)
         model *m = NULL;
         rc = model_load(path, &m, err, sizeof err);
         CHECK_MSG(rc == 0, "model_load: %s", err);
+        if (rc == 0) model_set_cache_values(m, MODEL_CACHE_F32); /* exact values, as the references */
         if (rc) { train_net_f_free(n); continue; }
         int32_t in[16], tg[16];
         make_tokens(in, tg, B * T, V, 9);
