@@ -15,7 +15,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +40,12 @@ typedef struct {
     void *ctx;
     int n;
     atomic_int next, done, refs;
+    atomic_int sleeping; /* the dispatcher waits on pool_done_cv for done == n */
 } pool_job;
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_done_cv = PTHREAD_COND_INITIALIZER; /* a sleeping dispatcher's job is done */
 static pthread_mutex_t pool_dispatch = PTHREAD_MUTEX_INITIALIZER; /* one region at a time */
 static pool_job *pool_cur;       /* under pool_mu */
 static atomic_uint pool_gen;     /* bumped for every published job */
@@ -62,7 +63,14 @@ static void run_tasks(pool_job *j, int thread)
     pool_depth++;
     while ((i = atomic_fetch_add(&j->next, 1)) < j->n) {
         j->fn(j->ctx, i, thread);
-        atomic_fetch_add(&j->done, 1);
+        /* the last task wakes a dispatcher that went to sleep (its flag is
+         * set before it reads done, and done is counted here before the
+         * flag is read: one of the two sees the other) */
+        if (atomic_fetch_add(&j->done, 1) + 1 == j->n && atomic_load(&j->sleeping)) {
+            pthread_mutex_lock(&pool_mu);
+            pthread_cond_signal(&pool_done_cv);
+            pthread_mutex_unlock(&pool_mu);
+        }
     }
     pool_depth--;
 }
@@ -161,23 +169,30 @@ void ops_parallel_for(int n, ops_task_fn fn, void *ctx)
     atomic_init(&j.next, 0);
     atomic_init(&j.done, 0);
     atomic_init(&j.refs, 0);
+    atomic_init(&j.sleeping, 0);
     pthread_mutex_lock(&pool_mu);
     pool_cur = &j;
     atomic_fetch_add_explicit(&pool_gen, 1, memory_order_release);
     pthread_cond_broadcast(&pool_cv);
     pthread_mutex_unlock(&pool_mu);
     run_tasks(&j, 0);
-    /* Wait for the tasks the helpers took. On a busy machine a helper can
-     * be preempted in the middle of one: after a short spin, give the core
-     * away (sched_yield) so the helper gets it back sooner. */
-    for (int k = 0; atomic_load(&j.done) < n; k++) {
-        if (k < OPS_SPIN) {
+    /* Wait for the tasks the helpers took. On a busy machine (the server:
+     * its event loop and the clients share the cores) a helper can be
+     * preempted in the middle of one: after a short spin, sleep until the
+     * last task wakes us, so this core is free for whatever preempted the
+     * helper. (Yielding in a loop instead kept the core busy with system
+     * calls: a fifth of the worker's time under 32 clients, and the
+     * preempting thread stayed on the helper's core.) */
+    for (int k = 0; k < OPS_SPIN && atomic_load(&j.done) < n; k++) {
 #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
+        __builtin_ia32_pause();
 #endif
-        } else {
-            sched_yield();
-        }
+    }
+    if (atomic_load(&j.done) < n) {
+        pthread_mutex_lock(&pool_mu);
+        atomic_store(&j.sleeping, 1);
+        while (atomic_load(&j.done) < n) pthread_cond_wait(&pool_done_cv, &pool_mu);
+        pthread_mutex_unlock(&pool_mu);
     }
     pthread_mutex_lock(&pool_mu);
     pool_cur = NULL;

@@ -2,7 +2,9 @@
 # tests/run.sh BIN... - run the test binaries given, then the script tests
 # (tests/t_*.sh, tests/test_*.py), each as one or more results; print every
 # failure and the closing line "N passed, N failed". Exit 1 if any failed.
-# Environment: SYNTH (path of the synth binary under test), BUILD, SANITIZE.
+# Environment: SYNTH (path of the synth binary under test), BUILD, SANITIZE,
+# TEST_TIMEOUT (seconds one program may run, 900: a hang fails that program
+# instead of the whole run; the slowest, test_server under ASan, takes ~2 min).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 passed=0
@@ -17,6 +19,14 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # ThreadSanitizer (make SANITIZE=thread test): suppressions with their reasons
 export TSAN_OPTIONS="${TSAN_OPTIONS:-suppressions=$(pwd)/tests/tsan.supp}"
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-2}"
+
+limit=${TEST_TIMEOUT:-900}
+# run a program under the time limit; exit code 124 when it was stopped
+limited() {
+    timeout -k 10 "$limit" "$@"; r=$?
+    [ "$r" -eq 124 ] || [ "$r" -eq 137 ] && echo "timed out after $limit s (TEST_TIMEOUT)"
+    return "$r"
+}
 
 account() { # name, exit code, log file
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$3" | tail -n 1)
@@ -37,21 +47,21 @@ account() { # name, exit code, log file
 
 for t in "$@"; do
     start=$(date +%s)
-    "$t" >"$log" 2>&1; rc=$?
+    limited "$t" >"$log" 2>&1; rc=$?
     account "$(basename "$t")" $rc "$log"
     echo "     ($(( $(date +%s) - start ))s)"
 done
 for t in tests/t_*.sh; do
     [ -e "$t" ] || continue
     start=$(date +%s)
-    sh "$t" >"$log" 2>&1; rc=$?
+    limited sh "$t" >"$log" 2>&1; rc=$?
     account "$(basename "$t")" $rc "$log"
     echo "     ($(( $(date +%s) - start ))s)"
 done
 for t in tests/test_*.py; do
     [ -e "$t" ] || continue
     start=$(date +%s)
-    python3 "$t" >"$log" 2>&1; rc=$?
+    limited python3 "$t" >"$log" 2>&1; rc=$?
     account "$(basename "$t")" $rc "$log"
     echo "     ($(( $(date +%s) - start ))s)"
 done

@@ -1,8 +1,10 @@
 /* test_ops.c - the forward kernels (model/ops.h) against naive double
  * precision loops and against quant_dequantize_row. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ops.h"
 #include "quant.h"
@@ -306,6 +308,67 @@ TEST(test_parallel_for)
     CHECK(par_threads_seen[0] == 1);
 }
 
+/* The dispatcher sleeps when a helper's task outlasts its spin, and the
+ * helper's last task wakes it: tasks on thread 1 sleep 2 ms, so thread 0
+ * runs out of tasks long before, and every region must still return with
+ * every task done (a lost wake-up hangs here). Also regions whose helper
+ * finishes at about the moment the dispatcher decides to sleep. */
+static atomic_int slow_done, slow_helped;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* thread 0 works 0.3 ms per task (time for the helper to wake and take
+ * one), the helper sleeps 2 ms in its task */
+static void slow_helper_task(void *ctx, int task, int thread)
+{
+    (void)ctx;
+    (void)task;
+    if (thread != 0) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        atomic_fetch_add(&slow_helped, 1);
+    } else {
+        for (double t0 = mono_s(); mono_s() - t0 < 3e-4;) {
+        }
+    }
+    atomic_fetch_add(&slow_done, 1);
+}
+
+static void spin_task(void *ctx, int task, int thread)
+{
+    (void)task;
+    (void)thread;
+    volatile int x = 0;
+    for (int i = 0; i < *(int *)ctx; i++) x += i;
+    atomic_fetch_add(&slow_done, 1);
+}
+
+TEST(test_dispatcher_sleeps_and_wakes)
+{
+    int prev = ops_n_threads();
+    ops_set_threads(2);
+    atomic_store(&slow_helped, 0);
+    for (int round = 0; round < 30; round++) {
+        atomic_store(&slow_done, 0);
+        ops_parallel_for(6, slow_helper_task, NULL);
+        CHECK_MSG(atomic_load(&slow_done) == 6, "round %d: %d of 6 tasks done at return", round,
+                  atomic_load(&slow_done));
+    }
+    CHECK_MSG(atomic_load(&slow_helped) >= 10, "the helper took only %d slow tasks in 30 regions",
+              atomic_load(&slow_helped));
+    for (int work = 1000; work <= 200000; work = work * 5 / 4) {
+        atomic_store(&slow_done, 0);
+        ops_parallel_for(2, spin_task, &work);
+        CHECK_MSG(atomic_load(&slow_done) == 2, "work %d: %d of 2 tasks done at return", work, atomic_load(&slow_done));
+    }
+    ops_set_threads(prev);
+}
+
 /* The thread budget: raised, lowered and raised again; tasks only ever run
  * on thread indices below it, and every task runs exactly once. */
 TEST(test_set_threads)
@@ -338,6 +401,7 @@ int main(void)
     RUN(test_linear);
     RUN(test_dot_axpy_wsum);
     RUN(test_parallel_for);
+    RUN(test_dispatcher_sleeps_and_wakes);
     RUN(test_nested_regions_inline);
     RUN(test_set_threads);
     return test_summary();
