@@ -155,6 +155,14 @@ int model_cache_last_parts(const model_cache *c, int *first_seq, int max);
  * tests. Neither changes any bit of any result, only who computes it. */
 int model_cache_thread_speeds(const model_cache *c, double *speed, int max);
 void model_cache_fix_thread_speeds(model_cache *c, const double *speed, int n);
+/* A step of many sequences is cut into more parts than threads: up to n
+ * per thread (1..16, default 4), each of at least 4 sequences, claimed by
+ * whichever thread comes free, so a thread that another process preempts
+ * holds the step up by one small part (the server's event loop and
+ * clients share the cores). The speed-weighted shares above apply to
+ * steps cut into one part per thread (n = 1, or too few sequences for
+ * more). 0, or MODEL_EINVAL. Changes no bit of any result. */
+int model_cache_set_parts_per_thread(model_cache *c, int n);
 int model_cache_len(const model_cache *c, int slot);   /* tokens stored */
 void model_cache_reset(model_cache *c, int slot);       /* empty the slot */
 /* Generation past the context (the CLI and the server alike): when a

@@ -443,6 +443,7 @@ TEST(test_sliced_step_shares)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         model_set_threads(cases[i].threads);
         c = model_cache_create(f.m, NS);
+        CHECK(model_cache_set_parts_per_thread(c, 1) == 0); /* one part per thread: shares by speed */
         model_cache_fix_thread_speeds(c, cases[i].speed, cases[i].threads);
         memset(got, 0, (size_t)NS * V * sizeof(float));
         CHECK(c && model_step(f.m, c, NS, s, got) == 0);
@@ -455,9 +456,34 @@ TEST(test_sliced_step_shares)
         CHECK_MSG(memcmp(ref, got, (size_t)NS * V * sizeof(float)) == 0, "case %zu: logits differ from unsliced", i);
         model_cache_free(c);
     }
+    /* more parts than threads (the default, 4 per thread, at least 4
+     * sequences each): 16 sequences on 2 threads are 4 even parts, claimed
+     * by whichever thread is free, whatever the speeds; the same bits */
+    const struct { int threads, per_thread, parts; } fine[] = {{2, 4, 4}, {2, 2, 4}, {3, 4, 4}, {2, 16, 4}, {4, 4, 4}};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        model_set_threads(fine[i].threads);
+        c = model_cache_create(f.m, NS);
+        CHECK(c && model_cache_set_parts_per_thread(c, fine[i].per_thread) == 0);
+        const double skew[2] = {3, 1};
+        model_cache_fix_thread_speeds(c, skew, 2);
+        memset(got, 0, (size_t)NS * V * sizeof(float));
+        CHECK(c && model_step(f.m, c, NS, s, got) == 0);
+        int first[4] = {-1, -1, -1, -1};
+        CHECK_MSG(model_cache_last_parts(c, first, 4) == fine[i].parts, "fine case %zu: %d parts", i,
+                  model_cache_last_parts(c, NULL, 0));
+        for (int k = 0; k < fine[i].parts && k < 4; k++)
+            CHECK_MSG(first[k] == 4 * k, "fine case %zu: part %d starts at sequence %d", i, k, first[k]);
+        CHECK_MSG(memcmp(ref, got, (size_t)NS * V * sizeof(float)) == 0, "fine case %zu: logits differ from unsliced",
+                  i);
+        model_cache_free(c);
+    }
+    c = model_cache_create(f.m, NS);
+    CHECK(model_cache_set_parts_per_thread(c, 0) == MODEL_EINVAL && model_cache_set_parts_per_thread(c, 17) == MODEL_EINVAL);
+    model_cache_free(c);
     /* measured: 40 steps of 16 sequences, each part long enough to time */
     model_set_threads(2);
     c = model_cache_create(f.m, NS);
+    CHECK(model_cache_set_parts_per_thread(c, 1) == 0);
     for (int step = 0; c && step < 40; step++) {
         for (int q = 0; q < NS; q++) s[q].tokens = &tok[(q + step) % NS];
         CHECK(model_step(f.m, c, NS, s, got) == 0);
