@@ -343,8 +343,8 @@ static void spin_task(void *ctx, int task, int thread)
 {
     (void)task;
     (void)thread;
-    volatile int x = 0;
-    for (int i = 0; i < *(int *)ctx; i++) x += i;
+    volatile unsigned x = 0; /* unsigned: the sum wraps, by definition */
+    for (int i = 0; i < *(int *)ctx; i++) x += (unsigned)i;
     atomic_fetch_add(&slow_done, 1);
 }
 
