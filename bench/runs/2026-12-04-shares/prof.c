@@ -20,6 +20,7 @@ int main(int argc, char **argv)
     bench_min_seconds = argc > 3 ? atof(argv[3]) : 5;
     model_set_threads(0);
     arch_hparams hp; arch_hparams_default(&hp);
+    if (argc > 4) hp.n_ctx = atoi(argv[4]); /* optional: a shorter context (session 8) */
     model *m = bench_build_model(&hp, 1.0f);
     double t = bench_decode_typed(m, nseq, f16 ? MODEL_CACHE_F16 : MODEL_CACHE_F32);
     printf("%d seqs: %.0f tok/s\n", nseq, t);
