@@ -11,7 +11,7 @@
 #include "cmd.h"
 #include "srv_core.h"
 
-typedef enum { F_STR, F_INT, F_SIZE, F_DOUBLE, F_LEVEL } flag_kind;
+typedef enum { F_STR, F_INT, F_SIZE, F_DOUBLE, F_LEVEL, F_CACHE } flag_kind;
 
 typedef struct {
     const char *name;   /* --name */
@@ -63,6 +63,12 @@ static int set_flag(const flag *f, const char *v)
             }
         fprintf(stderr, "synth serve: --%s: expected error, warn, info or debug, got '%s'\n", f->name, v);
         return -1;
+    case F_CACHE: {
+        /* checked where it is read, so a bad $SYNTH_CACHE_TYPE is named as such */
+        char name[48];
+        snprintf(name, sizeof name, "--%s", f->name);
+        return cli_cache_type("serve", name, v, (model_cache_type *)f->dst);
+    }
     }
     return -1;
 }
@@ -88,7 +94,7 @@ int cmd_serve(int argc, char **argv)
     srv_config_default(&c);
     c.model_path = CMD_DEFAULT_MODEL;
     int timeout_ms = 0, threads = 0;
-    const char *cpu = "auto", *cache_type = "f16";
+    const char *cpu = "auto";
     const flag flags[] = {
         {"model", 'm', "SYNTH_MODEL", F_STR, &c.model_path, 0, 0, "checkpoint (GGUF), default " CMD_DEFAULT_MODEL},
         {"host", 0, "SYNTH_HOST", F_STR, &c.host, 0, 0, "address to listen on (default 127.0.0.1)"},
@@ -114,7 +120,7 @@ int cmd_serve(int argc, char **argv)
         {"threads", 't', "SYNTH_THREADS", F_INT, &threads, 0, 1024,
          "compute threads: the engine pool and OpenBLAS, one budget (0: all cores)"},
         {"cpu", 0, "SYNTH_CPU", F_STR, &cpu, 0, 0, "kernel level: auto (the best this CPU has), avx512, avx2, scalar"},
-        {"cache-type", 0, "SYNTH_CACHE_TYPE", F_STR, &cache_type, 0, 0,
+        {"cache-type", 0, "SYNTH_CACHE_TYPE", F_CACHE, &c.cache_type, 0, 0,
          "cached values: f16 (default: half the memory and reads) or f32 (exact values; logits differ ~1e-3)"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };
@@ -157,7 +163,6 @@ int cmd_serve(int argc, char **argv)
         if (set_flag(f, val)) return 2;
     }
     c.request_timeout_ms = timeout_ms;
-    if (cli_cache_type("serve", "--cache-type", cache_type, &c.cache_type)) return 2;
     char err[160];
     if (model_set_cpu(cpu, err, sizeof err) != 0) {
         fprintf(stderr, "synth serve: --cpu: %s\n", err);

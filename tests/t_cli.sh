@@ -81,6 +81,8 @@ assert a["tokens"] == b["tokens"] and a["nll"] != b["nll"] and abs(b["nll"] / a[
 PY
 check_fail "bad --cache-type" 2 "\-\-cache-type" $SYNTH score -m "$T/m.gguf" --cache-type f8 "$T/text.txt"
 check_fail "bad SYNTH_CACHE_TYPE" 2 "SYNTH_CACHE_TYPE" env SYNTH_CACHE_TYPE=bf16 $SYNTH generate -m "$T/m.gguf" -p x
+check_fail "serve: bad --cache-type" 2 "\-\-cache-type: expected f32 or f16, got 'q4'" $SYNTH serve -m "$T/m.gguf" --port 0 --cache-type q4
+check_fail "serve: bad SYNTH_CACHE_TYPE" 2 "from SYNTH_CACHE_TYPE" env SYNTH_CACHE_TYPE=bf16 $SYNTH serve -m "$T/m.gguf" --port 0
 check_fail "SYNTH_CPU unknown" 2 "SYNTH_CPU" env SYNTH_CPU=avx9 $SYNTH info "$T/m.gguf"
 check_fail "serve --cpu unknown" 2 "\-\-cpu" $SYNTH serve -m "$T/m.gguf" --port 0 --cpu avx9
 check_fail "missing model file" 1 "nope.gguf" $SYNTH info "$T/nope.gguf"
