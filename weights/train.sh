@@ -1,12 +1,15 @@
 #!/bin/sh
-# weights/train.sh DATA_DIR [VARIANT] [OUT_DIR] - the recipe of the shipped
-# model (weights/README.md): train on DATA_DIR/train.txt for at most 95
-# minutes, select on valid.txt, quantize, and score test.txt in f32, q8_0
-# and q4_0. VARIANT defaults to random (the shipped model); vanilla is the
-# baseline reported beside it.
+# weights/train.sh DATA_DIR [VARIANT] [OUT_DIR] - the training recipe of
+# the shipped models (weights/README.md): train on DATA_DIR/train.txt for
+# at most MINUTES, select on valid.txt, quantize, and score test.txt in
+# f32, q8_0 and q4_0. VARIANT defaults to random (the shipped model).
 #
-# The shipped model and its vanilla baseline were trained at the same time,
-# one OpenBLAS thread each (THREADS=1), so that both got the same budget:
+# The shipped random model (weights/logs/full-wd03-2026-12-04/command.sh):
+#   OPENBLAS_CORETYPE=SkylakeX THREADS=2 MINUTES=100 WEIGHT_DECAY=0.3 \
+#       TOKENIZER=weights/synthesizer-wt2-q8_0.gguf weights/train.sh DATA
+# The defaults (95 minutes, weight decay 0.1) are the recipe the vanilla
+# baseline and the random+vanilla mixture were trained with, one OpenBLAS
+# thread each beside a random model, so that both got the same budget:
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA random &
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA vanilla &
 # Alone, leave THREADS unset: the trainer uses both cores.
