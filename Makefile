@@ -28,6 +28,7 @@ ifeq ($(shell uname -m),x86_64)
 KERN_MARCH_scalar := -march=x86-64 -mtune=generic
 KERN_MARCH_avx2   := -march=x86-64-v3
 KERN_MARCH_avx512 := -march=x86-64-v4
+KERN_MARCH_avx512vnni := -march=x86-64-v4 -mavx512vnni
 endif
 
 WEIGHTS_SRC := $(wildcard weights/*.c)
@@ -67,6 +68,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/model/kern_scalar.o: CFLAGS += $(KERN_MARCH_scalar)
 $(BUILD)/model/kern_avx2.o: CFLAGS += $(KERN_MARCH_avx2)
 $(BUILD)/model/kern_avx512.o: CFLAGS += $(KERN_MARCH_avx512)
+$(BUILD)/model/kern_avx512vnni.o: CFLAGS += $(KERN_MARCH_avx512vnni)
 
 # the page's files are compiled in (.incbin): editing them rebuilds the object
 WEB_FILES := $(wildcard server/web/*.html server/web/*.js server/web/*.css server/web/*.svg)

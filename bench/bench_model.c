@@ -71,6 +71,16 @@ static double model_flops(const arch_hparams *hp, int n_seq, int n)
 
 static double maxd(double a, double b) { return a > b ? a : b; }
 
+/* The activation mode of the run (SYNTH_ACT, default q8) and the other one,
+ * measured beside it in the same repetitions: on = 1 switches to the other,
+ * 0 back. */
+static char run_act[8];
+static void bench_other_act(int on)
+{
+    const char *other = strcmp(run_act, "q8") == 0 ? "f32" : "q8";
+    model_set_act(on ? other : run_act, NULL, 0);
+}
+
 /* (b) and (c) for one model size */
 static void run_size(const char *what, const arch_hparams *base, double peak)
 {
@@ -85,37 +95,47 @@ static void run_size(const char *what, const arch_hparams *base, double peak)
            base->n_layer, base->n_head, base->n_ff, base->n_ctx, base->n_vocab);
 
     printf("\n(b) scoring (model_score), %d tokens per sequence\n", base->n_ctx);
-    printf("%-8s | %-12s %8s %7s | %-12s %8s %7s | %s\n", "batch", "random tok/s", "GFLOP/s", "%peak",
-           "vanilla tok/s", "GFLOP/s", "%peak", "random/vanilla");
+    printf("%-8s | %-12s %8s %7s | %-12s %8s %7s | %-14s | %s\n", "batch", "random tok/s", "GFLOP/s", "%peak",
+           "vanilla tok/s", "GFLOP/s", "%peak", "random/vanilla", "random, other activations: tok/s");
     const int sb[2] = {1, 16};
     for (int b = 0; b < 2; b++) {
-        double tps[2] = {0, 0}, fr[2] = {0, 0};
-        for (int r = 0; r < reps; r++)
+        double tps[3] = {0, 0, 0}, fr[2] = {0, 0};
+        for (int r = 0; r < reps; r++) {
             for (int i = 0; i < 2; i++) {
                 double t = bench_score(m[i], sb[b], 1);
                 double f = t * model_flops(model_hparams(m[i]), 1, model_hparams(m[i])->n_ctx) / model_hparams(m[i])->n_ctx;
                 if (t > tps[i]) tps[i] = t, fr[i] = f;
             }
-        printf("%-8d | %12.0f %8.1f %6.1f%% | %12.0f %8.1f %6.1f%% | %.2fx\n", sb[b], tps[0], fr[0] * 1e-9,
-               100 * fr[0] * 1e-9 / peak, tps[1], fr[1] * 1e-9, 100 * fr[1] * 1e-9 / peak, tps[0] / tps[1]);
+            bench_other_act(1);
+            tps[2] = maxd(tps[2], bench_score(m[0], sb[b], 1));
+            bench_other_act(0);
+        }
+        printf("%-8d | %12.0f %8.1f %6.1f%% | %12.0f %8.1f %6.1f%% | %13.2fx | %8.0f (%.2fx)\n", sb[b], tps[0], fr[0] * 1e-9,
+               100 * fr[0] * 1e-9 / peak, tps[1], fr[1] * 1e-9, 100 * fr[1] * 1e-9 / peak, tps[0] / tps[1], tps[2],
+               tps[0] / tps[2]);
     }
 
     printf("\n(c) decoding (model_step, 1 token/seq/step, positions 0..%d, no prefill)\n", base->n_ctx - 1);
-    printf("%-8s | %12s %8s %8s | %12s %8s | %-14s | %s\n", "seqs", "random tok/s", "x 1seq", "GFLOP/s",
-           "vanilla tok/s", "x 1seq", "random/vanilla", "random, f32 value cache: tok/s, x 1seq");
+    printf("%-8s | %12s %8s %8s | %12s %8s | %-14s | %-38s | %s\n", "seqs", "random tok/s", "x 1seq", "GFLOP/s",
+           "vanilla tok/s", "x 1seq", "random/vanilla", "random, f32 value cache: tok/s, x 1seq",
+           "random, other activations: tok/s, x 1seq");
     const int db[4] = {1, 4, 16, 64};
-    double base_tps[3] = {0, 0, 0};
+    double base_tps[4] = {0, 0, 0, 0};
     for (int b = 0; b < 4; b++) {
-        double tps[3] = {0, 0, 0};
+        double tps[4] = {0, 0, 0, 0};
         for (int r = 0; r < reps; r++) {
             for (int i = 0; i < 2; i++) tps[i] = maxd(tps[i], bench_decode(m[i], db[b]));
             tps[2] = maxd(tps[2], bench_decode_typed(m[0], db[b], MODEL_CACHE_F32));
+            bench_other_act(1);
+            tps[3] = maxd(tps[3], bench_decode(m[0], db[b]));
+            bench_other_act(0);
         }
-        if (b == 0) base_tps[0] = tps[0], base_tps[1] = tps[1], base_tps[2] = tps[2];
+        if (b == 0) memcpy(base_tps, tps, sizeof tps);
         const arch_hparams *hp = model_hparams(m[0]);
         double g = tps[0] * model_flops(hp, 1, hp->n_ctx) / hp->n_ctx * 1e-9;
-        printf("%-8d | %12.0f %7.2fx %8.1f | %12.0f %7.2fx | %13.2fx | %8.0f %7.2fx\n", db[b], tps[0],
-               tps[0] / base_tps[0], g, tps[1], tps[1] / base_tps[1], tps[0] / tps[1], tps[2], tps[2] / base_tps[2]);
+        printf("%-8d | %12.0f %7.2fx %8.1f | %12.0f %7.2fx | %13.2fx | %8.0f %7.2fx %21s | %8.0f %7.2fx\n", db[b],
+               tps[0], tps[0] / base_tps[0], g, tps[1], tps[1] / base_tps[1], tps[0] / tps[1], tps[2],
+               tps[2] / base_tps[2], "", tps[3], tps[3] / base_tps[3]);
     }
     for (int i = 0; i < 2; i++) model_free(m[i]);
 }
@@ -132,11 +152,15 @@ int main(int argc, char **argv)
     bench_cputime = getenv("BENCH_CPUTIME") && atoi(getenv("BENCH_CPUTIME")) > 0;
     char err[256];
     if (getenv("SYNTH_CPU") && model_set_cpu(getenv("SYNTH_CPU"), err, sizeof err) != 0) bench_die(err);
+    if (getenv("SYNTH_ACT") && model_set_act(getenv("SYNTH_ACT"), err, sizeof err) != 0) bench_die(err);
+    snprintf(run_act, sizeof run_act, "%s", model_act());
     model_set_threads(0); /* one budget: SYNTH_THREADS, else all cores, for the pool and OpenBLAS */
     bench_print_load("start");
     printf("bench_model: q8_0 models with random weights; threads %d (engine pool and OpenBLAS %s);\n"
-           "kernels %s (best on this CPU: %s); best of %d runs of >= %.1f s each; timing: %s\n",
-           model_threads(), openblas_get_corename(), model_cpu(), model_cpu_best(), reps, bench_min_seconds,
+           "kernels %s (best on this CPU: %s), activations %s (the last columns: %s); best of %d runs of >= %.1f s "
+           "each; timing: %s\n",
+           model_threads(), openblas_get_corename(), model_cpu(), model_cpu_best(), run_act,
+           strcmp(run_act, "q8") == 0 ? "f32" : "q8", reps, bench_min_seconds,
            bench_cputime ? "process CPU time (BENCH_CPUTIME=1)" : "wall clock");
 
     double p1 = 0, p2 = 0, pi = 0;

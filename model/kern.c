@@ -110,6 +110,55 @@ int kern_pack(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, u
     return 0;
 }
 
+size_t kern_i8_panel_bytes(int64_t cols)
+{
+    if (cols <= 0 || cols % QUANT_BLOCK != 0) return 0;
+    return (size_t)(cols / QUANT_BLOCK) * KERN_I8_BLOCK;
+}
+
+/* One int8-layout panel: rows [r0, r0 + nr) of q8_0 rows (the rest zeros:
+ * scale 0, weights 0, s 0). */
+static void pack_panel_i8(uint8_t *dst, const uint8_t *src, size_t src_row_bytes, int nr, int64_t K)
+{
+    for (int64_t b = 0; b < K / QUANT_BLOCK; b++) {
+        uint8_t *blk = dst + (size_t)b * KERN_I8_BLOCK;
+        float d[KERN_NR] = {0};
+        int32_t sum[KERN_NR] = {0};
+        int8_t *q = (int8_t *)(blk + KERN_NR * 8); /* [8][16][4] */
+        for (int o = 0; o < nr; o++) {
+            quant_block_q8_0 sb;
+            memcpy(&sb, src + (size_t)o * src_row_bytes + (size_t)b * sizeof sb, sizeof sb);
+            d[o] = quant_f16_to_f32(sb.d);
+            for (int j = 0; j < QUANT_BLOCK; j++) {
+                q[(j / 4) * 4 * KERN_NR + o * 4 + j % 4] = sb.qs[j];
+                sum[o] += 128 * sb.qs[j];
+            }
+        }
+        memcpy(blk, d, sizeof d);
+        memcpy(blk + KERN_NR * 4, sum, sizeof sum);
+    }
+}
+
+int kern_pack_i8(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, int64_t rows, int64_t cols,
+                 int64_t group_rows)
+{
+    const size_t pb = kern_i8_panel_bytes(cols);
+    if (pb == 0 || rows <= 0 || src_row_bytes < (size_t)(cols / QUANT_BLOCK) * sizeof(quant_block_q8_0)) return -1;
+    if (group_rows <= 0) group_rows = rows;
+    if (group_rows > rows || rows % group_rows != 0) return -1;
+    const int64_t ppg = (group_rows + KERN_NR - 1) / KERN_NR;
+    uint8_t *d = dst;
+    memset(d, 0, (size_t)kern_n_panels(rows, group_rows) * pb);
+    for (int64_t g = 0; g < rows / group_rows; g++)
+        for (int64_t p = 0; p < ppg; p++) {
+            int64_t r0 = g * group_rows + p * KERN_NR, left = group_rows - p * KERN_NR;
+            pack_panel_i8(d + (size_t)(g * ppg + p) * pb, (const uint8_t *)src + (size_t)r0 * src_row_bytes,
+                          src_row_bytes, left < KERN_NR ? (int)left : KERN_NR, cols);
+        }
+    *out = (kern_mat){QUANT_Q8_0, rows, cols, pb, d};
+    return 0;
+}
+
 int kern_view(const kern_mat *m, int64_t group_rows, int64_t r0, int64_t n, kern_mat *out)
 {
     if (group_rows <= 0) group_rows = m->rows;
@@ -212,6 +261,23 @@ int kern_level_supported(kern_level l)
 #endif
 }
 
+/* AVX-512 VNNI through CPUID leaf 7 (ECX bit 11), for the same reason;
+ * asked once (in a VM, CPUID traps to the hypervisor: microseconds). */
+static int cpu_has_vnni(void)
+{
+    static atomic_int has = -1;
+    int h = atomic_load(&has);
+    if (h < 0) {
+        h = 0;
+#if defined(__x86_64__) || defined(__i386__)
+        unsigned a, b, c, d;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) h = (c & (1u << 11)) != 0;
+#endif
+        atomic_store(&has, h);
+    }
+    return h;
+}
+
 kern_level kern_best_level(void)
 {
     for (int l = KERN_N_LEVELS - 1; l > 0; l--)
@@ -270,3 +336,45 @@ kern_f16_fn kern_f16(void)
     default: return kern_f16_scalar;
     }
 }
+
+kern_i8_fn kern_i8(void)
+{
+    switch (kern_get_level()) {
+    case KERN_AVX512:
+        if (kern_i8_avx512vnni && cpu_has_vnni()) return kern_i8_avx512vnni;
+        return kern_i8_avx2;
+    case KERN_AVX2: return kern_i8_avx2;
+    default: return kern_i8_scalar;
+    }
+}
+
+kern_i8q_fn kern_i8q(void)
+{
+    switch (kern_get_level()) {
+    case KERN_AVX512:
+        if (kern_i8q_avx512vnni && cpu_has_vnni()) return kern_i8q_avx512vnni;
+        return kern_i8q_avx2;
+    case KERN_AVX2: return kern_i8q_avx2;
+    default: return kern_i8q_scalar;
+    }
+}
+
+/* ---- activation mode ---- */
+
+static atomic_int cur_act = KERN_ACT_Q8;
+static const char *const act_names[2] = {"f32", "q8"};
+
+const char *kern_act_name(kern_act a) { return (unsigned)a < 2 ? act_names[a] : "?"; }
+
+int kern_act_parse(const char *name, kern_act *a)
+{
+    for (int i = 0; name && i < 2; i++)
+        if (strcmp(name, act_names[i]) == 0) {
+            *a = (kern_act)i;
+            return 0;
+        }
+    return -1;
+}
+
+void kern_set_act(kern_act a) { atomic_store(&cur_act, (int)a); }
+kern_act kern_get_act(void) { return (kern_act)atomic_load(&cur_act); }

@@ -37,6 +37,18 @@
  *    tile [K][64] in per-thread scratch and runs a register-blocked
  *    micro-kernel (up to 6 rows x 64 outputs per pass) over it.
  *
+ * 3. Int8 activations (q8_0 weights). A q8_0 matrix is also packed in a
+ *    second layout, per 32-block b of a panel:
+ *      float d[16]; int32 s[16] (128 * sum_j q[o][j]); int8 q[8][16][4]
+ *    (q[j/4][o][j%4]: the 4 weights of output o at k = 32b + j..j+3 in one
+ *    32-bit lane, the operand shape of AVX-512 VNNI's vpdpbusd). Each
+ *    activation row is quantized per 32-block to int8 (kern_i8q_fn) and
+ *      y[r, o] = sum_b fma((float)isum_b, d_w[o, b] * d_x[r, b], acc)
+ *    from +0 in block order, isum_b the exact integer dot product of the
+ *    block: the one rounding order, whatever the batch, and the same bits
+ *    on every level (the scalar one uses fmaf here). Whether q8_0 layers
+ *    run this way is the activation mode (kern_set_act).
+ *
  * CPU levels: every level's kernels are compiled into the binary (each in
  * its own file with its own target flags, see the Makefile) and the best
  * level the CPU supports is chosen at first use; kern_set_level forces a
@@ -119,6 +131,34 @@ typedef void (*kern_qk_fn)(int n, int ncol, const float *q, const float *KB, flo
  * SIMD levels). */
 typedef void (*kern_f16_fn)(const float *x, uint16_t *h, int64_t n);
 
+/* ---- int8 activations (idea 3 above) ---- */
+#define KERN_I8_BLOCK (KERN_NR * 8 + QUANT_BLOCK * KERN_NR) /* bytes of a panel's 32-block */
+/* Bytes of one int8-layout panel with `cols` inputs (0: not a positive
+ * multiple of 32). */
+size_t kern_i8_panel_bytes(int64_t cols);
+/* As kern_pack, for q8_0 rows into the int8 layout (type QUANT_Q8_0,
+ * panel_bytes kern_i8_panel_bytes(cols)); kern_view works on it alike. */
+int kern_pack_i8(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, int64_t rows, int64_t cols,
+                 int64_t group_rows);
+/* One activation row x [K] (K a multiple of 32) quantized: xq [K] holds
+ * q + 128 (q in [-127, 127]), xd [K / 32] the blocks' scales (x ~ d * q). */
+typedef void (*kern_i8q_fn)(const float *x, int64_t K, uint8_t *xq, float *xd);
+/* The int8 group kernel: as kern_group_fn, on an int8-layout W and
+ * quantized rows (xq [n, ldq] bytes, xd [n, ldd] scales). */
+typedef void (*kern_i8_fn)(const kern_mat *W, int64_t p0, int np, int valid, int n, const uint8_t *xq, int ldq,
+                           const float *xd, int ldd, float *y, int ldy);
+kern_i8_fn kern_i8(void);   /* the current level's (AVX-512 without VNNI: AVX2's, same bits) */
+kern_i8q_fn kern_i8q(void);
+
+/* Activation modes: KERN_ACT_F32 (every layer in f32, ideas 1-2) or
+ * KERN_ACT_Q8 (q8_0 layers on int8 activations, idea 3; the default).
+ * Same thread rule as kern_set_level. */
+typedef enum { KERN_ACT_F32 = 0, KERN_ACT_Q8 = 1 } kern_act;
+const char *kern_act_name(kern_act a);               /* "f32", "q8" */
+int kern_act_parse(const char *name, kern_act *a);   /* 0 or -1 */
+void kern_set_act(kern_act a);
+kern_act kern_get_act(void);
+
 /* Floats of scratch a group kernel uses on W. */
 size_t kern_scratch_floats(const kern_mat *W);
 /* A per-thread 64-byte aligned buffer of at least `floats` floats, owned by
@@ -144,5 +184,7 @@ extern const kern_group_fn kern_group_scalar, kern_group_avx2, kern_group_avx512
 extern const kern_wsum_fn kern_wsum_scalar, kern_wsum_avx2, kern_wsum_avx512;
 extern const kern_qk_fn kern_qk_scalar, kern_qk_avx2, kern_qk_avx512;
 extern const kern_f16_fn kern_f16_scalar, kern_f16_avx2, kern_f16_avx512;
+extern const kern_i8_fn kern_i8_scalar, kern_i8_avx2, kern_i8_avx512vnni;
+extern const kern_i8q_fn kern_i8q_scalar, kern_i8q_avx2, kern_i8q_avx512vnni;
 
 #endif

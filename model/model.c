@@ -408,6 +408,20 @@ int model_set_cpu(const char *name, char *err, size_t errlen)
     return 0;
 }
 
+int model_set_act(const char *name, char *err, size_t errlen)
+{
+    kern_act a;
+    if (err && errlen) err[0] = 0;
+    if (kern_act_parse(name, &a) != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "model_set_act: unknown activation mode \"%s\" (q8, f32)", name ? name : "(null)");
+        return MODEL_EINVAL;
+    }
+    kern_set_act(a);
+    return 0;
+}
+
+const char *model_act(void) { return kern_act_name(kern_get_act()); }
 const char *model_cpu(void) { return kern_level_name(kern_get_level()); }
 const char *model_cpu_best(void) { return kern_level_name(kern_best_level()); }
 const char *model_blas_core(void)

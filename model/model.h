@@ -94,6 +94,14 @@ int model_threads(void);
 int model_set_cpu(const char *name, char *err, size_t errlen);
 const char *model_cpu(void);      /* the level in force */
 const char *model_cpu_best(void); /* the best this CPU supports */
+/* The activation mode of q8_0 layers (model/kern.h idea 3): "q8" (each
+ * row quantized to int8 per 32-block, exact integer dot products: the
+ * default) or "f32" (f32 activations, the weights converted). Both are
+ * batch invariant; they differ from each other by the rounding of the
+ * activations (test word perplexity of the shipped model: see README).
+ * 0, or MODEL_EINVAL with err naming an unknown mode. */
+int model_set_act(const char *name, char *err, size_t errlen);
+const char *model_act(void);
 /* The kernel family OpenBLAS selected for this CPU (its corename, e.g.
  * "SkylakeX", "Haswell"; OPENBLAS_CORETYPE overrides it); the engine's
  * GEMMs (prefill, scoring) and the trainer run on it. */

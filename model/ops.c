@@ -415,12 +415,26 @@ int ops_mat_pack(ops_mat *m, int64_t group_rows)
     free(m->pk_owned);
     m->pk_owned = buf;
     m->group_rows = group_rows;
+    free(m->pk8_owned);
+    m->pk8_owned = NULL;
+    m->pk8.data = NULL;
+    if (m->type == QUANT_Q8_0) { /* the int8 layout too; without it q8_0 stays on the f32 kernels */
+        size_t pb8 = kern_i8_panel_bytes(m->cols);
+        if (pb8 > 0 && (size_t)np <= SIZE_MAX / pb8) {
+            void *b8 = aligned_alloc(64, ((size_t)np * pb8 + 63) & ~(size_t)63);
+            if (b8 && kern_pack_i8(&m->pk8, b8, m->data, m->row_bytes, m->rows, m->cols, group_rows) == 0)
+                m->pk8_owned = b8;
+            else
+                free(b8), m->pk8.data = NULL;
+        }
+    }
     return 0;
 }
 
 size_t ops_mat_packed_bytes(const ops_mat *m)
 {
-    return m->pk_owned ? (size_t)kern_n_panels(m->rows, m->group_rows) * m->pk.panel_bytes : 0;
+    const int64_t np = kern_n_panels(m->rows, m->group_rows);
+    return (m->pk_owned ? (size_t)np * m->pk.panel_bytes : 0) + (m->pk8_owned ? (size_t)np * m->pk8.panel_bytes : 0);
 }
 
 void ops_mat_free(ops_mat *m)
@@ -429,6 +443,9 @@ void ops_mat_free(ops_mat *m)
     free(m->pk_owned);
     m->pk_owned = NULL;
     m->pk.data = NULL;
+    free(m->pk8_owned);
+    m->pk8_owned = NULL;
+    m->pk8.data = NULL;
 }
 
 ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n)
@@ -436,8 +453,9 @@ ops_mat ops_mat_rows(const ops_mat *m, int64_t r0, int64_t n)
     ops_mat v = *m;
     v.data = (const uint8_t *)m->data + (size_t)r0 * m->row_bytes;
     v.rows = n;
-    v.pk_owned = NULL; /* a view owns nothing */
+    v.pk_owned = v.pk8_owned = NULL; /* a view owns nothing */
     if (!m->pk.data || kern_view(&m->pk, m->group_rows, r0, n, &v.pk) != 0) v.pk.data = NULL;
+    if (!v.pk.data || !m->pk8.data || kern_view(&m->pk8, m->group_rows, r0, n, &v.pk8) != 0) v.pk8.data = NULL;
     return v;
 }
 
@@ -541,12 +559,16 @@ size_t ops_linear_scratch(const ops_mat *W, int n)
 
 typedef struct {
     const kern_mat *W;
-    kern_group_fn fn;
+    kern_group_fn fn;   /* the f32 kernels, or NULL: */
+    kern_i8_fn fn8;     /* the int8 kernels on the quantized rows xq, xd */
     int n, ldx, ldy, groups_per_task;
     const float *x;
     float *y;
     const float *bias;  /* [W->rows] or NULL, added in the tasks */
     int gelu;           /* apply ops_gelu_tanh after the bias */
+    const uint8_t *xq;  /* [n, ldq] q + 128 */
+    const float *xd;    /* [n, ldd] block scales */
+    int ldq, ldd;
 } kern_ctx;
 
 /* Rows per pass over a group: the x block (rows x cols floats) stays in L2
@@ -558,7 +580,9 @@ static void kern_groups(const kern_ctx *k, int64_t g0, int64_t g1)
 {
     const kern_mat *W = k->W;
     const int64_t n_panels = (W->rows + KERN_NR - 1) / KERN_NR;
-    float *scratch = k->n > 1 ? kern_thread_scratch(kern_scratch_floats(W)) : NULL;
+    /* the int8 kernels take no scratch: the thread's scratch may hold the
+     * quantized rows (quantize_rows) */
+    float *scratch = k->n > 1 && k->fn ? kern_thread_scratch(kern_scratch_floats(W)) : NULL;
     for (int r0 = 0; r0 < k->n; r0 += OPS_KERN_ROW_BLOCK) {
         const int nr = k->n - r0 < OPS_KERN_ROW_BLOCK ? k->n - r0 : OPS_KERN_ROW_BLOCK;
         for (int64_t g = g0; g < g1; g++) {
@@ -566,7 +590,11 @@ static void kern_groups(const kern_ctx *k, int64_t g0, int64_t g1)
             int64_t valid = W->rows - p0 * KERN_NR;
             int nv = valid < KERN_NR * KERN_GROUP ? (int)valid : KERN_NR * KERN_GROUP;
             float *yb = k->y + (size_t)r0 * k->ldy + p0 * KERN_NR;
-            k->fn(W, p0, (int)np, nv, nr, k->x + (size_t)r0 * k->ldx, k->ldx, yb, k->ldy, scratch);
+            if (k->fn)
+                k->fn(W, p0, (int)np, nv, nr, k->x + (size_t)r0 * k->ldx, k->ldx, yb, k->ldy, scratch);
+            else
+                k->fn8(W, p0, (int)np, nv, nr, k->xq + (size_t)r0 * k->ldq, k->ldq, k->xd + (size_t)r0 * k->ldd,
+                       k->ldd, yb, k->ldy);
             /* epilogue on the block just written: the same elementwise
              * bits as a pass over y afterwards, whatever n is */
             for (int r = 0; (k->bias || k->gelu) && r < nr; r++) {
@@ -587,11 +615,34 @@ static void kern_task(void *ctx, int task, int thread)
     kern_groups(k, g0, g1 < n_groups ? g1 : n_groups);
 }
 
+/* The int8 path (kern.h idea 3): rows x [n, K] quantized once, on the
+ * calling thread, into its kern.h scratch, described in k. The tasks only
+ * read them, and the int8 kernels take no scratch of their own. 0, or -1
+ * when the scratch cannot be had (the f32 kernels then run). */
+static int quantize_rows(int n, const float *x, int ldx, int64_t K, kern_ctx *k)
+{
+    const int ldq = (int)((K + 63) & ~(int64_t)63), ldd = (int)(K / QUANT_BLOCK);
+    const size_t qbytes = (size_t)n * ldq; /* a multiple of 64: the scales after it stay aligned */
+    float *buf = kern_thread_scratch(qbytes / sizeof(float) + (size_t)n * ldd);
+    if (!buf) return -1;
+    uint8_t *xq = (uint8_t *)buf;
+    float *xd = (float *)(xq + qbytes);
+    const kern_i8q_fn quant = kern_i8q();
+    for (int r = 0; r < n; r++) quant(x + (size_t)r * ldx, K, xq + (size_t)r * ldq, xd + (size_t)r * ldd);
+    k->xq = xq, k->xd = xd, k->ldq = ldq, k->ldd = ldd;
+    return 0;
+}
+
 static void linear_packed(int n, const float *x, int ldx, const ops_mat *W, const float *b, int gelu, float *y,
                           int ldy)
 {
     const int64_t n_groups = ((W->rows + KERN_NR - 1) / KERN_NR + KERN_GROUP - 1) / KERN_GROUP;
-    kern_ctx k = {&W->pk, kern_group(), n, ldx, ldy, 1, x, y, b, gelu};
+    kern_ctx k = {&W->pk, kern_group(), NULL, n, ldx, ldy, 1, x, y, b, gelu, NULL, NULL, 0, 0};
+    if (W->pk8.data && kern_get_act() == KERN_ACT_Q8 && quantize_rows(n, x, ldx, W->cols, &k) == 0) {
+        k.W = &W->pk8;
+        k.fn = NULL;
+        k.fn8 = kern_i8();
+    }
     const int nt = ops_n_threads();
     if (nt == 1 || n_groups == 1 || (double)n * W->rows * W->cols < OPS_KERN_PAR_MIN) {
         kern_groups(&k, 0, n_groups);

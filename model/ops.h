@@ -45,6 +45,8 @@ typedef struct {
     kern_mat pk;          /* packed copy (pk.data NULL: not packed) */
     int64_t group_rows;   /* rows per packed group (see kern.h) */
     void *pk_owned;       /* the allocation behind pk; NULL in views */
+    kern_mat pk8;         /* q8_0 only: the int8-activation layout (kern.h idea 3), or data NULL */
+    void *pk8_owned;      /* the allocation behind pk8; NULL in views */
 } ops_mat;
 
 /* Tasks of a parallel region: fn(ctx, task, thread) for task in [0, n);
@@ -89,7 +91,9 @@ size_t ops_linear_scratch(const ops_mat *W, int n);
 /* The linear layer: y[n, W->rows] = x[n, W->cols] . W^T (+ b[W->rows] if b
  * is not NULL). Paths:
  *   packed W, flags & OPS_ROWWISE or n <= OPS_PACKED_MAX_N: kern.h's
- *     kernels at the CPU level kern.h selected, big matrices split by
+ *     kernels at the CPU level kern.h selected (q8_0 weights in the
+ *     activation mode KERN_ACT_Q8: the rows quantized to int8 once, then
+ *     the int8 kernels), big matrices split by
  *     output panels across the ops_parallel_for threads. No BLAS call, so
  *     it is also safe inside ops_parallel_for tasks (a threaded BLAS called
  *     from pool tasks would make the two pools wait on each other).

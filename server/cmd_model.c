@@ -77,6 +77,8 @@ int cmd_info(int argc, char **argv)
     printf("eos token       %d\n", tok_eos(model_tok(m)));
     printf("static attention %s\n", arch_is_static(hp->variant) ? "precomputed at load (softmax of R)" : "computed per token");
     printf("kernels         %s (best on this CPU: %s; SYNTH_CPU to force a lower one)\n", model_cpu(), model_cpu_best());
+    printf("activations     %s (of q8_0 layers: q8 = int8 with exact integer dot products, f32 = exact; SYNTH_ACT)\n",
+           model_act());
     printf("threads         %d\n", model_threads());
     printf("openblas        %s kernels (OPENBLAS_CORETYPE to override)\n", model_blas_core());
     /* tensor type histogram */

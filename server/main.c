@@ -46,6 +46,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "synth: SYNTH_CPU: %s\n", err);
         return 2;
     }
+    /* SYNTH_ACT: the activation mode of q8_0 layers (q8, f32) */
+    const char *act = getenv("SYNTH_ACT");
+    if (act && *act && model_set_act(act, err, sizeof err) != 0) {
+        fprintf(stderr, "synth: SYNTH_ACT: %s\n", err);
+        return 2;
+    }
     for (size_t i = 0; i < N_SUB; i++)
         if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "synth: unknown command '%s'\n", argv[1]);

@@ -821,9 +821,10 @@ static int start_http(srv_server *s)
     }
     s->mhd_poll.data = s;
     uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
-    srv_log(s, SRV_LOG_INFO, "listening on %s:%d (model %s, batch %d, queue %d, kernels %s of %s, %d threads)",
+    srv_log(s, SRV_LOG_INFO,
+            "listening on %s:%d (model %s, batch %d, queue %d, kernels %s of %s, activations %s, %d threads)",
             s->cfg.host, pi ? (int)pi->port : s->cfg.port, model_name(s->m), s->cfg.max_batch, s->cfg.max_queue,
-            model_cpu(), model_cpu_best(), model_threads());
+            model_cpu(), model_cpu_best(), model_act(), model_threads());
     service(s);
     return 0;
 }
@@ -890,7 +891,7 @@ int srv_run(const srv_config *cfg)
     s->cfg = *cfg;
     pthread_mutex_init(&s->mu, NULL);
     srv_metrics_init(&s->metrics);
-    srv_metrics_engine(&s->metrics, model_cpu(), model_cpu_best(), model_threads());
+    srv_metrics_engine(&s->metrics, model_cpu(), model_cpu_best(), model_act(), model_threads());
     atomic_init(&s->seed_ctr, 0x5EED);
     int lrc = model_load(cfg->model_path, &s->m, err, sizeof err);
     if (lrc) {

@@ -341,13 +341,13 @@ char *srv_json_score(srv_server *s, srv_req *r, size_t *len)
 char *srv_json_models(srv_server *s, size_t *len)
 {
     const arch_hparams *hp = model_hparams(s->m);
-    json_t *m = json_pack("{s:s,s:s,s:i,s:s,s:s,s:i,s:i,s:s,s:I,s:I,s:i,s:i,s:i,s:s,s:i,s:s}", "id", model_name(s->m),
+    json_t *m = json_pack("{s:s,s:s,s:i,s:s,s:s,s:i,s:i,s:s,s:I,s:I,s:i,s:i,s:i,s:s,s:s,s:i,s:s}", "id", model_name(s->m),
                           "object", "model", "created", 0, "owned_by", "synth", "variant",
                           arch_variant_name(hp->variant), "context_length", (json_int_t)hp->n_ctx, "n_vocab",
                           (json_int_t)hp->n_vocab, "quantization", model_quant_name(s->m), "n_params",
                           (json_int_t)model_n_params(s->m), "file_size", (json_int_t)model_file_size(s->m),
                           "n_layer", (json_int_t)hp->n_layer, "n_embd", (json_int_t)hp->n_embd, "n_head",
-                          (json_int_t)hp->n_head, "cpu", model_cpu(), "threads", model_threads(),
+                          (json_int_t)hp->n_head, "cpu", model_cpu(), "activations", model_act(), "threads", model_threads(),
                           "cache_type", s->cfg.cache_type == MODEL_CACHE_F16 ? "f16" : "f32");
     return dump(json_pack("{s:s,s:[o]}", "object", "list", "data", m), len);
 }

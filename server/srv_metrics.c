@@ -98,9 +98,10 @@ void srv_metrics_prefix_reused(srv_metrics *m, int64_t n)
     pthread_mutex_unlock(&m->mu);
 }
 
-void srv_metrics_engine(srv_metrics *m, const char *cpu, const char *cpu_best, int threads)
+void srv_metrics_engine(srv_metrics *m, const char *cpu, const char *cpu_best, const char *act, int threads)
 {
     pthread_mutex_lock(&m->mu);
+    snprintf(m->act, sizeof m->act, "%s", act);
     snprintf(m->cpu, sizeof m->cpu, "%s", cpu);
     snprintf(m->cpu_best, sizeof m->cpu_best, "%s", cpu_best);
     m->threads = threads;
@@ -207,9 +208,10 @@ char *srv_metrics_render(srv_metrics *m, size_t *len)
             }
     if (m->cpu[0])
         sb_printf(&b,
-                  "# HELP synth_cpu_info The engine's kernel level (level) and the best this CPU supports (best).\n"
-                  "# TYPE synth_cpu_info gauge\nsynth_cpu_info{level=\"%s\",best=\"%s\"} 1\n",
-                  m->cpu, m->cpu_best);
+                  "# HELP synth_cpu_info The engine's kernel level (level), the best this CPU supports (best) and "
+                  "the activations of q8_0 layers (act: q8 int8, or f32).\n"
+                  "# TYPE synth_cpu_info gauge\nsynth_cpu_info{level=\"%s\",best=\"%s\",act=\"%s\"} 1\n",
+                  m->cpu, m->cpu_best, m->act);
     render_counter(&b, "synth_threads", "Compute threads of the engine (and OpenBLAS).", "gauge", (double)m->threads);
     render_counter(&b, "synth_queue_depth", "Requests waiting for the inference worker.", "gauge",
                    (double)m->queue_depth);

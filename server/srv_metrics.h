@@ -49,6 +49,7 @@ typedef struct {
     uint64_t prompt_tokens, generated_tokens, scored_tokens, cancelled, timeouts, rejected_full;
     uint64_t prefix_reused_tokens;
     char cpu[16], cpu_best[16];   /* kernel level in force, best of this CPU */
+    char act[8];                  /* activation mode of q8_0 layers (q8, f32) */
     int threads;
     srv_hist ttft, itl, latency;
 } srv_metrics;
@@ -61,9 +62,9 @@ void srv_metrics_observe_itl(srv_metrics *m, double s);
 void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored);
 /* n prompt or window tokens taken from the prefix cache, not recomputed. */
 void srv_metrics_prefix_reused(srv_metrics *m, int64_t n);
-/* The engine's kernel level and thread count, for synth_cpu_info and
- * synth_threads (set once at start-up). */
-void srv_metrics_engine(srv_metrics *m, const char *cpu, const char *cpu_best, int threads);
+/* The engine's kernel level, activation mode and thread count, for
+ * synth_cpu_info and synth_threads (set once at start-up). */
+void srv_metrics_engine(srv_metrics *m, const char *cpu, const char *cpu_best, const char *act, int threads);
 void srv_metrics_gauges(srv_metrics *m, int64_t queue_depth, int64_t running);
 /* One model_step over n_seq sequences. */
 void srv_metrics_step(srv_metrics *m, int n_seq);

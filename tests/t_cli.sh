@@ -79,6 +79,18 @@ import json, sys
 a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
 assert a["tokens"] == b["tokens"] and a["nll"] != b["nll"] and abs(b["nll"] / a["nll"] - 1) < 1e-3, (a, b)
 PY
+# activations of q8_0 layers: int8 by default, exact f32 by $SYNTH_ACT; the
+# two differ by the rounding of the activations only
+check "info SYNTH_ACT=f32" env SYNTH_ACT=f32 $SYNTH info "$T/m-q8_0.gguf"
+grep -q "^activations  *f32 " "$T/out" && ok "info names the activation mode" || bad "info names the activation mode"
+check "score SYNTH_ACT=f32" env SYNTH_ACT=f32 $SYNTH score -m "$T/m-q8_0.gguf" --json "$T/text.txt"
+python3 - "$T/s8.json" "$T/out" <<'PY' && ok "int8 activations score within 1e-2 of f32 ones, not equal" || bad "int8 activations score within 1e-2 of f32 ones, not equal"
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+assert a["tokens"] == b["tokens"] and a["nll"] != b["nll"] and abs(b["nll"] / a["nll"] - 1) < 1e-2, (a, b)
+PY
+check_fail "SYNTH_ACT unknown" 2 "SYNTH_ACT: model_set_act: unknown activation mode" env SYNTH_ACT=int4 $SYNTH info "$T/m.gguf"
+check_fail "serve --act unknown" 2 "\-\-act" $SYNTH serve -m "$T/m.gguf" --port 0 --act fp8
 check_fail "bad --cache-type" 2 "\-\-cache-type" $SYNTH score -m "$T/m.gguf" --cache-type f8 "$T/text.txt"
 check_fail "bad SYNTH_CACHE_TYPE" 2 "SYNTH_CACHE_TYPE" env SYNTH_CACHE_TYPE=bf16 $SYNTH generate -m "$T/m.gguf" -p x
 check_fail "serve: bad --cache-type" 2 "\-\-cache-type: expected f32 or f16, got 'q4'" $SYNTH serve -m "$T/m.gguf" --port 0 --cache-type q4

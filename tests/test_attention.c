@@ -274,6 +274,10 @@ TEST(attn_dense_vanilla) { check_variant(ARCH_DENSE_VANILLA); }
 int main(void)
 {
     openblas_set_num_threads(1);
+    /* the reference's activations are exact: compare the engine's f32
+     * activation mode (the int8 mode is tested in test_kern and against
+     * the reference on the shipped models in test_forward_ref) */
+    model_set_act("f32", NULL, 0);
     RUN(attn_random);
     RUN(attn_fixed_random);
     RUN(attn_factorized_random);

@@ -112,6 +112,7 @@ TEST(test_linear_every_level)
                              {9, 70, 96}, {10, 40, 64}, {13, 70, 32}, {64, 200, 64}, {65, 17, 96}, {2, 1100, 256},
                              {40, 600, 224}};
     int levels = 0;
+    kern_set_act(KERN_ACT_F32); /* q8_0 on f32 activations here; the int8 mode below */
     for (int l = 0; l < KERN_N_LEVELS; l++) {
         if (!kern_level_supported((kern_level)l)) continue;
         levels++;
@@ -122,6 +123,7 @@ TEST(test_linear_every_level)
     }
     CHECK(levels >= 1 && kern_level_supported(KERN_SCALAR));
     kern_set_level(kern_best_level());
+    kern_set_act(KERN_ACT_Q8);
 }
 
 /* The SIMD levels run the same operations in the same order: identical
@@ -132,6 +134,7 @@ TEST(test_levels_agree)
         printf("     (skipped: this CPU lacks AVX2 or AVX-512)\n");
         return;
     }
+    kern_set_act(KERN_ACT_F32);
     for (int t = 0; t < 4; t++) {
         qmat q;
         CHECK(qmat_init(&q, types[t], 300, 256, 0) == 0);
@@ -146,6 +149,7 @@ TEST(test_levels_agree)
         qmat_free(&q);
     }
     kern_set_level(kern_best_level());
+    kern_set_act(KERN_ACT_Q8);
 }
 
 /* A 3-D tensor [H, L, K] packed with groups of L rows: each head's view is
@@ -156,6 +160,7 @@ TEST(test_levels_agree)
 TEST(test_groups_and_views)
 {
     enum { H = 3, L = 13, K = 64 };
+    kern_set_act(KERN_ACT_F32); /* the f32 order; int8 views: test_i8_every_level */
     for (int t = 0; t < 4; t++) {
         qmat q;
         CHECK(qmat_init(&q, types[t], H * L, K, L) == 0);
@@ -201,6 +206,194 @@ TEST(test_groups_and_views)
     CHECK(m.pk.data == NULL);
     CHECK(kern_panel_bytes(QUANT_Q8_0, 48) == 0 && kern_panel_bytes(QUANT_F32, 0) == 0 &&
           kern_panel_bytes(77, 32) == 0);
+    CHECK(kern_i8_panel_bytes(48) == 0 && kern_i8_panel_bytes(0) == 0 && kern_i8_panel_bytes(64) == 2 * KERN_I8_BLOCK);
+    kern_set_act(KERN_ACT_Q8);
+}
+
+/* ---- int8 activations (kern.h idea 3) ----
+ * The quantizer again, from kern.h's words: per 32-block d = amax / 127,
+ * q = x / d (as x times the float 1 / d) clamped to [-127, 127] and
+ * rounded to nearest even; zero or subnormal blocks are all zeros. */
+static void ref_quant(const float *x, int K, int8_t *q, float *d)
+{
+    for (int b = 0; b < K / 32; b++) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        float db = amax / 127.0f, id = db > 0.0f ? 1.0f / db : 0.0f;
+        if (!isfinite(id)) id = 0.0f, db = 0.0f;
+        d[b] = db;
+        for (int j = 0; j < 32; j++) q[32 * b + j] = (int8_t)nearbyintf(fminf(fmaxf(x[32 * b + j] * id, -127.0f), 127.0f));
+    }
+}
+
+/* One output the way kern.h promises: blocks in order from +0, each
+ * fma((float)exact integer dot, dw * dx, acc); wq is the q8_0 row. */
+static float ref_i8_dot(const int8_t *qx, const float *dx, const uint8_t *wq, int K)
+{
+    float acc = 0.0f;
+    for (int b = 0; b < K / 32; b++) {
+        quant_block_q8_0 blk;
+        memcpy(&blk, wq + (size_t)b * sizeof blk, sizeof blk);
+        int32_t isum = 0;
+        for (int j = 0; j < 32; j++) isum += (int32_t)qx[32 * b + j] * blk.qs[j];
+        acc = fmaf((float)isum, quant_f16_to_f32(blk.d) * dx[b], acc);
+    }
+    return acc;
+}
+
+/* y = x W^T in the int8 mode at level l against: the promised bits
+ * (ref_i8_dot), the double product within the bound the rounding of the
+ * activations allows (|x - d q| <= d / 2 per element), each row alone
+ * (bit for bit), and the sentinels around y. Returns failures. */
+static int check_i8(kern_level l, int n, int rows, int cols, const qmat *q)
+{
+    const int ldx = cols + 3, ldy = rows + 5;
+    const size_t rb = quant_row_size(QUANT_Q8_0, (uint64_t)cols);
+    float *x = malloc(sizeof(float) * n * ldx), *y = malloc(sizeof(float) * n * ldy), *y1 = malloc(sizeof(float) * (rows + 2));
+    int8_t *qx = malloc((size_t)cols);
+    float *dx = malloc(sizeof(float) * (size_t)cols / 32);
+    for (int i = 0; i < n * ldx; i++) x[i] = tu_frand() * (1.0f + (float)(i % 7)); /* uneven blocks */
+    for (int i = 0; i < n * ldy; i++) y[i] = 777.0f;
+    ops_linear(n, x, ldx, &q->W, NULL, y + 2, ldy, NULL, OPS_ROWWISE);
+    int bad_val = 0, bad_bits = 0, bad_edge = 0, bad_alone = 0;
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * ldx, *yi = y + (size_t)i * ldy + 2;
+        ref_quant(xi, cols, qx, dx);
+        for (int o = 0; o < rows; o++) {
+            double s = 0, bound = 0;
+            for (int k = 0; k < cols; k++) {
+                double w = q->wd[(size_t)o * cols + k];
+                s += (double)xi[k] * w;
+                bound += fabs(w) * dx[k / 32] * 0.5;
+            }
+            bad_val += fabs(yi[o] - s) > bound * 1.001 + 1e-5 * (1.0 + fabs(s));
+            float want = ref_i8_dot(qx, dx, q->wq + (size_t)o * rb, cols);
+            bad_bits += memcmp(&want, &yi[o], sizeof want) != 0;
+        }
+        bad_edge += yi[-1] != 777.0f || yi[-2] != 777.0f || yi[rows] != 777.0f;
+        y1[0] = y1[rows + 1] = 555.0f;
+        ops_linear(1, xi, ldx, &q->W, NULL, y1 + 1, rows, NULL, OPS_ROWWISE);
+        bad_alone += memcmp(y1 + 1, yi, sizeof(float) * rows) != 0 || y1[0] != 555.0f || y1[rows + 1] != 555.0f;
+    }
+    CHECK_MSG(bad_val == 0 && bad_bits == 0 && bad_edge == 0 && bad_alone == 0,
+              "%s int8 n=%d %dx%d: %d outside the rounding bound, %d not the promised bits, %d sentinels hit, "
+              "%d rows differ alone",
+              kern_level_name(l), n, rows, cols, bad_val, bad_bits, bad_edge, bad_alone);
+    free(x); free(y); free(y1); free(qx); free(dx);
+    return bad_val + bad_bits + bad_edge + bad_alone;
+}
+
+/* Every level gives the promised bits (so the levels, the AVX-512 VNNI
+ * kernel included, agree with each other and with the scalar one), for
+ * the row counts on each side of the passes (1, 2, 4 rows; 2-panel
+ * passes), partial panels, groups and views, and matrices big enough for
+ * the pool; weights of -128 (legal in a q8_0 file, never written by our
+ * quantizer) included. */
+TEST(test_i8_every_level)
+{
+    const int shapes[][3] = {{1, 40, 64}, {2, 16, 32}, {3, 33, 128}, {4, 50, 64}, {5, 300, 96}, {8, 64, 256},
+                             {9, 70, 96}, {13, 70, 32}, {64, 200, 64}, {65, 17, 96}, {2, 1100, 256}, {40, 600, 224}};
+    kern_set_act(KERN_ACT_Q8);
+    for (int l = 0; l < KERN_N_LEVELS; l++) {
+        if (kern_set_level((kern_level)l) != 0) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            qmat q;
+            CHECK(qmat_init(&q, QUANT_Q8_0, shapes[s][1], shapes[s][2], 0) == 0 && q.W.pk8.data != NULL);
+            if (s % 3 == 0) { /* some weights at -128 */
+                const size_t rb = quant_row_size(QUANT_Q8_0, (uint64_t)shapes[s][2]);
+                for (int r = 0; r < shapes[s][1]; r += 3) {
+                    q.wq[(size_t)r * rb + 2 + (size_t)(r % 32)] = 0x80;
+                    quant_dequantize_row(QUANT_Q8_0, q.wq + (size_t)r * rb, q.wd + (size_t)r * shapes[s][2], shapes[s][2]);
+                }
+                CHECK(ops_mat_pack(&q.W, 0) == 0);
+            }
+            check_i8((kern_level)l, shapes[s][0], shapes[s][1], shapes[s][2], &q);
+            qmat_free(&q);
+        }
+        /* a head's view of a grouped matrix is packed in both layouts */
+        qmat g;
+        CHECK(qmat_init(&g, QUANT_Q8_0, 3 * 13, 64, 13) == 0);
+        ops_mat v = ops_mat_rows(&g.W, 13, 13);
+        CHECK(v.pk8.data != NULL && v.pk8_owned == NULL);
+        float x[64], y[13];
+        int8_t qx[64];
+        float dx[2];
+        for (int k = 0; k < 64; k++) x[k] = tu_frand();
+        ops_linear(1, x, 64, &v, NULL, y, 13, NULL, OPS_ROWWISE);
+        ref_quant(x, 64, qx, dx);
+        int bad = 0;
+        for (int o = 0; o < 13; o++) {
+            float want = ref_i8_dot(qx, dx, g.wq + (size_t)(13 + o) * quant_row_size(QUANT_Q8_0, 64), 64);
+            bad += memcmp(&want, &y[o], sizeof want) != 0;
+        }
+        CHECK_MSG(bad == 0, "%s: int8 view of head 1: %d outputs differ", kern_level_name((kern_level)l), bad);
+        qmat_free(&g);
+    }
+    kern_set_level(kern_best_level());
+}
+
+/* The activation quantizer of every level: the scalar level's bytes and
+ * scales bit for bit, and ref_quant's on finite blocks; ties (x / d = k +
+ * 0.5) round to even; a NaN or an infinity makes the block's scale NaN or
+ * infinite (so the outputs are NaN, not silently finite); zero and
+ * subnormal blocks are zeros. */
+TEST(test_i8_quantizer)
+{
+    enum { NB = 64, K = NB * 32 };
+    float *x = malloc(sizeof(float) * K);
+    for (int i = 0; i < K; i++) x[i] = tu_frand() * (float)(1 + i % 13);
+    for (int j = 0; j < 32; j++) x[32 * 1 + j] = 0.0f;                    /* zeros */
+    for (int j = 0; j < 32; j++) x[32 * 2 + j] = 1e-41f * (float)(j - 16); /* subnormals */
+    for (int j = 0; j < 32; j++) x[32 * 3 + j] = (float)(j - 16) * 0.5f;   /* ties: amax 8 -> id 15.875 */
+    x[32 * 3] = 127.0f;                                                   /* amax 127: d = 1, x / d = j/2 - 8 */
+    x[32 * 4 + 5] = NAN;
+    x[32 * 5 + 9] = -INFINITY;
+    x[32 * 6 + 31] = 3.0e38f; /* huge but finite */
+    uint8_t *q0 = malloc(K), *q1 = malloc(K);
+    float d0[NB], d1[NB];
+    int8_t qr[32];
+    float dr[1];
+    kern_i8q_scalar(x, K, q0, d0);
+    for (int b = 0; b < NB; b++) {
+        if (b == 4 || b == 5) continue;
+        ref_quant(x + 32 * b, 32, qr, dr);
+        int bad = memcmp(&dr[0], &d0[b], 4) != 0;
+        for (int j = 0; j < 32; j++) bad += q0[32 * b + j] != (uint8_t)(qr[j] + 128);
+        CHECK_MSG(bad == 0, "scalar quantizer block %d differs from the reference", b);
+    }
+    CHECK(d0[1] == 0.0f && d0[2] == 0.0f && q0[32 * 2] == 128 && q0[32 * 2 + 31] == 128);
+    CHECK(d0[3] == 1.0f && q0[32 * 3 + 1] == 128 - 8 && q0[32 * 3 + 3] == 128 - 6 && q0[32 * 3 + 5] == 128 - 6 &&
+          q0[32 * 3 + 7] == 128 - 4); /* -7.5 -> -8, -6.5 -> -6, -5.5 -> -6, -4.5 -> -4 */
+    CHECK(isnan(d0[4]) && isinf(d0[5]) && isfinite(d0[6]));
+    for (int l = 1; l < KERN_N_LEVELS; l++) {
+        if (kern_set_level((kern_level)l) != 0) continue;
+        memset(q1, 0, K);
+        kern_i8q()(x, K, q1, d1);
+        CHECK_MSG(memcmp(q0, q1, K) == 0 && memcmp(d0, d1, sizeof d0) == 0, "%s quantizer differs from scalar",
+                  kern_level_name((kern_level)l));
+    }
+    kern_set_level(kern_best_level());
+    /* a NaN activation makes its row's outputs NaN */
+    qmat q;
+    CHECK(qmat_init(&q, QUANT_Q8_0, 20, 64, 0) == 0);
+    float xr[2 * 64], y[2 * 20];
+    for (int i = 0; i < 2 * 64; i++) xr[i] = tu_frand();
+    xr[64 + 40] = NAN;
+    ops_linear(2, xr, 64, &q.W, NULL, y, 20, NULL, OPS_ROWWISE);
+    int nan0 = 0, nan1 = 0;
+    for (int o = 0; o < 20; o++) nan0 += isnan(y[o]), nan1 += isnan(y[20 + o]);
+    CHECK_MSG(nan0 == 0 && nan1 == 20, "NaN input row: %d of 20 outputs NaN (clean row: %d)", nan1, nan0);
+    qmat_free(&q);
+    free(x); free(q0); free(q1);
+}
+
+TEST(test_act_names)
+{
+    kern_act a;
+    CHECK(kern_get_act() == KERN_ACT_Q8); /* the default */
+    CHECK(kern_act_parse("f32", &a) == 0 && a == KERN_ACT_F32 && kern_act_parse("q8", &a) == 0 && a == KERN_ACT_Q8);
+    CHECK(kern_act_parse("int8", &a) == -1 && kern_act_parse(NULL, &a) == -1);
+    CHECK(!strcmp(kern_act_name(KERN_ACT_F32), "f32") && !strcmp(kern_act_name(KERN_ACT_Q8), "q8"));
 }
 
 /* The attention kernel: y[c] = sum_j A[h(c)][j] V[j, c] in j order with the
@@ -354,10 +547,13 @@ TEST(test_level_names)
 int main(void)
 {
     tu_seed(4242); /* the inputs the tests were written with */
+    RUN(test_act_names);
     RUN(test_level_names);
     RUN(test_linear_every_level);
     RUN(test_levels_agree);
     RUN(test_groups_and_views);
+    RUN(test_i8_every_level);
+    RUN(test_i8_quantizer);
     RUN(test_wsum_every_level);
     RUN(test_qk_every_level);
     RUN(test_f16_every_level);

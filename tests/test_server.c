@@ -503,7 +503,7 @@ TEST(test_health_ready_models_metrics)
     CHECK_MSG(cpu && !strcmp(cpu, want), "/v1/models cpu %s, want %s", cpu ? cpu : "(none)", want);
     CHECK(m && json_integer_value(json_object_get(m, "threads")) == 1);
     char info[96];
-    snprintf(info, sizeof info, "synth_cpu_info{level=\"%s\",best=\"%s\"}", want, model_cpu_best());
+    snprintf(info, sizeof info, "synth_cpu_info{level=\"%s\",best=\"%s\",act=\"q8\"}", want, model_cpu_best());
     CHECK_MSG(metric(g_main.port, info) == 1, "no metric %s", info);
     CHECK(metric(g_main.port, "synth_threads") == 1);
     resp_free(&r);
@@ -1210,7 +1210,7 @@ TEST(test_cpu_level_forced)
     if (!sv.pid) return;
     CHECK(model_field_is(sv.port, "cpu", "scalar"));
     char info[96];
-    snprintf(info, sizeof info, "synth_cpu_info{level=\"scalar\",best=\"%s\"}", model_cpu_best());
+    snprintf(info, sizeof info, "synth_cpu_info{level=\"scalar\",best=\"%s\",act=\"q8\"}", model_cpu_best());
     CHECK_MSG(metric(sv.port, info) == 1, "no metric %s", info);
     double rel = score_rel_to_engine(sv.port);
     CHECK_MSG(rel >= 0 && rel < 1e-5, "scalar kernels: /score nll off by %g relative", rel);
@@ -1222,6 +1222,22 @@ TEST(test_cpu_level_forced)
     while (f && fgets(line, sizeof line, f)) found |= strstr(line, want) != NULL;
     if (f) fclose(f);
     CHECK_MSG(found, "start-up log lacks \"%s\"", want);
+}
+
+/* --act f32: the activation mode shows in /v1/models and /metrics (the
+ * default server's is q8, checked with the other fields above). */
+TEST(test_act_forced)
+{
+    CHECK(model_field_is(g_main.port, "activations", "q8"));
+    server sv;
+    const char *extra[] = {"--act", "f32", NULL};
+    CHECK(server_start(&sv, "act", NULL, extra, NULL) == 0);
+    if (!sv.pid) return;
+    CHECK(model_field_is(sv.port, "activations", "f32"));
+    char info[128];
+    snprintf(info, sizeof info, "synth_cpu_info{level=\"%s\",best=\"%s\",act=\"f32\"}", model_cpu(), model_cpu_best());
+    CHECK_MSG(metric(sv.port, info) == 1, "no metric %s", info);
+    CHECK(server_stop(&sv) == 0);
 }
 
 /* Cache types: the default server stores f16 values; --cache-type f32 says
@@ -2765,6 +2781,7 @@ int main(int argc, char **argv)
     RUN(test_score_interleaves_generation);
     RUN(test_prefix_reuse);
     RUN(test_cpu_level_forced);
+    RUN(test_act_forced);
     RUN(test_cache_type_served);
     RUN(test_context_shift);
     RUN(test_bad_input);
