@@ -52,6 +52,12 @@
  * SLICE_MIN_SEQS sequences, claimed by whichever thread comes free. */
 #define SLICE_PARTS_PER_THREAD 4
 #define SLICE_MIN_SEQS 4
+/* Each part streams all the packed weights once: it gets at least one
+ * sequence per SLICE_BYTES_PER_SEQ bytes of them, so that pass is paid for
+ * by enough rows. The shipped size (6.4 MB) keeps parts of 6+; a model 5x
+ * larger (29 MB, beyond the caches) decoded 64 sequences at 7,065-7,536
+ * tokens/s in 2 parts of 32 against 4,930-4,994 in 8 parts of 8. */
+#define SLICE_BYTES_PER_SEQ (1 << 20)
 
 /* One tensor of the checkpoint, read in place from the mapping. Matrices
  * (and 3-D tensors, as [outer*mid, inner]) are seen through w; f is the
@@ -72,6 +78,7 @@ struct model {
     mtensor glob[T_N_GLOBAL];   /* token_embd, position_embd, output_norm */
     mtensor *layer;             /* [n_layer][T_N_LAYER_KINDS], by kind - T_N_GLOBAL */
     size_t lin_scratch;         /* floats: enough for ops_linear on any weight */
+    size_t pass_bytes;          /* packed weights one pass over the network reads (plan_parts) */
     float *P;                   /* [n_layer, H, L, L] causal softmax(R), static variants */
     int recompute;              /* debug: ignore P and recompute softmax(R) per call */
     model_cache *score_cache;   /* reused by model_score (not thread-safe) */
@@ -191,6 +198,7 @@ static int load_tensors(model *m, char *err, size_t errlen)
             snprintf(err, errlen, "model_load: out of memory packing %s", t->name);
             goto done;
         }
+        if (mt->w.pk.data) m->pass_bytes += (size_t)kern_n_panels(mt->w.rows, mt->w.group_rows) * mt->w.pk.panel_bytes;
         size_t s1 = ops_linear_scratch(&mt->w, 1), sb = ops_linear_scratch(&mt->w, 1 << 30);
         if (s1 > m->lin_scratch) m->lin_scratch = s1;
         if (sb > m->lin_scratch) m->lin_scratch = sb;
@@ -1141,7 +1149,8 @@ static void part_shares(const model_cache *c, int np, double *w)
 
 /* The parts of a step: the most that cut_parts can balance, up to
  * parts_per_thread per thread while each part keeps SLICE_MIN_SEQS
- * sequences (and never fewer than one per thread); returns their number,
+ * sequences and one per SLICE_BYTES_PER_SEQ bytes of packed weights (and
+ * never fewer than one part per thread); returns their number,
  * 1 meaning the step runs unsliced (then cut = {0, n_seq}).
  * Why more parts than threads: in the server the event loop and the
  * clients share the cores with the pool, and a thread preempted in the
@@ -1149,13 +1158,16 @@ static void part_shares(const model_cache *c, int np, double *w)
  * with small parts the free thread takes the rest. bench_server, 32
  * clients, 9 interleaved pairs of rounds: one part per thread 6,371-8,664
  * tokens/s, four 6,976-10,083, ahead in every pair (+15% on average).
- * Fewer than 4 sequences per part costs the kernels' multi-row speed. */
+ * Fewer than 4 sequences per part costs the kernels' multi-row speed, and
+ * models beyond the caches need more (SLICE_BYTES_PER_SEQ). */
 static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq_rows *sr, int *cut, double *cost)
 {
     double w[MAX_SLICES];
     const int nt = ops_n_threads();
+    size_t by_bytes = m->pass_bytes / SLICE_BYTES_PER_SEQ;
+    const int min_seqs = by_bytes > SLICE_MIN_SEQS ? (by_bytes < 1024 ? (int)by_bytes : 1024) : SLICE_MIN_SEQS;
     int np = nt < 2 ? 1 : nt * c->parts_per_thread;
-    if (np > n_seq / SLICE_MIN_SEQS) np = n_seq / SLICE_MIN_SEQS > nt ? n_seq / SLICE_MIN_SEQS : nt;
+    if (np > n_seq / min_seqs) np = n_seq / min_seqs > nt ? n_seq / min_seqs : nt;
     np = np < MAX_SLICES ? np : MAX_SLICES;
     np = np < n_seq ? np : n_seq;
     double *pre = np >= 2 && c->invariant && !c->probe ? malloc(sizeof *pre * ((size_t)n_seq + 1)) : NULL;

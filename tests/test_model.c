@@ -499,6 +499,43 @@ TEST(test_sliced_step_shares)
     fixture_free(&f);
 }
 
+/* Parts scale with the weights (model.c, SLICE_BYTES_PER_SEQ): 32
+ * sequences on 2 threads are 8 parts of 4 on a 4 MB model, but 2 parts on
+ * one of 11 MB (its pass over the weights needs 11+ sequences to pay), with
+ * the same bits as unsliced. */
+TEST(test_parts_scale_with_weights)
+{
+    enum { NS = 32 };
+    const int dims[2][3] = {{256, 1024, 6}, {512, 2048, 4}}, want[2] = {8, 2};
+    for (int k = 0; k < 2; k++) {
+        fixture f;
+        arch_hparams hp;
+        tiny_hparams(&hp, ARCH_RANDOM);
+        hp.n_embd = dims[k][0], hp.n_ff = dims[k][1], hp.n_layer = dims[k][2], hp.n_head = 4, hp.n_ctx = 16;
+        if (fixture_init_hp(&f, &hp, QUANT_Q8_0, 1900 + k) != 0) { fixture_free(&f); continue; }
+        int32_t tok[NS];
+        random_tokens(tok, NS, f.hp.n_vocab);
+        const size_t nf = (size_t)NS * f.hp.n_vocab;
+        float *lg[2] = {calloc(nf, sizeof(float)), calloc(nf, sizeof(float))};
+        int parts[2] = {0, 0};
+        for (int t = 0; t < 2; t++) { /* 1 thread: unsliced, the reference */
+            model_set_threads(t + 1);
+            model_cache *c = model_cache_create(f.m, NS);
+            model_seq sq[NS];
+            for (int q = 0; q < NS; q++) sq[q] = (model_seq){q, 1, &tok[q], 0};
+            CHECK(c && model_step(f.m, c, NS, sq, lg[t]) == 0);
+            parts[t] = model_cache_last_parts(c, NULL, 0);
+            model_cache_free(c);
+        }
+        CHECK_MSG(parts[0] == 1 && parts[1] == want[k], "d %d: %d parts, want %d", dims[k][0], parts[1], want[k]);
+        CHECK_MSG(memcmp(lg[0], lg[1], nf * sizeof(float)) == 0, "d %d: sliced logits differ", dims[k][0]);
+        model_set_threads(0);
+        free(lg[0]);
+        free(lg[1]);
+        fixture_free(&f);
+    }
+}
+
 /* With batch invariance a sequence's logits do not depend on how its tokens
  * are cut into steps either (the scheduler chunks prompts by load, and a
  * cached prefix is continued rather than recomputed): the whole context in
@@ -1122,6 +1159,7 @@ int main(void)
     RUN(test_batch_invariant_bitwise);
     RUN(test_sliced_step_bitwise);
     RUN(test_sliced_step_shares);
+    RUN(test_parts_scale_with_weights);
     RUN(test_chunking_invariant_bitwise);
     RUN(test_engine_settings);
     RUN(test_precomputed_equals_recomputed);
