@@ -90,10 +90,13 @@ static void pack_panel(uint8_t *dst, const uint8_t *src, size_t src_row_bytes, u
     }
 }
 
-int kern_pack(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, uint32_t type, int64_t rows,
-              int64_t cols, int64_t group_rows)
+static void pack_panel_i8(uint8_t *dst, const uint8_t *src, size_t src_row_bytes, int nr, int64_t K);
+
+/* The panels of rows `rows` in groups of group_rows, pb bytes each, in the
+ * f32-kernel layout of `type` (i8 = 0) or the int8 layout (i8 = 1, q8_0). */
+static int pack_groups(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, uint32_t type, int64_t rows,
+                       int64_t cols, int64_t group_rows, size_t pb, int i8)
 {
-    const size_t pb = kern_panel_bytes(type, cols);
     if (pb == 0 || rows <= 0) return -1;
     if (group_rows <= 0) group_rows = rows;
     if (group_rows > rows || rows % group_rows != 0) return -1;
@@ -103,11 +106,20 @@ int kern_pack(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, u
     for (int64_t g = 0; g < rows / group_rows; g++)
         for (int64_t p = 0; p < ppg; p++) {
             int64_t r0 = g * group_rows + p * KERN_NR, left = group_rows - p * KERN_NR;
-            pack_panel(d + (size_t)(g * ppg + p) * pb, (const uint8_t *)src + (size_t)r0 * src_row_bytes,
-                       src_row_bytes, type, left < KERN_NR ? (int)left : KERN_NR, cols);
+            uint8_t *pan = d + (size_t)(g * ppg + p) * pb;
+            const uint8_t *rs = (const uint8_t *)src + (size_t)r0 * src_row_bytes;
+            const int nr = left < KERN_NR ? (int)left : KERN_NR;
+            if (i8) pack_panel_i8(pan, rs, src_row_bytes, nr, cols);
+            else pack_panel(pan, rs, src_row_bytes, type, nr, cols);
         }
     *out = (kern_mat){type, rows, cols, pb, d};
     return 0;
+}
+
+int kern_pack(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, uint32_t type, int64_t rows,
+              int64_t cols, int64_t group_rows)
+{
+    return pack_groups(out, dst, src, src_row_bytes, type, rows, cols, group_rows, kern_panel_bytes(type, cols), 0);
 }
 
 size_t kern_i8_panel_bytes(int64_t cols)
@@ -142,21 +154,8 @@ static void pack_panel_i8(uint8_t *dst, const uint8_t *src, size_t src_row_bytes
 int kern_pack_i8(kern_mat *out, void *dst, const void *src, size_t src_row_bytes, int64_t rows, int64_t cols,
                  int64_t group_rows)
 {
-    const size_t pb = kern_i8_panel_bytes(cols);
-    if (pb == 0 || rows <= 0 || src_row_bytes < (size_t)(cols / QUANT_BLOCK) * sizeof(quant_block_q8_0)) return -1;
-    if (group_rows <= 0) group_rows = rows;
-    if (group_rows > rows || rows % group_rows != 0) return -1;
-    const int64_t ppg = (group_rows + KERN_NR - 1) / KERN_NR;
-    uint8_t *d = dst;
-    memset(d, 0, (size_t)kern_n_panels(rows, group_rows) * pb);
-    for (int64_t g = 0; g < rows / group_rows; g++)
-        for (int64_t p = 0; p < ppg; p++) {
-            int64_t r0 = g * group_rows + p * KERN_NR, left = group_rows - p * KERN_NR;
-            pack_panel_i8(d + (size_t)(g * ppg + p) * pb, (const uint8_t *)src + (size_t)r0 * src_row_bytes,
-                          src_row_bytes, left < KERN_NR ? (int)left : KERN_NR, cols);
-        }
-    *out = (kern_mat){QUANT_Q8_0, rows, cols, pb, d};
-    return 0;
+    if (src_row_bytes < (size_t)(cols / QUANT_BLOCK) * sizeof(quant_block_q8_0)) return -1;
+    return pack_groups(out, dst, src, src_row_bytes, QUANT_Q8_0, rows, cols, group_rows, kern_i8_panel_bytes(cols), 1);
 }
 
 int kern_view(const kern_mat *m, int64_t group_rows, int64_t r0, int64_t n, kern_mat *out)
@@ -337,26 +336,27 @@ kern_f16_fn kern_f16(void)
     }
 }
 
-kern_i8_fn kern_i8(void)
+/* The int8 kernels of the current level: 0 scalar, 1 AVX2, 2 AVX-512
+ * VNNI (AVX-512 without VNNI runs AVX2's: the same bits). */
+static int i8_variant(void)
 {
     switch (kern_get_level()) {
-    case KERN_AVX512:
-        if (kern_i8_avx512vnni && cpu_has_vnni()) return kern_i8_avx512vnni;
-        return kern_i8_avx2;
-    case KERN_AVX2: return kern_i8_avx2;
-    default: return kern_i8_scalar;
+    case KERN_AVX512: return kern_i8_avx512vnni && cpu_has_vnni() ? 2 : 1;
+    case KERN_AVX2: return 1;
+    default: return 0;
     }
+}
+
+kern_i8_fn kern_i8(void)
+{
+    const kern_i8_fn f[3] = {kern_i8_scalar, kern_i8_avx2, kern_i8_avx512vnni};
+    return f[i8_variant()];
 }
 
 kern_i8q_fn kern_i8q(void)
 {
-    switch (kern_get_level()) {
-    case KERN_AVX512:
-        if (kern_i8q_avx512vnni && cpu_has_vnni()) return kern_i8q_avx512vnni;
-        return kern_i8q_avx2;
-    case KERN_AVX2: return kern_i8q_avx2;
-    default: return kern_i8q_scalar;
-    }
+    const kern_i8q_fn f[3] = {kern_i8q_scalar, kern_i8q_avx2, kern_i8q_avx512vnni};
+    return f[i8_variant()];
 }
 
 /* ---- activation mode ---- */

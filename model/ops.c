@@ -398,36 +398,37 @@ int ops_mat_init(ops_mat *m, const void *data, uint32_t type, int64_t rows, int6
     return 0;
 }
 
+/* m's rows packed into a new 64-byte aligned buffer described by *out:
+ * the f32-kernel layout (i8 = 0) or the int8 one (i8 = 1, q8_0). The
+ * buffer, or NULL (out of memory, or a layout the matrix cannot have). */
+static void *pack_new(const ops_mat *m, int64_t group_rows, int i8, kern_mat *out)
+{
+    const size_t pb = i8 ? kern_i8_panel_bytes(m->cols) : kern_panel_bytes(m->type, m->cols);
+    const int64_t np = kern_n_panels(m->rows, group_rows);
+    if (pb == 0 || np <= 0 || (size_t)np > SIZE_MAX / pb) return NULL;
+    void *buf = aligned_alloc(64, ((size_t)np * pb + 63) & ~(size_t)63);
+    if (buf && (i8 ? kern_pack_i8(out, buf, m->data, m->row_bytes, m->rows, m->cols, group_rows)
+                   : kern_pack(out, buf, m->data, m->row_bytes, m->type, m->rows, m->cols, group_rows)) != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
 int ops_mat_pack(ops_mat *m, int64_t group_rows)
 {
     if (group_rows <= 0) group_rows = m->rows;
-    size_t pb = kern_panel_bytes(m->type, m->cols);
-    int64_t np = kern_n_panels(m->rows, group_rows);
-    if (pb == 0 || np <= 0 || m->rows % group_rows != 0) return -1;
-    if ((size_t)np > SIZE_MAX / pb) return -1;
-    size_t bytes = ((size_t)np * pb + 63) & ~(size_t)63;
-    void *buf = aligned_alloc(64, bytes);
+    if (m->rows % group_rows != 0) return -1;
+    kern_mat pk;
+    void *buf = pack_new(m, group_rows, 0, &pk);
     if (!buf) return -1;
-    if (kern_pack(&m->pk, buf, m->data, m->row_bytes, m->type, m->rows, m->cols, group_rows) != 0) {
-        free(buf);
-        return -1;
-    }
-    free(m->pk_owned);
+    ops_mat_free(m);
+    m->pk = pk;
     m->pk_owned = buf;
     m->group_rows = group_rows;
-    free(m->pk8_owned);
-    m->pk8_owned = NULL;
-    m->pk8.data = NULL;
-    if (m->type == QUANT_Q8_0) { /* the int8 layout too; without it q8_0 stays on the f32 kernels */
-        size_t pb8 = kern_i8_panel_bytes(m->cols);
-        if (pb8 > 0 && (size_t)np <= SIZE_MAX / pb8) {
-            void *b8 = aligned_alloc(64, ((size_t)np * pb8 + 63) & ~(size_t)63);
-            if (b8 && kern_pack_i8(&m->pk8, b8, m->data, m->row_bytes, m->rows, m->cols, group_rows) == 0)
-                m->pk8_owned = b8;
-            else
-                free(b8), m->pk8.data = NULL;
-        }
-    }
+    /* the int8 layout too; without it q8_0 stays on the f32 kernels */
+    if (m->type == QUANT_Q8_0) m->pk8_owned = pack_new(m, group_rows, 1, &m->pk8);
+    if (!m->pk8_owned) m->pk8.data = NULL;
     return 0;
 }
 
