@@ -14,8 +14,9 @@
  * suspends the connection until the worker publishes more tokens.
  *
  * While suspended, MHD does not see a client leave, so the connection's fd
- * is watched with a uv_poll; end of file there cancels the request and the
- * worker frees its slot at the next step.
+ * is watched with a uv_poll from the request's first suspension to its end;
+ * end of file there cancels the request and the worker frees its slot at
+ * the next step.
  */
 #include "srv_core.h"
 
@@ -253,9 +254,14 @@ static void suspend(srv_req *r)
     watch_start(r);
 }
 
+/* The disconnect watch outlives the resume: a stream is suspended and
+ * resumed once per token, and a watch started and stopped each time cost
+ * six system calls a token (FIONBIO, libuv's epoll probe, add, two deletes)
+ * on the loop thread, about a quarter of its time under 32 streaming
+ * clients. It is stopped when the request completes (on_completed), the
+ * client leaves (client_gone) or pipelined bytes arrive (on_watch). */
 static void resume(srv_req *r)
 {
-    watch_stop(r);
     if (!r->suspended || !r->conn) return;
     r->suspended = 0;
     MHD_resume_connection(r->conn);
@@ -272,6 +278,7 @@ static void cancel_req(srv_req *r)
 
 static void client_gone(srv_req *r)
 {
+    watch_stop(r);   /* level-triggered: it would fire again */
     r->gone = 1;
     cancel_req(r);
     resume(r);
