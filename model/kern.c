@@ -336,6 +336,16 @@ kern_f16_fn kern_f16(void)
     }
 }
 
+kern_gelu_fn kern_gelu(void)
+{
+    return kern_get_level() == KERN_AVX512 ? kern_gelu_avx512 : NULL;
+}
+
+kern_sum_exp_fn kern_sum_exp(void)
+{
+    return kern_get_level() == KERN_AVX512 ? kern_sum_exp_avx512 : NULL;
+}
+
 /* The int8 kernels of the current level: 0 scalar, 1 AVX2, 2 AVX-512
  * VNNI (AVX-512 without VNNI runs AVX2's: the same bits). */
 static int i8_variant(void)

@@ -131,6 +131,14 @@ typedef void (*kern_qk_fn)(int n, int ncol, const float *q, const float *KB, flo
  * SIMD levels). */
 typedef void (*kern_f16_fn)(const float *x, uint16_t *h, int64_t n);
 
+/* The forward pass's elementwise math at the level's width: GELU in place
+ * (ops_gelu_tanh) and the softmax's sum_i exp(x[i] - mx), the exps stored
+ * in out unless it is NULL. NULL on levels without a wider version: ops.c's
+ * 8-wide code runs instead. The same bits either way (vec.h writes the
+ * math once for any width, and the sum adds in one order). */
+typedef void (*kern_gelu_fn)(float *x, size_t n);
+typedef float (*kern_sum_exp_fn)(const float *x, int n, float mx, float *out);
+
 /* ---- int8 activations (idea 3 above) ---- */
 #define KERN_I8_BLOCK (KERN_NR * 8 + QUANT_BLOCK * KERN_NR) /* bytes of a panel's 32-block */
 /* Bytes of one int8-layout panel with `cols` inputs (0: not a positive
@@ -177,6 +185,8 @@ kern_group_fn kern_group(void);                      /* the current level's kern
 kern_wsum_fn kern_wsum(void);
 kern_qk_fn kern_qk(void);
 kern_f16_fn kern_f16(void);
+kern_gelu_fn kern_gelu(void);                        /* NULL: use the 8-wide code */
+kern_sum_exp_fn kern_sum_exp(void);
 
 /* Per-level entry points, defined by kern_scalar.c, kern_avx2.c and
  * kern_avx512.c; NULL when the level was not compiled for this target. */
@@ -184,6 +194,8 @@ extern const kern_group_fn kern_group_scalar, kern_group_avx2, kern_group_avx512
 extern const kern_wsum_fn kern_wsum_scalar, kern_wsum_avx2, kern_wsum_avx512;
 extern const kern_qk_fn kern_qk_scalar, kern_qk_avx2, kern_qk_avx512;
 extern const kern_f16_fn kern_f16_scalar, kern_f16_avx2, kern_f16_avx512;
+extern const kern_gelu_fn kern_gelu_avx512;
+extern const kern_sum_exp_fn kern_sum_exp_avx512;
 extern const kern_i8_fn kern_i8_scalar, kern_i8_avx2, kern_i8_avx512vnni;
 extern const kern_i8q_fn kern_i8q_scalar, kern_i8q_avx2, kern_i8q_avx512vnni;
 

@@ -43,13 +43,52 @@ static inline __m512i vu4(const uint8_t *p, int hi)
 #define WSUM_WS 16 /* a whole row of 256 values per pass: one stream through the value cache */
 #include "kern_simd.inc"
 
+/* ---- GELU and the softmax's exps, 16 lanes (kern_gelu_fn, kern_sum_exp_fn) ----
+ * vec.h's exp and GELU instantiated for 16 floats: the same operations lane
+ * by lane as ops.c's 8-wide versions, so the same bits. */
+#include "vec.h"
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+static inline v16f v16_set1(float x) { return (v16f)_mm512_set1_ps(x); }
+VEC_MATH_DEFINE(v16, v16f, v16i, v16_set1)
+
+static void gelu_avx512(float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, (__m512)v16_gelu((v16f)_mm512_loadu_ps(x + i)));
+    if (i < n) { /* zeros in the unused lanes (GELU(0) = 0, nothing traps) */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, m, (__m512)v16_gelu((v16f)_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+/* ops.c's row_sum_exp, 16 exps at a time: the sum takes the two halves in
+ * turn into the same 8 lanes, so it adds in ops.c's order (the same z). */
+static float sum_exp_avx512(const float *x, int n, float mx, float *out)
+{
+    const v16f vm = v16_set1(mx);
+    v8f s = v8_set1(0.0f);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16f e = v16_exp((v16f)_mm512_loadu_ps(x + i) - vm);
+        if (out) _mm512_storeu_ps(out + i, (__m512)e);
+        s += __builtin_shufflevector(e, e, 0, 1, 2, 3, 4, 5, 6, 7);
+        s += __builtin_shufflevector(e, e, 8, 9, 10, 11, 12, 13, 14, 15);
+    }
+    return v8_sum_exp_from(x, n, i, mx, out, s);
+}
+
 const kern_group_fn kern_group_avx512 = group_avx512;
 const kern_wsum_fn kern_wsum_avx512 = wsum_avx512;
 const kern_qk_fn kern_qk_avx512 = qk_avx512;
 const kern_f16_fn kern_f16_avx512 = tof16_avx512;
+const kern_gelu_fn kern_gelu_avx512 = gelu_avx512;
+const kern_sum_exp_fn kern_sum_exp_avx512 = sum_exp_avx512;
 #else
 const kern_group_fn kern_group_avx512 = 0;
 const kern_wsum_fn kern_wsum_avx512 = 0;
 const kern_qk_fn kern_qk_avx512 = 0;
 const kern_f16_fn kern_f16_avx512 = 0;
+const kern_gelu_fn kern_gelu_avx512 = 0;
+const kern_sum_exp_fn kern_sum_exp_avx512 = 0;
 #endif

@@ -219,18 +219,33 @@ void ops_exp_inplace(float *x, size_t n)
 
 void ops_gelu_tanh(float *x, size_t n)
 {
+    kern_gelu_fn g = kern_gelu();
+    if (g) { /* a wider level: the same bits */
+        g(x, n);
+        return;
+    }
     size_t i = 0;
     for (; i + 8 <= n; i += 8) v8_store(x + i, v8_gelu(v8_load(x + i)));
     if (i < n) v8_store_tail(x + i, v8_gelu(v8_load_tail(x + i, (int)(n - i), 0.0f)), (int)(n - i));
 }
 
 /* ---- softmax / logsumexp ---- */
+/* Four running maxima: one would wait on the previous compare (a chain of
+ * n / 8 dependent steps over 8,192 logits). The largest value does not
+ * depend on the order; of +0 and -0 either may come out, which every use
+ * below treats alike (x - mx, x == mx). */
 static float row_max(const float *x, int n)
 {
-    v8f m = v8_set1(-INFINITY);
+    v8f m0 = v8_set1(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
     int i = 0;
-    for (; i + 8 <= n; i += 8) m = v8_max(m, v8_load(x + i));
-    float mx = v8_hmax(m);
+    for (; i + 32 <= n; i += 32) {
+        m0 = v8_max(m0, v8_load(x + i));
+        m1 = v8_max(m1, v8_load(x + i + 8));
+        m2 = v8_max(m2, v8_load(x + i + 16));
+        m3 = v8_max(m3, v8_load(x + i + 24));
+    }
+    for (; i + 8 <= n; i += 8) m0 = v8_max(m0, v8_load(x + i));
+    float mx = v8_hmax(v8_max(v8_max(m0, m1), v8_max(m2, m3)));
     for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     return mx;
 }
@@ -238,21 +253,8 @@ static float row_max(const float *x, int n)
 /* sum_i exp(x[i] - mx); if out != NULL the exps are stored there. */
 static float row_sum_exp(const float *x, int n, float mx, float *out)
 {
-    v8f s = v8_set1(0.0f), vm = v8_set1(mx);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f e = v8_exp(v8_load(x + i) - vm);
-        if (out) v8_store(out + i, e);
-        s += e;
-    }
-    if (i < n) {
-        /* padding with mx - 200 makes the padded lanes contribute ~0 */
-        v8f e = v8_exp(v8_load_tail(x + i, n - i, mx - 200.0f) - vm);
-        for (int j = n - i; j < 8; j++) e[j] = 0.0f;
-        if (out) v8_store_tail(out + i, e, n - i);
-        s += e;
-    }
-    return v8_hsum(s);
+    kern_sum_exp_fn f = kern_sum_exp();
+    return f ? f(x, n, mx, out) : v8_sum_exp_from(x, n, 0, mx, out, v8_set1(0.0f));
 }
 
 void ops_softmax(float *x, int n)

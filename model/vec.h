@@ -98,33 +98,62 @@ static inline void v8_store_tail(float *p, v8f v, int n)
 #define EXP_LO (-87.33654f)
 #define EXP_HI 88.0f
 
-static inline v8f v8_exp(v8f x)
-{
-    const v8f magic = v8_set1(12582912.0f); /* 1.5 * 2^23: rounds to integer */
-    x = v8_min(v8_max(x, v8_set1(EXP_LO)), v8_set1(EXP_HI));
-    v8f n = (x * v8_set1(1.44269504088896341f) + magic) - magic;
-    v8f r = x - n * v8_set1(0.693359375f) - n * v8_set1(-2.12194440e-4f);
-    v8f p = v8_set1(1.9875691500e-4f);
-    p = p * r + v8_set1(1.3981999507e-3f);
-    p = p * r + v8_set1(8.3334519073e-3f);
-    p = p * r + v8_set1(4.1665795894e-2f);
-    p = p * r + v8_set1(1.6666665459e-1f);
-    p = p * r + v8_set1(5.0000001201e-1f);
-    p = p * r * r + r + v8_set1(1.0f);
-    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
-    return p * (v8f)e;
-}
+/* exp and GELU are written once, for a vector type of any width (VF floats,
+ * VI its int32 lanes, SET1 a broadcast, P the prefix of the names): v8 here,
+ * v16 in the AVX-512 kernels (kern_avx512.c). ISO C mode contracts nothing,
+ * so every width computes the same bits lane by lane. */
+#define VEC_MATH_DEFINE(P, VF, VI, SET1)                                                   \
+    static inline VF P##_exp(VF x)                                                         \
+    {                                                                                      \
+        const VF magic = SET1(12582912.0f); /* 1.5 * 2^23: rounds to integer */            \
+        const VF lo = SET1(EXP_LO), hi = SET1(EXP_HI);                                     \
+        x = (VF)(((x > lo) & (VI)x) | (~(x > lo) & (VI)lo)); /* NaN -> lo */              \
+        x = (VF)(((x < hi) & (VI)x) | (~(x < hi) & (VI)hi));                               \
+        VF n = (x * SET1(1.44269504088896341f) + magic) - magic;                           \
+        VF r = x - n * SET1(0.693359375f) - n * SET1(-2.12194440e-4f);                     \
+        VF p = SET1(1.9875691500e-4f);                                                     \
+        p = p * r + SET1(1.3981999507e-3f);                                                \
+        p = p * r + SET1(8.3334519073e-3f);                                                \
+        p = p * r + SET1(4.1665795894e-2f);                                                \
+        p = p * r + SET1(1.6666665459e-1f);                                                \
+        p = p * r + SET1(5.0000001201e-1f);                                                \
+        p = p * r * r + r + SET1(1.0f);                                                    \
+        VI e = (__builtin_convertvector(n, VI) + 127) << 23;                               \
+        return p * (VF)e;                                                                  \
+    }                                                                                      \
+    /* 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)). */                     \
+    static inline VF P##_gelu(VF x)                                                        \
+    {                                                                                      \
+        const VF k = SET1(0.7978845608028654f); /* sqrt(2/pi) */                           \
+        VF u = k * (x + SET1(0.044715f) * x * x * x);                                      \
+        return x / (SET1(1.0f) + P##_exp(SET1(-2.0f) * u));                                \
+    }
+
+VEC_MATH_DEFINE(v8, v8f, v8i, v8_set1)
 
 /* exp of one float with exactly the vector arithmetic */
 static inline float v8_exp1(float x) { return v8_exp(v8_set1(x))[0]; }
 
-/* ---- GELU ----
- * 0.5 x (1 + tanh(u)) = x * sigmoid(2u) = x / (1 + exp(-2u)). */
-static inline v8f v8_gelu(v8f x)
+/* sum_{j >= i} exp(x[j] - mx) added to the lanes of s, 8 at a time, then
+ * the lanes summed; the exps are stored in out when it is not NULL. The
+ * softmax's sum (ops.c) and its 16-wide version (kern_avx512.c) both end
+ * here, so they add in one order. */
+static inline float v8_sum_exp_from(const float *x, int n, int i, float mx, float *out, v8f s)
 {
-    const v8f k = v8_set1(0.7978845608028654f); /* sqrt(2/pi) */
-    v8f u = k * (x + v8_set1(0.044715f) * x * x * x);
-    return x / (v8_set1(1.0f) + v8_exp(v8_set1(-2.0f) * u));
+    const v8f vm = v8_set1(mx);
+    for (; i + 8 <= n; i += 8) {
+        v8f e = v8_exp(v8_load(x + i) - vm);
+        if (out) v8_store(out + i, e);
+        s += e;
+    }
+    if (i < n) {
+        /* padding with mx - 200 makes the padded lanes contribute ~0 */
+        v8f e = v8_exp(v8_load_tail(x + i, n - i, mx - 200.0f) - vm);
+        for (int j = n - i; j < 8; j++) e[j] = 0.0f;
+        if (out) v8_store_tail(out + i, e, n - i);
+        s += e;
+    }
+    return v8_hsum(s);
 }
 
 #endif

@@ -493,6 +493,77 @@ TEST(test_f16_every_level)
     free(h);
 }
 
+/* GELU and the softmax's exps (kern_gelu_fn, kern_sum_exp_fn): every level
+ * gives the 8-wide code's bits (the scalar level runs it), on every float
+ * pattern of a sweep of the 65,536 high halves (NaN, infinities, zeros,
+ * subnormals) and on softmax rows of every length up to 40 and the
+ * vocabulary's 8,192; GELU also within 2e-6 of the tanh formula in double. */
+static int bits_equal(const float *a, const float *b, size_t n)
+{
+    return memcmp(a, b, n * sizeof *a) == 0;
+}
+
+TEST(test_math_every_level)
+{
+    const uint16_t lows[] = {0x0000, 0x0fff, 0x8000, 0xffff};
+    const size_t n = 65536 * 4 - 5;
+    float *x = malloc(sizeof(float) * 65536 * 4), *ref = malloc(sizeof(float) * 65536 * 4);
+    float *y = malloc(sizeof(float) * 65536 * 4);
+    for (uint32_t hi = 0; hi < 65536; hi++)
+        for (int k = 0; k < 4; k++) {
+            uint32_t b = hi << 16 | lows[k];
+            memcpy(&x[hi * 4 + k], &b, 4);
+        }
+    enum { NR = 8193 };
+    float *row = malloc(sizeof(float) * NR), *eref = malloc(sizeof(float) * NR), *e = malloc(sizeof(float) * NR);
+    for (int i = 0; i < NR; i++) row[i] = 12.0f * tu_frand();
+    row[5] = -INFINITY;
+    row[4000] = 30.0f;
+    kern_set_level(KERN_SCALAR);
+    memcpy(ref, x, n * sizeof *x);
+    ops_gelu_tanh(ref, n);
+    for (int l = 0; l < KERN_N_LEVELS; l++) {
+        if (!kern_level_supported((kern_level)l)) continue;
+        kern_set_level((kern_level)l);
+        const char *name = kern_level_name((kern_level)l);
+        memcpy(y, x, n * sizeof *x);
+        ops_gelu_tanh(y, n);
+        CHECK_MSG(bits_equal(y, ref, n), "%s: GELU differs from the 8-wide bits", name);
+        for (int m = 0; m < 40; m++) { /* tails alone and after whole vectors */
+            memcpy(y, x + 7777, (size_t)m * sizeof *x);
+            y[m] = 1234.0f;
+            ops_gelu_tanh(y, (size_t)m);
+            CHECK_MSG(bits_equal(y, ref + 7777, (size_t)m) && y[m] == 1234.0f, "%s: GELU of %d floats", name, m);
+        }
+        for (int i = 0; i < 2000; i++) {
+            double v = -10.0 + 20.0 * i / 2000.0;
+            float g = (float)v;
+            ops_gelu_tanh(&g, 1);
+            double t = 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+            CHECK_MSG(fabs(g - t) <= 2e-6 * fabs(v) + 1e-7, "%s: GELU(%g) = %.9g, want %.9g", name, v, g, t);
+        }
+        const int lens[] = {1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 39, 40, 8192, NR};
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            int len = lens[li];
+            float mx, mx_ref, z, z_ref;
+            kern_set_level(KERN_SCALAR);
+            z_ref = ops_log_softmax_exps(row + 1, len, &mx_ref, eref);
+            kern_set_level((kern_level)l);
+            z = ops_log_softmax_exps(row + 1, len, &mx, e);
+            CHECK_MSG(memcmp(&z, &z_ref, 4) == 0 && mx == mx_ref && bits_equal(e, eref, (size_t)len),
+                      "%s: softmax of %d logits: z %.9g vs %.9g", name, len, z, z_ref);
+            CHECK(z == ops_log_softmax_z(row + 1, len, &mx, NULL));
+        }
+    }
+    kern_set_level(kern_best_level());
+    free(x);
+    free(ref);
+    free(y);
+    free(row);
+    free(eref);
+    free(e);
+}
+
 /* The q . k kernel over keys in blocks of KERN_KB positions: the level's
  * multiply-add in feature order, bit for bit, for any number of positions
  * (whole and partial blocks, partial last chunks). */
@@ -557,5 +628,6 @@ int main(void)
     RUN(test_wsum_every_level);
     RUN(test_qk_every_level);
     RUN(test_f16_every_level);
+    RUN(test_math_every_level);
     return test_summary();
 }
