@@ -1159,7 +1159,11 @@ static void part_shares(const model_cache *c, int np, double *w)
  * clients, 9 interleaved pairs of rounds: one part per thread 6,371-8,664
  * tokens/s, four 6,976-10,083, ahead in every pair (+15% on average).
  * Fewer than 4 sequences per part costs the kernels' multi-row speed, and
- * models beyond the caches need more (SLICE_BYTES_PER_SEQ). */
+ * models beyond the caches need more (SLICE_BYTES_PER_SEQ).
+ * The count is a multiple of the threads: 32 sequences of the shipped
+ * model made 5 parts of 6-7, so one thread ran a third part while the other
+ * waited; in 4 parts of 8, bench_server at 32 clients went from 18,633-
+ * 20,346 to 19,357-22,301 tokens/s (4 interleaved pairs, ahead in each). */
 static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq_rows *sr, int *cut, double *cost)
 {
     double w[MAX_SLICES];
@@ -1170,6 +1174,7 @@ static int plan_parts(const model *m, const model_cache *c, int n_seq, const seq
     if (np > n_seq / min_seqs) np = n_seq / min_seqs > nt ? n_seq / min_seqs : nt;
     np = np < MAX_SLICES ? np : MAX_SLICES;
     np = np < n_seq ? np : n_seq;
+    if (np > nt) np -= np % nt; /* a multiple of the threads: see above */
     double *pre = np >= 2 && c->invariant && !c->probe ? malloc(sizeof *pre * ((size_t)n_seq + 1)) : NULL;
     if (pre) {
         pre[0] = 0;

@@ -459,8 +459,12 @@ TEST(test_sliced_step_shares)
     }
     /* more parts than threads (the default, 4 per thread, at least 4
      * sequences each): 16 sequences on 2 threads are 4 even parts, claimed
-     * by whichever thread is free, whatever the speeds; the same bits */
-    const struct { int threads, per_thread, parts; } fine[] = {{2, 4, 4}, {2, 2, 4}, {3, 4, 4}, {2, 16, 4}, {4, 4, 4}};
+     * by whichever thread is free, whatever the speeds; the same bits. The
+     * count is a multiple of the threads: on 3 threads the 4 parts of 4
+     * sequences become 3 parts (of 5, 6 and 5) */
+    const struct { int threads, per_thread, parts, first[4]; } fine[] = {
+        {2, 4, 4, {0, 4, 8, 12}}, {2, 2, 4, {0, 4, 8, 12}}, {3, 4, 3, {0, 5, 11}},
+        {2, 16, 4, {0, 4, 8, 12}}, {4, 4, 4, {0, 4, 8, 12}}};
     for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
         model_set_threads(fine[i].threads);
         c = model_cache_create(f.m, NS);
@@ -473,7 +477,8 @@ TEST(test_sliced_step_shares)
         CHECK_MSG(model_cache_last_parts(c, first, 4) == fine[i].parts, "fine case %zu: %d parts", i,
                   model_cache_last_parts(c, NULL, 0));
         for (int k = 0; k < fine[i].parts && k < 4; k++)
-            CHECK_MSG(first[k] == 4 * k, "fine case %zu: part %d starts at sequence %d", i, k, first[k]);
+            CHECK_MSG(first[k] == fine[i].first[k], "fine case %zu: part %d starts at sequence %d, not %d", i, k,
+                      first[k], fine[i].first[k]);
         CHECK_MSG(memcmp(ref, got, (size_t)NS * V * sizeof(float)) == 0, "fine case %zu: logits differ from unsliced",
                   i);
         model_cache_free(c);
