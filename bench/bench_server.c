@@ -9,7 +9,11 @@
  *   /score     a text of 256 tokens;
  *   /health    with wrk (keep-alive) when installed, else this client.
  * Reported per (route, clients): requests/s, tokens/s, latency p50/p99,
- * TTFT p50/p99, errors (anything but 200; 503s are counted apart).
+ * TTFT p50/p99, errors (anything but 200; 503s are counted apart), and
+ * when this process started the server, CPU microseconds per token of the
+ * server ("srv CPU": user + system, from /proc) and of the clients ("cli
+ * CPU"): what the work cost, which the noise of a shared machine moves far
+ * less than the rates (/score: per scored token).
  *
  * --api openai drives any OpenAI-compatible server (llama-server, or synth
  * serve's own /v1/completions) the same way, so one client measures both:
@@ -48,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -271,10 +276,40 @@ static double pct(double *v, int n, double q)
     return v[i];
 }
 
+/* The server this process started (0: --port, not ours to measure). */
+static pid_t g_server_pid;
+
+/* CPU seconds (user + system) used so far by process pid, from
+ * /proc/PID/stat (fields 14 and 15, in clock ticks); -1 if unreadable. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of this process (every client thread). */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
 static void run_load(const char *name, const char *path, const char *body, int nclients, double seconds)
 {
     client *cs = calloc((size_t)nclients, sizeof *cs);
     pthread_t *th = calloc((size_t)nclients, sizeof *th);
+    const double srv0 = g_server_pid > 0 ? proc_cpu_s(g_server_pid) : -1, cli0 = self_cpu_s();
     double t0 = net_now(), until = t0 + seconds;
     for (int i = 0; i < nclients; i++) {
         cs[i].path = path;
@@ -284,6 +319,7 @@ static void run_load(const char *name, const char *path, const char *body, int n
     }
     for (int i = 0; i < nclients; i++) pthread_join(th[i], NULL);
     double wall = net_now() - t0;
+    const double srv1 = srv0 >= 0 ? proc_cpu_s(g_server_pid) : -1, cli1 = self_cpu_s();
     int total = 0;
     for (int i = 0; i < nclients; i++) total += cs[i].n;
     double *lat = malloc((size_t)(total + 1) * sizeof *lat), *ttft = malloc((size_t)(total + 1) * sizeof *ttft);
@@ -311,8 +347,13 @@ static void run_load(const char *name, const char *path, const char *body, int n
                tokens / wall, nok ? (double)tokens / nok : 0, p50, pct(lat, nok, 0.9) * 1e3, p99, t50,
                nttft ? pct(ttft, nttft, 0.9) * 1e3 : 0, n503 + nerr);
     } else {
-        printf("| %-9s | %7d | %8.1f | %9.0f | %8.1f | %8.1f | %9.1f | %9.1f | %4d | %5d |\n", name, nclients,
-               nok / wall, tokens / wall, p50, p99, t50, nttft ? pct(ttft, nttft, 0.99) * 1e3 : 0, n503, nerr);
+        /* CPU per token: what the work cost, which the machine's noise
+         * (other tenants) moves far less than it moves tokens/s */
+        double srv_us = srv1 >= 0 && tokens ? (srv1 - srv0) / (double)tokens * 1e6 : 0;
+        double cli_us = tokens ? (cli1 - cli0) / (double)tokens * 1e6 : 0;
+        printf("| %-9s | %7d | %8.1f | %9.0f | %8.1f | %8.1f | %9.1f | %9.1f | %4d | %5d | %7.1f | %7.1f |\n", name,
+               nclients, nok / wall, tokens / wall, p50, p99, t50, nttft ? pct(ttft, nttft, 0.99) * 1e3 : 0, n503,
+               nerr, srv_us, cli_us);
     }
     fflush(stdout);
     for (int i = 0; i < nclients; i++) free(cs[i].s);
@@ -670,8 +711,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_server: server did not start (%s)\n", synth);
         return 1;
     }
-    printf("\n| route     | clients | req/s    | tokens/s  | p50 ms   | p99 ms   | TTFT p50  | TTFT p99  | 503  | other |\n"
-           "|-----------|---------|----------|-----------|----------|----------|-----------|-----------|------|-------|\n");
+    g_server_pid = pid;
+    printf("\n| route     | clients | req/s    | tokens/s  | p50 ms   | p99 ms   | TTFT p50  | TTFT p99  | 503  | other | "
+           "srv CPU | cli CPU |\n"
+           "|-----------|---------|----------|-----------|----------|----------|-----------|-----------|------|-------|"
+           "---------|---------|\n");
     for (int pass = 0; pass < 2; pass++) {
         char list[64];
         snprintf(list, sizeof list, "%s", clients);
