@@ -27,7 +27,6 @@ static inline void v8_store(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 static inline v8f v8_set1(float x) { return (v8f){x, x, x, x, x, x, x, x}; }
 /* Lane-wise select without the ?: operator (C has none for vectors). */
 static inline v8f v8_select(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
-static inline v8f v8_min(v8f a, v8f b) { return v8_select(a < b, a, b); }
 static inline v8f v8_max(v8f a, v8f b) { return v8_select(a > b, a, b); }
 typedef float v4f __attribute__((vector_size(16)));
 static inline float v8_hsum(v8f v)
