@@ -18,10 +18,11 @@ loopback only, bounded in requests and time.
 
   lbcheck.py drain --lb URL --replica ... --victim NAME --action CMD
       continuous load of streams (long generations), /score and /generate;
-      once streams are in flight on the victim, CMD (e.g. podman stop) runs;
-      the victim's /ready is polled meanwhile. Required: zero failed
-      requests, every stream complete, the victim's streams in flight at the
-      stop complete, its /ready answered 503, and no request that started
+      once streams are in flight on the victim, a long /score goes straight
+      to it and CMD (e.g. podman stop) runs; the victim's /ready is polled
+      meanwhile. Required: zero failed requests, every stream complete, the
+      victim's streams in flight at the stop and the long /score complete,
+      its /ready answered 503, and no request that started
       after that 503 was answered by the victim.
 
   lbcheck.py soak --lb URL [--seconds 4 --streams 4 --concurrency 2]
@@ -328,12 +329,16 @@ def stream_tokens(lb, client, args):
     return max(1, n)
 
 
-def post_raw(url, path, body):
+def post_raw(url, path, body, timeout=5.0, status=None):
+    """POST body; the response's bytes (status, if a list, gets its status)."""
     host, port = split_url(url)
-    conn = http.client.HTTPConnection(host, port, timeout=5.0)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        return conn.getresponse().read()
+        resp = conn.getresponse()
+        if status is not None:
+            status.append(resp.status)
+        return resp.read()
     finally:
         conn.close()
 
@@ -470,6 +475,29 @@ def cmd_drain(args, reps, client):
     pt.start()
     inflight = wait_streams_on(load, vup, 10.0, fresh=0.03)
     print("     streams in flight on %s when the stop is sent: %d" % (vname, len(inflight)))
+    # A drain lasts as long as the victim's work in flight. A stream alone
+    # can end within tens of milliseconds of the signal (podman delivers
+    # it about a second after `stop` begins, and a fast build finishes a
+    # context-long stream in about that time), too soon for the /ready poll
+    # to see the 503. So one long job goes straight to the victim first: a
+    # /score of some 20,000 tokens, seconds of work on a loaded replica,
+    # which the drain must also finish (and answer 200).
+    long_text = " ".join("%s %d." % (TEXTS[i % len(TEXTS)], i) for i in range(1000))
+    long_st, long_res = [], {}
+
+    def long_job():
+        t = time.monotonic()
+        try:
+            body = json.loads(post_raw(vurl, "/score", json.dumps({"text": long_text}),
+                                       timeout=args.timeout, status=long_st))
+            long_res["tokens"] = body.get("tokens")
+        except Exception as e:
+            long_res["err"] = repr(e)
+        long_res["t"] = (t, time.monotonic())
+
+    lt = threading.Thread(target=long_job, daemon=True)
+    lt.start()
+    time.sleep(0.1)   # the request is on the victim before the stop begins
     t_stop = time.monotonic()
     p = run_action(args.action)
     try:
@@ -482,6 +510,13 @@ def cmd_drain(args, reps, client):
     ready_stop.set()
     done = load.finish(args.timeout)
     pt.join(2)
+    lt.join(args.timeout)
+    lt0, lt1 = long_res.get("t", (0, 0))
+    check("drain: a long /score sent to %s before the stop was answered in full" % vname,
+          long_st == [200] and long_res.get("tokens"),
+          "status %s, %s tokens scored in %.2fs, ended %.2fs after `%s` began%s" % (
+              long_st, long_res.get("tokens"), lt1 - lt0, lt1 - t_stop, args.action,
+              "; " + long_res["err"] if "err" in long_res else ""))
     res = load.results
     check("drain: action ran", rc == 0, "exit %d after %.2fs" % (rc, t_done - t_stop))
     check("drain: load threads finished in time", done)
