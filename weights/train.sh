@@ -13,7 +13,9 @@
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA random &
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA vanilla &
 # Alone, leave THREADS unset: the trainer uses both cores.
-# MINUTES (95), DROPOUT (0.1), WEIGHT_DECAY (0.1) and SHAPE ("--d-model 256 --layers 6 --heads 4
+# MINUTES (95), DROPOUT (0.1), WEIGHT_DECAY (0.1), LR (peak, 0.0015), BATCH
+# (sequences of 256 tokens per step, 8), SYNTH_LR_MULT (R's learning rate
+# over LR, 30) and SHAPE ("--d-model 256 --layers 6 --heads 4
 # --d-ff 1024") override the recipe (weights/search.sh compares them);
 # TOKENIZER=FILE reuses a model's vocabulary (the shipped one: the same
 # merges train.txt gives, without the minutes of learning them).
@@ -30,6 +32,9 @@ threads=${THREADS:-0}
 minutes=${MINUTES:-95}
 dropout=${DROPOUT:-0.1}
 weight_decay=${WEIGHT_DECAY:-0.1}
+lr=${LR:-0.0015}
+batch=${BATCH:-8}
+synth_lr_mult=${SYNTH_LR_MULT:-30}
 shape=${SHAPE:---d-model 256 --layers 6 --heads 4 --d-ff 1024}
 mkdir -p "$out"
 name=synthesizer-wt2
@@ -41,9 +46,9 @@ set -- --threads "$threads"
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     -o "$out/$name-f32.gguf" --name "$name" --variant "$variant" \
     --vocab 8192 --ctx 256 $shape \
-    --batch 8 --seq 256 --steps auto --max-minutes "$minutes" \
-    --lr 0.0015 --min-lr 0.0001 --warmup 150 \
-    --weight-decay "$weight_decay" --dropout "$dropout" --clip 1.0 --synth-lr-mult 30 \
+    --batch "$batch" --seq 256 --steps auto --max-minutes "$minutes" \
+    --lr "$lr" --min-lr 0.0001 --warmup 150 \
+    --weight-decay "$weight_decay" --dropout "$dropout" --clip 1.0 --synth-lr-mult "$synth_lr_mult" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed 1 \
     --log "$out/train.csv" "$@" 2>"$out/train.log"
 for q in q8_0 q4_0; do
