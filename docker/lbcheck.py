@@ -480,9 +480,11 @@ def cmd_drain(args, reps, client):
     # it about a second after `stop` begins, and a fast build finishes a
     # context-long stream in about that time), too soon for the /ready poll
     # to see the 503. So one long job goes straight to the victim first: a
-    # /score of some 20,000 tokens, seconds of work on a loaded replica,
-    # which the drain must also finish (and answer 200).
-    long_text = " ".join("%s %d." % (TEXTS[i % len(TEXTS)], i) for i in range(1000))
+    # /score of some 20,000 tokens (--long-score 1000 sentences), seconds
+    # of work on a loaded replica, which the drain must also finish (and
+    # answer 200). A slow replica (the tests' 1-thread, 400-token-vocabulary
+    # model) drains for long on its streams alone and takes a shorter text.
+    long_text = " ".join("%s %d." % (TEXTS[i % len(TEXTS)], i) for i in range(args.long_score))
     long_st, long_res = [], {}
 
     def long_job():
@@ -589,6 +591,8 @@ def main():
     ap.add_argument("--stream-tokens", type=int, default=240, help="max_tokens of streams (capped by the context)")
     ap.add_argument("--stream-seconds", type=float, default=0,
                     help="cap --stream-tokens at what one stream alone makes in this time (0: no cap)")
+    ap.add_argument("--long-score", type=int, default=1000,
+                    help="drain: sentences in the long /score sent to the victim before the stop")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--after", type=float, default=2.0, help="seconds of load after the action")
     ap.add_argument("--timeout", type=float, default=60.0, help="bound on any wait")

@@ -155,7 +155,7 @@ lbcheck kill --victim synth1 --action "kill -KILL $PID1" --after 2 --warmup 0.5
 wait "$PID1" 2>/dev/null
 
 echo "== SIGTERM synth2 under load with streams in flight"
-lbcheck drain --victim synth2 --action "kill -TERM $PID2" --after 1.5 --warmup 0.5 --streams 9 --stream-tokens 1000 --stream-seconds 0.5
+lbcheck drain --victim synth2 --action "kill -TERM $PID2" --after 1.5 --warmup 0.5 --streams 9 --stream-tokens 1000 --stream-seconds 0.5 --long-score 20
 wait "$PID2"; rc=$?
 drained=$(grep -o '"signal 15: draining [0-9]* request(s)' "$T/synth2.log" | head -n 1 | tr -d '"')
 [ $rc -eq 0 ] && ok "synth2 exited 0 after SIGTERM" || { tail -5 "$T/synth2.log"; bad "synth2 exit code $rc"; }
