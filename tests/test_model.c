@@ -490,13 +490,16 @@ TEST(test_sliced_step_shares)
      * step counts only when each thread ran its own part (model.c,
      * update_speeds); on a busy VM the second thread can wake too late to
      * claim its part for many steps in a row, so up to 1000 steps run
-     * until both speeds are known (40 were not always enough) */
+     * until both speeds are known (40 were not always enough); the slots
+     * are emptied whenever they fill the fixture's context */
     model_set_threads(2);
     c = model_cache_create(f.m, NS);
     CHECK(model_cache_set_parts_per_thread(c, 1) == 0);
     double sp[2] = {0, 0};
     int steps = 0;
     for (; c && steps < 1000 && !(sp[0] > 0 && sp[1] > 0); steps++) {
+        if (steps % f.hp.n_ctx == 0)
+            for (int q = 0; q < NS; q++) model_cache_reset(c, q);
         for (int q = 0; q < NS; q++) s[q].tokens = &tok[(q + steps) % NS];
         CHECK(model_step(f.m, c, NS, s, got) == 0);
         CHECK(model_cache_thread_speeds(c, sp, 2) == 2);
