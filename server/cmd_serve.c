@@ -115,6 +115,8 @@ int cmd_serve(int argc, char **argv)
          "request line + headers, bytes (32 KiB; 431/414 beyond)"},
         {"step-tokens", 0, "SYNTH_STEP_TOKENS", F_INT, &c.step_tokens, 1, 1 << 20,
          "tokens per model step: decode rows + prompt and /score chunks (512)"},
+        {"stream-interval", 0, "SYNTH_STREAM_INTERVAL", F_INT, &c.stream_interval, 1, 1024,
+         "streamed tokens sent together: fewer writes under load, later tokens (1)"},
         {"prefix-slots", 0, "SYNTH_PREFIX_SLOTS", F_INT, &c.prefix_slots, 0, 1024,
          "computed prompt/context prefixes kept for reuse (8; 0: off)"},
         {"threads", 't', "SYNTH_THREADS", F_INT, &threads, 0, 1024,

@@ -886,6 +886,7 @@ void srv_config_default(srv_config *c)
         .step_tokens = 512,
         .prefix_slots = 8,
         .cache_type = MODEL_CACHE_F16,
+        .stream_interval = 1,
     };
 }
 

@@ -82,9 +82,10 @@ void srv_metrics_observe_itl(srv_metrics *m, double s)
     pthread_mutex_unlock(&m->mu);
 }
 
-void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored)
+void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored, int64_t stream_wakeups)
 {
     pthread_mutex_lock(&m->mu);
+    m->stream_wakeups += (uint64_t)stream_wakeups;
     m->prompt_tokens += (uint64_t)prompt;
     m->generated_tokens += (uint64_t)generated;
     m->scored_tokens += (uint64_t)scored;
@@ -230,6 +231,9 @@ char *srv_metrics_render(srv_metrics *m, size_t *len)
                    (double)m->generated_tokens);
     render_counter(&b, "synth_scored_tokens_total", "Tokens scored by /score.", "counter",
                    (double)m->scored_tokens);
+    render_counter(&b, "synth_stream_wakeups_total",
+                   "Times the worker woke the event loop to send a stream's new tokens (--stream-interval).",
+                   "counter", (double)m->stream_wakeups);
     render_counter(&b, "synth_prefix_reused_tokens_total",
                    "Prompt and /score tokens copied from the prefix cache instead of computed.", "counter",
                    (double)m->prefix_reused_tokens);

@@ -47,7 +47,7 @@ typedef struct {
     int64_t queue_depth, running, inflight, max_batch_seen;
     uint64_t steps, step_seqs;
     uint64_t prompt_tokens, generated_tokens, scored_tokens, cancelled, timeouts, rejected_full;
-    uint64_t prefix_reused_tokens;
+    uint64_t prefix_reused_tokens, stream_wakeups;
     char cpu[16], cpu_best[16];   /* kernel level in force, best of this CPU */
     char act[8];                  /* activation mode of q8_0 layers (q8, f32) */
     int threads;
@@ -59,7 +59,9 @@ void srv_metrics_destroy(srv_metrics *m);
 void srv_metrics_request(srv_metrics *m, int route, int status, double latency_s);
 void srv_metrics_observe_ttft(srv_metrics *m, double s);
 void srv_metrics_observe_itl(srv_metrics *m, double s);
-void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored);
+/* stream_wakeups: times the worker woke the loop for a stream's new
+ * tokens (one per token at --stream-interval 1; the end is not counted). */
+void srv_metrics_tokens(srv_metrics *m, int64_t prompt, int64_t generated, int64_t scored, int64_t stream_wakeups);
 /* n prompt or window tokens taken from the prefix cache, not recomputed. */
 void srv_metrics_prefix_reused(srv_metrics *m, int64_t n);
 /* The engine's kernel level, activation mode and thread count, for

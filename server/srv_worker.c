@@ -507,7 +507,7 @@ static void finish_score(srv_worker *w, int rc)
         sl->r = NULL;
     }
     w->n_ss = k;
-    srv_metrics_tokens(&s->metrics, 0, 0, rc == 0 ? n_tok : 0);
+    srv_metrics_tokens(&s->metrics, 0, 0, rc == 0 ? n_tok : 0, 0);
     srv_req **pp = &w->score_cur;
     while (*pp) {
         srv_req *r = *pp;
@@ -566,8 +566,15 @@ static void sample_task(void *ctx, int k, int thread)
 }
 
 /* Publish a sampled token of a generating sequence and finish the request
- * when it ends. Returns 1 when a token was added. */
-static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64_t now)
+ * when it ends. Returns 1 when a token was added; *woken counts the wake-ups
+ * of the loop for a stream.
+ *
+ * A stream's loop-side cost is per wake-up, not per token: the loop resumes
+ * the connection, formats the events and writes them in one send, and the
+ * client wakes once. --stream-interval k wakes the loop at the first token
+ * (time to first token unchanged), then every k tokens, and at the end
+ * (finish_req); the events are the same, sent k at a time. */
+static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64_t now, int64_t *woken)
 {
     srv_server *s = w->s;
     if (id < 0) {
@@ -599,7 +606,11 @@ static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64
     r->n_out = i + 1;
     r->text_len = text_len;
     r->safe_len = safe;
-    if (r->gen.stream && !reason) s->notify_locked(s, r);
+    if (r->gen.stream && !reason && (i == 0 || i + 1 - r->n_woken >= s->cfg.stream_interval)) {
+        r->n_woken = i + 1;
+        s->notify_locked(s, r);
+        ++*woken;
+    }
     pthread_mutex_unlock(&s->mu);
     if (reason) {
         release_slot(w, r);
@@ -666,7 +677,7 @@ static void step(srv_worker *w)
         return;
     }
     srv_metrics_step(&s->metrics, nseq);
-    int64_t n_gen = 0, n_prefill = 0;
+    int64_t n_gen = 0, n_prefill = 0, n_wakes = 0;
     int n_sample = 0;
     size_t off = 0;
     for (int k = 0; k < n_gen_seq; k++) {
@@ -698,8 +709,9 @@ static void step(srv_worker *w)
     sample_batch sb = {w->seq_req, w->smp_row, w->smp_id, w->smp_lp, V};
     ops_parallel_for(n_sample, sample_task, &sb);
     uint64_t now = srv_now_ns();
-    for (int k = 0; k < n_sample; k++) n_gen += publish_token(w, w->seq_req[k], w->smp_id[k], w->smp_lp[k], now);
-    srv_metrics_tokens(&s->metrics, n_prefill, n_gen, 0);
+    for (int k = 0; k < n_sample; k++)
+        n_gen += publish_token(w, w->seq_req[k], w->smp_id[k], w->smp_lp[k], now, &n_wakes);
+    srv_metrics_tokens(&s->metrics, n_prefill, n_gen, 0, n_wakes);
 }
 
 static void *worker_main(void *arg)

@@ -153,6 +153,7 @@ typedef struct {
     char *body;     /* de-chunked, NUL-terminated */
     size_t len;
     json_t *json;   /* body parsed, if JSON */
+    int n_chunks;   /* data chunks of a chunked body (a stream: one per write of the server) */
 } resp;
 
 static void resp_free(resp *r)
@@ -201,13 +202,16 @@ static char *read_all(int fd, size_t *len)
 
 /* The whole chunked body at once through the shared incremental decoder;
  * a malformed stream keeps what was decoded before the error. */
-static size_t dechunk(char *b, size_t n)
+static size_t dechunk(char *b, size_t n, int *n_chunks)
 {
     net_chunked c = {0};
     size_t out = 0;
+    *n_chunks = 0;
     for (size_t i = 0; i < n; i++) {   /* one byte at a time: every split point is exercised */
+        int was = c.state;
         long k = net_chunked_feed(&c, b + i, 1);
         if (k < 0) break;
+        *n_chunks += was != NET_CK_DATA && c.state == NET_CK_DATA;
         if (k) b[out++] = b[i];
     }
     b[out] = 0;
@@ -229,7 +233,7 @@ static int parse_resp(char *raw, size_t n, resp *r)
     memcpy(r->body, sep + 4, r->len);
     r->body[r->len] = 0;
     free(raw);
-    if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len);
+    if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len, &r->n_chunks);
     r->json = json_loadb(r->body, r->len, JSON_ALLOW_NUL, NULL); /* generated text may hold U+0000 */
     return 0;
 }
@@ -736,6 +740,55 @@ TEST(test_generate_stream)
     free(dec);
     for (int i = 0; i < n; i++) json_decref(ev[i]);
     resp_free(&r);
+}
+
+/* --stream-interval 4: a stream carries the same events (every token, the
+ * reference loop's ids and text), but the worker wakes the loop for it only
+ * at the first token, every 4th after it, and the end: for 24 tokens
+ * synth_stream_wakeups_total grows by 6 (tokens 1, 5, 9, 13, 17, 21; the
+ * 24th ends the stream), against 23 on the default server, and the body
+ * arrives in at most 6 + 1 writes (chunks). How many writes the default
+ * server needs depends on how far the loop lags the tiny model's steps. */
+TEST(test_stream_interval)
+{
+    server sv;
+    const char *extra[] = {"--stream-interval", "4", NULL};
+    CHECK(server_start(&sv, "interval", NULL, extra, NULL) == 0);
+    if (!sv.pid) return;
+    enum { NTOK = 24 };
+    const char *body = "{\"prompt\":\"the model\",\"max_tokens\":24,\"seed\":9,\"stream\":true}";
+    const char *name = "synth_stream_wakeups_total";
+    int32_t ref[NTOK];
+    int nref = reference_generate(g_m, "the model", NTOK, 1.0f, 9, ref);
+    CHECK(nref == NTOK);
+    int chunks[2] = {0, 0};
+    for (int v = 0; v < 2; v++) {
+        int port = v ? g_main.port : sv.port;
+        double before = metric(port, name);
+        resp r;
+        CHECK(http(port, "POST", "/generate", NULL, body, &r) == 0);
+        CHECK(r.status == 200);
+        chunks[v] = r.n_chunks;
+        json_t *ev[NTOK + 8];
+        int done, n = sse_parse(r.body, ev, NTOK + 8, &done);
+        CHECK_MSG(n == nref + 1, "%d events for %d tokens", n, nref);
+        int same = 0;
+        for (int i = 0; i < n - 1 && i < nref; i++) {
+            json_t *t = ev[i] ? json_object_get(ev[i], "token") : NULL;
+            same += json_integer_value(json_object_get(t, "id")) == ref[i];
+        }
+        CHECK_MSG(same == nref, "%d of %d streamed ids are the reference's", same, nref);
+        for (int i = 0; i < n; i++) json_decref(ev[i]);
+        resp_free(&r);
+        double want = before + (v ? NTOK - 1 : 6), got = wait_metric(port, name, want, 0);
+        CHECK_MSG(before >= 0 && got == want, "%s grew by %g, not %g (stream interval %d)", name, got - before,
+                  want - before, v ? 1 : 4);
+    }
+    CHECK_MSG(chunks[0] >= 1 && chunks[0] <= 7, "--stream-interval 4: %d chunks for %d tokens (at most 7)", chunks[0],
+              nref);
+    printf("  %d tokens streamed in %d writes at --stream-interval 4, %d at the default 1\n", nref, chunks[0],
+           chunks[1]);
+    CHECK(server_stop(&sv) == 0);
 }
 
 TEST(test_openai_completions)
@@ -2772,6 +2825,7 @@ int main(int argc, char **argv)
     RUN(test_generate);
     RUN(test_generate_stop);
     RUN(test_generate_stream);
+    RUN(test_stream_interval);
     RUN(test_openai_completions);
     RUN(test_openai_echo_stream);
     RUN(test_openai_stream_usage);
