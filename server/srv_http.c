@@ -446,7 +446,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (r->sse_off >= r->sse_len) {
         r->sse_off = r->sse_len = 0;
         pthread_mutex_lock(&s->mu);
-        int n_out = r->n_out, done = r->w_done;
+        int done = r->w_done, n_out = done ? r->n_out : r->n_woken;   /* --stream-interval */
         pthread_mutex_unlock(&s->mu);
         /* An OpenAI echo chunk waits for the first token (or the end): its
          * prompt logprobs are written by the worker's prefill, published

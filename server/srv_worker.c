@@ -606,6 +606,9 @@ static int64_t publish_token(srv_worker *w, srv_req *r, int id, float lp, uint64
     r->n_out = i + 1;
     r->text_len = text_len;
     r->safe_len = safe;
+    /* n_woken also bounds what the loop sends (sse_reader), so a stream
+     * goes out in at most one write per wake-up however the loop and the
+     * worker interleave */
     if (r->gen.stream && !reason && (i == 0 || i + 1 - r->n_woken >= s->cfg.stream_interval)) {
         r->n_woken = i + 1;
         s->notify_locked(s, r);
