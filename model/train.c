@@ -62,6 +62,7 @@ void train_config_default(train_config *c)
     c->adam_eps = 1e-8f;
     c->clip = 1.0f;
     c->dropout = 0.1f;
+    c->dropout_start = 0;
     c->rstd = 0.02f;
     c->synth_lr_mult = 30.0f;
     c->eval_every = 250;
@@ -103,6 +104,8 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (!(c->adam_eps > 0 && c->adam_eps < 1)) BAD("train: adam eps %g out of range (0, 1)", (double)c->adam_eps);
     if (!(c->clip >= 0 && isfinite(c->clip))) BAD("train: --clip: %g must be >= 0", (double)c->clip);
     if (!(c->dropout >= 0 && c->dropout < 1)) BAD("train: --dropout: %g out of range [0, 1)", (double)c->dropout);
+    if (!(c->dropout_start >= 0 && c->dropout_start <= 1))
+        BAD("train: --dropout-start: %g out of range [0, 1]", (double)c->dropout_start);
     if (!(c->synth_lr_mult > 0 && c->synth_lr_mult <= 1000))
         BAD("train: --synth-lr-mult: %g out of range (0, 1000]", (double)c->synth_lr_mult);
     if (!(c->rstd >= 0 && c->rstd < 100)) BAD("train: rstd %g out of range", (double)c->rstd);
@@ -152,6 +155,18 @@ void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float 
 }
 
 float train_lr(const train_config *c, int64_t step) { return lr_at(c, c->steps, step); }
+
+/* the schedule position is a fraction of the total steps, like the lr's, so
+ * --steps auto moves the start with the budget */
+static float dropout_at(const train_config *c, int64_t steps, int64_t step)
+{
+    /* rounded: 0.4f x 100 is 40.0000006 */
+    if (c->dropout_start > 0 && (steps == 0 || step < llround((double)c->dropout_start * (double)steps)))
+        return 0.0f; /* steps 0: --steps auto not calibrated yet, still early */
+    return c->dropout;
+}
+
+float train_dropout(const train_config *c, int64_t step) { return dropout_at(c, c->steps, step); }
 
 /* ---- files and tokens ---- */
 
@@ -527,7 +542,7 @@ static double train_step(run_ctx *r)
         memcpy(r->bin + (size_t)b * T, r->train_ids + off, (size_t)T * 4);
         memcpy(r->btg + (size_t)b * T, r->train_ids + off + 1, (size_t)T * 4);
     }
-    double loss = train_dp_step(r->dp, r->bin, r->btg, B, T, c->dropout, &r->st.drop_rng);
+    double loss = train_dp_step(r->dp, r->bin, r->btg, B, T, dropout_at(c, r->st.total, r->st.step), &r->st.drop_rng);
     if (!isfinite(loss)) return loss;
     float *g = train_net_f_grads(r->net), *p = train_net_f_params(r->net);
     const int64_t np = train_net_f_n_params(r->net);

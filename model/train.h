@@ -77,6 +77,9 @@ typedef struct {
     float beta1, beta2, adam_eps;/* 0.9, 0.99, 1e-8 */
     float clip;                 /* 1.0 (0: off) */
     float dropout;              /* 0.1 */
+    float dropout_start;        /* 0: dropout off for the first fraction of
+                                   the schedule ("late dropout": while the
+                                   model underfits, dropout only slows it) */
     float rstd;                 /* std of R at init (0.02) */
     float synth_lr_mult;        /* lr multiplier of R, R1, R2 (30): with the
                                    base lr R hardly leaves its init */
@@ -112,6 +115,9 @@ int train_shards(const train_config *c);
 
 /* Learning rate at step s (0-based) of the schedule. */
 float train_lr(const train_config *c, int64_t step);
+/* Dropout rate at step s (0-based) of the schedule: 0 before
+ * dropout_start x steps, dropout from there on. */
+float train_dropout(const train_config *c, int64_t step);
 
 /* One AdamW update of n values (t is the 1-based step for bias correction,
  * decay 0 for tensors without weight decay). */

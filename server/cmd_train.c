@@ -64,6 +64,8 @@ static void usage(FILE *o)
             "  --beta1 X, --beta2 X AdamW betas (default %g, %g)\n"
             "  --clip X             global gradient-norm clip, 0 = off (default %g)\n"
             "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
+            "  --dropout-start F    no dropout for the first fraction F of the steps, P after\n"
+            "                       (late dropout; default 0: from the start)\n"
             "  --seed N             seed of init, data order and dropout (default %llu)\n"
             "  --threads N          cores to use (default: all online CPUs)\n"
             "  --shards S           data-parallel shards per batch, one thread each (default 2,\n"
@@ -211,6 +213,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--beta2")) FLT(c.beta2, 0, 0.999999);
         else if (!strcmp(a, "--clip")) FLT(c.clip, 0, 1e9);
         else if (!strcmp(a, "--dropout")) FLT(c.dropout, 0, 0.99);
+        else if (!strcmp(a, "--dropout-start")) FLT(c.dropout_start, 0, 1);
         else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
         else if (!strcmp(a, "--synth-lr-mult")) FLT(c.synth_lr_mult, 1e-3, 1000);
         else if (!strcmp(a, "--max-minutes")) {

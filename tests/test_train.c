@@ -570,6 +570,9 @@ TEST(test_bad_config)
     c.lr = -1;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--lr"));
     tiny_config(&c, out, state, tp, vp);
+    c.dropout_start = 1.5f;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--dropout-start"));
+    tiny_config(&c, out, state, tp, vp);
     c.hp.n_head = 3;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "head_count"));
     tiny_config(&c, out, state, tp, vp);
@@ -614,6 +617,38 @@ TEST(test_adamw_and_schedule)
     CHECK_NEAR(train_lr(&c, 10), 1e-3, 1e-9);
     CHECK_NEAR(train_lr(&c, 55), 5.5e-4, 1e-7);
     CHECK_NEAR(train_lr(&c, 100), 1e-4, 1e-9);
+    /* late dropout: off before 40% of the steps, on from there */
+    c.dropout = 0.1f;
+    CHECK(train_dropout(&c, 0) == 0.1f && train_dropout(&c, 99) == 0.1f);
+    c.dropout_start = 0.4f;
+    CHECK(train_dropout(&c, 0) == 0 && train_dropout(&c, 39) == 0);
+    CHECK(train_dropout(&c, 40) == 0.1f && train_dropout(&c, 99) == 0.1f);
+}
+
+/* --dropout-start reaches the training step: a run whose dropout starts
+ * after its last step is bit for bit the run without dropout, and one that
+ * starts halfway matches it exactly up to there and differs after. */
+TEST(test_late_dropout)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.steps = 20;
+    rec none = {0}, never = {0}, half = {0};
+    c.dropout = 0;
+    int rc = train_run(&c, record, &none, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.dropout = 0.3f;
+    c.dropout_start = 1;
+    rc = train_run(&c, record, &never, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.dropout_start = 0.5f;
+    rc = train_run(&c, record, &half, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(none.n == 20 && never.n == 20 && half.n == 20);
+    for (int i = 0; i < 20; i++) CHECK_MSG(none.loss[i] == never.loss[i], "step %d: %.9g vs %.9g", i + 1, none.loss[i], never.loss[i]);
+    for (int i = 0; i < 10; i++) CHECK_MSG(none.loss[i] == half.loss[i], "step %d: %.9g vs %.9g", i + 1, none.loss[i], half.loss[i]);
+    CHECK_MSG(none.loss[10] != half.loss[10], "step 11: dropout did not start (%.9g)", half.loss[10]);
 }
 
 int main(void)
@@ -632,6 +667,7 @@ int main(void)
     RUN(test_matches_inference);
     RUN(test_bad_config);
     RUN(test_resume_equivalence);
+    RUN(test_late_dropout);
     RUN(test_overfit_small_text);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);

@@ -13,7 +13,8 @@
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA random &
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA vanilla &
 # Alone, leave THREADS unset: the trainer uses both cores.
-# MINUTES (95), DROPOUT (0.1), WEIGHT_DECAY (0.1), LR (peak, 0.0015), BATCH
+# MINUTES (95), DROPOUT (0.1), DROPOUT_START (fraction of the steps
+# without dropout, 0), WEIGHT_DECAY (0.1), LR (peak, 0.0015), BATCH
 # (sequences of 256 tokens per step, 8), SYNTH_LR_MULT (R's learning rate
 # over LR, 30) and SHAPE ("--d-model 256 --layers 6 --heads 4
 # --d-ff 1024") override the recipe (weights/search.sh compares them);
@@ -31,6 +32,7 @@ synth=${SYNTH:-./synth}
 threads=${THREADS:-0}
 minutes=${MINUTES:-95}
 dropout=${DROPOUT:-0.1}
+dropout_start=${DROPOUT_START:-0}
 weight_decay=${WEIGHT_DECAY:-0.1}
 lr=${LR:-0.0015}
 batch=${BATCH:-8}
@@ -48,7 +50,7 @@ $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     --vocab 8192 --ctx 256 $shape \
     --batch "$batch" --seq 256 --steps auto --max-minutes "$minutes" \
     --lr "$lr" --min-lr 0.0001 --warmup 150 \
-    --weight-decay "$weight_decay" --dropout "$dropout" --clip 1.0 --synth-lr-mult "$synth_lr_mult" \
+    --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed 1 \
     --log "$out/train.csv" "$@" 2>"$out/train.log"
 for q in q8_0 q4_0; do
