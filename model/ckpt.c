@@ -358,6 +358,12 @@ static int convert_tensor(const gguf_tensor_info *g, uint32_t type, const void *
 
 int ckpt_quantize(const char *in_path, const char *out_path, uint32_t type, char *err, size_t errlen)
 {
+    return ckpt_quantize_mixed(in_path, out_path, type, type, err, errlen);
+}
+
+int ckpt_quantize_mixed(const char *in_path, const char *out_path, uint32_t type, uint32_t embd_type, char *err,
+                        size_t errlen)
+{
     static const char fn[] = "ckpt_quantize";
     gguf_file *f = NULL;
     gguf_writer *w = NULL;
@@ -369,6 +375,10 @@ int ckpt_quantize(const char *in_path, const char *out_path, uint32_t type, char
     if (err && errlen) err[0] = 0;
     if (!in_path || !out_path) { errf(err, errlen, fn, "NULL path"); return GGUF_EINVAL; }
     if (ckpt_file_type(type) < 0) { errf(err, errlen, fn, "unsupported tensor type %u", type); return GGUF_EINVAL; }
+    if (ckpt_file_type(embd_type) < 0) {
+        errf(err, errlen, fn, "unsupported token embedding type %u", embd_type);
+        return GGUF_EINVAL;
+    }
     if ((rc = gguf_open(in_path, &f, err, errlen))) return rc;
     if ((rc = ckpt_read_hparams(f, &hp, err, errlen))) goto done;
     ts = tensor_list(&hp, &n);
@@ -382,13 +392,14 @@ int ckpt_quantize(const char *in_path, const char *out_path, uint32_t type, char
         if ((rc = gguf_writer_copy_kv(w, f, i))) { errf(err, errlen, fn, "out of memory"); goto done; }
     }
     rc = gguf_writer_set_u32(w, "general.file_type", (uint32_t)ckpt_file_type(type));
-    if (!rc && is_quantized(type)) rc = gguf_writer_set_u32(w, "general.quantization_version", QUANT_VERSION);
+    if (!rc && (is_quantized(type) || is_quantized(embd_type)))
+        rc = gguf_writer_set_u32(w, "general.quantization_version", QUANT_VERSION);
     if (rc) { errf(err, errlen, fn, "out of memory"); goto done; }
     for (int i = 0; i < n; i++) {
         const gguf_tensor_info *g = infos[i];
         const void *data;
         size_t nbytes;
-        uint32_t t = ts[i].quantizable ? type : g->type;
+        uint32_t t = !ts[i].quantizable ? g->type : ts[i].kind == T_TOKEN_EMBD ? embd_type : type;
         if ((rc = convert_tensor(g, t, &data, &nbytes, &bufs[i]))) { errf(err, errlen, fn, "out of memory"); goto done; }
         if ((rc = gguf_writer_add_tensor(w, g->name, t, g->n_dims, g->ne, data, nbytes))) {
             errf(err, errlen, fn, "cannot add tensor '%s': %s", g->name, gguf_strerror(rc));

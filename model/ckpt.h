@@ -63,6 +63,13 @@ int ckpt_check_tensors(const gguf_file *f, const arch_hparams *hp, const gguf_te
  * input is fully validated first (ckpt_read_hparams, ckpt_check_tensors);
  * the output is written atomically, and in_path == out_path is allowed. */
 int ckpt_quantize(const char *in_path, const char *out_path, uint32_t type, char *err, size_t errlen);
+/* ckpt_quantize with the token embedding in embd_type instead of type
+ * (embd_type == type: the same file as ckpt_quantize). The embedding is also
+ * the tied output projection, whose error reaches every logit, so a q4_0
+ * file keeps it at q8_0 (llama.cpp's q4_0 keeps its output tensor at q6_K
+ * for the same reason). file_type names `type`. */
+int ckpt_quantize_mixed(const char *in_path, const char *out_path, uint32_t type, uint32_t embd_type, char *err,
+                        size_t errlen);
 
 /* general.file_type of a tensor type, or -1 for an unsupported type. */
 int ckpt_file_type(uint32_t type);

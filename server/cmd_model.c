@@ -352,18 +352,23 @@ int cmd_score(int argc, char **argv)
 /* ------------------------------------------------------------ quantize */
 
 static const char quantize_usage[] =
-    "usage: synth quantize IN OUT --type q8_0|q4_0|f16|f32\n"
+    "usage: synth quantize IN OUT --type q8_0|q4_0|f16|f32 [--token-embedding-type T]\n"
     "Re-encode the matrices of a checkpoint (token embedding, projections,\n"
     "FFN, dense synthesizer layers); norms, biases, position embeddings and\n"
-    "random attention logits stay f32.\n";
+    "random attention logits stay f32.\n"
+    "  --token-embedding-type T  the token embedding (also the tied output\n"
+    "                            projection) in T instead of --type, e.g.\n"
+    "                            q4_0 with the embedding at q8_0\n";
 
 int cmd_quantize(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *type_s = NULL;
+    const char *in = NULL, *out = NULL, *type_s = NULL, *embd_s = NULL;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) { fputs(quantize_usage, stdout); return 0; }
         if (!strcmp(argv[i], "--type")) {
             if (!(type_s = cli_value("quantize", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--token-embedding-type")) {
+            if (!(embd_s = cli_value("quantize", argc, argv, &i))) return 2;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "synth quantize: unknown flag '%s'\n%s", argv[i], quantize_usage);
             return 2;
@@ -371,14 +376,19 @@ int cmd_quantize(int argc, char **argv)
         else if (!out) out = argv[i];
         else { fprintf(stderr, "synth quantize: unexpected argument '%s'\n", argv[i]); return 2; }
     }
-    uint32_t type;
+    uint32_t type, embd_type;
     if (!in || !out || !type_s) { fprintf(stderr, "synth quantize: IN, OUT and --type are required\n%s", quantize_usage); return 2; }
     if (quant_type_parse(type_s, &type)) {
         fprintf(stderr, "synth quantize: --type: '%s' is not one of q8_0, q4_0, f16, f32\n", type_s);
         return 2;
     }
+    if (!embd_s) embd_type = type;
+    else if (quant_type_parse(embd_s, &embd_type)) {
+        fprintf(stderr, "synth quantize: --token-embedding-type: '%s' is not one of q8_0, q4_0, f16, f32\n", embd_s);
+        return 2;
+    }
     char err[512];
-    if (ckpt_quantize(in, out, type, err, sizeof err)) {
+    if (ckpt_quantize_mixed(in, out, type, embd_type, err, sizeof err)) {
         fprintf(stderr, "synth quantize: %s\n", err);
         return 1;
     }

@@ -17,6 +17,9 @@ for q in f16 q8_0 q4_0; do
     check "quantize $q" $SYNTH quantize "$T/m.gguf" "$T/m-$q.gguf" --type $q
     $SYNTH info "$T/m-$q.gguf" | grep -q "quantization  *$q" && ok "info shows $q" || bad "info shows $q"
 done
+check "quantize q4_0, token embedding q8_0" $SYNTH quantize "$T/m.gguf" "$T/m-q4m.gguf" --type q4_0 \
+    --token-embedding-type q8_0
+$SYNTH info "$T/m-q4m.gguf" | grep -q "quantization  *mixed" && ok "info shows mixed" || bad "info shows mixed"
 
 check "score --json f32" $SYNTH score -m "$T/m.gguf" --json "$T/text.txt"
 cp "$T/out" "$T/s32.json"
@@ -102,6 +105,10 @@ check_fail "bad --temp" 2 "\-\-temp" $SYNTH generate -m "$T/m.gguf" -p x --temp 
 check_fail "negative -n" 2 "\-n" $SYNTH generate -m "$T/m.gguf" -p x -n -3
 check_fail "unknown flag" 2 "\-\-bogus" $SYNTH score -m "$T/m.gguf" --bogus "$T/text.txt"
 check_fail "bad --type" 2 "\-\-type" $SYNTH quantize "$T/m.gguf" "$T/x.gguf" --type q5_9
+check_fail "bad --token-embedding-type" 2 "\-\-token-embedding-type" $SYNTH quantize "$T/m.gguf" "$T/x.gguf" \
+    --type q4_0 --token-embedding-type q3
+check_fail "bad --dropout-start" 2 "\-\-dropout-start" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" \
+    -o "$T/x.gguf" --dropout-start 1.5
 head -c 1000 "$T/m.gguf" > "$T/trunc.gguf"
 check_fail "truncated checkpoint" 1 "trunc.gguf" $SYNTH score -m "$T/trunc.gguf" "$T/text.txt"
 printf 'GGUF\002\000\000\000' > "$T/v2.gguf"

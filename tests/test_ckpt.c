@@ -5,6 +5,7 @@
  * between types with ckpt_quantize through files.
  */
 #include "ckpt.h"
+#include "model.h"
 #include "quant.h"
 #include "test.h"
 #include "tok.h"
@@ -531,6 +532,34 @@ TEST(test_quantize_files)
             }
         }
         gguf_close(f32); gguf_close(f8); gguf_close(f4); gguf_close(fb); gguf_close(fc);
+        /* q4_0 with the token embedding at q8_0: the embedding's bytes are
+         * the pure q8_0 file's, every other tensor's the pure q4_0 file's */
+        CHECK_MSG(ckpt_quantize(p32, p8, QUANT_Q8_0, err, sizeof err) == 0, "to q8_0: %s", err);
+        CHECK_MSG(ckpt_quantize(p32, p4, QUANT_Q4_0, err, sizeof err) == 0, "to q4_0: %s", err);
+        CHECK_MSG(ckpt_quantize_mixed(p32, pcopy, QUANT_Q4_0, QUANT_Q8_0, err, sizeof err) == 0, "mixed: %s", err);
+        f8 = open_path(p8);
+        f4 = open_path(p4);
+        gguf_file *fm = open_path(pcopy);
+        if (f8 && f4 && fm) {
+            uint32_t u;
+            CHECK(gguf_get_u32(fm, "general.file_type", &u) == 0 && u == CKPT_FTYPE_Q4_0);
+            CHECK(gguf_n_tensors(fm) == gguf_n_tensors(f4));
+            int n_embd = 0;
+            for (int64_t i = 0; i < gguf_n_tensors(fm); i++) {
+                const gguf_tensor_info *a = gguf_tensor(fm, i);
+                int embd = strcmp(a->name, "token_embd.weight") == 0;
+                n_embd += embd;
+                const gguf_tensor_info *b = gguf_find_tensor(embd ? f8 : f4, a->name);
+                CHECK_MSG(b && b->type == a->type && b->nbytes == a->nbytes && memcmp(b->data, a->data, a->nbytes) == 0,
+                          "mixed: %s", a->name);
+            }
+            CHECK(n_embd == 1);
+        }
+        gguf_close(f8); gguf_close(f4); gguf_close(fm);
+        model *m = NULL;
+        CHECK_MSG(model_load(pcopy, &m, err, sizeof err) == 0, "mixed file loads: %s", err);
+        if (m) CHECK(strcmp(model_quant_name(m), "mixed") == 0);
+        model_free(m);
         /* in place */
         CHECK_MSG(ckpt_quantize(p32, p32, QUANT_F16, err, sizeof err) == 0, "in place: %s", err);
         gguf_file *fi = open_path(p32);
@@ -543,6 +572,7 @@ TEST(test_quantize_files)
     char err[256];
     CHECK(ckpt_quantize("/nonexistent/in.gguf", p8, QUANT_Q8_0, err, sizeof err) == GGUF_EIO && strlen(err) > 0);
     CHECK(ckpt_quantize(p8, p4, 99, err, sizeof err) == GGUF_EINVAL && strstr(err, "ckpt_quantize") == err);
+    CHECK(ckpt_quantize_mixed(p8, p4, QUANT_Q4_0, 99, err, sizeof err) == GGUF_EINVAL && strstr(err, "embedding"));
     /* a GGUF file that is not a synthesizer checkpoint */
     gguf_writer *w = gguf_writer_create();
     gguf_writer_set_str(w, "general.architecture", "llama");

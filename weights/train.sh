@@ -2,7 +2,7 @@
 # weights/train.sh DATA_DIR [VARIANT] [OUT_DIR] - the training recipe of
 # the shipped models (weights/README.md): train on DATA_DIR/train.txt for
 # at most MINUTES, select on valid.txt, quantize, and score test.txt in
-# f32, q8_0 and q4_0. VARIANT defaults to random (the shipped model).
+# f32, q8_0, q4_0 and q4_0-pure. VARIANT defaults to random (the shipped model).
 #
 # The shipped random model (weights/logs/full-wd03-2026-12-04/command.sh):
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=2 MINUTES=100 WEIGHT_DECAY=0.3 \
@@ -53,10 +53,13 @@ $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed 1 \
     --log "$out/train.csv" "$@" 2>"$out/train.log"
-for q in q8_0 q4_0; do
-    $synth quantize "$out/$name-f32.gguf" "$out/$name-$q.gguf" --type $q
-done
-for q in f32 q8_0 q4_0; do
+# q4_0 keeps the token embedding (the tied output projection, whose error
+# reaches every logit) at q8_0, as llama.cpp's q4_0 keeps its output tensor
+# at q6_K; q4_0-pure has every matrix at q4_0
+$synth quantize "$out/$name-f32.gguf" "$out/$name-q8_0.gguf" --type q8_0
+$synth quantize "$out/$name-f32.gguf" "$out/$name-q4_0.gguf" --type q4_0 --token-embedding-type q8_0
+$synth quantize "$out/$name-f32.gguf" "$out/$name-q4_0-pure.gguf" --type q4_0
+for q in f32 q8_0 q4_0 q4_0-pure; do
     echo "== $q"
     $synth score -m "$out/$name-$q.gguf" --json "$data/test.txt" | tee "$out/test-$q.json"
 done
