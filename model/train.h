@@ -77,9 +77,9 @@ typedef struct {
     float beta1, beta2, adam_eps;/* 0.9, 0.99, 1e-8 */
     float clip;                 /* 1.0 (0: off) */
     float dropout;              /* 0.1 */
-    float dropout_start;        /* 0: dropout off for the first fraction of
-                                   the schedule ("late dropout": while the
-                                   model underfits, dropout only slows it) */
+    float dropout_start;        /* 0; F: no dropout for the first fraction
+                                   F of the schedule ("late dropout": while
+                                   the model underfits, dropout only slows it) */
     float rstd;                 /* std of R at init (0.02) */
     float synth_lr_mult;        /* lr multiplier of R, R1, R2 (30): with the
                                    base lr R hardly leaves its init */

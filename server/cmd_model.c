@@ -360,6 +360,14 @@ static const char quantize_usage[] =
     "                            projection) in T instead of --type, e.g.\n"
     "                            q4_0 with the embedding at q8_0\n";
 
+/* A type name of `flag` (NULL: keep *type); 0, or 2 with the message. */
+static int quantize_type_arg(const char *flag, const char *s, uint32_t *type)
+{
+    if (!s || !quant_type_parse(s, type)) return 0;
+    fprintf(stderr, "synth quantize: %s: '%s' is not one of q8_0, q4_0, f16, f32\n", flag, s);
+    return 2;
+}
+
 int cmd_quantize(int argc, char **argv)
 {
     const char *in = NULL, *out = NULL, *type_s = NULL, *embd_s = NULL;
@@ -378,15 +386,9 @@ int cmd_quantize(int argc, char **argv)
     }
     uint32_t type, embd_type;
     if (!in || !out || !type_s) { fprintf(stderr, "synth quantize: IN, OUT and --type are required\n%s", quantize_usage); return 2; }
-    if (quant_type_parse(type_s, &type)) {
-        fprintf(stderr, "synth quantize: --type: '%s' is not one of q8_0, q4_0, f16, f32\n", type_s);
-        return 2;
-    }
-    if (!embd_s) embd_type = type;
-    else if (quant_type_parse(embd_s, &embd_type)) {
-        fprintf(stderr, "synth quantize: --token-embedding-type: '%s' is not one of q8_0, q4_0, f16, f32\n", embd_s);
-        return 2;
-    }
+    if (quantize_type_arg("--type", type_s, &type)) return 2;
+    embd_type = type;
+    if (quantize_type_arg("--token-embedding-type", embd_s, &embd_type)) return 2;
     char err[512];
     if (ckpt_quantize_mixed(in, out, type, embd_type, err, sizeof err)) {
         fprintf(stderr, "synth quantize: %s\n", err);
