@@ -63,6 +63,8 @@ void train_config_default(train_config *c)
     c->clip = 1.0f;
     c->dropout = 0.1f;
     c->dropout_start = 0;
+    c->ema = 0;
+    c->ema_every = 4;
     c->rstd = 0.02f;
     c->synth_lr_mult = 30.0f;
     c->eval_every = 250;
@@ -106,6 +108,11 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (!(c->dropout >= 0 && c->dropout < 1)) BAD("train: --dropout: %g out of range [0, 1)", (double)c->dropout);
     if (!(c->dropout_start >= 0 && c->dropout_start <= 1))
         BAD("train: --dropout-start: %g out of range [0, 1]", (double)c->dropout_start);
+    if (!(c->ema >= 0 && c->ema < 1)) BAD("train: --ema: %g out of range [0, 1)", (double)c->ema);
+    if (c->ema_every < 1 || c->ema_every > (int64_t)1e9) BAD("train: --ema-every: must be in [1, 1e9]");
+    if (c->ema > 0 && (!c->ema_out || !*c->ema_out)) BAD("train: --ema needs --ema-out FILE (the averaged checkpoint)");
+    if (c->ema > 0 && c->out_path && !strcmp(c->ema_out, c->out_path))
+        BAD("train: --ema-out: '%s' is also -o; the two checkpoints need two files", c->ema_out);
     if (!(c->synth_lr_mult > 0 && c->synth_lr_mult <= 1000))
         BAD("train: --synth-lr-mult: %g out of range (0, 1000]", (double)c->synth_lr_mult);
     if (!(c->rstd >= 0 && c->rstd < 100)) BAD("train: rstd %g out of range", (double)c->rstd);
@@ -297,10 +304,12 @@ static uint64_t tok_hash(const tokset *t)
  *   i32 hparams[11] (vocab ctx embd layer head ff rank a b variant, eps bits),
  *   u64 n_params, u64 tokenizer_hash, u64 data_hash, i64 step, i64 tokens_seen, i64 total_steps, u64 data_rng[4], u64 drop_rng[4],
  *   f64 best_valid, i32 bad_evals, i32 shards, f64 elapsed_s,
- *   f32 params[n], f32 m[n], f32 v[n], u64 checksum (FNV-1a of everything before).
+ *   f32 params[n], f32 m[n], f32 v[n],
+ *   i32 has_ema, f64 best_valid_ema, f32 ema[n] (only if has_ema),
+ *   u64 checksum (FNV-1a of everything before).
  */
 #define STATE_MAGIC "SYNTRST"
-#define STATE_VERSION 2u /* 2: shards (train_dp.h); 1 had one network and a padding word */
+#define STATE_VERSION 3u /* 3: the weight average; 2: shards (train_dp.h); 1 had one network and a padding word */
 
 typedef struct {
     uint64_t tok_hash;      /* FNV-1a of the tokenizer (vocab, merges, eos) */
@@ -309,6 +318,7 @@ typedef struct {
     int64_t total;          /* schedule length (resolved when --steps is auto) */
     arch_rng data_rng, drop_rng;
     double best_valid;
+    double best_valid_ema;  /* INFINITY without --ema */
     int32_t bad_evals;
     int32_t shards;         /* the split of every batch: the run's result depends on it */
     double elapsed_s;
@@ -339,8 +349,9 @@ static void hp_pack(const arch_hparams *hp, int32_t o[11])
     memcpy(&o[10], &hp->ln_eps, 4);
 }
 
+/* ema: the weight average, NULL without --ema */
 static int state_save(const char *path, const arch_hparams *hp, const train_state *s, const float *params,
-                      const float *m, const float *v, int64_t n, char *err, size_t errlen)
+                      const float *m, const float *v, const float *ema, int64_t n, char *err, size_t errlen)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -373,6 +384,10 @@ static int state_save(const char *path, const arch_hparams *hp, const train_stat
     rc |= wr(fp, &f, params, (size_t)n * 4);
     rc |= wr(fp, &f, m, (size_t)n * 4);
     rc |= wr(fp, &f, v, (size_t)n * 4);
+    int32_t has_ema = ema != NULL;
+    rc |= wr(fp, &f, &has_ema, 4);
+    rc |= wr(fp, &f, &s->best_valid_ema, 8);
+    if (ema) rc |= wr(fp, &f, ema, (size_t)n * 4);
     uint64_t sum = f.h;
     rc |= fwrite(&sum, 1, 8, fp) == 8 ? 0 : -1;
     if (fflush(fp)) rc = -1;
@@ -391,8 +406,11 @@ static int rd(FILE *fp, fnv *f, void *p, size_t n)
     return 0;
 }
 
+/* ema: where the weight average goes, NULL without --ema; a state saved
+ * with the average resumes only with it and the other way round (version 2
+ * files have none) */
 static int state_load(const char *path, const arch_hparams *hp, train_state *s, float *params, float *m, float *v,
-                      int64_t n, char *err, size_t errlen)
+                      float *ema, int64_t n, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) return fail(err, errlen, TRAIN_EIO, "train: --resume: cannot open '%s': %s", path, strerror(errno));
@@ -405,7 +423,7 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     const char *why = "truncated file";
     if (rd(fp, &f, magic, 8) || memcmp(magic, STATE_MAGIC, 8)) { why = "not a training state file (magic)"; goto bad; }
     if (rd(fp, &f, &ver, 4)) goto bad;
-    if (ver != STATE_VERSION) {
+    if (ver != STATE_VERSION && ver != 2) {
         why = ver == 1 ? "version 1, written before data-parallel shards: not resumable by this trainer"
                        : "unsupported version";
         goto bad;
@@ -438,6 +456,16 @@ static int state_load(const char *path, const arch_hparams *hp, train_state *s, 
     }
     s->bad_evals = bad;
     if (rd(fp, &f, params, (size_t)n * 4) || rd(fp, &f, m, (size_t)n * 4) || rd(fp, &f, v, (size_t)n * 4)) goto bad;
+    int32_t has_ema = 0;
+    s->best_valid_ema = INFINITY;
+    if (ver >= 3 && (rd(fp, &f, &has_ema, 4) || rd(fp, &f, &s->best_valid_ema, 8))) goto bad;
+    if (has_ema != 0 && has_ema != 1) { why = "bad weight-average flag"; goto bad; }
+    if (has_ema != (ema != NULL)) {
+        fclose(fp);
+        return fail(err, errlen, TRAIN_EINVAL, "train: --resume: '%s' was trained %s --ema; resume %s it", path,
+                    has_ema ? "with" : "without", has_ema ? "with" : "without");
+    }
+    if (ema && rd(fp, &f, ema, (size_t)n * 4)) goto bad;
     if (fread(&sum, 1, 8, fp) != 8) goto bad;
     if (sum != f.h) { why = "checksum mismatch"; goto bad; }
     if (fgetc(fp) != EOF) { why = "trailing bytes"; goto bad; }
@@ -459,6 +487,7 @@ typedef struct {
     train_dp *dp;
     train_net_f *net;      /* shard 0 of dp: parameters, reduced gradients */
     float *m, *v;
+    float *ema, *held;     /* --ema: the weight average; the parameters while it is evaluated */
     int32_t *bin, *btg;
     int *decay;            /* per tensor: weight decay applies */
     train_state st;
@@ -506,7 +535,8 @@ static double evaluate(run_ctx *r)
     return sum / (double)nwin;
 }
 
-static int save_best(run_ctx *r, char *err, size_t errlen)
+/* The network's current parameters as an f32 checkpoint at path. */
+static int save_best(run_ctx *r, const char *path, const char *flag, char *err, size_t errlen)
 {
     ckpt_desc d;
     memset(&d, 0, sizeof d);
@@ -520,14 +550,14 @@ static int save_best(run_ctx *r, char *err, size_t errlen)
     d.tensors = (const float *const *)train_net_f_param_ptrs(r->net);
     d.type = QUANT_F32;
     char e2[256];
-    int rc = ckpt_write(&d, r->c->out_path, e2, sizeof e2);
-    if (rc) return fail(err, errlen, TRAIN_EIO, "train: -o: %s", e2);
+    int rc = ckpt_write(&d, path, e2, sizeof e2);
+    if (rc) return fail(err, errlen, TRAIN_EIO, "train: %s: %s", flag, e2);
     return 0;
 }
 
 static int save_state(run_ctx *r, char *err, size_t errlen)
 {
-    return state_save(r->state_path, &r->hp, &r->st, train_net_f_params(r->net), r->m, r->v,
+    return state_save(r->state_path, &r->hp, &r->st, train_net_f_params(r->net), r->m, r->v, r->ema,
                       train_net_f_n_params(r->net), err, errlen);
 }
 
@@ -568,6 +598,12 @@ static double train_step(run_ctx *r)
     }
     r->st.step++;
     r->st.tokens_seen += (int64_t)B * T;
+    if (r->ema && r->st.step % c->ema_every == 0) {
+        /* the n-th update: a running mean while n / (n + 1) < D, then the EMA */
+        const double n = (double)(r->st.step / c->ema_every - 1);
+        const float d = (float)fmin((double)c->ema, n / (n + 1));
+        for (int64_t i = 0; i < np; i++) r->ema[i] = d * r->ema[i] + (1 - d) * p[i];
+    }
     return loss;
 }
 
@@ -591,6 +627,8 @@ static void ctx_free(run_ctx *r)
     train_dp_free(r->dp);
     free(r->m);
     free(r->v);
+    free(r->ema);
+    free(r->held);
     free(r->bin);
     free(r->btg);
     free(r->decay);
@@ -657,10 +695,17 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     if (!r->m || !r->v || !r->bin || !r->btg || !r->decay) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory");
     for (int i = 0; i < nt; i++) r->decay[i] = has_decay(train_net_f_tensor(r->net, i)->kind);
     train_net_f_init_params(r->net, c->seed, c->rstd);
+    if (c->ema > 0) {
+        r->ema = malloc((size_t)np * sizeof(float));
+        r->held = malloc((size_t)np * sizeof(float));
+        if (!r->ema || !r->held) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory (--ema)");
+        memcpy(r->ema, train_net_f_params(r->net), (size_t)np * sizeof(float));
+    }
     memset(&r->st, 0, sizeof r->st);
     arch_rng_seed(&r->st.data_rng, c->seed ^ 0x5DA7A5EEDull);
     arch_rng_seed(&r->st.drop_rng, c->seed ^ 0xD50B0D0Bull);
     r->st.best_valid = INFINITY;
+    r->st.best_valid_ema = INFINITY;
     r->st.shards = train_shards(c);
     r->st.tok_hash = tok_hash(&r->tok);
     fnv dh = {0xcbf29ce484222325ull};
@@ -672,20 +717,46 @@ static int setup(run_ctx *r, char *err, size_t errlen)
                 : snprintf(r->state_path, sizeof r->state_path, "%s.state", c->out_path);
     if (nn < 0 || nn >= (int)sizeof r->state_path) return fail(err, errlen, TRAIN_EINVAL, "train: --ckpt: path too long");
     if (c->resume_path) {
-        int rc = state_load(c->resume_path, &r->hp, &r->st, train_net_f_params(r->net), r->m, r->v, np, err, errlen);
+        int rc = state_load(c->resume_path, &r->hp, &r->st, train_net_f_params(r->net), r->m, r->v, r->ema, np, err,
+                            errlen);
         if (rc) return rc;
     }
     if (c->log_path) {
         r->log = fopen(c->log_path, c->resume_path ? "a" : "w");
         if (!r->log) return fail(err, errlen, TRAIN_EIO, "train: --log: cannot write '%s': %s", c->log_path, strerror(errno));
         if (!c->resume_path || ftell(r->log) == 0)
-            fprintf(r->log, "step,train_loss,valid_loss,lr,tokens_per_s,elapsed_s\n");
+            fprintf(r->log, "step,train_loss,valid_loss,lr,tokens_per_s,elapsed_s%s\n", r->ema ? ",valid_loss_ema" : "");
         fflush(r->log);
     }
     return 0;
 }
 
 /* Evaluate, keep the best checkpoint, log a CSV row, report. */
+/* The weight average's validation loss; its best is written to --ema-out.
+ * The replicas share shard 0's parameters, so the average is swapped in
+ * for the evaluation and the parameters are put back bit for bit. */
+static int eval_average(run_ctx *r, train_progress *p, char *err, size_t errlen)
+{
+    float *params = train_net_f_params(r->net);
+    const size_t bytes = (size_t)train_net_f_n_params(r->net) * sizeof(float);
+    memcpy(r->held, params, bytes);
+    memcpy(params, r->ema, bytes);
+    double vl = evaluate(r);
+    int rc = 0;
+    p->valid_loss_ema = vl;
+    p->saved_ema = 0;
+    if (vl < r->st.best_valid_ema) {
+        r->st.best_valid_ema = vl;
+        rc = save_best(r, r->c->ema_out, "--ema-out", err, errlen);
+        p->saved_ema = !rc;
+    }
+    memcpy(params, r->held, bytes);
+    p->best_valid_ema = r->st.best_valid_ema;
+    return rc;
+}
+
+/* Evaluate (the parameters, then their average), keep the best
+ * checkpoints, log a CSV row, report. */
 static int eval_and_keep(run_ctx *r, train_progress *p, double loss, train_progress_fn fn, void *ud, char *err,
                          size_t errlen)
 {
@@ -697,15 +768,18 @@ static int eval_and_keep(run_ctx *r, train_progress *p, double loss, train_progr
     if (vl < r->st.best_valid) {
         r->st.best_valid = vl;
         r->st.bad_evals = 0;
-        rc = save_best(r, err, errlen);
+        rc = save_best(r, r->c->out_path, "-o", err, errlen);
         p->saved = !rc;
     } else {
         r->st.bad_evals++;
     }
     p->best_valid = r->st.best_valid;
+    if (!rc && r->ema) rc = eval_average(r, p, err, errlen);
     if (r->log) {
-        fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f\n", (long long)r->st.step, loss, vl, p->lr,
-                p->tokens_per_s, r->st.elapsed_s);
+        fprintf(r->log, "%lld,%.6f,%.6f,%.6g,%.1f,%.1f", (long long)r->st.step, loss, vl, p->lr, p->tokens_per_s,
+                r->st.elapsed_s);
+        if (r->ema) fprintf(r->log, ",%.6f", p->valid_loss_ema);
+        fputc('\n', r->log);
         fflush(r->log);
     }
     if (fn) fn(p, ud);
@@ -737,6 +811,7 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     train_summary sum;
     memset(&sum, 0, sizeof sum);
     sum.best_valid = INFINITY;
+    sum.best_valid_ema = INFINITY;
     rc = prepare_data(&r, fn, ud, err, errlen);
     if (!rc) rc = setup(&r, err, errlen);
     if (rc) {
@@ -765,6 +840,8 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     memset(&p, 0, sizeof p);
     p.best_valid = r.st.best_valid;
     p.valid_loss = NAN;
+    p.best_valid_ema = r.ema ? r.st.best_valid_ema : NAN;
+    p.valid_loss_ema = NAN;
     while (r.st.total == 0 || r.st.step < r.st.total) {
         if (c->stop_at > 0 && r.st.step >= c->stop_at) break;
         double el = now_s() - t0;
@@ -824,6 +901,7 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     sum.steps_done = r.st.step;
     sum.last_train_loss = loss;
     sum.best_valid = r.st.best_valid;
+    sum.best_valid_ema = r.st.best_valid_ema;
     sum.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
     sum.elapsed_s = r.st.elapsed_s;
     if (out) *out = sum;

@@ -37,6 +37,7 @@ static void usage(FILE *o)
             "                       instead of learning BPE merges from --train\n"
             "  --vocab N            vocabulary size to learn (default %d)\n"
             "  --log FILE           CSV per evaluation: step,train_loss,valid_loss,lr,tokens_per_s,elapsed_s\n"
+            "                       (and valid_loss_ema with --ema)\n"
             "  --name S             general.name of the checkpoint (default %s)\n"
             "\n"
             "model:\n"
@@ -66,6 +67,12 @@ static void usage(FILE *o)
             "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
             "  --dropout-start F    no dropout for the first fraction F of the steps, P after\n"
             "                       (late dropout; default 0: from the start)\n"
+            "  --ema D              weight averaging: also keep an exponential moving average of\n"
+            "                       the parameters (decay D per update, a running mean while\n"
+            "                       n/(n+1) < D), score it at every evaluation and write its best\n"
+            "                       to --ema-out; training itself is unchanged (default 0: off)\n"
+            "  --ema-every K        steps between updates of the average (default 4)\n"
+            "  --ema-out FILE       the averaged checkpoint (required with --ema)\n"
             "  --seed N             seed of init, data order and dropout (default %llu)\n"
             "  --threads N          cores to use (default: all online CPUs)\n"
             "  --shards S           data-parallel shards per batch, one thread each (default 2,\n"
@@ -130,9 +137,13 @@ static void progress(const train_progress *p, void *ud)
     else snprintf(steps, sizeof steps, "?");
     const char *pre = ps->tty ? "\r\033[K" : "";
     if (p->is_eval) {
-        fprintf(stderr, "%sstep %lld/%s  valid loss %.4f (ppl %.2f)  best %.4f%s  elapsed %s\n", pre,
+        char avg[96] = "";
+        if (!isnan(p->valid_loss_ema))
+            snprintf(avg, sizeof avg, "  average %.4f best %.4f%s", p->valid_loss_ema, p->best_valid_ema,
+                     p->saved_ema ? " saved" : "");
+        fprintf(stderr, "%sstep %lld/%s  valid loss %.4f (ppl %.2f)  best %.4f%s%s  elapsed %s\n", pre,
                 (long long)p->step, steps, p->valid_loss, exp(p->valid_loss), p->best_valid,
-                p->saved ? "  saved" : "", el);
+                p->saved ? "  saved" : "", avg, el);
         return;
     }
     if (!ps->tty && now - ps->last < 10) return;
@@ -173,6 +184,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { VAL(); c.out_path = v; }
         else if (!strcmp(a, "--tokenizer")) { VAL(); c.tokenizer_path = v; }
         else if (!strcmp(a, "--log")) { VAL(); c.log_path = v; }
+        else if (!strcmp(a, "--ema-out")) { VAL(); c.ema_out = v; }
         else if (!strcmp(a, "--ckpt")) { VAL(); c.ckpt_path = v; }
         else if (!strcmp(a, "--resume")) { VAL(); c.resume_path = v; }
         else if (!strcmp(a, "--name")) { VAL(); c.name = v; }
@@ -204,6 +216,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--patience")) INT(c.patience, 0, 1000000);
         else if (!strcmp(a, "--stop-at")) INT(c.stop_at, 0, 2000000000);
         else if (!strcmp(a, "--ckpt-every")) INT(c.ckpt_every, 0, 2000000000);
+        else if (!strcmp(a, "--ema-every")) INT(c.ema_every, 1, 1000000000);
         else if (!strcmp(a, "--threads")) INT(c.threads, 1, 256);
         else if (!strcmp(a, "--shards")) INT(c.shards, 1, TRAIN_DP_MAX_SHARDS);
         else if (!strcmp(a, "--lr")) FLT(c.lr, 1e-9, 1);
@@ -214,6 +227,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--clip")) FLT(c.clip, 0, 1e9);
         else if (!strcmp(a, "--dropout")) FLT(c.dropout, 0, 0.99);
         else if (!strcmp(a, "--dropout-start")) FLT(c.dropout_start, 0, 1);
+        else if (!strcmp(a, "--ema")) FLT(c.ema, 0, 0.999999);
         else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
         else if (!strcmp(a, "--synth-lr-mult")) FLT(c.synth_lr_mult, 1e-3, 1000);
         else if (!strcmp(a, "--max-minutes")) {
@@ -288,5 +302,8 @@ int cmd_train(int argc, char **argv)
             s.elapsed_s / 60, s.stopped_early ? ", stopped early (patience)" : "",
             s.stopped_time ? (g_interrupt ? ", interrupted" : ", stopped at --max-minutes") : "");
     fprintf(stderr, "synth train: best checkpoint: %s\n", c.out_path);
+    if (c.ema > 0)
+        fprintf(stderr, "synth train: best average: %s (valid loss %.4f, ppl %.2f)\n", c.ema_out, s.best_valid_ema,
+                exp(s.best_valid_ema));
     return 0;
 }

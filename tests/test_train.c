@@ -2,7 +2,8 @@
  * parameter tensor of every variant (double precision, same code as the f32
  * trainer), f32 vs f64 forward, dropout p=0, inference-engine agreement,
  * overfitting a small text, resume equivalence and seed determinism,
- * data-parallel steps against the f64 network and across thread counts. */
+ * data-parallel steps against the f64 network and across thread counts,
+ * the weight average against a loop over saved parameters. */
 
 #include <math.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 #include "test.h"
 #include "fixture.h"
 #include "ckpt.h"
+#include "gguf.h"
 #include "model.h"
 #include "quant.h"
 #include "tok.h"
@@ -651,6 +653,123 @@ TEST(test_late_dropout)
     CHECK_MSG(none.loss[10] != half.loss[10], "step 11: dropout did not start (%.9g)", half.loss[10]);
 }
 
+/* The parameters in a training state file (layout in train.c: a 196-byte
+ * header, n at byte 60, then params[n]); returns n or -1. */
+static int64_t state_params(const char *path, float *out, int64_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    uint64_t n = 0;
+    int ok = f && fseek(f, 60, SEEK_SET) == 0 && fread(&n, 8, 1, f) == 1 && n <= (uint64_t)cap &&
+             fseek(f, 196, SEEK_SET) == 0 && fread(out, 4, n, f) == n;
+    if (f) fclose(f);
+    return ok ? (int64_t)n : -1;
+}
+
+/* Every tensor of an f32 checkpoint, in file order, one after another;
+ * returns the count or -1. */
+static int64_t ckpt_params(const char *path, float *out, int64_t cap)
+{
+    gguf_file *g = NULL;
+    char err[256];
+    if (gguf_open(path, &g, err, sizeof err)) return -1;
+    int64_t n = 0;
+    for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
+        const gguf_tensor_info *t = gguf_tensor(g, i);
+        int64_t k = (int64_t)(t->nbytes / 4);
+        if (t->type != QUANT_F32 || n + k > cap) { gguf_close(g); return -1; }
+        memcpy(out + n, t->data, t->nbytes);
+        n += k;
+    }
+    gguf_close(g);
+    return n;
+}
+
+static void record_avg(const train_progress *p, void *ud)
+{
+    double *v = ud;
+    if (!p->phase && p->is_eval) *v = p->valid_loss_ema;
+}
+
+/* --ema: the average written to --ema-out is the running mean / EMA of the
+ * parameters at every ema_every-th step, recomputed here from the
+ * parameters of a run stopped and resumed at those steps; the average does
+ * not change training; it survives a resume bit for bit; bad flags and a
+ * resume that drops it are refused. */
+TEST(test_weight_average)
+{
+    char out[128], state[128], tp[128], vp[128], err[256], avg[128];
+    enum { CAP = 1 << 20 };
+    float *p2 = malloc(CAP * 4), *p4 = malloc(CAP * 4), *p6 = malloc(CAP * 4), *a = malloc(CAP * 4);
+    float *e = malloc(CAP * 4), *e2 = malloc(CAP * 4);
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    sprintf(avg, "%s/avg.gguf", g_dir);
+    c.steps = 6;
+    c.eval_every = 6;
+    c.ema_every = 2;
+    /* the reference: the same run without the average, stopped at 2, 4, 6 */
+    c.stop_at = 2;
+    int rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    int64_t n = state_params(state, p2, CAP);
+    c.resume_path = state;
+    c.stop_at = 4;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(state_params(state, p4, CAP) == n);
+    c.stop_at = 0;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(state_params(state, p6, CAP) == n && n > 1000);
+    /* with the average (D 0.6): updates at steps 2, 4, 6 with decays
+     * min(0.6, n/(n+1)) = 0, 0.5, 0.6 */
+    c.resume_path = NULL;
+    c.ema = 0.6f;
+    c.ema_out = avg;
+    double va = NAN;
+    rc = train_run(&c, record_avg, &va, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK_MSG(isfinite(va) && va > 0, "average's valid loss %g", va);
+    CHECK(state_params(state, a, CAP) == n);
+    CHECK_MSG(memcmp(a, p6, (size_t)n * 4) == 0, "the average changed the training");
+    CHECK(ckpt_params(avg, e, CAP) == n);
+    double worst = 0, moved = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ref = 0.5 * p2[i] + 0.5 * p4[i];
+        ref = 0.6 * ref + 0.4 * p6[i];
+        worst = fmax(worst, fabs(e[i] - ref) / (1e-3 + fabs(ref)));
+        moved = fmax(moved, fabs(ref - p6[i]));
+    }
+    CHECK_MSG(worst < 1e-5, "average vs loop: relative error %g", worst);
+    CHECK_MSG(moved > 1e-4, "parameters did not move (%g): the check is void", moved);
+    /* stop at 3 (between updates), resume: the same average bit for bit */
+    c.stop_at = 3;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.stop_at = 0;
+    c.resume_path = state;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(ckpt_params(avg, e2, CAP) == n && memcmp(e, e2, (size_t)n * 4) == 0);
+    /* a state with the average resumes only with it */
+    c.ema = 0;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == TRAIN_EINVAL && strstr(err, "--ema"), "rc %d: %s", rc, err);
+    c.resume_path = NULL;
+    /* flags */
+    c.ema = 1;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--ema"));
+    c.ema = 0.9f;
+    c.ema_out = NULL;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--ema-out"));
+    c.ema_out = out;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--ema-out"));
+    c.ema_out = avg;
+    c.ema_every = 0;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--ema-every"));
+    free(p2); free(p4); free(p6); free(a); free(e); free(e2);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
@@ -668,6 +787,7 @@ int main(void)
     RUN(test_bad_config);
     RUN(test_resume_equivalence);
     RUN(test_late_dropout);
+    RUN(test_weight_average);
     RUN(test_overfit_small_text);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);

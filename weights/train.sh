@@ -19,6 +19,11 @@
 # (sequences of 256 tokens per step, 8), SYNTH_LR_MULT (R's learning rate
 # over LR, 30) and SHAPE ("--d-model 256 --layers 6 --heads 4
 # --d-ff 1024") override the recipe (weights/search.sh compares them);
+# EMA (decay of the weight average per update, every 4 steps; 0: off)
+# also keeps and scores the average (synth train --ema); with it set, the
+# quantized files are made from the average, and test-ema-f32.json scores
+# it beside the raw parameters' test-f32.json. SEED (1) seeds init, data
+# order and dropout.
 # TOKENIZER=FILE reuses a model's vocabulary (the shipped one: the same
 # merges train.txt gives, without the minutes of learning them).
 # OPENBLAS_CORETYPE=SkylakeX: the AVX-512 sgemm kernels (about 1.6x the
@@ -39,6 +44,8 @@ lr=${LR:-0.0015}
 batch=${BATCH:-8}
 synth_lr_mult=${SYNTH_LR_MULT:-30}
 shape=${SHAPE:---d-model 256 --layers 6 --heads 4 --d-ff 1024}
+ema=${EMA:-0}
+seed=${SEED:-1}
 mkdir -p "$out"
 name=synthesizer-wt2
 [ "$variant" = random ] || name="synthesizer-wt2-$tag"
@@ -46,21 +53,28 @@ set -- --threads "$threads"
 [ "$threads" -gt 0 ] || set --
 # TOKENIZER=FILE: take the BPE vocabulary from a GGUF instead of learning it
 [ -z "${TOKENIZER:-}" ] || set -- "$@" --tokenizer "$TOKENIZER"
+src=f32
+if [ "$ema" != 0 ]; then
+    set -- "$@" --ema "$ema" --ema-out "$out/$name-ema-f32.gguf"
+    src=ema-f32
+fi
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     -o "$out/$name-f32.gguf" --name "$name" --variant "$variant" \
     --vocab 8192 --ctx 256 $shape \
     --batch "$batch" --seq 256 --steps auto --max-minutes "$minutes" \
     --lr "$lr" --min-lr 0.0001 --warmup 150 \
     --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" \
-    --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed 1 \
+    --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed "$seed" \
     --log "$out/train.csv" "$@" 2>"$out/train.log"
 # q4_0 keeps the token embedding (the tied output projection, whose error
 # reaches every logit) at q8_0, as llama.cpp's q4_0 keeps its output tensor
 # at q6_K; q4_0-pure has every matrix at q4_0
-$synth quantize "$out/$name-f32.gguf" "$out/$name-q8_0.gguf" --type q8_0
-$synth quantize "$out/$name-f32.gguf" "$out/$name-q4_0.gguf" --type q4_0 --token-embedding-type q8_0
-$synth quantize "$out/$name-f32.gguf" "$out/$name-q4_0-pure.gguf" --type q4_0
-for q in f32 q8_0 q4_0 q4_0-pure; do
+$synth quantize "$out/$name-$src.gguf" "$out/$name-q8_0.gguf" --type q8_0
+$synth quantize "$out/$name-$src.gguf" "$out/$name-q4_0.gguf" --type q4_0 --token-embedding-type q8_0
+$synth quantize "$out/$name-$src.gguf" "$out/$name-q4_0-pure.gguf" --type q4_0
+scored=f32
+[ "$src" = f32 ] || scored="f32 $src"
+for q in $scored q8_0 q4_0 q4_0-pure; do
     echo "== $q"
     $synth score -m "$out/$name-$q.gguf" --json "$data/test.txt" | tee "$out/test-$q.json"
 done
