@@ -2,8 +2,9 @@
 # t_train.sh - `synth train` end to end on a tiny model: a run split by
 # --resume gives the same final training state file as a straight run,
 # resume refuses other model flags or a corrupted state, --steps auto with
-# --max-minutes, 1 and 2 threads give the same bits, and the flag errors
-# name the flag. Uses $SYNTH.
+# --max-minutes, 1 and 2 threads give the same bits, --ema adds a scored
+# average without changing the training, and the flag errors name the
+# flag. Uses $SYNTH.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -41,6 +42,18 @@ check_fail "resume with other data" 1 "data differ" $SYNTH train $TINY --train "
 head -c 1000 "$T/b.state" > "$T/trunc.state"
 check_fail "resume truncated state" 1 "truncated" $SYNTH train $TINY -o "$T/x.gguf" --steps 30 --resume "$T/trunc.state"
 check_fail "resume a text file" 1 "magic" $SYNTH train $TINY -o "$T/x.gguf" --steps 30 --resume "$T/text.txt"
+check "straight 30 steps with --ema" $SYNTH train $TINY -o "$T/e.gguf" --steps 30 --ckpt "$T/e.state" \
+    --log "$T/e.csv" --ema 0.9 --ema-every 2 --ema-out "$T/e-avg.gguf"
+head -n 1 "$T/e.csv" | grep -q ',valid_loss_ema$' && ok "CSV has valid_loss_ema" || bad "CSV has valid_loss_ema"
+cut -d, -f1-3 "$T/e.csv" > "$T/e3"
+cmp -s "$T/a3" "$T/e3" && ok "--ema leaves the losses unchanged" || { bad "--ema leaves the losses unchanged"; cat "$T/a3" "$T/e3"; }
+cmp -s "$T/a.gguf" "$T/e.gguf" && ok "--ema leaves the checkpoint unchanged" || bad "--ema leaves the checkpoint unchanged"
+check "the average loads" $SYNTH info "$T/e-avg.gguf"
+cmp -s "$T/e.gguf" "$T/e-avg.gguf" && bad "the average differs from the parameters" || ok "the average differs from the parameters"
+check_fail "resume an --ema state without it" 2 "with \-\-ema" $SYNTH train $TINY -o "$T/x.gguf" --steps 40 \
+    --resume "$T/e.state"
+check_fail "--ema without --ema-out" 2 "\-\-ema-out" $SYNTH train $TINY -o "$T/x.gguf" --ema 0.9
+check_fail "bad --ema" 2 "\-\-ema" $SYNTH train $TINY -o "$T/x.gguf" --ema 1 --ema-out "$T/y.gguf"
 check "steps auto" $SYNTH train $TINY -o "$T/auto.gguf" --steps auto --max-minutes 0.05
 check_fail "auto needs budget" 2 "max-minutes" $SYNTH train $TINY -o "$T/x.gguf" --steps auto
 check_fail "seq > ctx" 2 "\-\-seq" $SYNTH train $TINY -o "$T/x.gguf" --seq 17
