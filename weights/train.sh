@@ -4,9 +4,9 @@
 # at most MINUTES, select on valid.txt, quantize, and score test.txt in
 # f32, q8_0, q4_0 and q4_0-pure. VARIANT defaults to random (the shipped model).
 #
-# The shipped random model (weights/logs/full-lr25-2026-12-05/command.sh):
+# The shipped random model (weights/logs/full-ema-2026-12-05/command.sh):
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=2 MINUTES=100 WEIGHT_DECAY=0.3 \
-#       LR=0.0025 SYNTH_LR_MULT=18 \
+#       LR=0.0025 SYNTH_LR_MULT=18 EMA=0.998 SEED=2 \
 #       TOKENIZER=weights/synthesizer-wt2-q8_0.gguf weights/train.sh DATA
 # The defaults (95 minutes, weight decay 0.1) are the recipe the vanilla
 # baseline and the random+vanilla mixture were trained with, one OpenBLAS
