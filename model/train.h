@@ -24,7 +24,9 @@
  *    running mean of the first updates, an EMA with decay D once
  *    n > D / (1 - D). It never feeds back into training (the run's
  *    parameters are bit for bit those without it). Every evaluation also
- *    scores the average; its best is written to ema_out.
+ *    scores the average; its best is written to ema_out. The average is
+ *    in the training state, so a resume continues it; resume with the
+ *    same D and ema_every (the state does not record them).
  *  - validation loss: mean cross-entropy over non-overlapping windows of T
  *    tokens of the valid stream (the first eval_tokens tokens, 0 = all),
  *    each window starting at position 0 (so it is a bit higher than the
