@@ -731,7 +731,6 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     return 0;
 }
 
-/* Evaluate, keep the best checkpoint, log a CSV row, report. */
 /* The weight average's validation loss; its best is written to --ema-out.
  * The replicas share shard 0's parameters, so the average is swapped in
  * for the evaluation and the parameters are put back bit for bit. */

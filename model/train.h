@@ -93,8 +93,9 @@ typedef struct {
                                    decay D (see above) */
     int64_t ema_every;          /* steps between average updates (4: the
                                    update reads and writes 3 x 4 bytes per
-                                   parameter, 2-3% of a step on the shipped
-                                   shape if done every step) */
+                                   parameter; every step that would be an
+                                   estimated 2-3% of a step on the shipped
+                                   shape, not measured) */
     const char *ema_out;        /* best average (f32 GGUF); needed with --ema */
     float rstd;                 /* std of R at init (0.02) */
     float synth_lr_mult;        /* lr multiplier of R, R1, R2 (30): with the
