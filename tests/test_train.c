@@ -770,6 +770,105 @@ TEST(test_weight_average)
     free(p2); free(p4); free(p6); free(a); free(e); free(e2);
 }
 
+/* FNV-1a 64, the state file's checksum, written out again here */
+static uint64_t fnv1a(const uint8_t *b, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Rewrites a version-3 state saved without --ema as the version-2 file an
+ * older trainer wrote: the same bytes without the 12 of the weight-average
+ * block (i32 has_ema = 0, f64 best_valid_ema) before the checksum, version
+ * 2, the checksum recomputed. Checks the version-3 file's own checksum on
+ * the way; returns 0 on success. */
+static int state_to_v2(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    uint8_t *b = size > 196 + 20 ? malloc((size_t)size) : NULL;
+    int ok = b && fread(b, 1, (size_t)size, f) == (size_t)size;
+    fclose(f);
+    uint32_t ver = 0;
+    int32_t has_ema = -1;
+    uint64_t sum = 0;
+    if (ok) {
+        memcpy(&ver, b + 8, 4);
+        memcpy(&has_ema, b + size - 8 - 12, 4);
+        memcpy(&sum, b + size - 8, 8);
+    }
+    ok = ok && ver == 3 && has_ema == 0 && sum == fnv1a(b, (size_t)size - 8);
+    if (ok) {
+        ver = 2;
+        memcpy(b + 8, &ver, 4);
+        size_t m = (size_t)size - 8 - 12;
+        sum = fnv1a(b, m);
+        memcpy(b + m, &sum, 8);
+        f = fopen(path, "wb");
+        ok = f && fwrite(b, 1, m + 8, f) == m + 8;
+        if (f && fclose(f)) ok = 0;
+    }
+    free(b);
+    return ok ? 0 : -1;
+}
+
+/* A version-2 state (written before the weight average existed) still
+ * resumes: the run continues bit for bit as from the version-3 file of the
+ * same step, and resuming it with --ema is refused. */
+TEST(test_resume_version2_state)
+{
+    char out[128], state[128], tp[128], vp[128], err[256], v2[160];
+    enum { CAP = 1 << 20 };
+    float *a = malloc(CAP * 4), *b = malloc(CAP * 4);
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.steps = 8;
+    c.eval_every = 8;
+    c.stop_at = 4;
+    int rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    snprintf(v2, sizeof v2, "%s/state-v2.bin", g_dir);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "cp %s %s", state, v2);
+    CHECK(system(cmd) == 0);
+    CHECK_MSG(state_to_v2(v2) == 0, "could not rewrite %s as version 2", v2);
+    /* from the version-3 file */
+    rec r3 = {0}, r2 = {0};
+    c.stop_at = 0;
+    c.resume_path = state;
+    rc = train_run(&c, record, &r3, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    int64_t n = ckpt_params(out, a, CAP);
+    /* from the version-2 file */
+    c.resume_path = v2;
+    rc = train_run(&c, record, &r2, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "version 2: %s", err);
+    CHECK(n > 1000 && ckpt_params(out, b, CAP) == n && memcmp(a, b, (size_t)n * 4) == 0);
+    CHECK(r3.n == 4 && r2.n == 4);
+    for (int i = 0; i < r3.n && i < r2.n; i++) CHECK_MSG(r3.loss[i] == r2.loss[i], "step %d: %.9g vs %.9g", i + 5, r3.loss[i], r2.loss[i]);
+    /* version 2 had no average: with --ema it is refused, and so is a
+     * version-2 file with a bad checksum */
+    char avg[160];
+    snprintf(avg, sizeof avg, "%s/avg2.gguf", g_dir);
+    c.ema = 0.9f;
+    c.ema_out = avg;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == TRAIN_EINVAL && strstr(err, "--ema"), "rc %d: %s", rc, err);
+    c.ema = 0;
+    c.ema_out = NULL;
+    FILE *f = fopen(v2, "r+b");
+    int byte = f && fseek(f, 300, SEEK_SET) == 0 ? fgetc(f) : EOF; /* a parameter's byte */
+    CHECK(byte != EOF && fseek(f, 300, SEEK_SET) == 0 && fputc(byte ^ 0xff, f) != EOF);
+    if (f) fclose(f);
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == TRAIN_EFORMAT && strstr(err, "checksum"), "rc %d: %s", rc, err);
+    free(a); free(b);
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
@@ -788,6 +887,7 @@ int main(void)
     RUN(test_resume_equivalence);
     RUN(test_late_dropout);
     RUN(test_weight_average);
+    RUN(test_resume_version2_state);
     RUN(test_overfit_small_text);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
