@@ -785,17 +785,24 @@ static int eval_and_keep(run_ctx *r, train_progress *p, double loss, train_progr
     return rc;
 }
 
-/* --steps auto: the schedule length that fills the time budget, from the
- * measured step time plus evaluations (a forward pass ~ 0.35 of a step). */
-static int64_t auto_steps(run_ctx *r, double step_s, double elapsed, double budget)
+/* --steps auto: the schedule length that fills what is left of the time
+ * budget. per_step: wall seconds per step outside evaluations (the step,
+ * progress callbacks, checkpoints); eval_s: seconds of one evaluation,
+ * measured, or < 0 before the first one: then modelled from the step time
+ * (a forward pass ~ 0.35 of a step). Called after every step while the
+ * total is this run's own, so a rate that changes after the warm-up moves
+ * the end of the cosine with it instead of --max-minutes cutting it short. */
+static int64_t auto_steps(run_ctx *r, double per_step, double eval_s, double left)
 {
     const train_config *c = r->c;
-    size_t nwin = (r->n_valid - 1) / (size_t)c->seq;
-    if (c->eval_tokens > 0 && (size_t)(c->eval_tokens / c->seq) < nwin) nwin = (size_t)(c->eval_tokens / c->seq);
-    double eval_s = 0.35 * step_s * (double)((nwin + (size_t)c->batch - 1) / (size_t)c->batch);
-    double per = step_s + eval_s / (double)c->eval_every;
-    double more = 0.97 * (budget - elapsed) / per;
-    if (more < 1) more = 1;
+    if (eval_s < 0) {
+        size_t nwin = (r->n_valid - 1) / (size_t)c->seq;
+        if (c->eval_tokens > 0 && (size_t)(c->eval_tokens / c->seq) < nwin) nwin = (size_t)(c->eval_tokens / c->seq);
+        eval_s = 0.35 * per_step * (double)((nwin + (size_t)c->batch - 1) / (size_t)c->batch);
+    }
+    double per = per_step + eval_s / (double)c->eval_every;
+    double more = 0.97 * left / per;
+    if (!(more > 0)) more = 0; /* also NaN */
     if (more > 1e11) more = 1e11;
     return r->st.step + (int64_t)more;
 }
@@ -832,8 +839,12 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     /* auto steps: calibrate after this many steps (inside the warm-up, so
      * the provisional schedule does not matter) */
     const int64_t calib = c->warmup > 0 && c->warmup < 20 ? c->warmup : 20;
+    /* the total is this run's to set: fresh, or resumed inside the warm-up
+     * (a resumed run past it keeps the stored schedule) */
+    const int own_total = c->steps == 0 && (r.st.total == 0 || r.st.step < c->warmup);
     double loss = NAN, run_tokens = 0, train_time = 0; /* train_time: steps only, no evals */
-    double calib_time = 0;
+    double eval_time = 0, calib_wall = 0; /* evaluations' seconds; wall outside them at step calib */
+    int64_t n_evals = 0;
     int64_t last_eval = -1;
     train_progress p;
     memset(&p, 0, sizeof p);
@@ -859,13 +870,15 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
         run_tokens += (double)c->batch * c->seq;
         el = now_s() - t0;
         const int64_t done = r.st.step - step0;
-        /* re-estimated every step of the warm-up (the lr does not depend on
-         * the total there), fixed afterwards */
-        if (c->steps == 0 && done == calib) calib_time = train_time;
-        if (c->steps == 0 && done >= calib && (r.st.total == 0 || r.st.step <= c->warmup)) {
-            /* step time without the first (page-faulting) steps once possible */
-            double st = done >= 2 * calib ? (train_time - calib_time) / (double)(done - calib) : train_time / (double)done;
-            r.st.total = auto_steps(&r, st, el, budget);
+        /* re-estimated after every step: in the warm-up the lr does not
+         * depend on the total; after it the total moves by a step's worth
+         * of the remaining cosine at a time */
+        if (own_total && done == calib) calib_wall = el - eval_time;
+        if (own_total && done >= calib) {
+            /* wall time per step without the first (page-faulting) steps once possible */
+            double outside = el - eval_time;
+            double ps = done >= 2 * calib ? (outside - calib_wall) / (double)(done - calib) : outside / (double)done;
+            r.st.total = auto_steps(&r, ps, n_evals ? eval_time / (double)n_evals : -1, budget - el);
         }
         r.st.elapsed_s = elapsed0 + el;
         p.step = r.st.step;
@@ -881,7 +894,10 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
         if (fn) fn(&p, ud);
         if (r.st.step % c->eval_every == 0 || r.st.step == r.st.total) {
             last_eval = r.st.step;
+            double te = now_s();
             rc = eval_and_keep(&r, &p, loss, fn, ud, err, errlen);
+            eval_time += now_s() - te;
+            n_evals++;
             if (rc) break;
             if (c->patience > 0 && r.st.bad_evals >= c->patience) {
                 sum.stopped_early = 1;

@@ -78,8 +78,12 @@ typedef struct {
     int vocab;                  /* target vocabulary of tok_learn (8192) */
     int batch, seq;             /* B x T per step (16 x 256) */
     int64_t steps;              /* total steps (schedule length); 0: auto,
-                                   fill --max-minutes (measured after 20
-                                   steps, stored in the state for resume) */
+                                   fill --max-minutes (first estimated after
+                                   20 steps, then after every step from the
+                                   wall time so far, so a rate that changes
+                                   moves the end of the cosine with it;
+                                   stored in the state: a run resumed past
+                                   the warm-up keeps it) */
     float lr, min_lr;           /* 1e-3, 1e-4 */
     int64_t warmup;             /* 200 */
     float weight_decay;         /* 0.1 */

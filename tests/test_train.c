@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -536,6 +537,75 @@ TEST(test_resume_equivalence)
     CHECK(o.loss[5] != s.loss[5]);
 }
 
+/* The progress callback of test_auto_steps_slowdown: after the warm-up it
+ * sleeps twice the warm-up's mean wall time per step, so the run's rate
+ * drops to a third of the rate --steps auto first measured. */
+typedef struct {
+    int64_t warmup;
+    double t0, warm_s;          /* start; wall seconds of the warm-up */
+    int64_t total_at_warmup;    /* the schedule fixed from the warm-up */
+    int64_t last_step, last_total;
+    double last_lr;
+} slowdown;
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void slow_after_warmup(const train_progress *p, void *ud)
+{
+    slowdown *s = ud;
+    if (p->phase || p->is_eval) return;
+    if (s->t0 == 0) s->t0 = wall_s();
+    s->last_step = p->step;
+    s->last_total = p->steps;
+    s->last_lr = p->lr;
+    if (p->step == s->warmup) {
+        s->warm_s = wall_s() - s->t0;
+        s->total_at_warmup = p->steps;
+    }
+    if (p->step > s->warmup) {
+        double d = 2 * s->warm_s / (double)s->warmup;
+        struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* --steps auto when the rate falls after the warm-up (it did in a real run:
+ * 5,045 tokens/s in the warm-up, 4,772 after): the schedule still ends,
+ * with the lr at (or near) its floor, inside the time budget, instead of
+ * --max-minutes cutting the cosine short (before the fix, the total was
+ * fixed at the warm-up's rate and this run stopped at about a third of it). */
+TEST(test_auto_steps_slowdown)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.steps = 0;
+    c.max_minutes = 0.06; /* 3.6 s */
+    c.warmup = 40;
+    c.eval_every = 25;
+    slowdown sd = {.warmup = c.warmup};
+    train_summary s;
+    int rc = train_run(&c, slow_after_warmup, &sd, &s, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    /* the cosine ran to (within 10% of) its end: the lr is within 5% of
+     * its range above the floor. Not exactly the end: on a loaded machine
+     * the last steps can take longer than the rate measured so far, and
+     * then --max-minutes stops the run a few steps short. */
+    CHECK_MSG(sd.last_lr <= c.min_lr + 0.05 * (c.lr - c.min_lr), "last lr %g (step %lld of %lld), floor %g",
+              sd.last_lr, (long long)sd.last_step, (long long)sd.last_total, (double)c.min_lr);
+    CHECK(s.steps_done == sd.last_step);
+    /* the total followed the slower rate down, and the budget was used */
+    CHECK_MSG(sd.last_total < sd.total_at_warmup * 0.8, "total %lld, at the warm-up %lld", (long long)sd.last_total,
+              (long long)sd.total_at_warmup);
+    CHECK_MSG(s.elapsed_s > 0.75 * 60 * c.max_minutes && s.elapsed_s < 60 * c.max_minutes + 1, "elapsed %.2f s",
+              s.elapsed_s);
+}
+
 /* A tiny model learns a small repetitive text: after 300 steps the
  * validation loss (same kind of text) is below 0.5 nats per token, far below
  * the ~5.7 of a uniform guess over 300 tokens. */
@@ -885,6 +955,7 @@ int main(void)
     RUN(test_late_dropout);
     RUN(test_weight_average);
     RUN(test_resume_version2_state);
+    RUN(test_auto_steps_slowdown);
     RUN(test_overfit_small_text);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
