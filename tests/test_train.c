@@ -21,6 +21,7 @@
 #include "ckpt.h"
 #include "gguf.h"
 #include "model.h"
+#include "net_client.h"
 #include "quant.h"
 #include "tok.h"
 #include "train.h"
@@ -548,23 +549,16 @@ typedef struct {
     double last_lr;
 } slowdown;
 
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void slow_after_warmup(const train_progress *p, void *ud)
 {
     slowdown *s = ud;
     if (p->phase || p->is_eval) return;
-    if (s->t0 == 0) s->t0 = wall_s();
+    if (s->t0 == 0) s->t0 = net_now();
     s->last_step = p->step;
     s->last_total = p->steps;
     s->last_lr = p->lr;
     if (p->step == s->warmup) {
-        s->warm_s = wall_s() - s->t0;
+        s->warm_s = net_now() - s->t0;
         s->total_at_warmup = p->steps;
     }
     if (p->step > s->warmup) {
