@@ -67,6 +67,7 @@ void train_config_default(train_config *c)
     c->ema_every = 4;
     c->rstd = 0.02f;
     c->synth_lr_mult = 30.0f;
+    c->r_tie = 0;
     c->eval_every = 250;
     c->eval_tokens = 0;
     c->patience = 0;
@@ -115,6 +116,10 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
         BAD("train: --ema-out: '%s' is also -o; the two checkpoints need two files", c->ema_out);
     if (!(c->synth_lr_mult > 0 && c->synth_lr_mult <= 1000))
         BAD("train: --synth-lr-mult: %g out of range (0, 1000]", (double)c->synth_lr_mult);
+    if (!(c->r_tie >= 0 && c->r_tie <= 1e4)) BAD("train: --r-tie: %g out of range [0, 10000]", (double)c->r_tie);
+    if (c->r_tie > 0 && (!arch_has_random(c->hp.variant) || c->hp.variant == ARCH_FIXED_RANDOM))
+        BAD("train: --r-tie: variant %s has no trainable R [H, L, L] (random and random+vanilla have)",
+            arch_variant_name(c->hp.variant));
     if (!(c->rstd >= 0 && c->rstd < 100)) BAD("train: rstd %g out of range", (double)c->rstd);
     if (c->eval_every < 1) BAD("train: --eval-every: must be >= 1");
     if (c->eval_tokens < 0) BAD("train: --eval-tokens: must be >= 0");
@@ -561,6 +566,29 @@ static int save_state(run_ctx *r, char *err, size_t errlen)
                       train_net_f_n_params(r->net), err, errlen);
 }
 
+void train_tie_diagonals(float *g, int L, int T, int H, float x)
+{
+    for (int h = 0; h < H; h++) {
+        float *G = g + (size_t)h * L * L;
+        for (int k = 0; k < T; k++) { /* diagonal k: entries (i, i - k), i = k .. T-1 */
+            double sum = 0;
+            for (int i = k; i < T; i++) sum += G[(size_t)i * L + (i - k)];
+            const float add = (float)(x * sum / (T - k));
+            for (int i = k; i < T; i++) G[(size_t)i * L + (i - k)] += add;
+        }
+    }
+}
+
+/* --r-tie on every layer's R gradient (before the norm, so clipping sees it) */
+static void tie_r_grads(run_ctx *r)
+{
+    float *const *gp = train_net_f_grad_ptrs(r->net);
+    const arch_hparams *hp = &r->hp;
+    for (int i = 0; i < train_net_f_n_tensors(r->net); i++)
+        if (train_net_f_tensor(r->net, i)->kind == T_RANDOM)
+            train_tie_diagonals(gp[i], hp->n_ctx, r->c->seq, hp->n_head, r->c->r_tie);
+}
+
 /* One optimizer step on a fresh batch; returns the training loss. */
 static double train_step(run_ctx *r)
 {
@@ -576,6 +604,7 @@ static double train_step(run_ctx *r)
     if (!isfinite(loss)) return loss;
     float *g = train_net_f_grads(r->net), *p = train_net_f_params(r->net);
     const int64_t np = train_net_f_n_params(r->net);
+    if (c->r_tie > 0) tie_r_grads(r);
     double norm = sqrt(tk_sumsq(g, (size_t)np));
     if (!isfinite(norm)) return NAN;
     float gscale = c->clip > 0 && norm > c->clip ? (float)(c->clip / norm) : 1.0f;

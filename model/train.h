@@ -104,6 +104,20 @@ typedef struct {
     float rstd;                 /* std of R at init (0.02) */
     float synth_lr_mult;        /* lr multiplier of R, R1, R2 (30): with the
                                    base lr R hardly leaves its init */
+    float r_tie;                /* 0: off. X > 0: before clipping, add X
+                                   times the mean of R's gradient along each
+                                   diagonal (one distance i - j, over the
+                                   causal entries of the first --seq rows)
+                                   to every entry of that diagonal, per head
+                                   and layer (train_tie_diagonals). R then
+                                   also learns a function of distance,
+                                   shared by all positions, beside its free
+                                   absolute-position entries: each entry's
+                                   gradient is one position's signal, the
+                                   diagonal mean pools up to --seq of them.
+                                   The checkpoint is the same (R [H, L, L]),
+                                   so the server is unchanged. Random and
+                                   random+vanilla only (a trainable R). */
     int64_t eval_every;         /* 250 */
     int64_t eval_tokens;        /* valid tokens per eval, 0: all */
     int patience;               /* evals without improvement, 0: off */
@@ -144,6 +158,12 @@ float train_dropout(const train_config *c, int64_t step);
  * decay 0 for tensors without weight decay). */
 void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float lr, float beta1, float beta2,
                  float eps, float decay, int64_t t);
+
+/* In place, for the H heads of one R gradient g [H, L, L] (row i = query,
+ * column j = key): g[h, i, j] += x * mean of g[h, i', j'] over i' - j' =
+ * i - j, for the causal entries (0 <= j <= i < T) of the first T rows;
+ * other entries are left alone (their gradient is zero in training). */
+void train_tie_diagonals(float *g, int L, int T, int H, float x);
 
 typedef struct {
     int64_t step, steps;        /* steps done, total */

@@ -52,6 +52,10 @@ static void usage(FILE *o)
             "  --fd-a A, --fd-b B   factors of factorized_dense, A*B = L (default: closest to sqrt(L))\n"
             "  --rstd X             std of the random logits R at init (default %g)\n"
             "  --synth-lr-mult X    learning-rate multiplier of R, R1, R2 (default %g)\n"
+            "  --r-tie X            add X x the mean of R's gradient along each diagonal (one\n"
+            "                       distance i-j) to that diagonal: R also learns a function of\n"
+            "                       distance shared by all positions; random, random+vanilla\n"
+            "                       (default 0: off)\n"
             "\n"
             "optimization:\n"
             "  --batch B            sequences per step (default %d)\n"
@@ -231,6 +235,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--ema")) FLT(c.ema, 0, 0.999999);
         else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
         else if (!strcmp(a, "--synth-lr-mult")) FLT(c.synth_lr_mult, 1e-3, 1000);
+        else if (!strcmp(a, "--r-tie")) FLT(c.r_tie, 0, 10000);
         else if (!strcmp(a, "--max-minutes")) {
             float mm;
             VAL();

@@ -3,7 +3,8 @@
  * trainer), f32 vs f64 forward, dropout p=0, inference-engine agreement,
  * overfitting a small text, resume equivalence and seed determinism,
  * data-parallel steps against the f64 network and across thread counts,
- * the weight average against a loop over saved parameters. */
+ * the weight average against a loop over saved parameters, --r-tie
+ * against a loop and its effect on R. */
 
 #include <math.h>
 #include <stdint.h>
@@ -880,6 +881,113 @@ static int state_to_v2(const char *src, const char *dst)
     return ok ? 0 : -1;
 }
 
+/* Share of R's causal part (rows 0..T-1 of each head of R [H, L, L]) that
+ * is a function of distance: the sum of squares of the diagonal means
+ * (each counted over its T - k entries) over the total sum of squares. */
+static double toeplitz_share(const float *R, int L, int T, int H)
+{
+    double tot = 0, shared = 0;
+    for (int h = 0; h < H; h++)
+        for (int k = 0; k < T; k++) {
+            double sum = 0, sq = 0;
+            for (int i = k; i < T; i++) {
+                double x = R[(size_t)h * L * L + (size_t)i * L + (i - k)];
+                sum += x;
+                sq += x * x;
+            }
+            tot += sq;
+            shared += sum * sum / (T - k);
+        }
+    return tot > 0 ? shared / tot : 0;
+}
+
+/* R of layer l (the run's hparams with the vocabulary it learned) from a
+ * flat parameter buffer in arch_tensors() order. */
+static const float *r_of_layer(const arch_hparams *hp, const float *params, int l)
+{
+    arch_tensor t[256];
+    int n = arch_tensors(hp, t, 256);
+    int64_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (t[i].kind == T_RANDOM && t[i].layer == l) return params + off;
+        off += t[i].n_elem;
+    }
+    return NULL;
+}
+
+/* --r-tie: train_tie_diagonals against a loop that finds each entry's
+ * diagonal by comparing i - j over the whole matrix; then, in training
+ * from R = 0 (rstd 0), R's update is a function of distance (the tie
+ * pooled each diagonal's gradient) where without the tie it is not; the
+ * flag is refused for variants without a trainable R. */
+TEST(test_r_tie)
+{
+    enum { H = 2, L = 7, T = 5 };
+    float g[H * L * L], ref[H * L * L];
+    arch_rng rng;
+    arch_rng_seed(&rng, 5);
+    for (int e = 0; e < H * L * L; e++) g[e] = ref[e] = arch_rng_normal(&rng);
+    const float x = 0.7f;
+    for (int h = 0; h < H; h++)
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j <= i; j++) {
+                double sum = 0;
+                int cnt = 0;
+                for (int a = 0; a < T; a++)
+                    for (int b = 0; b <= a; b++)
+                        if (a - b == i - j) {
+                            sum += g[h * L * L + a * L + b];
+                            cnt++;
+                        }
+                ref[h * L * L + i * L + j] += (float)(x * sum / cnt);
+            }
+    train_tie_diagonals(g, L, T, H, x);
+    double worst = 0;
+    for (int e = 0; e < H * L * L; e++) worst = fmax(worst, fabs(g[e] - ref[e]));
+    CHECK_MSG(worst < 1e-6, "train_tie_diagonals differs from the loop by %g", worst);
+
+    char out[128], state[128], tp[128], vp[128], err[256];
+    enum { CAP = 1 << 20 };
+    float *p = malloc(CAP * 4);
+    double share[2] = {0, 0};
+    const float ties[2] = {0, 100};
+    for (int run = 0; run < 2; run++) {
+        train_config c;
+        tiny_config(&c, out, state, tp, vp);
+        c.rstd = 0;
+        c.dropout = 0;
+        c.r_tie = ties[run];
+        train_summary s;
+        int rc = train_run(&c, NULL, NULL, &s, err, sizeof err);
+        CHECK_MSG(rc == 0, "%s", err);
+        CHECK(state_params(state, p, CAP) > 0);
+        arch_hparams hp = c.hp;
+        hp.n_vocab = s.n_vocab;
+        for (int l = 0; l < hp.n_layer; l++) {
+            const float *R = r_of_layer(&hp, p, l);
+            CHECK(R != NULL);
+            share[run] += toeplitz_share(R, hp.n_ctx, c.seq, hp.n_head) / hp.n_layer;
+        }
+    }
+    /* measured: 0.56 without the tie (the gradient is partly a function of
+     * distance already), 0.9997 with it */
+    CHECK_MSG(share[1] > 0.99 && share[0] < 0.8, "distance share of R: %.3f without the tie, %.3f with it", share[0],
+              share[1]);
+    free(p);
+
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.r_tie = -1;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--r-tie"));
+    c.r_tie = 1;
+    c.hp.variant = ARCH_VANILLA;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--r-tie"));
+    c.hp.variant = ARCH_FIXED_RANDOM;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--r-tie"));
+    c.hp.variant = ARCH_RANDOM_VANILLA;
+    CHECK_MSG(train_config_validate(&c, err, sizeof err) == 0, "%s", err);
+}
+
 /* A version-2 state (written before the weight average existed) still
  * resumes: the run continues bit for bit as from the version-3 file of the
  * same step, and resuming it with --ema is refused. */
@@ -949,6 +1057,7 @@ int main(void)
     RUN(test_late_dropout);
     RUN(test_weight_average);
     RUN(test_resume_version2_state);
+    RUN(test_r_tie);
     RUN(test_auto_steps_slowdown);
     RUN(test_overfit_small_text);
     char cmd[200];

@@ -16,9 +16,10 @@
 # Alone, leave THREADS unset: the trainer uses both cores.
 # MINUTES (95), DROPOUT (0.1), DROPOUT_START (fraction of the steps
 # without dropout, 0), WEIGHT_DECAY (0.1), LR (peak, 0.0015), MIN_LR
-# (the floor the cosine decay ends at, 0.0001), BATCH
-# (sequences of 256 tokens per step, 8), SYNTH_LR_MULT (R's learning rate
-# over LR, 30) and SHAPE ("--d-model 256 --layers 6 --heads 4
+# (the floor the cosine decay ends at, 0.0001), CTX (the context L and
+# the training sequence length, 256), BATCH (sequences of CTX tokens per
+# step, 8), SYNTH_LR_MULT (R's learning rate over LR, 30), R_TIE (synth
+# train --r-tie, 0: off) and SHAPE ("--d-model 256 --layers 6 --heads 4
 # --d-ff 1024") override the recipe (weights/search.sh compares them);
 # EMA (decay of the weight average per update, every 4 steps; 0: off)
 # also keeps and scores the average (synth train --ema); with it set, the
@@ -43,7 +44,9 @@ dropout_start=${DROPOUT_START:-0}
 weight_decay=${WEIGHT_DECAY:-0.1}
 lr=${LR:-0.0015}
 min_lr=${MIN_LR:-0.0001}
+ctx=${CTX:-256}
 batch=${BATCH:-8}
+r_tie=${R_TIE:-0}
 synth_lr_mult=${SYNTH_LR_MULT:-30}
 shape=${SHAPE:---d-model 256 --layers 6 --heads 4 --d-ff 1024}
 ema=${EMA:-0}
@@ -62,10 +65,10 @@ if [ "$ema" != 0 ]; then
 fi
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     -o "$out/$name-f32.gguf" --name "$name" --variant "$variant" \
-    --vocab 8192 --ctx 256 $shape \
-    --batch "$batch" --seq 256 --steps auto --max-minutes "$minutes" \
+    --vocab 8192 --ctx "$ctx" $shape \
+    --batch "$batch" --seq "$ctx" --steps auto --max-minutes "$minutes" \
     --lr "$lr" --min-lr "$min_lr" --warmup 150 \
-    --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" \
+    --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" --r-tie "$r_tie" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed "$seed" \
     --log "$out/train.csv" "$@" 2>"$out/train.log"
 # q4_0 keeps the token embedding (the tied output projection, whose error
