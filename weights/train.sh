@@ -26,6 +26,8 @@
 # quantized files are made from the average, and test-ema-f32.json scores
 # it beside the raw parameters' test-f32.json. SEED (1) seeds init, data
 # order and dropout.
+# RESUME=STATE continues a stopped run from its training state (synth train
+# --resume; same variables, same OUT_DIR: the log is appended to).
 # TOKENIZER=FILE reuses a model's vocabulary (the shipped one: the same
 # merges train.txt gives, without the minutes of learning them).
 # OPENBLAS_CORETYPE=SkylakeX: the AVX-512 sgemm kernels (about 1.6x the
@@ -58,6 +60,13 @@ set -- --threads "$threads"
 [ "$threads" -gt 0 ] || set --
 # TOKENIZER=FILE: take the BPE vocabulary from a GGUF instead of learning it
 [ -z "${TOKENIZER:-}" ] || set -- "$@" --tokenizer "$TOKENIZER"
+# the trainer's log: appended to when resuming, else started afresh
+if [ -n "${RESUME:-}" ]; then
+    set -- "$@" --resume "$RESUME"
+    exec 3>>"$out/train.log"
+else
+    exec 3>"$out/train.log"
+fi
 src=f32
 if [ "$ema" != 0 ]; then
     set -- "$@" --ema "$ema" --ema-out "$out/$name-ema-f32.gguf"
@@ -70,7 +79,7 @@ $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     --lr "$lr" --min-lr "$min_lr" --warmup 150 \
     --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" --r-tie "$r_tie" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed "$seed" \
-    --log "$out/train.csv" "$@" 2>"$out/train.log"
+    --log "$out/train.csv" "$@" 2>&3
 # q4_0 keeps the token embedding (the tied output projection, whose error
 # reaches every logit) at q8_0, as llama.cpp's q4_0 keeps its output tensor
 # at q6_K; q4_0-pure has every matrix at q4_0
