@@ -7,13 +7,6 @@
 # weights/logs/ctx128-2026-12-06/command.sh DATA_DIR OUT_DIR
 data=${1:?usage: command.sh DATA_DIR OUT_DIR}
 out=${2:?usage: command.sh DATA_DIR OUT_DIR}
-mkdir -p "$out"
-common="--train $data/train.txt --valid $data/valid.txt --name p --variant random
-    --tokenizer weights/synthesizer-wt2-q8_0.gguf --d-model 256 --layers 6 --heads 4 --d-ff 1024
-    --lr 0.0025 --min-lr 0.0001 --weight-decay 0.3 --dropout 0.1 --clip 1.0 --synth-lr-mult 18
-    --eval-tokens 32768 --ckpt-every 0 --seed 2 --threads 1"
-OPENBLAS_CORETYPE=SkylakeX ${SYNTH:-./synth} train $common -o "$out/c128.gguf" --ctx 128 --batch 16 --seq 128 \
-    --steps 900 --warmup 150 --eval-every 150 --log "$out/c128.csv" > "$out/c128.log" 2>&1 &
-OPENBLAS_CORETYPE=SkylakeX ${SYNTH:-./synth} train $common -o "$out/b16.gguf" --ctx 256 --batch 16 --seq 256 \
-    --steps 450 --warmup 75 --eval-every 75 --log "$out/b16.csv" > "$out/b16.log" 2>&1 &
+weights/pilot.sh "$data" "$out" c128 --ctx 128 --batch 16 --seq 128 &
+weights/pilot.sh "$data" "$out" b16 --batch 16 --steps 450 --warmup 75 --eval-every 75 &
 wait

@@ -8,13 +8,7 @@
 # repository root: weights/logs/heads-2026-12-06/command.sh DATA_DIR OUT_DIR
 data=${1:?usage: command.sh DATA_DIR OUT_DIR}
 out=${2:?usage: command.sh DATA_DIR OUT_DIR}
-mkdir -p "$out"
 for h in 4 16; do
-    OPENBLAS_CORETYPE=SkylakeX ${SYNTH:-./synth} train --train "$data/train.txt" --valid "$data/valid.txt" \
-        -o "$out/h$h.gguf" --name p --variant random --tokenizer weights/synthesizer-wt2-q8_0.gguf \
-        --ctx 256 --d-model 256 --layers 6 --heads $h --d-ff 1024 --batch 8 --seq 256 --steps 900 \
-        --lr 0.0025 --min-lr 0.0001 --warmup 150 --weight-decay 0.3 --dropout 0.1 --clip 1.0 \
-        --synth-lr-mult 18 --eval-every 150 --eval-tokens 32768 --ckpt-every 0 --seed 2 --threads 1 \
-        --log "$out/h$h.csv" > "$out/h$h.log" 2>&1 &
+    weights/pilot.sh "$data" "$out" h$h --heads $h &
 done
 wait
