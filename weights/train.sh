@@ -26,6 +26,9 @@
 # quantized files are made from the average, and test-ema-f32.json scores
 # it beside the raw parameters' test-f32.json. SEED (1) seeds init, data
 # order and dropout.
+# STEPS=N fixes the cosine schedule at N steps instead of sizing it to
+# MINUTES (set MINUTES=0 to lift the time limit): runs of different
+# lengths with complete schedules, for loss-against-budget fits.
 # RESUME=STATE continues a stopped run from its training state (synth train
 # --resume; same variables, same OUT_DIR: the log is appended to).
 # TOKENIZER=FILE reuses a model's vocabulary (the shipped one: the same
@@ -41,6 +44,7 @@ out=${3:-runs/$tag}
 synth=${SYNTH:-./synth}
 threads=${THREADS:-0}
 minutes=${MINUTES:-95}
+steps=${STEPS:-auto}
 dropout=${DROPOUT:-0.1}
 dropout_start=${DROPOUT_START:-0}
 weight_decay=${WEIGHT_DECAY:-0.1}
@@ -75,7 +79,7 @@ fi
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     -o "$out/$name-f32.gguf" --name "$name" --variant "$variant" \
     --vocab 8192 --ctx "$ctx" $shape \
-    --batch "$batch" --seq "$ctx" --steps auto --max-minutes "$minutes" \
+    --batch "$batch" --seq "$ctx" --steps "$steps" --max-minutes "$minutes" \
     --lr "$lr" --min-lr "$min_lr" --warmup 150 \
     --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" --r-tie "$r_tie" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed "$seed" \
