@@ -63,5 +63,21 @@ check_fail "bad dropout" 2 "\-\-dropout" $SYNTH train $TINY -o "$T/x.gguf" --dro
 check_fail "missing valid" 2 "\-\-valid" $SYNTH train --train "$T/text.txt" -o "$T/x.gguf"
 check_fail "fd a*b != L" 2 "factorized_dense" $SYNTH train $TINY -o "$T/x.gguf" --variant factorized_dense --fd-a 3 --fd-b 4
 check_fail "tokenizer not gguf" 1 "\-\-tokenizer" $SYNTH train $TINY -o "$T/x.gguf" --tokenizer "$T/text.txt"
+# weights/train.sh, the recipe of the shipped models, end to end on a tiny
+# shape: STEPS fixes the schedule; with EMA the quantized files are made from
+# the average, and all five are scored on test.txt
+mkdir -p "$T/wt"
+cp "$T/text.txt" "$T/wt/train.txt"; cp "$T/text.txt" "$T/wt/valid.txt"; head -n 10 "$T/text.txt" > "$T/wt/test.txt"
+check "weights/train.sh on a tiny shape" env SYNTH="$SYNTH" THREADS=1 MINUTES=0 STEPS=12 CTX=16 BATCH=2 EMA=0.9 \
+    TOKENIZER=weights/synthesizer-wt2-q8_0.gguf SHAPE="--d-model 32 --layers 1 --heads 2 --d-ff 64" \
+    sh weights/train.sh "$T/wt" random "$T/wo"
+[ "$(tail -n 1 "$T/wo/train.csv" | cut -d, -f1)" = 12 ] && ok "train.sh: STEPS=12 ran 12 steps" ||
+    bad "train.sh: STEPS=12 ran 12 steps"
+nll() { sed -n 's/.*"nll": \([0-9.e+-]*\).*/\1/p' "$T/wo/test-$1.json"; }
+n=0; for q in f32 ema-f32 q8_0 q4_0 q4_0-pure; do [ -n "$(nll $q)" ] && n=$((n + 1)); done
+[ $n -eq 5 ] && ok "train.sh: five test scores" || bad "train.sh: five test scores ($n)"
+awk -v f="$(nll f32)" -v e="$(nll ema-f32)" -v q="$(nll q8_0)" \
+    'BEGIN { d = q - e; if (d < 0) d = -d; g = q - f; if (g < 0) g = -g; exit !(d < 0.001 * e && d < g) }' &&
+    ok "train.sh: q8_0 is the average's (nll within 0.1% of it)" || bad "train.sh: q8_0 is the average's"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
