@@ -4,7 +4,7 @@
 # resume refuses other model flags or a corrupted state, --steps auto with
 # --max-minutes, 1 and 2 threads give the same bits, --ema adds a scored
 # average without changing the training, and the flag errors name the
-# flag. Uses $SYNTH.
+# flag; weights/train.sh (the recipe script) runs end to end. Uses $SYNTH.
 set -u
 . "$(dirname "$0")/lib.sh"
 
