@@ -24,10 +24,12 @@ set ylabel 'valid loss - shipped run (nats)'
 set yrange [-0.1:0.03]
 # each run's rows joined on the step to the shipped run's row
 # (columns 1-7 the shipped run's, 8-14 the other's)
-plot "< awk -F, 'NR==FNR{a[$1]=$0; next} ($1 in a){print a[$1] \",\" $0}' weights/logs/full-ema-2026-12-05/train.csv weights/logs/full-rtie-2026-12-06/train.csv" \
+joined(run) = "< awk -F, 'NR==FNR{a[$1]=$0; next} ($1 in a){print a[$1] \",\" $0}' " . \
+    "weights/logs/full-ema-2026-12-05/train.csv weights/logs/" . run . "/train.csv"
+plot joined('full-rtie-2026-12-06') \
          using 1:($14-$7) with lines lw 2 lc 2 title '--r-tie 30: average', \
      '' using 1:($10-$3) with lines lw 1 dt 2 lc 2 title '--r-tie 30: parameters', \
-     "< awk -F, 'NR==FNR{a[$1]=$0; next} ($1 in a){print a[$1] \",\" $0}' weights/logs/full-ema-2026-12-05/train.csv weights/logs/full-ctx128-2026-12-06/train.csv" \
+     joined('full-ctx128-2026-12-06') \
          using 1:($14-$7) with lines lw 2 lc 4 title 'context 128: average', \
      '' using 1:($10-$3) with lines lw 1 dt 2 lc 4 title 'context 128: parameters', \
      0 with lines lc 0 notitle
