@@ -63,6 +63,7 @@ void train_config_default(train_config *c)
     c->clip = 1.0f;
     c->dropout = 0.1f;
     c->dropout_start = 0;
+    c->word_dropout = 0;
     c->ema = 0;
     c->ema_every = 4;
     c->rstd = 0.02f;
@@ -109,6 +110,8 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (!(c->dropout >= 0 && c->dropout < 1)) BAD("train: --dropout: %g out of range [0, 1)", (double)c->dropout);
     if (!(c->dropout_start >= 0 && c->dropout_start <= 1))
         BAD("train: --dropout-start: %g out of range [0, 1]", (double)c->dropout_start);
+    if (!(c->word_dropout >= 0 && c->word_dropout < 1))
+        BAD("train: --word-dropout: %g out of range [0, 1)", (double)c->word_dropout);
     if (!(c->ema >= 0 && c->ema < 1)) BAD("train: --ema: %g out of range [0, 1)", (double)c->ema);
     if (c->ema_every < 1 || c->ema_every > (int64_t)1e9) BAD("train: --ema-every: must be in [1, 1e9]");
     if (c->ema > 0 && (!c->ema_out || !*c->ema_out)) BAD("train: --ema needs --ema-out FILE (the averaged checkpoint)");
@@ -713,6 +716,7 @@ static int setup(run_ctx *r, char *err, size_t errlen)
         return fail(err, errlen, TRAIN_EINVAL, "train: model with the tokenizer's vocabulary: %s", e2);
     r->dp = train_dp_create(&r->hp, c->batch, c->seq, train_shards(c), train_threads(c), e2, sizeof e2);
     if (!r->dp) return fail(err, errlen, TRAIN_ENOMEM, "train: %s", e2);
+    train_dp_set_word_dropout(r->dp, c->word_dropout); /* in range: validated */
     r->net = train_dp_net(r->dp);
     const int64_t np = train_net_f_n_params(r->net);
     const int nt = train_net_f_n_tensors(r->net);

@@ -93,6 +93,9 @@ typedef struct {
     float dropout_start;        /* 0; F: no dropout for the first fraction
                                    F of the schedule ("late dropout": while
                                    the model underfits, dropout only slows it) */
+    float word_dropout;         /* 0: off; P: drop each token type's
+                                   embedding with probability P per step
+                                   (train_net_f_set_word_dropout) */
     float ema;                  /* 0: off; D in (0, 1): weight averaging with
                                    decay D (see above) */
     int64_t ema_every;          /* steps between average updates (4: the

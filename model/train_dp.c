@@ -13,6 +13,7 @@ struct train_dp {
     int S, workers;
     int Bmax, Tmax;
     train_net_f *net[TRAIN_DP_MAX_SHARDS];   /* net[0] owns the parameters */
+    float word_dropout;
 };
 
 /* One shard's part of a call. */
@@ -141,12 +142,13 @@ static void *reduce_run(void *arg)
 static double dp_run(train_dp *dp, const int32_t *in, const int32_t *tg, int B, int T, int train, float dropout,
                      arch_rng *rng)
 {
-    if (B < 1 || B > dp->Bmax || T < 1 || T > dp->Tmax || (train && dropout > 0 && !rng)) return NAN;
+    const int draws = train && (dropout > 0 || dp->word_dropout > 0);
+    if (B < 1 || B > dp->Bmax || T < 1 || T > dp->Tmax || (draws && !rng)) return NAN;
     shard_job jobs[TRAIN_DP_MAX_SHARDS];
     int n = 0;
     for (int s = 0; s < dp->S; s++) {
         const int b0 = (int)((int64_t)s * B / dp->S), b1 = (int)((int64_t)(s + 1) * B / dp->S);
-        uint64_t seed = rng && train && dropout > 0 ? arch_rng_next(rng) : 0;
+        uint64_t seed = draws ? arch_rng_next(rng) : 0;
         if (b1 == b0) continue; /* B < S: an empty shard (evaluation tails) */
         shard_job *j = &jobs[n++];
         memset(j, 0, sizeof *j);
@@ -175,6 +177,14 @@ static double dp_run(train_dp *dp, const int32_t *in, const int32_t *tg, int B, 
     }
     if (dp->S > 1) run_jobs(dp->workers, dp->workers, reduce_run, rj, sizeof rj[0]);
     return loss;
+}
+
+int train_dp_set_word_dropout(train_dp *dp, float p)
+{
+    if (!(p >= 0 && p < 1)) return -1;
+    for (int s = 0; s < dp->S; s++) train_net_f_set_word_dropout(dp->net[s], p);
+    dp->word_dropout = p;
+    return 0;
 }
 
 double train_dp_step(train_dp *dp, const int32_t *inputs, const int32_t *targets, int B, int T, float dropout,

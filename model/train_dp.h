@@ -51,12 +51,16 @@ int train_dp_shards(const train_dp *dp);
 /* Threads that run shards at once: min(threads, S). */
 int train_dp_workers(const train_dp *dp);
 
+/* Word dropout p on every shard (train_net_f_set_word_dropout; 0: off).
+ * 0, or -1 when p is out of range. */
+int train_dp_set_word_dropout(train_dp *dp, float p);
+
 /* zero_grad + forward(train=1) + backward of B sequences (inputs, targets
  * [B*T], B <= the B of create); on return shard 0's gradients are those of
  * the mean loss over all B*T tokens, which is returned (NaN when a shard's
  * forward refused its input, e.g. an out-of-range id). dropout p as in
  * train_net_f_forward; rng gives one draw per shard (may be NULL when
- * p == 0). */
+ * p == 0 and word dropout is off). */
 double train_dp_step(train_dp *dp, const int32_t *inputs, const int32_t *targets, int B, int T, float dropout,
                      arch_rng *rng);
 

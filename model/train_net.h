@@ -61,11 +61,20 @@ void TNP(zero_grad)(TNT *n);
  * gradients and activations. 0, or -1 when the hparams differ. */
 int TNP(share_params)(TNT *n, TNT *owner);
 
+/* Word dropout p in [0,1) for every later training forward (0, the
+ * default: off): each call draws one keep flag per token type from its rng
+ * (before the dropout masks), and every position whose input is a dropped
+ * type gets the position embedding alone; kept token embeddings are scaled
+ * by 1/(1-p). A regularizer of the data-limited regime (embedding dropout of
+ * Gal & Ghahramani's variational RNNs). 0, or -1 when p is out of range. */
+int TNP(set_word_dropout)(TNT *n, float p);
+
 /* Mean next-token cross-entropy of B sequences x T tokens: inputs and
  * targets [B*T] (ids checked: out of range gives NaN). train=1 keeps what
  * backward needs and computes the output-layer gradient (scaled for the
  * mean); dropout p in [0,1) is applied only when train=1, drawing its masks
- * from rng (may be NULL when p == 0). logits, if not NULL, receives the
+ * from rng (may be NULL when p == 0 and word dropout is off). logits, if
+ * not NULL, receives the
  * [B*T, n_vocab] logits (tests; costs memory per call). */
 double TNP(forward)(TNT *n, const int32_t *inputs, const int32_t *targets, int B,
                              int T, int train, float dropout, arch_rng *rng, TN_REAL *logits);

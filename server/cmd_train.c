@@ -72,6 +72,8 @@ static void usage(FILE *o)
             "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
             "  --dropout-start F    no dropout for the first fraction F of the steps, P after\n"
             "                       (late dropout; default 0: from the start)\n"
+            "  --word-dropout P     drop each token type's input embedding with probability P per\n"
+            "                       step (every occurrence; position embedding kept; default 0)\n"
             "  --ema D              weight averaging: also keep an exponential moving average of\n"
             "                       the parameters (decay D per update, a running mean while\n"
             "                       n/(n+1) < D), score it at every evaluation and write its best\n"
@@ -232,6 +234,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--clip")) FLT(c.clip, 0, 1e9);
         else if (!strcmp(a, "--dropout")) FLT(c.dropout, 0, 0.99);
         else if (!strcmp(a, "--dropout-start")) FLT(c.dropout_start, 0, 1);
+        else if (!strcmp(a, "--word-dropout")) FLT(c.word_dropout, 0, 0.99);
         else if (!strcmp(a, "--ema")) FLT(c.ema, 0, 0.999999);
         else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
         else if (!strcmp(a, "--synth-lr-mult")) FLT(c.synth_lr_mult, 1e-3, 1000);

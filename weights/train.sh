@@ -15,7 +15,8 @@
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=1 weights/train.sh DATA vanilla &
 # Alone, leave THREADS unset: the trainer uses both cores.
 # MINUTES (95), DROPOUT (0.1), DROPOUT_START (fraction of the steps
-# without dropout, 0), WEIGHT_DECAY (0.1), LR (peak, 0.0015), MIN_LR
+# without dropout, 0), WORD_DROPOUT (synth train --word-dropout, 0: off),
+# WEIGHT_DECAY (0.1), LR (peak, 0.0015), MIN_LR
 # (the floor the cosine decay ends at, 0.0001), CTX (the context L and
 # the training sequence length, 256), BATCH (sequences of CTX tokens per
 # step, 8), SYNTH_LR_MULT (R's learning rate over LR, 30), R_TIE (synth
@@ -47,6 +48,7 @@ minutes=${MINUTES:-95}
 steps=${STEPS:-auto}
 dropout=${DROPOUT:-0.1}
 dropout_start=${DROPOUT_START:-0}
+word_dropout=${WORD_DROPOUT:-0}
 weight_decay=${WEIGHT_DECAY:-0.1}
 lr=${LR:-0.0015}
 min_lr=${MIN_LR:-0.0001}
@@ -81,7 +83,7 @@ $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
     --vocab 8192 --ctx "$ctx" $shape \
     --batch "$batch" --seq "$ctx" --steps "$steps" --max-minutes "$minutes" \
     --lr "$lr" --min-lr "$min_lr" --warmup 150 \
-    --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --clip 1.0 --synth-lr-mult "$synth_lr_mult" --r-tie "$r_tie" \
+    --weight-decay "$weight_decay" --dropout "$dropout" --dropout-start "$dropout_start" --word-dropout "$word_dropout" --clip 1.0 --synth-lr-mult "$synth_lr_mult" --r-tie "$r_tie" \
     --eval-every 250 --eval-tokens 65536 --ckpt-every 500 --seed "$seed" \
     --log "$out/train.csv" "$@" 2>&3
 # q4_0 keeps the token embedding (the tied output projection, whose error
