@@ -13,7 +13,10 @@ comma    := ,
 BUILD    := build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -march=$(ARCH) -D_GNU_SOURCE -MMD -MP \
+# implicit declarations are errors: a build before OpenBLAS's headers are
+# installed found another cblas.h, and openblas_get_corename, taken as
+# returning int, cut its pointer in half (synth info crashed)
+CFLAGS   += -std=c11 -Wall -Wextra -Werror=implicit-function-declaration -march=$(ARCH) -D_GNU_SOURCE -MMD -MP \
             -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDLIBS   := -lopenblas -lmicrohttpd -ljansson -luv -lpng -lm -lpthread
 ifneq ($(SANITIZE),)

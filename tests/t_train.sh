@@ -60,6 +60,8 @@ check_fail "seq > ctx" 2 "\-\-seq" $SYNTH train $TINY -o "$T/x.gguf" --seq 17
 check_fail "bad variant" 2 "\-\-variant" $SYNTH train $TINY -o "$T/x.gguf" --variant nope
 check_fail "more shards than sequences" 2 "\-\-shards" $SYNTH train $TINY -o "$T/x.gguf" --shards 3
 check_fail "bad dropout" 2 "\-\-dropout" $SYNTH train $TINY -o "$T/x.gguf" --dropout 1
+check_fail "bad word dropout" 2 "\-\-word-dropout" $SYNTH train $TINY -o "$T/x.gguf" --word-dropout 1
+check "word dropout" $SYNTH train $TINY -o "$T/wd.gguf" --word-dropout 0.2
 check_fail "missing valid" 2 "\-\-valid" $SYNTH train --train "$T/text.txt" -o "$T/x.gguf"
 check_fail "fd a*b != L" 2 "factorized_dense" $SYNTH train $TINY -o "$T/x.gguf" --variant factorized_dense --fd-a 3 --fd-b 4
 check_fail "tokenizer not gguf" 1 "\-\-tokenizer" $SYNTH train $TINY -o "$T/x.gguf" --tokenizer "$T/text.txt"

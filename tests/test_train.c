@@ -140,7 +140,7 @@ TEST(test_gradcheck_all_variants)
 /* Dropout masks fixed by reseeding the rng before every forward: the
  * backward through the dropped embeddings, residual branches and attention
  * probabilities matches central differences (same tolerance as above). */
-static void gradcheck_dropout(arch_variant v)
+static void gradcheck_dropout(arch_variant v, float word_dropout)
 {
     arch_hparams hp;
     tiny_hparams(&hp, v);
@@ -150,6 +150,7 @@ static void gradcheck_dropout(arch_variant v)
     CHECK_MSG(n != NULL, "%s", err);
     if (!n) return;
     noisy_init(n, 21);
+    CHECK(train_net_d_set_word_dropout(n, word_dropout) == 0);
     int32_t in[16], tg[16];
     make_tokens(in, tg, B * T, hp.n_vocab, 8);
     arch_rng r;
@@ -178,21 +179,25 @@ static void gradcheck_dropout(arch_variant v)
         p[e] = save;
         double num = (lp - lm) / (2 * h);
         if (!(fabs(num - g[e]) <= 1e-7 + 1e-5 * fabs(g[e]))) {
-            if (!bad) printf("  %s dropout: param %lld: analytic %.10g numeric %.10g\n", arch_variant_name(v),
-                             (long long)e, g[e], num);
+            if (!bad) printf("  %s dropout (word %g): param %lld: analytic %.10g numeric %.10g\n",
+                             arch_variant_name(v), (double)word_dropout, (long long)e, g[e], num);
             bad++;
         }
     }
-    CHECK_MSG(bad == 0, "%s: %d of 200 entries failed the dropout gradient check", arch_variant_name(v), bad);
+    CHECK_MSG(bad == 0, "%s (word dropout %g): %d of 200 entries failed the dropout gradient check",
+              arch_variant_name(v), (double)word_dropout, bad);
     free(g);
     train_net_d_free(n);
 }
 
 TEST(test_gradcheck_dropout)
 {
-    gradcheck_dropout(ARCH_RANDOM);
-    gradcheck_dropout(ARCH_DENSE_VANILLA);
-    gradcheck_dropout(ARCH_FACTORIZED_DENSE);
+    gradcheck_dropout(ARCH_RANDOM, 0);
+    gradcheck_dropout(ARCH_DENSE_VANILLA, 0);
+    gradcheck_dropout(ARCH_FACTORIZED_DENSE, 0);
+    /* with word dropout (its type flags drawn first from the same rng) */
+    gradcheck_dropout(ARCH_RANDOM, 0.3f);
+    gradcheck_dropout(ARCH_DENSE_VANILLA, 0.3f);
 }
 
 /* Give nf the f64 network's parameters rounded to f32, and the f64 network
@@ -314,6 +319,19 @@ TEST(test_data_parallel)
         const int64_t np = train_net_f_n_params(train_dp_net(a));
         CHECK(memcmp(train_net_f_grads(train_dp_net(a)), train_net_f_grads(train_dp_net(b)), (size_t)np * 4) == 0);
     }
+    /* and with word dropout (flags drawn per shard): still bitwise the same;
+     * word dropout without an rng is refused, as is p out of range */
+    CHECK(train_dp_set_word_dropout(a, 0.3f) == 0 && train_dp_set_word_dropout(b, 0.3f) == 0);
+    CHECK(train_dp_set_word_dropout(a, 1.0f) == -1);
+    for (int step = 0; step < 2; step++) {
+        double la = train_dp_step(a, in, tg, B, T, 0.0f, &ra), lb = train_dp_step(b, in, tg, B, T, 0.0f, &rb);
+        CHECK_MSG(la == lb && isfinite(la), "word dropout, step %d: %.9g vs %.9g", step, la, lb);
+        const int64_t np = train_net_f_n_params(train_dp_net(a));
+        CHECK(memcmp(train_net_f_grads(train_dp_net(a)), train_net_f_grads(train_dp_net(b)), (size_t)np * 4) == 0);
+    }
+    CHECK(isnan(train_dp_step(b, in, tg, B, T, 0.0f, NULL)));
+    CHECK(isfinite(train_dp_loss(b, in, tg, B, T))); /* evaluation needs no rng */
+    CHECK(train_dp_set_word_dropout(a, 0) == 0 && train_dp_set_word_dropout(b, 0) == 0);
     /* evaluation of 1 sequence with 2 shards; a training step needs B >= S */
     double l1 = train_dp_loss(a, in, tg, 1, T);
     CHECK(isfinite(l1) && l1 == train_dp_loss(b, in, tg, 1, T));
@@ -368,6 +386,81 @@ TEST(test_dropout)
     CHECK(a != b);
     CHECK(a != l0);
     free(g0);
+    train_net_d_free(n);
+}
+
+/* Loss of one training forward with word dropout p (dropout 0), masks
+ * from seed. */
+static double wd_loss(train_net_d *n, const int32_t *in, const int32_t *tg, float p, uint64_t seed)
+{
+    arch_rng r;
+    arch_rng_seed(&r, seed);
+    CHECK(train_net_d_set_word_dropout(n, p) == 0);
+    return train_net_d_forward(n, in, tg, 2, 8, 1, 0.0f, &r, NULL);
+}
+
+/* Word dropout drops token types, not positions: on inputs of two types
+ * the loss takes at most 4 values over seeds (each type kept or dropped),
+ * with the binomial frequencies of p; the all-dropped value (position
+ * embeddings alone) is the same for every p, and the all-kept value is not
+ * the loss without word dropout (kept embeddings scaled by 1/(1-p)). Off
+ * (0) it is exactly no word dropout; bad p is refused. */
+TEST(test_word_dropout)
+{
+    arch_hparams hp;
+    tiny_hparams(&hp, ARCH_RANDOM);
+    char err[256];
+    train_net_d *n = train_net_d_create(&hp, 2, 8, err, sizeof err);
+    CHECK(n != NULL);
+    if (!n) return;
+    noisy_init(n, 5);
+    int32_t in[16], tg[16];
+    make_tokens(in, tg, 16, hp.n_vocab, 11);
+    for (int i = 0; i < 16; i++) in[i] = i % 3 ? 7 : 30; /* types 7 and 30 */
+    const double none = train_net_d_forward(n, in, tg, 2, 8, 1, 0.0f, NULL, NULL);
+    CHECK(wd_loss(n, in, tg, 0, 1) == none);
+    CHECK(train_net_d_set_word_dropout(n, 1.0f) == -1 && train_net_d_set_word_dropout(n, -0.1f) == -1 &&
+          train_net_d_set_word_dropout(n, NAN) == -1);
+    /* on without an rng: refused */
+    CHECK(train_net_d_set_word_dropout(n, 0.5f) == 0);
+    CHECK(isnan(train_net_d_forward(n, in, tg, 2, 8, 1, 0.0f, NULL, NULL)));
+    /* evaluation ignores it */
+    CHECK(train_net_d_forward(n, in, tg, 2, 8, 0, 0.0f, NULL, NULL) == none);
+    enum { S = 400 };
+    const float ps[2] = {0.2f, 0.7f};
+    double mode[2], rare[2];
+    int mode_n[2], rare_n[2];
+    for (int k = 0; k < 2; k++) {
+        double val[S], u[S];
+        int cnt[S], nu = 0;
+        for (int s = 0; s < S; s++) {
+            val[s] = wd_loss(n, in, tg, ps[k], 1000 + (uint64_t)s);
+            int j = 0;
+            while (j < nu && u[j] != val[s]) j++;
+            if (j == nu) {
+                u[nu] = val[s];
+                cnt[nu++] = 0;
+            }
+            cnt[j]++;
+        }
+        CHECK_MSG(nu == 4, "p %g: %d distinct losses over %d seeds, want 4 (2 types kept or dropped)", (double)ps[k],
+                  nu, S);
+        int hi = 0, lo = 0;
+        for (int j = 1; j < nu; j++) {
+            if (cnt[j] > cnt[hi]) hi = j;
+            if (cnt[j] < cnt[lo]) lo = j;
+        }
+        mode[k] = u[hi], mode_n[k] = cnt[hi], rare[k] = u[lo], rare_n[k] = cnt[lo];
+    }
+    /* expected counts of S (sd): p 0.2: both kept 256 (9.6), one kept 64 each,
+     * both dropped 16 (3.9); p 0.7: both dropped 196 (10), one kept 84 each,
+     * both kept 36 (5.7) */
+    CHECK_MSG(mode_n[0] > 220 && mode_n[0] < 290, "p 0.2: both kept %d of %d", mode_n[0], S);
+    CHECK_MSG(mode_n[1] > 160 && mode_n[1] < 235, "p 0.7: both dropped %d of %d", mode_n[1], S);
+    CHECK_MSG(rare_n[0] < 35 && rare_n[1] < 60, "rarest patterns %d and %d of %d", rare_n[0], rare_n[1], S);
+    CHECK_MSG(rare[0] == mode[1], "both dropped: loss %.12g at p 0.2, %.12g at p 0.7", rare[0], mode[1]);
+    CHECK_MSG(mode[0] != none && rare[1] != none && mode[0] != rare[1], "both kept: %.12g (0.2), %.12g (0.7), "
+              "none %.12g", mode[0], rare[1], none);
     train_net_d_free(n);
 }
 
@@ -640,6 +733,9 @@ TEST(test_bad_config)
     c.dropout_start = 1.5f;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--dropout-start"));
     tiny_config(&c, out, state, tp, vp);
+    c.word_dropout = 1;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--word-dropout"));
+    tiny_config(&c, out, state, tp, vp);
     c.hp.n_head = 3;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "head_count"));
     tiny_config(&c, out, state, tp, vp);
@@ -716,6 +812,31 @@ TEST(test_late_dropout)
     for (int i = 0; i < 20; i++) CHECK_MSG(none.loss[i] == never.loss[i], "step %d: %.9g vs %.9g", i + 1, none.loss[i], never.loss[i]);
     for (int i = 0; i < 10; i++) CHECK_MSG(none.loss[i] == half.loss[i], "step %d: %.9g vs %.9g", i + 1, none.loss[i], half.loss[i]);
     CHECK_MSG(none.loss[10] != half.loss[10], "step 11: dropout did not start (%.9g)", half.loss[10]);
+}
+
+/* --word-dropout reaches the training step: from the first step the loss
+ * differs from the run without it, which it otherwise equals (same seed,
+ * dropout 0: only the word-dropout flags are drawn). */
+TEST(test_word_dropout_run)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.steps = 3;
+    c.warmup = 1;
+    c.dropout = 0;
+    rec none = {0}, none2 = {0}, wd = {0};
+    int rc = train_run(&c, record, &none, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    rc = train_run(&c, record, &none2, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.word_dropout = 0.3f;
+    rc = train_run(&c, record, &wd, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(none.n == 3 && none2.n == 3 && wd.n == 3);
+    CHECK(none.loss[0] == none2.loss[0] && none.loss[2] == none2.loss[2]);
+    CHECK_MSG(none.loss[0] != wd.loss[0] && isfinite(wd.loss[0]), "step 1: %.9g with word dropout, %.9g without",
+              wd.loss[0], none.loss[0]);
 }
 
 /* The parameters in a training state file (layout in train.c: a 196-byte
@@ -1050,11 +1171,13 @@ int main(void)
     RUN(test_f32_matches_f64);
     RUN(test_data_parallel);
     RUN(test_dropout);
+    RUN(test_word_dropout);
     RUN(test_adamw_and_schedule);
     RUN(test_matches_inference);
     RUN(test_bad_config);
     RUN(test_resume_equivalence);
     RUN(test_late_dropout);
+    RUN(test_word_dropout_run);
     RUN(test_weight_average);
     RUN(test_resume_version2_state);
     RUN(test_r_tie);
