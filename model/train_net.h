@@ -74,8 +74,8 @@ int TNP(set_word_dropout)(TNT *n, float p);
  * backward needs and computes the output-layer gradient (scaled for the
  * mean); dropout p in [0,1) is applied only when train=1, drawing its masks
  * from rng (may be NULL when p == 0 and word dropout is off). logits, if
- * not NULL, receives the
- * [B*T, n_vocab] logits (tests; costs memory per call). */
+ * not NULL, receives the [B*T, n_vocab] logits (tests; costs memory per
+ * call). */
 double TNP(forward)(TNT *n, const int32_t *inputs, const int32_t *targets, int B,
                              int T, int train, float dropout, arch_rng *rng, TN_REAL *logits);
 /* Accumulate d loss / d params into the gradients for the last forward. */
