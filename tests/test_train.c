@@ -54,6 +54,18 @@ static void noisy_init(train_net_d *n, uint64_t seed)
     for (int64_t i = 0; i < train_net_d_n_params(n); i++) p[i] += 0.1 * arch_rng_normal(&r);
 }
 
+/* tiny_hparams(v) into hp and a double-precision net of B x T with
+ * noisy_init(seed); NULL (a failed check) when create refuses. */
+static train_net_d *noisy_net(arch_hparams *hp, arch_variant v, int B, int T, uint64_t seed)
+{
+    char err[256];
+    tiny_hparams(hp, v);
+    train_net_d *n = train_net_d_create(hp, B, T, err, sizeof err);
+    CHECK_MSG(n != NULL, "%s", err);
+    if (n) noisy_init(n, seed);
+    return n;
+}
+
 static void make_tokens(int32_t *in, int32_t *tg, int N, int V, uint64_t seed)
 {
     arch_rng r;
@@ -72,12 +84,8 @@ static void make_tokens(int32_t *in, int32_t *tg, int N, int V, uint64_t seed)
 static void gradcheck(arch_variant v, int B, int T)
 {
     arch_hparams hp;
-    tiny_hparams(&hp, v);
-    char err[256];
-    train_net_d *n = train_net_d_create(&hp, B, T, err, sizeof err);
-    CHECK_MSG(n != NULL, "%s", err);
+    train_net_d *n = noisy_net(&hp, v, B, T, 7 + (uint64_t)v);
     if (!n) return;
-    noisy_init(n, 7 + (uint64_t)v);
     int N = B * T;
     int32_t in[64], tg[64];
     make_tokens(in, tg, N, hp.n_vocab, 3);
@@ -143,13 +151,9 @@ TEST(test_gradcheck_all_variants)
 static void gradcheck_dropout(arch_variant v, float word_dropout)
 {
     arch_hparams hp;
-    tiny_hparams(&hp, v);
-    char err[256];
     const int B = 2, T = 8;
-    train_net_d *n = train_net_d_create(&hp, B, T, err, sizeof err);
-    CHECK_MSG(n != NULL, "%s", err);
+    train_net_d *n = noisy_net(&hp, v, B, T, 21);
     if (!n) return;
-    noisy_init(n, 21);
     CHECK(train_net_d_set_word_dropout(n, word_dropout) == 0);
     int32_t in[16], tg[16];
     make_tokens(in, tg, B * T, hp.n_vocab, 8);
@@ -354,12 +358,8 @@ TEST(test_data_parallel)
 TEST(test_dropout)
 {
     arch_hparams hp;
-    tiny_hparams(&hp, ARCH_RANDOM_VANILLA);
-    char err[256];
-    train_net_d *n = train_net_d_create(&hp, 2, 8, err, sizeof err);
-    CHECK(n != NULL);
+    train_net_d *n = noisy_net(&hp, ARCH_RANDOM_VANILLA, 2, 8, 3);
     if (!n) return;
-    noisy_init(n, 3);
     int32_t in[16], tg[16];
     make_tokens(in, tg, 16, hp.n_vocab, 4);
     int64_t np = train_net_d_n_params(n);
@@ -408,12 +408,8 @@ static double wd_loss(train_net_d *n, const int32_t *in, const int32_t *tg, floa
 TEST(test_word_dropout)
 {
     arch_hparams hp;
-    tiny_hparams(&hp, ARCH_RANDOM);
-    char err[256];
-    train_net_d *n = train_net_d_create(&hp, 2, 8, err, sizeof err);
-    CHECK(n != NULL);
+    train_net_d *n = noisy_net(&hp, ARCH_RANDOM, 2, 8, 5);
     if (!n) return;
-    noisy_init(n, 5);
     int32_t in[16], tg[16];
     make_tokens(in, tg, 16, hp.n_vocab, 11);
     for (int i = 0; i < 16; i++) in[i] = i % 3 ? 7 : 30; /* types 7 and 30 */
