@@ -316,25 +316,9 @@ static void tok_work_free(tok_work *w)
     free(w->out);
 }
 
-/* Grow *p (elements of size sz, capacity *cap) to hold at least n. */
-static int tok_grow(void **p, size_t *cap, size_t n, size_t sz)
-{
-    if (n <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 64;
-    while (nc < n)
-        nc *= 2;
-    void *q = realloc(*p, nc * sz);
-    if (!q)
-        return TOK_ENOMEM;
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 static int tok_out_reserve(tok_work *w, size_t extra)
 {
-    return tok_grow((void **)&w->out, &w->out_cap, w->nout + extra, sizeof(int32_t));
+    return tok_grow((void **)&w->out, &w->out_cap, w->nout + extra, sizeof(int32_t), 64);
 }
 
 static int tok_work_reserve(tok_work *w, size_t n)
@@ -360,7 +344,7 @@ static int tok_work_reserve(tok_work *w, size_t n)
 
 static int tok_rheap_push(tok_work *w, int32_t r)
 {
-    if (tok_grow((void **)&w->rheap, &w->rheap_cap, w->nrheap + 1, sizeof(int32_t)) < 0)
+    if (tok_grow((void **)&w->rheap, &w->rheap_cap, w->nrheap + 1, sizeof(int32_t), 64) < 0)
         return TOK_ENOMEM;
     size_t i = w->nrheap++;
     while (i > 0 && w->rheap[(i - 1) / 2] > r) {
@@ -458,7 +442,7 @@ static int tok_bpe(const tok_t *t, tok_work *w, const uint8_t *s, size_t n)
         int32_t rank = tok_rheap_pop(w), l = t->merge_l[rank], r = t->merge_r[rank];
         size_t nr = 0;
         for (int32_t e = w->bhead[rank]; e >= 0; e = w->enext[e]) {
-            if (tok_grow((void **)&w->round, &w->round_cap, nr + 1, sizeof(int32_t)) < 0)
+            if (tok_grow((void **)&w->round, &w->round_cap, nr + 1, sizeof(int32_t), 64) < 0)
                 return TOK_ENOMEM;
             w->round[nr++] = w->epos[e];
         }
@@ -521,16 +505,8 @@ static void tok_cache_put(tok_t *t, const uint8_t *s, size_t n, uint32_t h, cons
         tok_smap_clear(&t->cache);
         t->cache_nids = 0;
     }
-    if (t->cache_nids + k > t->cache_capids) {
-        size_t nc = t->cache_capids ? t->cache_capids : 4096;
-        while (nc < t->cache_nids + k)
-            nc *= 2;
-        int32_t *p = realloc(t->cache_ids, nc * sizeof(*p));
-        if (!p)
-            goto out;
-        t->cache_ids = p;
-        t->cache_capids = nc;
-    }
+    if (tok_grow((void **)&t->cache_ids, &t->cache_capids, t->cache_nids + k, sizeof(int32_t), 4096) < 0)
+        goto out;
     if (tok_smap_add(&t->cache, s, n, h, (uint32_t)t->cache_nids, (uint32_t)k) < 0)
         goto out;
     memcpy(t->cache_ids + t->cache_nids, ids, k * sizeof(int32_t));

@@ -248,6 +248,26 @@ static int tok_smap_rehash(tok_smap *m, size_t ncap)
     return 0;
 }
 
+int tok_grow(void **p, size_t *cap, size_t n, size_t sz, size_t first)
+{
+    if (n <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : first;
+    while (nc < n) {
+        if (nc > SIZE_MAX / 2)
+            return TOK_ENOMEM;
+        nc *= 2;
+    }
+    if (nc > SIZE_MAX / sz)
+        return TOK_ENOMEM;
+    void *q = realloc(*p, nc * sz);
+    if (!q)
+        return TOK_ENOMEM;
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
 /* Add a key known to be absent. Returns the entry index or TOK_ENOMEM. */
 long tok_smap_add(tok_smap *m, const uint8_t *k, size_t len, uint32_t h, uint32_t v0, uint32_t v1)
 {
@@ -255,24 +275,9 @@ long tok_smap_add(tok_smap *m, const uint8_t *k, size_t len, uint32_t h, uint32_
         return TOK_ENOMEM;
     if ((m->n + 1) * 2 > m->cap && tok_smap_rehash(m, m->cap ? m->cap * 2 : 256) < 0)
         return TOK_ENOMEM;
-    if (m->n == m->ents_cap) {
-        size_t nc = m->ents_cap ? m->ents_cap * 2 : 256;
-        tok_sent *ne = realloc(m->ents, nc * sizeof(*ne));
-        if (!ne)
-            return TOK_ENOMEM;
-        m->ents = ne;
-        m->ents_cap = nc;
-    }
-    if (m->nbytes + len > m->bytes_cap) {
-        size_t nc = m->bytes_cap ? m->bytes_cap : 4096;
-        while (nc < m->nbytes + len)
-            nc *= 2;
-        uint8_t *nb = realloc(m->bytes, nc);
-        if (!nb)
-            return TOK_ENOMEM;
-        m->bytes = nb;
-        m->bytes_cap = nc;
-    }
+    if (tok_grow((void **)&m->ents, &m->ents_cap, m->n + 1, sizeof(tok_sent), 256) < 0 ||
+        tok_grow((void **)&m->bytes, &m->bytes_cap, m->nbytes + len, 1, 4096) < 0)
+        return TOK_ENOMEM;
     if (len)
         memcpy(m->bytes + m->nbytes, k, len);
     tok_sent *e = &m->ents[m->n];

@@ -64,14 +64,8 @@ static int tok_lh_before(const tok_lhent *a, const tok_lhent *b)
 
 static int tok_lheap_push(tok_learner *L, int64_t count, uint32_t l, uint32_t r)
 {
-    if (L->nheap == L->cap_heap) {
-        size_t nc = L->cap_heap ? L->cap_heap * 2 : 1024;
-        tok_lhent *h = realloc(L->heap, nc * sizeof(*h));
-        if (!h)
-            return TOK_ENOMEM;
-        L->heap = h;
-        L->cap_heap = nc;
-    }
+    if (tok_grow((void **)&L->heap, &L->cap_heap, L->nheap + 1, sizeof(tok_lhent), 1024) < 0)
+        return TOK_ENOMEM;
     tok_lhent e = {count, l, r};
     size_t i = L->nheap++;
     while (i > 0) {
@@ -114,14 +108,8 @@ static int tok_lpair_add(tok_learner *L, uint32_t l, uint32_t r, int64_t delta, 
     if (ins < 0)
         return TOK_ENOMEM;
     if (ins == 1) {
-        if (L->npairs == L->cap_pairs) {
-            size_t nc = L->cap_pairs ? L->cap_pairs * 2 : 4096;
-            tok_lpair *np = realloc(L->pairs, nc * sizeof(*np));
-            if (!np)
-                return TOK_ENOMEM;
-            L->pairs = np;
-            L->cap_pairs = nc;
-        }
+        if (tok_grow((void **)&L->pairs, &L->cap_pairs, L->npairs + 1, sizeof(tok_lpair), 4096) < 0)
+            return TOK_ENOMEM;
         memset(&L->pairs[L->npairs], 0, sizeof(tok_lpair));
         L->pairs[L->npairs].l = l;
         L->pairs[L->npairs].r = r;
@@ -146,14 +134,8 @@ static int tok_lpair_add(tok_learner *L, uint32_t l, uint32_t r, int64_t delta, 
     }
     if (P->stamp != stamp) {
         P->stamp = stamp;
-        if (L->ntouched == L->cap_touched) {
-            size_t nc = L->cap_touched ? L->cap_touched * 2 : 1024;
-            uint32_t *nt = realloc(L->touched, nc * sizeof(*nt));
-            if (!nt)
-                return TOK_ENOMEM;
-            L->touched = nt;
-            L->cap_touched = nc;
-        }
+        if (tok_grow((void **)&L->touched, &L->cap_touched, L->ntouched + 1, sizeof(uint32_t), 1024) < 0)
+            return TOK_ENOMEM;
         L->touched[L->ntouched++] = pi;
     }
     return 0;
@@ -177,14 +159,8 @@ static int tok_learn_words(tok_learner *L, const uint8_t *s, size_t len)
             k = tok_smap_add(&pm, s + i, e - i, h, 0, 0);
             if (k < 0)
                 goto out;
-            if ((size_t)k >= cap_cnt) {
-                size_t nc = cap_cnt ? cap_cnt * 2 : 4096;
-                int64_t *nb = realloc(cnt, nc * sizeof(*nb));
-                if (!nb)
-                    goto out;
-                cnt = nb;
-                cap_cnt = nc;
-            }
+            if (tok_grow((void **)&cnt, &cap_cnt, (size_t)k + 1, sizeof(int64_t), 4096) < 0)
+                goto out;
             cnt[k] = 0;
         }
         cnt[k]++;
