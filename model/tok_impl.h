@@ -50,7 +50,7 @@ void tok_smap_clear(tok_smap *m);
 long tok_smap_find(const tok_smap *m, const uint8_t *k, size_t len, uint32_t h);
 long tok_smap_add(tok_smap *m, const uint8_t *k, size_t len, uint32_t h, uint32_t v0, uint32_t v1);
 /* Grow the array *p (elements of sz bytes, capacity *cap elements) to hold
- * at least n: capacity doubles from *cap, or from first when it is 0.
+ * at least n: capacity doubles from *cap, or from first (> 0) when it is 0.
  * 0, or TOK_ENOMEM with *p and *cap unchanged. */
 int tok_grow(void **p, size_t *cap, size_t n, size_t sz, size_t first);
 /* End of the pre-tokenized piece that starts at s[i] (GPT-2's pattern:
