@@ -171,30 +171,34 @@ static void on_signal(int sig)
     signal(sig, SIG_DFL);
 }
 
-int cmd_train(int argc, char **argv)
+/* Which of the flags whose defaults depend on others were given. */
+typedef struct {
+    int seq, fd_a, fd_b;
+} given_flags;
+
+/* The options into *c. 0: parsed; 1: --help printed; 2: a bad option
+ * (the message printed). */
+static int parse_args(int argc, char **argv, train_config *c, given_flags *given)
 {
-    train_config c;
-    train_config_default(&c);
-    arch_hparams *hp = &c.hp;
-    int seq_set = 0, fda_set = 0, fdb_set = 0;
+    arch_hparams *hp = &c->hp;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            return 0;
+            return 1;
         }
 #define VAL() do { if (!(v = cli_value(CMD, argc, argv, &i))) return 2; } while (0)
 #define INT(dst, lo, hi) do { VAL(); int t_; if (cli_int(CMD, a, v, lo, hi, &t_)) return 2; dst = t_; } while (0)
 #define FLT(dst, lo, hi) do { VAL(); if (cli_float(CMD, a, v, lo, hi, &dst)) return 2; } while (0)
-        if (!strcmp(a, "--train")) { VAL(); c.train_path = v; }
-        else if (!strcmp(a, "--valid")) { VAL(); c.valid_path = v; }
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { VAL(); c.out_path = v; }
-        else if (!strcmp(a, "--tokenizer")) { VAL(); c.tokenizer_path = v; }
-        else if (!strcmp(a, "--log")) { VAL(); c.log_path = v; }
-        else if (!strcmp(a, "--ema-out")) { VAL(); c.ema_out = v; }
-        else if (!strcmp(a, "--ckpt")) { VAL(); c.ckpt_path = v; }
-        else if (!strcmp(a, "--resume")) { VAL(); c.resume_path = v; }
-        else if (!strcmp(a, "--name")) { VAL(); c.name = v; }
+        if (!strcmp(a, "--train")) { VAL(); c->train_path = v; }
+        else if (!strcmp(a, "--valid")) { VAL(); c->valid_path = v; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { VAL(); c->out_path = v; }
+        else if (!strcmp(a, "--tokenizer")) { VAL(); c->tokenizer_path = v; }
+        else if (!strcmp(a, "--log")) { VAL(); c->log_path = v; }
+        else if (!strcmp(a, "--ema-out")) { VAL(); c->ema_out = v; }
+        else if (!strcmp(a, "--ckpt")) { VAL(); c->ckpt_path = v; }
+        else if (!strcmp(a, "--resume")) { VAL(); c->resume_path = v; }
+        else if (!strcmp(a, "--name")) { VAL(); c->name = v; }
         else if (!strcmp(a, "--variant")) {
             VAL();
             if (arch_variant_parse(v, &hp->variant)) {
@@ -208,44 +212,44 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--heads")) INT(hp->n_head, 1, 16384);
         else if (!strcmp(a, "--d-ff")) INT(hp->n_ff, 1, 65536);
         else if (!strcmp(a, "--rank")) INT(hp->fr_rank, 1, 8192);
-        else if (!strcmp(a, "--fd-a")) { INT(hp->fd_a, 1, 8192); fda_set = 1; }
-        else if (!strcmp(a, "--fd-b")) { INT(hp->fd_b, 1, 8192); fdb_set = 1; }
-        else if (!strcmp(a, "--vocab")) INT(c.vocab, 257, 1 << 20);
-        else if (!strcmp(a, "--batch")) INT(c.batch, 1, 65536);
-        else if (!strcmp(a, "--seq")) { INT(c.seq, 1, 8192); seq_set = 1; }
+        else if (!strcmp(a, "--fd-a")) { INT(hp->fd_a, 1, 8192); given->fd_a = 1; }
+        else if (!strcmp(a, "--fd-b")) { INT(hp->fd_b, 1, 8192); given->fd_b = 1; }
+        else if (!strcmp(a, "--vocab")) INT(c->vocab, 257, 1 << 20);
+        else if (!strcmp(a, "--batch")) INT(c->batch, 1, 65536);
+        else if (!strcmp(a, "--seq")) { INT(c->seq, 1, 8192); given->seq = 1; }
         else if (!strcmp(a, "--steps")) {
-            if (i + 1 < argc && !strcmp(argv[i + 1], "auto")) { c.steps = 0; i++; }
-            else INT(c.steps, 1, 2000000000);
+            if (i + 1 < argc && !strcmp(argv[i + 1], "auto")) { c->steps = 0; i++; }
+            else INT(c->steps, 1, 2000000000);
         }
-        else if (!strcmp(a, "--warmup")) INT(c.warmup, 0, 2000000000);
-        else if (!strcmp(a, "--eval-every")) INT(c.eval_every, 1, 2000000000);
-        else if (!strcmp(a, "--eval-tokens")) INT(c.eval_tokens, 0, 2000000000);
-        else if (!strcmp(a, "--patience")) INT(c.patience, 0, 1000000);
-        else if (!strcmp(a, "--stop-at")) INT(c.stop_at, 0, 2000000000);
-        else if (!strcmp(a, "--ckpt-every")) INT(c.ckpt_every, 0, 2000000000);
-        else if (!strcmp(a, "--ema-every")) INT(c.ema_every, 1, 1000000000);
-        else if (!strcmp(a, "--threads")) INT(c.threads, 1, 256);
-        else if (!strcmp(a, "--shards")) INT(c.shards, 1, TRAIN_DP_MAX_SHARDS);
-        else if (!strcmp(a, "--lr")) FLT(c.lr, 1e-9, 1);
-        else if (!strcmp(a, "--min-lr")) FLT(c.min_lr, 0, 1);
-        else if (!strcmp(a, "--weight-decay")) FLT(c.weight_decay, 0, 0.999);
-        else if (!strcmp(a, "--beta1")) FLT(c.beta1, 0, 0.999999);
-        else if (!strcmp(a, "--beta2")) FLT(c.beta2, 0, 0.999999);
-        else if (!strcmp(a, "--clip")) FLT(c.clip, 0, 1e9);
-        else if (!strcmp(a, "--dropout")) FLT(c.dropout, 0, 0.99);
-        else if (!strcmp(a, "--dropout-start")) FLT(c.dropout_start, 0, 1);
-        else if (!strcmp(a, "--word-dropout")) FLT(c.word_dropout, 0, 0.99);
-        else if (!strcmp(a, "--ema")) FLT(c.ema, 0, 0.999999);
-        else if (!strcmp(a, "--rstd")) FLT(c.rstd, 0, 10);
-        else if (!strcmp(a, "--synth-lr-mult")) FLT(c.synth_lr_mult, 1e-3, 1000);
-        else if (!strcmp(a, "--r-tie")) FLT(c.r_tie, 0, 10000);
+        else if (!strcmp(a, "--warmup")) INT(c->warmup, 0, 2000000000);
+        else if (!strcmp(a, "--eval-every")) INT(c->eval_every, 1, 2000000000);
+        else if (!strcmp(a, "--eval-tokens")) INT(c->eval_tokens, 0, 2000000000);
+        else if (!strcmp(a, "--patience")) INT(c->patience, 0, 1000000);
+        else if (!strcmp(a, "--stop-at")) INT(c->stop_at, 0, 2000000000);
+        else if (!strcmp(a, "--ckpt-every")) INT(c->ckpt_every, 0, 2000000000);
+        else if (!strcmp(a, "--ema-every")) INT(c->ema_every, 1, 1000000000);
+        else if (!strcmp(a, "--threads")) INT(c->threads, 1, 256);
+        else if (!strcmp(a, "--shards")) INT(c->shards, 1, TRAIN_DP_MAX_SHARDS);
+        else if (!strcmp(a, "--lr")) FLT(c->lr, 1e-9, 1);
+        else if (!strcmp(a, "--min-lr")) FLT(c->min_lr, 0, 1);
+        else if (!strcmp(a, "--weight-decay")) FLT(c->weight_decay, 0, 0.999);
+        else if (!strcmp(a, "--beta1")) FLT(c->beta1, 0, 0.999999);
+        else if (!strcmp(a, "--beta2")) FLT(c->beta2, 0, 0.999999);
+        else if (!strcmp(a, "--clip")) FLT(c->clip, 0, 1e9);
+        else if (!strcmp(a, "--dropout")) FLT(c->dropout, 0, 0.99);
+        else if (!strcmp(a, "--dropout-start")) FLT(c->dropout_start, 0, 1);
+        else if (!strcmp(a, "--word-dropout")) FLT(c->word_dropout, 0, 0.99);
+        else if (!strcmp(a, "--ema")) FLT(c->ema, 0, 0.999999);
+        else if (!strcmp(a, "--rstd")) FLT(c->rstd, 0, 10);
+        else if (!strcmp(a, "--synth-lr-mult")) FLT(c->synth_lr_mult, 1e-3, 1000);
+        else if (!strcmp(a, "--r-tie")) FLT(c->r_tie, 0, 10000);
         else if (!strcmp(a, "--max-minutes")) {
             float mm;
             VAL();
             if (cli_float(CMD, a, v, 0, 1e6, &mm)) return 2;
-            c.max_minutes = mm;
+            c->max_minutes = mm;
         }
-        else if (!strcmp(a, "--seed")) { VAL(); if (cli_u64(CMD, a, v, &c.seed)) return 2; }
+        else if (!strcmp(a, "--seed")) { VAL(); if (cli_u64(CMD, a, v, &c->seed)) return 2; }
         else {
             fprintf(stderr, "synth train: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -254,34 +258,55 @@ int cmd_train(int argc, char **argv)
 #undef INT
 #undef FLT
     }
-    if (!c.train_path) { fprintf(stderr, "synth train: --train FILE is required (see --help)\n"); return 2; }
-    if (!c.valid_path) { fprintf(stderr, "synth train: --valid FILE is required (see --help)\n"); return 2; }
-    if (!c.out_path) { fprintf(stderr, "synth train: -o OUT.gguf is required (see --help)\n"); return 2; }
-    if (!seq_set && c.seq > hp->n_ctx) c.seq = hp->n_ctx;
-    if (hp->variant == ARCH_FACTORIZED_DENSE && !fda_set && !fdb_set) {
+    return 0;
+}
+
+/* The defaults that follow from other options: --seq the context, the
+ * factorized-dense split the most square a x b = L (or the other factor of
+ * the one given), the warmup at most the steps. */
+static void derive_defaults(train_config *c, const given_flags *given)
+{
+    arch_hparams *hp = &c->hp;
+    if (!given->seq && c->seq > hp->n_ctx) c->seq = hp->n_ctx;
+    if (hp->variant == ARCH_FACTORIZED_DENSE && !given->fd_a && !given->fd_b) {
         int a = 1;
         for (int x = 1; (int64_t)x * x <= hp->n_ctx; x++)
             if (hp->n_ctx % x == 0) a = x;
         hp->fd_a = a;
         hp->fd_b = hp->n_ctx / a;
-    } else if (hp->variant == ARCH_FACTORIZED_DENSE && fda_set != fdb_set) {
-        if (fda_set && hp->fd_a > 0 && hp->n_ctx % hp->fd_a == 0) hp->fd_b = hp->n_ctx / hp->fd_a;
-        else if (fdb_set && hp->fd_b > 0 && hp->n_ctx % hp->fd_b == 0) hp->fd_a = hp->n_ctx / hp->fd_b;
+    } else if (hp->variant == ARCH_FACTORIZED_DENSE && given->fd_a != given->fd_b) {
+        if (given->fd_a && hp->fd_a > 0 && hp->n_ctx % hp->fd_a == 0) hp->fd_b = hp->n_ctx / hp->fd_a;
+        else if (given->fd_b && hp->fd_b > 0 && hp->n_ctx % hp->fd_b == 0) hp->fd_a = hp->n_ctx / hp->fd_b;
     }
-    if (c.steps > 0 && c.warmup > c.steps) c.warmup = c.steps;
+    if (c->steps > 0 && c->warmup > c->steps) c->warmup = c->steps;
+}
+
+/* Required options, the configuration, and the input files (before the
+ * slow tokenizer learning). 0, or 2 with the message printed. */
+static int check_config(const train_config *c)
+{
+    if (!c->train_path) { fprintf(stderr, "synth train: --train FILE is required (see --help)\n"); return 2; }
+    if (!c->valid_path) { fprintf(stderr, "synth train: --valid FILE is required (see --help)\n"); return 2; }
+    if (!c->out_path) { fprintf(stderr, "synth train: -o OUT.gguf is required (see --help)\n"); return 2; }
     char err[512];
-    if (train_config_validate(&c, err, sizeof err)) {
+    if (train_config_validate(c, err, sizeof err)) {
         fprintf(stderr, "synth %s\n", err);
         return 2;
     }
-    /* Files: fail before the (slow) tokenizer learning. */
-    const char *files[] = {c.train_path, c.valid_path, c.tokenizer_path, c.resume_path};
+    const char *files[] = {c->train_path, c->valid_path, c->tokenizer_path, c->resume_path};
     const char *flags[] = {"--train", "--valid", "--tokenizer", "--resume"};
     for (int i = 0; i < 4; i++)
         if (files[i] && access(files[i], R_OK)) {
             fprintf(stderr, "synth train: %s: cannot read '%s'\n", flags[i], files[i]);
             return 2;
         }
+    return 0;
+}
+
+/* The run's first line: shape, schedule and the OpenBLAS kernels. */
+static void log_start(const train_config *c)
+{
+    const arch_hparams *hp = &c->hp;
     /* Debian's OpenBLAS picks its Haswell (AVX2) kernels on AVX-512 AMD
      * CPUs; its SkylakeX kernels are about twice as fast there. */
     const char *core = openblas_get_corename();
@@ -290,19 +315,31 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "synth train: hint: OpenBLAS uses %s kernels on an AVX-512 CPU; "
                         "with OPENBLAS_CORETYPE=SkylakeX sgemm was ~2x faster in bench_train\n", core);
     char steps[32];
-    if (c.steps > 0) snprintf(steps, sizeof steps, "%lld", (long long)c.steps);
+    if (c->steps > 0) snprintf(steps, sizeof steps, "%lld", (long long)c->steps);
     else snprintf(steps, sizeof steps, "auto");
     fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %s steps, "
                     "OpenBLAS %s, %d shards on %d threads\n",
-            arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c.batch, c.seq,
-            steps, core ? core : "?", train_shards(&c), train_threads(&c));
+            arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c->batch, c->seq,
+            steps, core ? core : "?", train_shards(c), train_threads(c));
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_config c;
+    train_config_default(&c);
+    given_flags given = {0, 0, 0};
+    int rc = parse_args(argc, argv, &c, &given);
+    if (rc) return rc == 1 ? 0 : rc;
+    derive_defaults(&c, &given);
+    if ((rc = check_config(&c))) return rc;
+    log_start(&c);
     c.interrupt = &g_interrupt;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     train_summary s;
     prog_state ps = {wall(), 0, isatty(2)};
-    int rc = train_run(&c, progress, &ps, &s, err, sizeof err);
-    if (rc) {
+    char err[512];
+    if ((rc = train_run(&c, progress, &ps, &s, err, sizeof err))) {
         fprintf(stderr, "\nsynth %s\n", err);
         return rc == TRAIN_EINVAL ? 2 : 1;
     }
