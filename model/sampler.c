@@ -365,6 +365,73 @@ static int sampler_draw_all(sampler *s, const float *logits, int n, float m, dou
     return -1; /* unreachable: tot > 0 */
 }
 
+/* Softmax weights of the n candidates c (unnormalized, the largest 1; +inf
+ * logits share all the mass); returns their sum, or -1 if no candidate is
+ * finite (nothing to weigh). */
+static double sampler_cand_weights(sampler_cand *c, int n)
+{
+    double m = -INFINITY;
+    for (int j = 0; j < n; j++)
+        if (c[j].v > m)
+            m = c[j].v;
+    if (m == -INFINITY)
+        return -1.0;
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) {
+        c[j].v = isinf(m) ? (c[j].v == m ? 1.0 : 0.0) : (double)expf((float)(c[j].v - m));
+        sum += c[j].v;
+    }
+    return sum;
+}
+
+/* top_p: the smallest prefix of the candidates sorted by weight holding
+ * at least top_p of the mass sum; returns its length. Sorts only a growing
+ * head (found by quickselect) until it holds enough: usually a few dozen
+ * tokens. */
+static int sampler_top_p(sampler_cand *c, int n, double top_p, double sum)
+{
+    double target = top_p * sum;
+    int head = n < 64 ? n : 64, k;
+    for (;;) {
+        if (head < n)
+            sampler_select(c, n, head);
+        qsort(c, (size_t)head, sizeof(*c), sampler_cand_cmp);
+        double cum = 0.0;
+        for (k = 0; k < head && cum < target;)
+            cum += c[k++].v;
+        if (cum >= target || head == n)
+            break;
+        head = head > n / 4 ? n : head * 4;
+    }
+    return k > 0 ? k : 1;
+}
+
+/* min_p: keep the candidates whose weight is at least min_p of the largest
+ * (which is exp(0) = 1, or 1 for the +inf group); returns how many. */
+static int sampler_min_p(sampler_cand *c, int n, double min_p)
+{
+    int k = 0;
+    for (int j = 0; j < n; j++)
+        if (c[j].v >= min_p)
+            c[k++] = c[j];
+    return k;
+}
+
+/* The candidate at u in [0, 1) of the n weights' cumulative mass. */
+static int sampler_cand_draw(const sampler_cand *c, int n, double u)
+{
+    double sum = 0.0;
+    for (int j = 0; j < n; j++)
+        sum += c[j].v;
+    double r = u * sum, cum = 0.0;
+    for (int j = 0; j < n; j++) {
+        cum += c[j].v;
+        if (r < cum)
+            return c[j].id;
+    }
+    return c[n - 1].id;
+}
+
 int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *history, int n_history,
                    float *logprob)
 {
@@ -392,78 +459,34 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
             }
         }
     }
+    /* the general path: penalties and bias on s->val, then the filters on
+     * candidates (value / temperature, id) */
     double *val = s->val;
     sampler_transform(s, logits, n_vocab, history, n_history);
+    double sum;
     if (s->p.temperature <= 0.0f) {
         id = sampler_argmax(val, n_vocab);
-        goto done;
-    }
-    sampler_cand *c = s->cand;
-    int n = n_vocab;
-    for (int j = 0; j < n; j++) {
-        c[j].v = val[j] * inv_t;
-        c[j].id = j;
-    }
-    if (s->p.top_k > 0 && s->p.top_k < n) {
-        sampler_select(c, n, s->p.top_k);
-        n = s->p.top_k;
-    }
-    /* softmax over the candidates (unnormalized weights, max weight 1) */
-    double m = -INFINITY;
-    for (int j = 0; j < n; j++)
-        if (c[j].v > m)
-            m = c[j].v;
-    if (m == -INFINITY) {
-        id = sampler_argmax(val, n_vocab); /* nothing finite: lowest id */
-        goto done;
-    }
-    double sum = 0.0;
-    for (int j = 0; j < n; j++) {
-        /* +inf logits share all the mass */
-        c[j].v = isinf(m) ? (c[j].v == m ? 1.0 : 0.0) : (double)expf((float)(c[j].v - m));
-        sum += c[j].v;
-    }
-    if (s->p.top_p < 1.0f) {
-        /* top_p: the smallest prefix of the sorted candidates holding at
-         * least top_p of the mass. Sort only a growing head (found by
-         * quickselect) until it holds enough: usually a few dozen tokens. */
-        double target = (double)s->p.top_p * sum;
-        int head = n < 64 ? n : 64, k;
-        for (;;) {
-            if (head < n)
-                sampler_select(c, n, head);
-            qsort(c, (size_t)head, sizeof(*c), sampler_cand_cmp);
-            double cum = 0.0;
-            for (k = 0; k < head && cum < target;)
-                cum += c[k++].v;
-            if (cum >= target || head == n)
-                break;
-            head = head > n / 4 ? n : head * 4;
+    } else {
+        sampler_cand *c = s->cand;
+        int n = n_vocab;
+        for (int j = 0; j < n; j++) {
+            c[j].v = val[j] * inv_t;
+            c[j].id = j;
         }
-        n = k > 0 ? k : 1;
-    }
-    if (s->p.min_p > 0.0f) {
-        /* the max weight is exp(0) = 1 (or 1 for the +inf group) */
-        double thr = (double)s->p.min_p * 1.0;
-        int k = 0;
-        for (int j = 0; j < n; j++)
-            if (c[j].v >= thr)
-                c[k++] = c[j];
-        n = k;
-    }
-    sum = 0.0;
-    for (int j = 0; j < n; j++)
-        sum += c[j].v;
-    double r = u * sum, cum = 0.0;
-    id = c[n - 1].id;
-    for (int j = 0; j < n; j++) {
-        cum += c[j].v;
-        if (r < cum) {
-            id = c[j].id;
-            break;
+        if (s->p.top_k > 0 && s->p.top_k < n) {
+            sampler_select(c, n, s->p.top_k);
+            n = s->p.top_k;
+        }
+        if ((sum = sampler_cand_weights(c, n)) < 0) {
+            id = sampler_argmax(val, n_vocab); /* nothing finite: lowest id */
+        } else {
+            if (s->p.top_p < 1.0f)
+                n = sampler_top_p(c, n, (double)s->p.top_p, sum);
+            if (s->p.min_p > 0.0f)
+                n = sampler_min_p(c, n, (double)s->p.min_p);
+            id = sampler_cand_draw(c, n, u);
         }
     }
-done:
     if (logprob)
         *logprob = sampler_logprob(logits, n_vocab, id);
     return id;

@@ -840,6 +840,68 @@ static int64_t auto_steps(run_ctx *r, double per_step, double eval_s, double lef
     return r->st.step + (int64_t)more;
 }
 
+/* The wall clock of one train_run: what the progress line, the --steps auto
+ * schedule and the summary read. Times in seconds from now_s(). */
+typedef struct {
+    double t0, elapsed0;  /* now_s() at the start; r->st.elapsed_s then (resumed runs) */
+    int64_t step0;        /* r->st.step at the start */
+    double budget;        /* --max-minutes, INFINITY: none */
+    int64_t calib;        /* --steps auto: calibrate after this many steps */
+    int own_total;        /* --steps auto and the total is this run's to set */
+    double run_tokens;    /* tokens trained on in this run */
+    double train_time;    /* in train_step only (no evaluations) */
+    double eval_time;     /* in evaluations */
+    double calib_wall;    /* wall outside evaluations at step calib */
+    int64_t n_evals;
+} run_clock;
+
+static void clock_start(run_clock *k, const run_ctx *r)
+{
+    const train_config *c = r->c;
+    memset(k, 0, sizeof *k);
+    k->t0 = now_s();
+    k->elapsed0 = r->st.elapsed_s;
+    k->step0 = r->st.step;
+    k->budget = c->max_minutes > 0 ? c->max_minutes * 60.0 : INFINITY;
+    /* inside the warm-up, so the provisional schedule does not matter */
+    k->calib = c->warmup > 0 && c->warmup < 20 ? c->warmup : 20;
+    /* fresh, or resumed inside the warm-up (a resumed run past it keeps the
+     * stored schedule) */
+    k->own_total = c->steps == 0 && (r->st.total == 0 || r->st.step < c->warmup);
+}
+
+static double clock_tokens_per_s(const run_clock *k)
+{
+    return k->run_tokens / (k->train_time > 1e-9 ? k->train_time : 1e-9);
+}
+
+/* After a step: --steps auto re-estimates the total from the wall time per
+ * step (in the warm-up the lr does not depend on the total; after it the
+ * total moves by a step's worth of the remaining cosine at a time), then
+ * the progress report of the step. el: seconds since k->t0. */
+static void clock_step(run_ctx *r, run_clock *k, double el, double loss, train_progress *p)
+{
+    const int64_t done = r->st.step - k->step0;
+    if (k->own_total && done == k->calib) k->calib_wall = el - k->eval_time;
+    if (k->own_total && done >= k->calib) {
+        /* wall time per step without the first (page-faulting) steps once possible */
+        double outside = el - k->eval_time;
+        double ps = done >= 2 * k->calib ? (outside - k->calib_wall) / (double)(done - k->calib) : outside / (double)done;
+        r->st.total = auto_steps(r, ps, k->n_evals ? k->eval_time / (double)k->n_evals : -1, k->budget - el);
+    }
+    r->st.elapsed_s = k->elapsed0 + el;
+    p->step = r->st.step;
+    p->steps = r->st.total;
+    p->train_loss = loss;
+    p->lr = lr_at(r->c, r->st.total, r->st.step - 1);
+    p->tokens_per_s = clock_tokens_per_s(k);
+    p->elapsed_s = r->st.elapsed_s;
+    p->eta_s = r->st.total ? (double)(r->st.total - r->st.step) * el / (double)done : NAN;
+    if (p->eta_s > k->budget - el) p->eta_s = k->budget - el;
+    p->is_eval = 0;
+    p->saved = 0;
+}
+
 int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summary *out, char *err, size_t errlen)
 {
     int rc = train_config_validate(c, err, errlen);
@@ -864,20 +926,11 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     sum.n_train_tokens = (int64_t)r.n_train;
     sum.n_valid_tokens = (int64_t)r.n_valid;
     sum.n_vocab = r.hp.n_vocab;
-    if (c->steps > 0) r.st.total = c->steps; /* else: from the resumed state, or calibrated below */
+    if (c->steps > 0) r.st.total = c->steps; /* else: from the resumed state, or calibrated by clock_step */
 
-    const double t0 = now_s(), elapsed0 = r.st.elapsed_s;
-    const int64_t step0 = r.st.step;
-    const double budget = c->max_minutes > 0 ? c->max_minutes * 60.0 : INFINITY;
-    /* auto steps: calibrate after this many steps (inside the warm-up, so
-     * the provisional schedule does not matter) */
-    const int64_t calib = c->warmup > 0 && c->warmup < 20 ? c->warmup : 20;
-    /* the total is this run's to set: fresh, or resumed inside the warm-up
-     * (a resumed run past it keeps the stored schedule) */
-    const int own_total = c->steps == 0 && (r.st.total == 0 || r.st.step < c->warmup);
-    double loss = NAN, run_tokens = 0, train_time = 0; /* train_time: steps only, no evals */
-    double eval_time = 0, calib_wall = 0; /* evaluations' seconds; wall outside them at step calib */
-    int64_t n_evals = 0;
+    run_clock k;
+    clock_start(&k, &r);
+    double loss = NAN;
     int64_t last_eval = -1;
     train_progress p;
     memset(&p, 0, sizeof p);
@@ -887,60 +940,34 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     p.valid_loss_ema = NAN;
     while (r.st.total == 0 || r.st.step < r.st.total) {
         if (c->stop_at > 0 && r.st.step >= c->stop_at) break;
-        double el = now_s() - t0;
-        if (el >= budget || (c->interrupt && *c->interrupt)) {
+        if (now_s() - k.t0 >= k.budget || (c->interrupt && *c->interrupt)) {
             sum.stopped_time = 1;
             break;
         }
         double ts = now_s();
         loss = train_step(&r);
-        train_time += now_s() - ts;
+        k.train_time += now_s() - ts;
         if (!isfinite(loss)) {
             rc = fail(err, errlen, TRAIN_ENAN, "train: loss is %g at step %lld (lower --lr?)", loss,
                       (long long)r.st.step + 1);
             break;
         }
-        run_tokens += (double)c->batch * c->seq;
-        el = now_s() - t0;
-        const int64_t done = r.st.step - step0;
-        /* re-estimated after every step: in the warm-up the lr does not
-         * depend on the total; after it the total moves by a step's worth
-         * of the remaining cosine at a time */
-        if (own_total && done == calib) calib_wall = el - eval_time;
-        if (own_total && done >= calib) {
-            /* wall time per step without the first (page-faulting) steps once possible */
-            double outside = el - eval_time;
-            double ps = done >= 2 * calib ? (outside - calib_wall) / (double)(done - calib) : outside / (double)done;
-            r.st.total = auto_steps(&r, ps, n_evals ? eval_time / (double)n_evals : -1, budget - el);
-        }
-        r.st.elapsed_s = elapsed0 + el;
-        p.step = r.st.step;
-        p.steps = r.st.total;
-        p.train_loss = loss;
-        p.lr = lr_at(c, r.st.total, r.st.step - 1);
-        p.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
-        p.elapsed_s = r.st.elapsed_s;
-        p.eta_s = r.st.total ? (double)(r.st.total - r.st.step) * el / (double)done : NAN;
-        if (p.eta_s > budget - el) p.eta_s = budget - el;
-        p.is_eval = 0;
-        p.saved = 0;
+        k.run_tokens += (double)c->batch * c->seq;
+        clock_step(&r, &k, now_s() - k.t0, loss, &p);
         if (fn) fn(&p, ud);
         if (r.st.step % c->eval_every == 0 || r.st.step == r.st.total) {
             last_eval = r.st.step;
             double te = now_s();
             rc = eval_and_keep(&r, &p, loss, fn, ud, err, errlen);
-            eval_time += now_s() - te;
-            n_evals++;
+            k.eval_time += now_s() - te;
+            k.n_evals++;
             if (rc) break;
             if (c->patience > 0 && r.st.bad_evals >= c->patience) {
                 sum.stopped_early = 1;
                 break;
             }
         }
-        if (c->ckpt_every > 0 && r.st.step % c->ckpt_every == 0) {
-            rc = save_state(&r, err, errlen);
-            if (rc) break;
-        }
+        if (c->ckpt_every > 0 && r.st.step % c->ckpt_every == 0 && (rc = save_state(&r, err, errlen))) break;
     }
     /* stopped by the time budget (or resumed at the end): evaluate once more */
     if (!rc && last_eval != r.st.step && !sum.stopped_early && !(c->stop_at > 0 && r.st.step >= c->stop_at))
@@ -950,7 +977,7 @@ int train_run(const train_config *c, train_progress_fn fn, void *ud, train_summa
     sum.last_train_loss = loss;
     sum.best_valid = r.st.best_valid;
     sum.best_valid_ema = r.st.best_valid_ema;
-    sum.tokens_per_s = run_tokens / (train_time > 1e-9 ? train_time : 1e-9);
+    sum.tokens_per_s = clock_tokens_per_s(&k);
     sum.elapsed_s = r.st.elapsed_s;
     if (out) *out = sum;
     ctx_free(&r);

@@ -88,6 +88,51 @@ static void usage(FILE *out, const flag *flags, int n)
     }
 }
 
+/* The flags' environment variables, then the command line (which wins):
+ * --name VALUE, --name=VALUE or -x VALUE. 0: set; 1: --help printed; 2: a
+ * bad flag or value (the message printed). */
+static int apply_flags(const flag *flags, int nf, int argc, char **argv)
+{
+    for (int i = 0; i < nf; i++) {
+        const char *v = getenv(flags[i].env);
+        if (v && *v && set_flag(&flags[i], v)) {
+            fprintf(stderr, "synth serve: (from %s)\n", flags[i].env);
+            return 2;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout, flags, nf);
+            return 1;
+        }
+        const flag *f = NULL;
+        const char *val = NULL;
+        for (int k = 0; k < nf && !f; k++) {
+            size_t nl = strlen(flags[k].name);
+            if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, flags[k].name, nl) && (a[2 + nl] == 0 || a[2 + nl] == '=')) {
+                f = &flags[k];
+                if (a[2 + nl] == '=') val = a + 3 + nl;
+            } else if (flags[k].short_name && a[0] == '-' && a[1] == flags[k].short_name && a[2] == 0) {
+                f = &flags[k];
+            }
+        }
+        if (!f) {
+            fprintf(stderr, "synth serve: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "synth serve: %s needs a value\n", a);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        if (set_flag(f, val)) return 2;
+    }
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     srv_config c;
@@ -128,44 +173,8 @@ int cmd_serve(int argc, char **argv)
          "cached values: f16 (default: half the memory and reads) or f32 (exact values; logits differ ~1e-3)"},
         {"log-level", 0, "SYNTH_LOG_LEVEL", F_LEVEL, &c.log_level, 0, 0, "error, warn, info (default), debug"},
     };
-    int nf = (int)(sizeof flags / sizeof flags[0]);
-    for (int i = 0; i < nf; i++) {
-        const char *v = getenv(flags[i].env);
-        if (v && *v && set_flag(&flags[i], v)) {
-            fprintf(stderr, "synth serve: (from %s)\n", flags[i].env);
-            return 2;
-        }
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout, flags, nf);
-            return 0;
-        }
-        const flag *f = NULL;
-        const char *val = NULL;
-        for (int k = 0; k < nf && !f; k++) {
-            size_t nl = strlen(flags[k].name);
-            if (a[0] == '-' && a[1] == '-' && !strncmp(a + 2, flags[k].name, nl) && (a[2 + nl] == 0 || a[2 + nl] == '=')) {
-                f = &flags[k];
-                if (a[2 + nl] == '=') val = a + 3 + nl;
-            } else if (flags[k].short_name && a[0] == '-' && a[1] == flags[k].short_name && a[2] == 0) {
-                f = &flags[k];
-            }
-        }
-        if (!f) {
-            fprintf(stderr, "synth serve: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-        if (!val) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "synth serve: %s needs a value\n", a);
-                return 2;
-            }
-            val = argv[++i];
-        }
-        if (set_flag(f, val)) return 2;
-    }
+    int rc = apply_flags(flags, (int)(sizeof flags / sizeof flags[0]), argc, argv);
+    if (rc) return rc == 1 ? 0 : rc;
     c.request_timeout_ms = timeout_ms;
     char err[160];
     if (model_set_cpu(cpu, err, sizeof err) != 0) {

@@ -269,6 +269,64 @@ static int get_stream_options(json_t *o, srv_gen_params *p, char *err, size_t er
     return 0;
 }
 
+/* The sampling fields into p->sp (their ranges; sampler_params_validate
+ * checks the whole later) and the seed. 0, or -1 with err set. */
+static int get_sampling(json_t *o, srv_gen_params *p, char *err, size_t errlen)
+{
+    int64_t i64;
+    if (get_num(o, "temperature", 0, SAMPLER_MAX_TEMPERATURE, &p->sp.temperature, err, errlen)) return -1;
+    i64 = 0;
+    if (get_int(o, "top_k", 0, INT32_MAX, &i64, err, errlen)) return -1;
+    p->sp.top_k = (int)i64;
+    if (get_num(o, "top_p", 0, 1, &p->sp.top_p, err, errlen)) return -1;
+    if (p->sp.top_p <= 0) {
+        fail(err, errlen, "top_p: must be a number in (0, 1]");
+        return -1;
+    }
+    if (get_num(o, "min_p", 0, 1, &p->sp.min_p, err, errlen)) return -1;
+    if (get_num(o, "repetition_penalty", SAMPLER_MIN_REPETITION_PENALTY, SAMPLER_MAX_REPETITION_PENALTY,
+                &p->sp.repetition_penalty, err, errlen))
+        return -1;
+    if (get_num(o, "presence_penalty", -SAMPLER_MAX_PENALTY, SAMPLER_MAX_PENALTY, &p->sp.presence_penalty, err,
+                errlen) ||
+        get_num(o, "frequency_penalty", -SAMPLER_MAX_PENALTY, SAMPLER_MAX_PENALTY, &p->sp.frequency_penalty, err,
+                errlen) ||
+        get_logit_bias(o, p, err, errlen) || get_bool(o, "ignore_eos", &p->sp.ignore_eos, err, errlen))
+        return -1;
+    i64 = 0;
+    if (get_int(o, "min_tokens", 0, SRV_MAX_TOKENS, &i64, err, errlen)) return -1;
+    p->sp.min_tokens = (int)i64;
+    i64 = -1;
+    if (get_int(o, "seed", 0, INT64_MAX, &i64, err, errlen)) return -1;
+    if (i64 >= 0) {
+        p->sp.seed = (uint64_t)i64;
+        p->seed_set = 1;
+    }
+    return 0;
+}
+
+/* OpenAI's logprobs (true/false, or how many alternatives per token) and
+ * echo; max_tokens 0 only with echo (a scoring request). 0, or -1 with err
+ * set. */
+static int get_openai_logprobs(json_t *o, srv_gen_params *p, char *err, size_t errlen)
+{
+    int64_t i64;
+    json_t *lp = field(o, "logprobs");
+    if (lp && json_is_boolean(lp)) {
+        p->logprobs = json_is_true(lp) ? 0 : -1;
+    } else {
+        i64 = -1;
+        if (get_int(o, "logprobs", 0, SRV_MAX_TOP_LOGPROBS, &i64, err, errlen)) return -1;
+        p->logprobs = (int)i64;
+    }
+    if (get_bool(o, "echo", &p->echo, err, errlen)) return -1;
+    if (p->max_tokens == 0 && !p->echo) {
+        fail(err, errlen, "max_tokens: 0 is only allowed with echo");
+        return -1;
+    }
+    return 0;
+}
+
 int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params *p, char *err,
                        size_t errlen)
 {
@@ -304,52 +362,10 @@ int srv_parse_generate(const char *body, size_t len, int openai, srv_gen_params 
     i64 = p->max_tokens;
     if (get_int(o, "max_tokens", openai ? 0 : 1, SRV_MAX_TOKENS, &i64, err, errlen)) goto out;
     p->max_tokens = (int)i64;
-    if (get_num(o, "temperature", 0, SAMPLER_MAX_TEMPERATURE, &p->sp.temperature, err, errlen)) goto out;
-    i64 = 0;
-    if (get_int(o, "top_k", 0, INT32_MAX, &i64, err, errlen)) goto out;
-    p->sp.top_k = (int)i64;
-    if (get_num(o, "top_p", 0, 1, &p->sp.top_p, err, errlen)) goto out;
-    if (p->sp.top_p <= 0) {
-        fail(err, errlen, "top_p: must be a number in (0, 1]");
-        goto out;
-    }
-    if (get_num(o, "min_p", 0, 1, &p->sp.min_p, err, errlen)) goto out;
-    if (get_num(o, "repetition_penalty", SAMPLER_MIN_REPETITION_PENALTY, SAMPLER_MAX_REPETITION_PENALTY,
-                &p->sp.repetition_penalty, err, errlen))
-        goto out;
-    if (get_num(o, "presence_penalty", -SAMPLER_MAX_PENALTY, SAMPLER_MAX_PENALTY, &p->sp.presence_penalty, err,
-                errlen) ||
-        get_num(o, "frequency_penalty", -SAMPLER_MAX_PENALTY, SAMPLER_MAX_PENALTY, &p->sp.frequency_penalty, err,
-                errlen) ||
-        get_logit_bias(o, p, err, errlen) || get_bool(o, "ignore_eos", &p->sp.ignore_eos, err, errlen))
-        goto out;
-    i64 = 0;
-    if (get_int(o, "min_tokens", 0, SRV_MAX_TOKENS, &i64, err, errlen)) goto out;
-    p->sp.min_tokens = (int)i64;
-    i64 = -1;
-    if (get_int(o, "seed", 0, INT64_MAX, &i64, err, errlen)) goto out;
-    if (i64 >= 0) {
-        p->sp.seed = (uint64_t)i64;
-        p->seed_set = 1;
-    }
+    if (get_sampling(o, p, err, errlen)) goto out;
     if (get_stop(o, p, err, errlen)) goto out;
-    if (openai) {
-        json_t *lp = field(o, "logprobs");
-        if (lp && json_is_boolean(lp)) {
-            p->logprobs = json_is_true(lp) ? 0 : -1;
-        } else {
-            i64 = -1;
-            if (get_int(o, "logprobs", 0, SRV_MAX_TOP_LOGPROBS, &i64, err, errlen)) goto out;
-            p->logprobs = (int)i64;
-        }
-        if (get_bool(o, "echo", &p->echo, err, errlen)) goto out;
-        if (p->max_tokens == 0 && !p->echo) {
-            fail(err, errlen, "max_tokens: 0 is only allowed with echo");
-            goto out;
-        }
-    } else if (get_bool(o, "logprobs", &p->logprobs, err, errlen)) {
+    if (openai ? get_openai_logprobs(o, p, err, errlen) : get_bool(o, "logprobs", &p->logprobs, err, errlen))
         goto out;
-    }
     if (get_bool(o, "stream", &p->stream, err, errlen)) goto out;
     if (p->stream && (p->n_more > 0 || p->best_of > 1)) {
         fail(err, errlen, "stream: only with one prompt, n = 1 and best_of = 1");
