@@ -463,7 +463,6 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
      * candidates (value / temperature, id) */
     double *val = s->val;
     sampler_transform(s, logits, n_vocab, history, n_history);
-    double sum;
     if (s->p.temperature <= 0.0f) {
         id = sampler_argmax(val, n_vocab);
     } else {
@@ -477,7 +476,8 @@ int sampler_sample(sampler *s, const float *logits, int n_vocab, const int32_t *
             sampler_select(c, n, s->p.top_k);
             n = s->p.top_k;
         }
-        if ((sum = sampler_cand_weights(c, n)) < 0) {
+        const double sum = sampler_cand_weights(c, n);
+        if (sum < 0) {
             id = sampler_argmax(val, n_vocab); /* nothing finite: lowest id */
         } else {
             if (s->p.top_p < 1.0f)

@@ -48,6 +48,16 @@ static uint64_t deadline_of(srv_server *s, srv_req *r, int64_t req_ms)
 static int score_item_init(srv_server *s, srv_req *r, srv_score_item *it, const int32_t *a, size_t na,
                            const int32_t *b, size_t nb);
 
+/* it->win: eval_plan_windows' windows over the item's it->n_text tokens
+ * (every token scored once, as synth score does). 0, or -1 (memory). */
+static int plan_item_windows(srv_server *s, srv_score_item *it)
+{
+    int64_t nw = eval_plan_windows(it->n_text, s->n_ctx, NULL, 0);
+    if (nw <= 0 || !(it->win = malloc((size_t)nw * sizeof *it->win))) return -1;
+    it->n_win = (int)eval_plan_windows(it->n_text, s->n_ctx, it->win, nw);
+    return 0;
+}
+
 /* An echo-only request (max_tokens 0, logprobs) whose prompt is longer than
  * the context: one score item over [eos, prompt] with eval_plan_windows'
  * windows (every token scored once, as synth score does); r->hist holds
@@ -66,11 +76,7 @@ static int echo_windows(srv_server *s, srv_req *r, const int32_t *ids, size_t n)
     memcpy(r->hist + 1, ids, n * sizeof *ids);
     r->n_items = 1;
     srv_score_item *it = &r->items[0];
-    if (score_item_init(s, r, it, ids, n, NULL, 0)) return -1;
-    int64_t nw = eval_plan_windows((int64_t)n, s->n_ctx, NULL, 0);
-    if (nw <= 0 || !(it->win = malloc((size_t)nw * sizeof *it->win))) return -1;
-    it->n_win = (int)eval_plan_windows((int64_t)n, s->n_ctx, it->win, nw);
-    return 0;
+    return score_item_init(s, r, it, ids, n, NULL, 0) || plan_item_windows(s, it) ? -1 : 0;
 }
 
 /* The prompt of a parsed generation request as token ids: its text
@@ -401,18 +407,13 @@ static int score_text(srv_server *s, srv_req *r, srv_score_item *it, int i)
         srv_req_fail(r, 400, "invalid_request_error", "%s: no tokens", field);
         return -1;
     }
-    int bad = score_item_init(s, r, it, ids, n, NULL, 0);
+    int bad = score_item_init(s, r, it, ids, n, NULL, 0) || plan_item_windows(s, it);
     free(ids);
-    if (!bad) {
-        it->cont_from = INT64_MAX;
-        it->n_win = eval_plan_windows(it->n_text, s->n_ctx, NULL, 0);
-        it->win = malloc((size_t)it->n_win * sizeof *it->win);
-    }
-    if (bad || !it->win) {
+    if (bad) {
         srv_req_fail(r, 500, "server_error", "out of memory");
         return -1;
     }
-    eval_plan_windows(it->n_text, s->n_ctx, it->win, it->n_win);
+    it->cont_from = INT64_MAX;
     it->res.n_tokens = it->n_text;
     it->res.n_words = eval_count_words(txt, tlen);
     it->res.n_bytes = (int64_t)tlen;
