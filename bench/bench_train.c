@@ -4,6 +4,8 @@
  *
  *   bench_train [variant] [batch] [seq] [steps] [threads]
  *               (default random 16 256 4, threads = online CPUs)
+ *   FFN=geglu D_FF=672 bench_train ...   (environment: the FFN activation
+ *               and width; default gelu 1024)
  *
  * Four configurations side by side in one run: 1 thread (1 shard and 2
  * shards run one after the other), and N threads as one network with
@@ -13,7 +15,7 @@
  *
  * FLOPs per step = 6 P tokens + attention (forward 2 + backward 4 per
  * multiply-add, the usual 6 x params x tokens):
- *   P = n_layer * (2 d^2 [V, O] + 2 d d_ff [FFN]
+ *   P = n_layer * (2 d^2 [V, O] + 2 d d_ff [FFN; geglu 3 d d_ff]
  *                  + 2 d^2 [Q, K]                  with a vanilla part
  *                  + d^2 + H T d_head [dense MLPs] for dense variants
  *                  + 2 d^2 + H (a + b) d_head       for factorized_dense)
@@ -80,7 +82,7 @@ static double step_flops(const arch_hparams *hp, int B, int T)
     const double d = hp->n_embd, F = hp->n_ff, V = hp->n_vocab, H = hp->n_head, dh = d / H;
     const double tok = (double)B * T;
     arch_variant v = hp->variant;
-    double per_layer = 2 * d * d + 2 * d * F; /* V, O, FFN */
+    double per_layer = 2 * d * d + (1 + arch_ffn_up_mult(hp->ffn)) * d * F; /* V, O, FFN */
     double att = 1;                           /* P.V */
     if (arch_has_vanilla(v)) {
         per_layer += 2 * d * d;
@@ -138,6 +140,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown variant %s\n", argv[1]);
         return 2;
     }
+    /* FFN=geglu D_FF=672: the GEGLU shape with the default's parameters */
+    const char *ffn = getenv("FFN"), *dff = getenv("D_FF");
+    if (ffn && arch_ffn_parse(ffn, &hp.ffn)) {
+        fprintf(stderr, "unknown FFN %s (gelu or geglu)\n", ffn);
+        return 2;
+    }
+    if (dff) hp.n_ff = atoi(dff);
+    char err[128];
+    if (arch_hparams_validate(&hp, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
     int B = argc > 2 ? atoi(argv[2]) : 16, T = argc > 3 ? atoi(argv[3]) : 256, steps = argc > 4 ? atoi(argv[4]) : 4;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = argc > 5 ? atoi(argv[5]) : (ncpu > 1 ? (int)(ncpu < TRAIN_DP_MAX_SHARDS ? ncpu : TRAIN_DP_MAX_SHARDS) : 2);
@@ -154,9 +168,10 @@ int main(int argc, char **argv)
         tg[i] = (int32_t)(arch_rng_next(&r) % (uint64_t)hp.n_vocab);
     }
     const double fl = step_flops(&hp, B, T);
-    printf("bench_train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, vocab %d, batch %d x %d, "
+    printf("bench_train: variant %s, d %d, layers %d, heads %d, d_ff %d (%s), L %d, vocab %d, batch %d x %d, "
            "%lld params, dropout 0.1, %d timed steps per configuration\n",
-           arch_variant_name(hp.variant), hp.n_embd, hp.n_layer, hp.n_head, hp.n_ff, hp.n_ctx, hp.n_vocab, B, T,
+           arch_variant_name(hp.variant), hp.n_embd, hp.n_layer, hp.n_head, hp.n_ff, arch_ffn_name(hp.ffn), hp.n_ctx,
+           hp.n_vocab, B, T,
            (long long)arch_n_params(&hp), steps);
     printf("model FLOPs/step %.1f G; OpenBLAS %s\n", fl / 1e9, openblas_get_corename());
     /* The configurations, interleaved with the peaks they are judged

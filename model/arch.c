@@ -25,6 +25,22 @@ int arch_variant_parse(const char *s, arch_variant *out)
     return -1;
 }
 
+static const char *const ffn_names[ARCH_N_FFN] = {"gelu", "geglu"};
+
+const char *arch_ffn_name(arch_ffn a) { return (unsigned)a < ARCH_N_FFN ? ffn_names[a] : "?"; }
+
+int arch_ffn_parse(const char *s, arch_ffn *out)
+{
+    for (int i = 0; i < ARCH_N_FFN; i++)
+        if (s && strcmp(s, ffn_names[i]) == 0) {
+            *out = (arch_ffn)i;
+            return 0;
+        }
+    return -1;
+}
+
+int arch_ffn_up_mult(arch_ffn a) { return a == ARCH_FFN_GEGLU ? 2 : 1; }
+
 int arch_has_random(arch_variant v)
 {
     return v == ARCH_RANDOM || v == ARCH_FIXED_RANDOM || v == ARCH_RANDOM_VANILLA;
@@ -56,6 +72,7 @@ void arch_hparams_default(arch_hparams *hp)
     hp->fd_b = 16;
     hp->ln_eps = 1e-5f;
     hp->variant = ARCH_RANDOM;
+    hp->ffn = ARCH_FFN_GELU;
 }
 
 #define FAIL(...) do { if (err) snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
@@ -65,6 +82,7 @@ int arch_hparams_validate(const arch_hparams *hp, char *err, size_t errlen)
     /* Limits keep every product of sizes far below 2^62 (and tensors small
      * enough to index with int64 and int for BLAS leading dimensions). */
     if ((unsigned)hp->variant >= ARCH_N_VARIANTS) FAIL("unknown attention variant %d", (int)hp->variant);
+    if ((unsigned)hp->ffn >= ARCH_N_FFN) FAIL("unknown feed-forward activation %d", (int)hp->ffn);
     if (hp->n_vocab < 2 || hp->n_vocab > (1 << 20)) FAIL("n_vocab %d out of range [2, 1048576]", hp->n_vocab);
     if (hp->n_ctx < 1 || hp->n_ctx > 8192) FAIL("context_length %d out of range [1, 8192]", hp->n_ctx);
     if (hp->n_embd < 1 || hp->n_embd > 16384) FAIL("embedding_length %d out of range [1, 16384]", hp->n_embd);
@@ -152,6 +170,7 @@ void arch_kind_spec(const arch_hparams *hp, arch_kind k, int il, arch_tensor *t)
 {
     const int64_t d = hp->n_embd, H = hp->n_head, L = hp->n_ctx, dh = d / H;
     const int64_t V = hp->n_vocab, F = hp->n_ff, R = hp->fr_rank, A = hp->fd_a, B = hp->fd_b;
+    const int64_t Fu = F * arch_ffn_up_mult(hp->ffn); /* rows of ffn_up */
     int64_t s0 = d, s1 = 1, s2 = 1;
 
     memset(t, 0, sizeof *t);
@@ -174,8 +193,8 @@ void arch_kind_spec(const arch_hparams *hp, arch_kind k, int il, arch_tensor *t)
     case T_DENSE_B2_W: s0 = H; s1 = B; s2 = dh; break;
     case T_DENSE_B2_B: s0 = H; s1 = B; break;
     case T_MIX: s0 = H; break;
-    case T_FFN_UP_W: s0 = F; s1 = d; break;
-    case T_FFN_UP_B: s0 = F; break;
+    case T_FFN_UP_W: s0 = Fu; s1 = d; break;
+    case T_FFN_UP_B: s0 = Fu; break;
     case T_FFN_DOWN_W: s0 = d; s1 = F; break;
     default: s0 = d; break; /* norms and d-sized biases */
     }

@@ -6,7 +6,11 @@
  * The network (pre-LayerNorm decoder, tied output projection):
  *   x = token_embd[t] + position_embd[p]
  *   per block:  h = x + attn_output(Attn(attn_norm(x)))
- *               x = h + ffn_down(gelu_tanh(ffn_up(ffn_norm(h))))
+ *               x = h + ffn_down(act(ffn_up(ffn_norm(h))))
+ *   act: gelu    u = ffn_up(.) [F],  act(u) = gelu_tanh(u)
+ *        geglu   u = ffn_up(.) [2F], act(u)[j] = gelu_tanh(u[j]) * u[F + j]
+ *                (rows 0..F-1 of ffn_up are the gate, F..2F-1 the linear half;
+ *                Shazeer 2020, "GLU Variants Improve Transformer")
  *   logits = output_norm(x) . token_embd^T
  * Attn, per head h (d_head = n_embd / n_head; heads are contiguous d_head
  * slices of a d-vector), v = W_v x + b_v, y = W_o concat_h(A_h v_h) + b_o,
@@ -44,6 +48,18 @@ typedef enum {
 const char *arch_variant_name(arch_variant v);
 int arch_variant_parse(const char *s, arch_variant *out); /* 0 or -1 */
 
+/* The feed-forward activation (key synthesizer.feed_forward_activation). */
+typedef enum {
+    ARCH_FFN_GELU = 0,   /* ffn_up [F, d]: the classic MLP */
+    ARCH_FFN_GEGLU,      /* ffn_up [2F, d]: gelu-gated linear unit */
+    ARCH_N_FFN
+} arch_ffn;
+
+const char *arch_ffn_name(arch_ffn a);                 /* "gelu", "geglu" */
+int arch_ffn_parse(const char *s, arch_ffn *out);     /* 0 or -1 */
+/* Rows of ffn_up per hidden unit: 1 (gelu) or 2 (geglu). */
+int arch_ffn_up_mult(arch_ffn a);
+
 /* What a variant is made of. */
 int arch_has_random(arch_variant v);      /* R [H,L,L]: random, fixed_random, random+vanilla */
 int arch_has_factorized_random(arch_variant v);
@@ -66,10 +82,11 @@ typedef struct {
     int32_t fd_b;
     float ln_eps;      /* LayerNorm epsilon (default 1e-5) */
     arch_variant variant;
+    arch_ffn ffn;      /* feed-forward activation (default gelu) */
 } arch_hparams;
 
 /* Fill the defaults of the engine: d 256, 6 layers, 4 heads, d_ff 1024,
- * L 256, vocab 8192, k 8, a = b = 16, eps 1e-5, random. */
+ * L 256, vocab 8192, k 8, a = b = 16, eps 1e-5, random, gelu. */
 void arch_hparams_default(arch_hparams *hp);
 /* Check ranges and consistency (n_embd % n_head, a*b == L, limits that keep
  * every size computation below 2^62). 0, or -1 with a message in err. */
@@ -111,8 +128,8 @@ typedef enum {
     T_MIX,             /* [H] alpha */
     T_FFN_NORM_W,      /* [d] */
     T_FFN_NORM_B,      /* [d] */
-    T_FFN_UP_W,        /* [d_ff, d] */
-    T_FFN_UP_B,        /* [d_ff] */
+    T_FFN_UP_W,        /* [d_ff, d]; geglu [2 d_ff, d] */
+    T_FFN_UP_B,        /* [d_ff]; geglu [2 d_ff] */
     T_FFN_DOWN_W,      /* [d, d_ff] */
     T_FFN_DOWN_B,      /* [d] */
     T_N_KINDS

@@ -93,6 +93,7 @@ static int set_metadata(gguf_writer *w, const ckpt_desc *d)
     rc |= gguf_writer_set_u32(w, ARCH_NAME ".embedding_length", (uint32_t)hp->n_embd);
     rc |= gguf_writer_set_u32(w, ARCH_NAME ".block_count", (uint32_t)hp->n_layer);
     rc |= gguf_writer_set_u32(w, ARCH_NAME ".feed_forward_length", (uint32_t)hp->n_ff);
+    rc |= gguf_writer_set_str(w, ARCH_NAME ".feed_forward_activation", arch_ffn_name(hp->ffn));
     rc |= gguf_writer_set_u32(w, ARCH_NAME ".attention.head_count", (uint32_t)hp->n_head);
     rc |= gguf_writer_set_str(w, ARCH_NAME ".attention.variant", arch_variant_name(hp->variant));
     rc |= gguf_writer_set_u32(w, ARCH_NAME ".attention.factorized_rank", (uint32_t)hp->fr_rank);
@@ -255,6 +256,16 @@ int ckpt_read_hparams(const gguf_file *f, arch_hparams *hp, char *err, size_t er
     if (arch_variant_parse(s, &h.variant)) {
         errf(err, errlen, fn, "unknown attention variant '%.64s' (key " ARCH_NAME ".attention.variant)", s);
         return GGUF_EFORMAT;
+    }
+    /* Optional: files written before GEGLU existed have no such key. */
+    h.ffn = ARCH_FFN_GELU;
+    if (gguf_get_str(f, ARCH_NAME ".feed_forward_activation", &s, NULL) != GGUF_ENOTFOUND) {
+        if ((rc = need_str(f, ARCH_NAME ".feed_forward_activation", &s, err, errlen))) return rc;
+        if (arch_ffn_parse(s, &h.ffn)) {
+            errf(err, errlen, fn, "unknown feed-forward activation '%.64s' (key " ARCH_NAME
+                 ".feed_forward_activation)", s);
+            return GGUF_EFORMAT;
+        }
     }
     if ((rc = need_str(f, "tokenizer.ggml.model", &s, err, errlen))) return rc;
     if (strcmp(s, "gpt2") != 0) {

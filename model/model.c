@@ -663,7 +663,7 @@ static int scratch_get(model_cache *c, int a, int T, size_t extra, int n_threads
         arch_has_vanilla(var) ? Td : 0, arch_has_vanilla(var) ? Td : 0,
         (arch_has_dense(var) || arch_has_factorized_dense(var)) ? Td : 0,
         arch_has_factorized_dense(var) ? Td : 0,
-        Td, Td, round16((size_t)T * hp->n_ff),
+        Td, Td, round16((size_t)T * hp->n_ff * (size_t)arch_ffn_up_mult(hp->ffn)),
         /* per thread: */
         round16((size_t)(ATT_ROWS > hp->n_head ? ATT_ROWS : hp->n_head) * hp->n_ctx),
         /* fd_a, fd_b are validated only for factorized_dense (other
@@ -963,7 +963,7 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
                     const int32_t *const *tokens, int T)
 {
     const arch_hparams *hp = &m->hp;
-    const int d = hp->n_embd, F = hp->n_ff;
+    const int d = hp->n_embd, F = hp->n_ff, glu = hp->ffn == ARCH_FFN_GEGLU, Fu = glu ? 2 * F : F;
     const float eps = hp->ln_eps;
     const mtensor *tok_embd = &m->glob[T_TOKEN_EMBD]; /* [V, d] */
     const float *pos_embd = m->glob[T_POS_EMBD].f;     /* [L, d] */
@@ -983,12 +983,20 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
         attention(m, c, s, il, n_seq, sr, T);
         ops_linear(T, s->att, d, &lt(m, il, T_ATTN_O_W)->w, lt(m, il, T_ATTN_O_B)->f, s->tmp, d, s->lin, s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
-        /* x = h + ffn_down(gelu(ffn_up(ffn_norm(h)))) */
-        /* ffn_norm w, b [d]; ffn_up W [F, d], b [F]; ffn_down W [d, F], b [d] */
+        /* x = h + ffn_down(act(ffn_up(ffn_norm(h)))) */
+        /* ffn_norm w, b [d]; ffn_up W [Fu, d], b [Fu] (Fu = F, geglu 2F);
+         * ffn_down W [d, F], b [d]; s->ff [T, Fu] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
-        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin,
-                   s->lin_flags | OPS_GELU);
-        ops_linear(T, s->ff, F, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin, s->lin_flags);
+        if (glu) {
+            ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, Fu, s->lin,
+                       s->lin_flags);
+            ops_geglu(T, F, s->ff, Fu);
+        } else {
+            ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin,
+                       s->lin_flags | OPS_GELU);
+        }
+        ops_linear(T, s->ff, Fu, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin,
+                   s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
     }
     ops_layernorm(T, d, s->x, d, m->glob[T_OUTPUT_NORM_W].f, m->glob[T_OUTPUT_NORM_B].f, eps, s->xn, d);
@@ -1090,7 +1098,8 @@ int model_step(model *m, model_cache *c, int n_seq, const model_seq *seqs, float
 static double seq_cost(const model *m, const model_cache *c, const seq_rows *q)
 {
     const arch_hparams *hp = &m->hp;
-    const double d = hp->n_embd, lin = hp->n_layer * (4 * d * d + 2 * d * hp->n_ff) + d * hp->n_vocab;
+    const double d = hp->n_embd, lin = hp->n_layer * (4 * d * d + (1 + arch_ffn_up_mult(hp->ffn)) * d * hp->n_ff) +
+                       d * hp->n_vocab;
     const double per_pos = 4.0 * hp->n_layer * d * ((c->vh ? 2 : 4) + (c->k ? 4 : 0)); /* keys: f32 */
     const double n = q->n, seen = n * q->p0 + n * (n + 1) / 2; /* positions read by its rows */
     return n * lin + per_pos * seen;

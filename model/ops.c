@@ -229,6 +229,16 @@ void ops_gelu_tanh(float *x, size_t n)
     if (i < n) v8_store_tail(x + i, v8_gelu(v8_load_tail(x + i, (int)(n - i), 0.0f)), (int)(n - i));
 }
 
+void ops_geglu(int n, int F, float *u, int ld)
+{
+    for (int r = 0; r < n; r++) {
+        float *g = u + (size_t)r * ld;
+        const float *lin = g + F;
+        ops_gelu_tanh(g, (size_t)F);
+        for (int j = 0; j < F; j++) g[j] *= lin[j];
+    }
+}
+
 /* ---- softmax / logsumexp ---- */
 /* Four running maxima: one would wait on the previous compare (a chain of
  * n / 8 dependent steps over 8,192 logits). The largest value does not

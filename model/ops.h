@@ -127,6 +127,11 @@ void ops_layernorm(int n, int d, const float *x, int ldx, const float *w, const 
  * computed as x / (1 + exp(-2u)) (the same function). */
 void ops_gelu_tanh(float *x, size_t n);
 
+/* GEGLU in place over n rows of u (row stride ld >= 2F): the first F floats
+ * of each row become gelu_tanh(u[j]) * u[F + j]; the rest of the row is
+ * left as scratch. */
+void ops_geglu(int n, int F, float *u, int ld);
+
 /* exp(x) for x clamped to [-87.3, 88]: in place over n floats. */
 void ops_exp_inplace(float *x, size_t n);
 /* exp of one float with the same approximation (for scalar callers). */

@@ -353,7 +353,10 @@ static int wr(FILE *fp, fnv *f, const void *p, size_t n)
 static void hp_pack(const arch_hparams *hp, int32_t o[11])
 {
     o[0] = hp->n_vocab; o[1] = hp->n_ctx; o[2] = hp->n_embd; o[3] = hp->n_layer; o[4] = hp->n_head;
-    o[5] = hp->n_ff; o[6] = hp->fr_rank; o[7] = hp->fd_a; o[8] = hp->fd_b; o[9] = (int32_t)hp->variant;
+    /* o[9]: the variant in the low 16 bits, the FFN activation above (gelu is
+     * 0, so state files from before GEGLU still compare equal). */
+    o[5] = hp->n_ff; o[6] = hp->fr_rank; o[7] = hp->fd_a; o[8] = hp->fd_b;
+    o[9] = (int32_t)hp->variant | (int32_t)hp->ffn << 16;
     memcpy(&o[10], &hp->ln_eps, 4);
 }
 

@@ -69,8 +69,8 @@ int cmd_info(int argc, char **argv)
     printf("parameters      %lld\n", (long long)model_n_params(m));
     printf("vocab           %d\n", hp->n_vocab);
     printf("context         %d\n", hp->n_ctx);
-    printf("d_model         %d\nlayers          %d\nheads           %d\nd_ff            %d\n", hp->n_embd,
-           hp->n_layer, hp->n_head, hp->n_ff);
+    printf("d_model         %d\nlayers          %d\nheads           %d\nd_ff            %d (%s)\n", hp->n_embd,
+           hp->n_layer, hp->n_head, hp->n_ff, arch_ffn_name(hp->ffn));
     if (arch_has_factorized_random(hp->variant)) printf("rank k          %d\n", hp->fr_rank);
     if (arch_has_factorized_dense(hp->variant)) printf("a x b           %d x %d\n", hp->fd_a, hp->fd_b);
     printf("layernorm eps   %g\n", (double)hp->ln_eps);

@@ -48,6 +48,8 @@ static void usage(FILE *o)
             "  --layers N           blocks (default %d)\n"
             "  --heads H            heads, must divide D (default %d)\n"
             "  --d-ff F             FFN width (default %d)\n"
+            "  --ffn A              FFN activation: gelu, or geglu (gelu(gate) x linear, ffn_up\n"
+            "                       twice as tall: F = 2/3 of gelu's keeps the parameters; default gelu)\n"
             "  --rank K             rank of factorized_random (default %d)\n"
             "  --fd-a A, --fd-b B   factors of factorized_dense, A*B = L (default: closest to sqrt(L))\n"
             "  --rstd X             std of the random logits R at init (default %g)\n"
@@ -211,6 +213,13 @@ static int parse_args(int argc, char **argv, train_config *c, given_flags *given
         else if (!strcmp(a, "--layers")) INT(hp->n_layer, 1, 256);
         else if (!strcmp(a, "--heads")) INT(hp->n_head, 1, 16384);
         else if (!strcmp(a, "--d-ff")) INT(hp->n_ff, 1, 65536);
+        else if (!strcmp(a, "--ffn")) {
+            VAL();
+            if (arch_ffn_parse(v, &hp->ffn)) {
+                fprintf(stderr, "synth train: --ffn: unknown activation '%s' (gelu or geglu)\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--rank")) INT(hp->fr_rank, 1, 8192);
         else if (!strcmp(a, "--fd-a")) { INT(hp->fd_a, 1, 8192); given->fd_a = 1; }
         else if (!strcmp(a, "--fd-b")) { INT(hp->fd_b, 1, 8192); given->fd_b = 1; }
@@ -317,10 +326,10 @@ static void log_start(const train_config *c)
     char steps[32];
     if (c->steps > 0) snprintf(steps, sizeof steps, "%lld", (long long)c->steps);
     else snprintf(steps, sizeof steps, "auto");
-    fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d, L %d, batch %d x %d, %s steps, "
+    fprintf(stderr, "synth train: variant %s, d %d, layers %d, heads %d, d_ff %d (%s), L %d, batch %d x %d, %s steps, "
                     "OpenBLAS %s, %d shards on %d threads\n",
-            arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, hp->n_ctx, c->batch, c->seq,
-            steps, core ? core : "?", train_shards(c), train_threads(c));
+            arch_variant_name(hp->variant), hp->n_embd, hp->n_layer, hp->n_head, hp->n_ff, arch_ffn_name(hp->ffn),
+            hp->n_ctx, c->batch, c->seq, steps, core ? core : "?", train_shards(c), train_threads(c));
 }
 
 int cmd_train(int argc, char **argv)

@@ -301,7 +301,8 @@ int ref_forward(const ref_model *rm, const int32_t *tokens, int n, double *logit
     double *vv = malloc(sizeof(double) * (size_t)n * d);
     double *y = malloc(sizeof(double) * (size_t)n * d);
     double *o = malloc(sizeof(double) * (size_t)d);
-    double *ff = malloc(sizeof(double) * (size_t)F);
+    const int glu = hp->ffn == ARCH_FFN_GEGLU; /* ffn_up [2F, d]: gate rows, then linear rows */
+    double *ff = malloc(sizeof(double) * (size_t)F * (glu ? 2 : 1));
     double *S = malloc(sizeof(double) * (size_t)n);
     double *P = malloc(sizeof(double) * (size_t)n);
 
@@ -349,8 +350,9 @@ int ref_forward(const ref_model *rm, const int32_t *tokens, int n, double *logit
             ref_linear(ref_w(rm, il, T_ATTN_O_W), ref_w(rm, il, T_ATTN_O_B), y + (int64_t)i * d, d, 0, d, o);
             for (int e = 0; e < d; e++) xi[e] += o[e];
             ref_layernorm(xi, ref_w(rm, il, T_FFN_NORM_W), ref_w(rm, il, T_FFN_NORM_B), d, eps, u + (int64_t)i * d);
-            ref_linear(ref_w(rm, il, T_FFN_UP_W), ref_w(rm, il, T_FFN_UP_B), u + (int64_t)i * d, d, 0, F, ff);
-            for (int f = 0; f < F; f++) ff[f] = ref_gelu(ff[f]);
+            ref_linear(ref_w(rm, il, T_FFN_UP_W), ref_w(rm, il, T_FFN_UP_B), u + (int64_t)i * d, d, 0,
+                       glu ? 2 * F : F, ff);
+            for (int f = 0; f < F; f++) ff[f] = glu ? ref_gelu(ff[f]) * ff[F + f] : ref_gelu(ff[f]);
             ref_linear(ref_w(rm, il, T_FFN_DOWN_W), ref_w(rm, il, T_FFN_DOWN_B), ff, F, 0, d, o);
             for (int e = 0; e < d; e++) xi[e] += o[e];
         }

@@ -188,6 +188,7 @@ static void check_metadata(const gguf_file *f, const fake_vocab *fv, const arch_
     }
     CHECK(gguf_get_f32(f, "synthesizer.attention.layer_norm_epsilon", &fl) == 0 && fl == hp->ln_eps);
     CHECK(gguf_get_str(f, "synthesizer.attention.variant", &s, NULL) == 0 && strcmp(s, arch_variant_name(hp->variant)) == 0);
+    CHECK(gguf_get_str(f, "synthesizer.feed_forward_activation", &s, NULL) == 0 && strcmp(s, arch_ffn_name(hp->ffn)) == 0);
     CHECK(gguf_get_str(f, "tokenizer.ggml.model", &s, NULL) == 0 && strcmp(s, "gpt2") == 0);
     const char *const *strs;
     uint64_t n;
@@ -201,7 +202,7 @@ static int hp_equal(const arch_hparams *a, const arch_hparams *b)
 {
     return a->n_vocab == b->n_vocab && a->n_ctx == b->n_ctx && a->n_embd == b->n_embd && a->n_layer == b->n_layer &&
            a->n_head == b->n_head && a->n_ff == b->n_ff && a->fr_rank == b->fr_rank && a->fd_a == b->fd_a &&
-           a->fd_b == b->fd_b && a->ln_eps == b->ln_eps && a->variant == b->variant;
+           a->fd_b == b->fd_b && a->ln_eps == b->ln_eps && a->variant == b->variant && a->ffn == b->ffn;
 }
 
 /* Every tensor of P against file f stored as `type` (quantizable ones). */
@@ -267,7 +268,7 @@ TEST(test_every_variant_every_type)
 /* ---- rejections ---- */
 
 typedef struct {
-    const char *drop_key, *drop_tensor, *reshape, *retype, *variant, *arch, *extra;
+    const char *drop_key, *drop_tensor, *reshape, *retype, *variant, *arch, *extra, *ffn;
     uint32_t head_count;
     int nonq_f16; /* store every non-quantizable tensor as f16 (valid) */
 } edit;
@@ -281,6 +282,7 @@ static int rebuild(const gguf_file *f, const edit *e, void **buf, size_t *size)
     for (int64_t i = 0; i < gguf_n_kv(f); i++)
         if (!e->drop_key || strcmp(gguf_kv_key(f, i), e->drop_key) != 0) rc |= gguf_writer_copy_kv(w, f, i);
     if (e->variant) rc |= gguf_writer_set_str(w, "synthesizer.attention.variant", e->variant);
+    if (e->ffn) rc |= gguf_writer_set_str(w, "synthesizer.feed_forward_activation", e->ffn);
     if (e->arch) rc |= gguf_writer_set_str(w, "general.architecture", e->arch);
     if (e->head_count) rc |= gguf_writer_set_u32(w, "synthesizer.attention.head_count", e->head_count);
     for (int64_t i = 0; i < gguf_n_tensors(f); i++) {
@@ -385,6 +387,14 @@ TEST(test_broken_checkpoints_rejected)
     expect_edit(good, &e11, "variant/tensors mismatch", "blk.0.attn_random");
     edit e12 = {.drop_key = "synthesizer.attention.variant"};
     expect_edit(good, &e12, "missing variant", "synthesizer.attention.variant");
+    edit e13 = {.ffn = "swiglu"};
+    expect_edit(good, &e13, "unknown activation", "unknown feed-forward activation 'swiglu'");
+    /* geglu wants ffn_up twice as tall as the file's gelu tensors */
+    edit e14 = {.ffn = "geglu"};
+    expect_edit(good, &e14, "activation/tensors mismatch", "'blk.0.ffn_up.weight' has ne {32, 64}, expected {32, 128}");
+    /* files from before the key: gelu */
+    edit e15 = {.drop_key = "synthesizer.feed_forward_activation"};
+    expect_edit(good, &e15, "no activation key", NULL);
 
     /* a file with a key of the wrong type */
     gguf_writer *w = gguf_writer_create();

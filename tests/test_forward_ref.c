@@ -393,9 +393,14 @@ TEST(ref_vanilla_two_heads_by_hand)
 }
 
 /* FFN by hand: attention zero, u = [c, -c], W_up = [1/c, 0] -> gelu(1). */
-TEST(ref_ffn_by_hand)
+/* The feed-forward by hand: d 2, d_ff 1. Token (1, -1) normalizes to
+ * c (1, -1); the ffn_up row (1/c, 0) gives 1, so the hidden unit is gelu(1)
+ * (gelu), or, with the geglu linear row (0, 3/c) giving -3, gelu(1) * -3;
+ * ffn_down (1, 2) + (0, 0.5) adds it once and twice. */
+static void ffn_by_hand(arch_ffn act)
 {
     arch_hparams hp = hand_hp(ARCH_RANDOM, 1, 2, 1, 3, 1);
+    hp.ffn = act;
     int np;
     float **p = ref_alloc_params(&hp, &np);
     const double c = 1.0 / sqrt(1.0 + 1e-5);
@@ -403,8 +408,13 @@ TEST(ref_ffn_by_hand)
     memcpy(param(&hp, p, -1, T_TOKEN_EMBD), e, sizeof e);
     param(&hp, p, 0, T_FFN_NORM_W)[0] = 1;
     param(&hp, p, 0, T_FFN_NORM_W)[1] = 1;
-    param(&hp, p, 0, T_FFN_UP_W)[0] = (float)(1.0 / c);
-    param(&hp, p, 0, T_FFN_UP_W)[1] = 0.0f;
+    float *Wu = param(&hp, p, 0, T_FFN_UP_W); /* [1, 2]; geglu [2, 2]: gate row, linear row */
+    Wu[0] = (float)(1.0 / c);
+    Wu[1] = 0.0f;
+    if (act == ARCH_FFN_GEGLU) {
+        Wu[2] = 0.0f;
+        Wu[3] = (float)(3.0 / c);
+    }
     float *Wd = param(&hp, p, 0, T_FFN_DOWN_W), *bd = param(&hp, p, 0, T_FFN_DOWN_B);
     Wd[0] = 1; Wd[1] = 2; bd[1] = 0.5f;
     ref_model rm;
@@ -413,11 +423,19 @@ TEST(ref_ffn_by_hand)
     double hidden[2];
     CHECK(ref_forward(&rm, &tok, 1, NULL, hidden) == 0);
     double g = ref_gelu((double)(float)(1.0 / c) * c);
-    CHECK_NEAR(hidden[0], 1 + g, 1e-9);
-    CHECK_NEAR(hidden[1], -1 + 2 * g + 0.5, 1e-9);
+    double unit = act == ARCH_FFN_GEGLU ? g * -((double)(float)(3.0 / c) * c) : g;
+    CHECK_NEAR(hidden[0], 1 + unit, 1e-9);
+    CHECK_NEAR(hidden[1], -1 + 2 * unit + 0.5, 1e-9);
     CHECK_NEAR(g, 0.8411919906082768, 1e-6);
+    if (act == ARCH_FFN_GEGLU) CHECK_NEAR(unit, -3 * 0.8411919906082768, 1e-5);
     ref_model_free(&rm);
     ref_free_params(p, np);
+}
+
+TEST(ref_ffn_by_hand)
+{
+    ffn_by_hand(ARCH_FFN_GELU);
+    ffn_by_hand(ARCH_FFN_GEGLU);
 }
 
 /* Variants that reduce to each other: factorized_random equals random with
@@ -523,8 +541,9 @@ TEST(ref_variant_reductions)
  *          so only ffn_down is quantized: per-tensor types), 3 heads of 12,
  *          d_ff 96, prime L 13 (a = 13, b = 1), rank 5, eps 1e-4
  *   cfg 6  degenerate heads: 1 layer, 32 heads of d_head 1, L 16 (a 2, b 8),
- *          rank 1, d_ff 32 */
-#define N_CFG 7
+ *          rank 1, d_ff 32
+ *   cfg 7  cfg 0 with the GEGLU feed-forward (ffn_up [2 d_ff, d]) */
+#define N_CFG 8
 static arch_hparams test_hp(arch_variant v, int cfg, int n_vocab)
 {
     arch_hparams hp;
@@ -546,6 +565,8 @@ static arch_hparams test_hp(arch_variant v, int cfg, int n_vocab)
         hp.ln_eps = 1e-4f;
     } else if (cfg == 6) {
         hp.n_layer = 1; hp.n_head = 32; hp.n_ff = 32; hp.fd_a = 2; hp.fd_b = 8; hp.fr_rank = 1;
+    } else if (cfg == 7) {
+        hp.ffn = ARCH_FFN_GEGLU;
     }
     return hp;
 }
@@ -923,7 +944,7 @@ static void check_meta(fixture *f, uint32_t type, int cfg)
     const arch_hparams *hp = model_hparams(f->m);
     CHECK(hp && hp->n_vocab == f->hp.n_vocab && hp->n_ctx == f->hp.n_ctx && hp->n_embd == f->hp.n_embd &&
           hp->n_layer == f->hp.n_layer && hp->n_head == f->hp.n_head && hp->n_ff == f->hp.n_ff &&
-          hp->variant == f->hp.variant && hp->ln_eps == f->hp.ln_eps);
+          hp->variant == f->hp.variant && hp->ffn == f->hp.ffn && hp->ln_eps == f->hp.ln_eps);
     if (arch_has_factorized_random(f->hp.variant)) CHECK(hp && hp->fr_rank == f->hp.fr_rank);
     if (arch_has_factorized_dense(f->hp.variant)) CHECK(hp && hp->fd_a == f->hp.fd_a && hp->fd_b == f->hp.fd_b);
     if (cfg != 5 || type == QUANT_F32) /* cfg 5 mixes f32 and `type` tensors */

@@ -28,6 +28,9 @@
 #include "train.h"
 #include "train_dp.h"
 
+/* The FFN activation of tiny_hparams: gelu, except inside test_geglu. */
+static arch_ffn g_ffn = ARCH_FFN_GELU;
+
 static void tiny_hparams(arch_hparams *hp, arch_variant v)
 {
     arch_hparams_default(hp);
@@ -41,6 +44,7 @@ static void tiny_hparams(arch_hparams *hp, arch_variant v)
     hp->fd_a = 2;
     hp->fd_b = 4;
     hp->variant = v;
+    hp->ffn = g_ffn;
 }
 
 /* Params from arch_init_params plus N(0, 0.1) noise everywhere (so biases,
@@ -234,16 +238,15 @@ static void check_grads_f32_vs_f64(train_net_d *nd, train_net_f *nf, const char 
 
 /* The f32 trainer computes the same loss and gradients as the f64 one
  * (relative 1e-3 on the gradient norm of each tensor: f32 rounding only). */
-TEST(test_f32_matches_f64)
+static void f32_vs_f64(arch_variant v)
 {
-    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
-        arch_hparams hp;
-        tiny_hparams(&hp, (arch_variant)v);
-        char err[256];
-        train_net_d *nd = train_net_d_create(&hp, 2, 8, err, sizeof err);
-        train_net_f *nf = train_net_f_create(&hp, 2, 8, err, sizeof err);
-        CHECK(nd && nf);
-        if (!nd || !nf) return;
+    arch_hparams hp;
+    tiny_hparams(&hp, v);
+    char err[256];
+    train_net_d *nd = train_net_d_create(&hp, 2, 8, err, sizeof err);
+    train_net_f *nf = train_net_f_create(&hp, 2, 8, err, sizeof err);
+    CHECK(nd && nf);
+    if (nd && nf) {
         noisy_init(nd, 11);
         share_f32_values(nd, nf);
         int32_t in[16], tg[16];
@@ -255,10 +258,15 @@ TEST(test_f32_matches_f64)
         CHECK_NEAR(lf, ld, 1e-5 * fabs(ld));
         train_net_d_backward(nd);
         train_net_f_backward(nf);
-        check_grads_f32_vs_f64(nd, nf, arch_variant_name((arch_variant)v));
-        train_net_d_free(nd);
-        train_net_f_free(nf);
+        check_grads_f32_vs_f64(nd, nf, arch_variant_name(v));
     }
+    train_net_d_free(nd);
+    train_net_f_free(nf);
+}
+
+TEST(test_f32_matches_f64)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) f32_vs_f64((arch_variant)v);
 }
 
 /* Data-parallel steps (train_dp.h): the reduced gradient of S shards is
@@ -461,8 +469,73 @@ TEST(test_word_dropout)
 }
 
 /* The GGUF written from the trainer's parameters gives, through the
- * inference engine (model_step), the trainer's logits within 1e-4. */
-TEST(test_matches_inference)
+ * inference engine (model_step), the trainer's logits within 1e-4. path: a
+ * scratch file; vocab: 257 byte tokens. */
+static void matches_inference(arch_variant v, const char *path, char **vocab)
+{
+    arch_hparams hp;
+    tiny_hparams(&hp, v);
+    hp.n_vocab = 257;
+    hp.n_embd = 32;
+    char err[256];
+    const int B = 2, T = 8, V = hp.n_vocab;
+    train_net_f *n = train_net_f_create(&hp, B, T, err, sizeof err);
+    CHECK_MSG(n != NULL, "%s", err);
+    if (!n) return;
+    train_net_f_init_params(n, 5, 0.5f);
+    arch_rng r;
+    arch_rng_seed(&r, 77);
+    float *p = train_net_f_params(n);
+    for (int64_t i = 0; i < train_net_f_n_params(n); i++) p[i] += 0.05f * arch_rng_normal(&r);
+    ckpt_desc d;
+    memset(&d, 0, sizeof d);
+    d.hp = &hp;
+    d.name = "test";
+    d.vocab = (const char *const *)vocab;
+    d.n_vocab = 257;
+    d.eos_id = 256;
+    d.tensors = (const float *const *)train_net_f_param_ptrs(n);
+    d.type = QUANT_F32;
+    int rc = ckpt_write(&d, path, err, sizeof err);
+    CHECK_MSG(rc == 0, "ckpt_write: %s", err);
+    model *m = NULL;
+    if (rc == 0) {
+        rc = model_load(path, &m, err, sizeof err);
+        CHECK_MSG(rc == 0, "model_load: %s", err);
+    }
+    if (rc) {
+        train_net_f_free(n);
+        return;
+    }
+    model_set_cache_values(m, MODEL_CACHE_F32); /* exact values, as the references */
+    CHECK(model_hparams(m)->ffn == hp.ffn);
+    int32_t in[16], tg[16];
+    make_tokens(in, tg, B * T, V, 9);
+    float *lt = malloc((size_t)B * T * V * sizeof(float)), *li = malloc((size_t)T * V * sizeof(float));
+    train_net_f_forward(n, in, tg, B, T, 0, 0.0f, NULL, lt);
+    model_cache *c = model_cache_create(m, 1);
+    double maxd = 0;
+    for (int b = 0; b < B; b++) {
+        model_cache_reset(c, 0);
+        model_seq s = {0, T, in + b * T, 1};
+        rc = model_step(m, c, 1, &s, li);
+        CHECK(rc == 0);
+        for (int e = 0; e < T * V; e++) {
+            double dd = fabs((double)li[e] - lt[(size_t)b * T * V + e]);
+            if (dd > maxd) maxd = dd;
+        }
+    }
+    CHECK_MSG(maxd <= 1e-4, "%s (%s): trainer vs inference logits differ by %g", arch_variant_name(v),
+              arch_ffn_name(hp.ffn), maxd);
+    model_cache_free(c);
+    model_free(m);
+    free(lt);
+    free(li);
+    train_net_f_free(n);
+}
+
+/* Runs fn with a scratch path and a byte vocabulary (for matches_inference). */
+static void with_scratch_model(void (*fn)(const char *path, char **vocab))
 {
     char **vocab = fixture_byte_vocab(257);
     CHECK(vocab != NULL);
@@ -470,68 +543,46 @@ TEST(test_matches_inference)
     char path[] = "/tmp/test_train_XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
-    if (fd < 0) {
-        tok_free_strings(vocab, 257);
-        return;
+    if (fd >= 0) {
+        close(fd);
+        fn(path, vocab);
+        unlink(path);
     }
-    close(fd);
-    for (int v = 0; v < ARCH_N_VARIANTS; v++) {
-        arch_hparams hp;
-        tiny_hparams(&hp, (arch_variant)v);
-        hp.n_vocab = 257;
-        hp.n_embd = 32;
-        char err[256];
-        const int B = 2, T = 8, V = hp.n_vocab;
-        train_net_f *n = train_net_f_create(&hp, B, T, err, sizeof err);
-        CHECK(n != NULL);
-        if (!n) break;
-        train_net_f_init_params(n, 5, 0.5f);
-        arch_rng r;
-        arch_rng_seed(&r, 77);
-        float *p = train_net_f_params(n);
-        for (int64_t i = 0; i < train_net_f_n_params(n); i++) p[i] += 0.05f * arch_rng_normal(&r);
-        ckpt_desc d;
-        memset(&d, 0, sizeof d);
-        d.hp = &hp;
-        d.name = "test";
-        d.vocab = (const char *const *)vocab;
-        d.n_vocab = 257;
-        d.eos_id = 256;
-        d.tensors = (const float *const *)train_net_f_param_ptrs(n);
-        d.type = QUANT_F32;
-        int rc = ckpt_write(&d, path, err, sizeof err);
-        CHECK_MSG(rc == 0, "ckpt_write: %s", err);
-        model *m = NULL;
-        rc = model_load(path, &m, err, sizeof err);
-        CHECK_MSG(rc == 0, "model_load: %s", err);
-        if (rc == 0) model_set_cache_values(m, MODEL_CACHE_F32); /* exact values, as the references */
-        if (rc) { train_net_f_free(n); continue; }
-        int32_t in[16], tg[16];
-        make_tokens(in, tg, B * T, V, 9);
-        float *lt = malloc((size_t)B * T * V * sizeof(float)), *li = malloc((size_t)T * V * sizeof(float));
-        train_net_f_forward(n, in, tg, B, T, 0, 0.0f, NULL, lt);
-        model_cache *c = model_cache_create(m, 1);
-        double maxd = 0;
-        for (int b = 0; b < B; b++) {
-            model_cache_reset(c, 0);
-            model_seq s = {0, T, in + b * T, 1};
-            rc = model_step(m, c, 1, &s, li);
-            CHECK(rc == 0);
-            for (int e = 0; e < T * V; e++) {
-                double dd = fabs((double)li[e] - lt[(size_t)b * T * V + e]);
-                if (dd > maxd) maxd = dd;
-            }
-        }
-        CHECK_MSG(maxd <= 1e-4, "%s: trainer vs inference logits differ by %g", arch_variant_name((arch_variant)v),
-                  maxd);
-        model_cache_free(c);
-        model_free(m);
-        free(lt);
-        free(li);
-        train_net_f_free(n);
-    }
-    unlink(path);
     tok_free_strings(vocab, 257);
+}
+
+static void matches_inference_all(const char *path, char **vocab)
+{
+    for (int v = 0; v < ARCH_N_VARIANTS; v++) matches_inference((arch_variant)v, path, vocab);
+}
+
+TEST(test_matches_inference)
+{
+    with_scratch_model(matches_inference_all);
+}
+
+static void matches_inference_geglu(const char *path, char **vocab)
+{
+    matches_inference(ARCH_RANDOM, path, vocab);
+    matches_inference(ARCH_RANDOM_VANILLA, path, vocab);
+}
+
+/* The GEGLU feed-forward (arch_ffn): central-difference gradients of every
+ * tensor, f32 against f64, two shards against one network, and the
+ * trainer's logits against the inference engine's, for the shipped variant
+ * (random) and the mixture (random+vanilla). */
+TEST(test_geglu)
+{
+    g_ffn = ARCH_FFN_GEGLU;
+    const arch_variant vs[2] = {ARCH_RANDOM, ARCH_RANDOM_VANILLA};
+    for (int i = 0; i < 2; i++) {
+        gradcheck(vs[i], 2, 8);
+        gradcheck(vs[i], 3, 5);
+        f32_vs_f64(vs[i]);
+        dp_vs_f64(vs[i], 4, 2);
+    }
+    with_scratch_model(matches_inference_geglu);
+    g_ffn = ARCH_FFN_GELU;
 }
 
 /* ---- whole runs through train_run ---- */
@@ -1170,6 +1221,7 @@ int main(void)
     RUN(test_word_dropout);
     RUN(test_adamw_and_schedule);
     RUN(test_matches_inference);
+    RUN(test_geglu);
     RUN(test_bad_config);
     RUN(test_resume_equivalence);
     RUN(test_late_dropout);

@@ -21,7 +21,9 @@
 # the training sequence length, 256), BATCH (sequences of CTX tokens per
 # step, 8), SYNTH_LR_MULT (R's learning rate over LR, 30), R_TIE (synth
 # train --r-tie, 0: off) and SHAPE ("--d-model 256 --layers 6 --heads 4
-# --d-ff 1024") override the recipe (weights/search.sh compares them);
+# --d-ff 1024"; "... --d-ff 672 --ffn geglu" is the GEGLU feed-forward at
+# the same parameter count) override the recipe (weights/search.sh
+# compares them);
 # EMA (decay of the weight average per update, every 4 steps; 0: off)
 # also keeps and scores the average (synth train --ema); with it set, the
 # quantized files are made from the average, and test-ema-f32.json scores
