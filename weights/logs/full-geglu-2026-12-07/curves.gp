@@ -15,8 +15,8 @@ set key top right
 set title 'validation loss of the weight average'
 set ylabel 'valid loss'
 set yrange [3.5:5.0]
-plot 'weights/logs/full-ema-2026-12-05/train.csv' every ::1 using 1:7 with lines lw 2 lc 1 title 'shipped (gelu, d_ff 1024)', \
-     'weights/logs/full-geglu-2026-12-07/train.csv' every ::1 using 1:7 with lines lw 2 lc 2 title 'geglu, d_ff 672'
+plot 'weights/logs/full-ema-2026-12-05/train.csv' every ::1 using 1:7 with lines lw 2 lc 1 title 'shipped (gelu, d\_ff 1024)', \
+     'weights/logs/full-geglu-2026-12-07/train.csv' every ::1 using 1:7 with lines lw 2 lc 2 title 'geglu, d\_ff 672'
 set title 'difference from the shipped run, equal steps'
 set ylabel 'valid loss - shipped run (nats)'
 set yrange [-0.1:0.05]
