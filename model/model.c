@@ -963,7 +963,7 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
                     const int32_t *const *tokens, int T)
 {
     const arch_hparams *hp = &m->hp;
-    const int d = hp->n_embd, F = hp->n_ff, glu = hp->ffn == ARCH_FFN_GEGLU, Fu = glu ? 2 * F : F;
+    const int d = hp->n_embd, F = hp->n_ff, glu = hp->ffn == ARCH_FFN_GEGLU, Fu = F * arch_ffn_up_mult(hp->ffn);
     const float eps = hp->ln_eps;
     const mtensor *tok_embd = &m->glob[T_TOKEN_EMBD]; /* [V, d] */
     const float *pos_embd = m->glob[T_POS_EMBD].f;     /* [L, d] */
@@ -987,14 +987,10 @@ static void forward(const model *m, model_cache *c, const scratch *s, int n_seq,
         /* ffn_norm w, b [d]; ffn_up W [Fu, d], b [Fu] (Fu = F, geglu 2F);
          * ffn_down W [d, F], b [d]; s->ff [T, Fu] */
         ops_layernorm(T, d, s->x, d, lt(m, il, T_FFN_NORM_W)->f, lt(m, il, T_FFN_NORM_B)->f, eps, s->xn, d);
-        if (glu) {
-            ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, Fu, s->lin,
-                       s->lin_flags);
-            ops_geglu(T, F, s->ff, Fu);
-        } else {
-            ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, F, s->lin,
-                       s->lin_flags | OPS_GELU);
-        }
+        /* gelu is fused into the product; geglu's gate needs both halves */
+        ops_linear(T, s->xn, d, &lt(m, il, T_FFN_UP_W)->w, lt(m, il, T_FFN_UP_B)->f, s->ff, Fu, s->lin,
+                   glu ? s->lin_flags : s->lin_flags | OPS_GELU);
+        if (glu) ops_geglu(T, F, s->ff, Fu);
         ops_linear(T, s->ff, Fu, &lt(m, il, T_FFN_DOWN_W)->w, lt(m, il, T_FFN_DOWN_B)->f, s->tmp, d, s->lin,
                    s->lin_flags);
         add_inplace(s->x, s->tmp, (size_t)T * d);
