@@ -20,7 +20,7 @@ plot 'weights/logs/full-geglu-2026-12-07/train.csv' every ::1 using ($1*2048/1e6
 set title 'difference from the shipped run at equal fractions of the schedule'
 set xlabel 'fraction of the schedule'
 set ylabel 'valid loss - shipped run (nats)'
-set yrange [-0.06:0.04]
+set yrange [-0.1:0.02]
 set datafile separator whitespace
 # diff.sh's columns: 3 "(fraction", 14 the average's difference, 20 the parameters'
 diffs = '< sh weights/logs/full-rerun-2026-12-07/diff.sh'
