@@ -4,10 +4,11 @@
 # at most MINUTES, select on valid.txt, quantize, and score test.txt in
 # f32, q8_0, q4_0 and q4_0-pure. VARIANT defaults to random (the shipped model).
 #
-# The shipped random model (weights/logs/full-ema-2026-12-05/command.sh):
+# The shipped random model (weights/logs/full-ema999-2026-12-07/command.sh):
 #   OPENBLAS_CORETYPE=SkylakeX THREADS=2 MINUTES=100 WEIGHT_DECAY=0.3 \
-#       LR=0.0025 SYNTH_LR_MULT=18 EMA=0.998 SEED=2 \
-#       TOKENIZER=weights/synthesizer-wt2-q8_0.gguf weights/train.sh DATA
+#       LR=0.0025 SYNTH_LR_MULT=18 EMA=0.999 SEED=2 \
+#       SHAPE="--d-model 256 --layers 6 --heads 4 --d-ff 672 --ffn geglu" \
+#       TOKENIZER=weights/synthesizer-wt2-q8_0.gguf weights/train.sh DATA random OUT
 # The defaults (95 minutes, weight decay 0.1) are the recipe the vanilla
 # baseline and the random+vanilla mixture were trained with, one OpenBLAS
 # thread each beside a random model, so that both got the same budget:

@@ -1,9 +1,9 @@
 # gnuplot weights/logs/full-ema999-2026-12-07/curves.gp (from the repository
-# root): the shipped command (full-rerun-2026-12-07, average decay 0.998) and
-# this run (decay 0.999), same machine, seed and data order, 100 minutes on
+# root): the command shipped before (full-rerun-2026-12-07, average decay 0.998) and
+# this run (decay 0.999), same kind of machine, seed and data order, 100 minutes on
 # both cores each. Left: validation loss (nats per token, first 65,536 tokens
 # of valid.txt) of the weight average and of the raw parameters against
-# steps; right: this run minus the shipped run at equal fractions of each
+# steps; right: this run minus full-rerun at equal fractions of each
 # schedule (full-rerun-2026-12-07/diff.sh).
 set terminal pngcairo size 1100,480 font ',10'
 set output 'weights/logs/full-ema999-2026-12-07/curves.png'
@@ -15,13 +15,13 @@ set title 'validation loss'
 set xlabel 'step'
 set ylabel 'valid loss'
 set yrange [3.5:4.5]
-plot 'weights/logs/full-rerun-2026-12-07/train.csv' every ::1 using 1:7 with lines lw 2 lc 1 title 'average 0.998 (shipped)', \
-     'weights/logs/full-ema999-2026-12-07/train.csv' every ::1 using 1:7 with lines lw 2 lc 2 title 'average 0.999 (this run)', \
-     'weights/logs/full-rerun-2026-12-07/train.csv' every ::1 using 1:3 with lines lw 1 dt 2 lc 1 title 'parameters (shipped run)', \
+plot 'weights/logs/full-rerun-2026-12-07/train.csv' every ::1 using 1:7 with lines lw 2 lc 1 title 'average, decay 0.998 (full-rerun)', \
+     'weights/logs/full-ema999-2026-12-07/train.csv' every ::1 using 1:7 with lines lw 2 lc 2 title 'average, decay 0.999 (this run)', \
+     'weights/logs/full-rerun-2026-12-07/train.csv' every ::1 using 1:3 with lines lw 1 dt 2 lc 1 title 'parameters (full-rerun)', \
      'weights/logs/full-ema999-2026-12-07/train.csv' every ::1 using 1:3 with lines lw 1 dt 2 lc 2 title 'parameters (this run)'
-set title 'difference from the shipped run at equal fractions of the schedule'
+set title 'this run minus full-rerun at equal fractions of the schedule'
 set xlabel 'fraction of the schedule'
-set ylabel 'valid loss - shipped run (nats)'
+set ylabel 'valid loss difference (nats)'
 set yrange [-0.05:0.15]
 set datafile separator whitespace
 # diff.sh's columns: 3 "(fraction", 14 the average's difference, 20 the parameters'
