@@ -66,6 +66,7 @@ void train_config_default(train_config *c)
     c->word_dropout = 0;
     c->ema = 0;
     c->ema_every = 4;
+    c->ema_start = 0;
     c->rstd = 0.02f;
     c->synth_lr_mult = 30.0f;
     c->r_tie = 0;
@@ -114,6 +115,7 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
         BAD("train: --word-dropout: %g out of range [0, 1)", (double)c->word_dropout);
     if (!(c->ema >= 0 && c->ema < 1)) BAD("train: --ema: %g out of range [0, 1)", (double)c->ema);
     if (c->ema_every < 1 || c->ema_every > (int64_t)1e9) BAD("train: --ema-every: must be in [1, 1e9]");
+    if (c->ema_start < 0 || c->ema_start > (int64_t)2e9) BAD("train: --ema-start: must be in [0, 2e9]");
     if (c->ema > 0 && (!c->ema_out || !*c->ema_out)) BAD("train: --ema needs --ema-out FILE (the averaged checkpoint)");
     if (c->ema > 0 && c->out_path && !strcmp(c->ema_out, c->out_path))
         BAD("train: --ema-out: '%s' is also -o; the two checkpoints need two files", c->ema_out);
@@ -634,9 +636,11 @@ static double train_step(run_ctx *r)
     r->st.step++;
     r->st.tokens_seen += (int64_t)B * T;
     if (r->ema && r->st.step % c->ema_every == 0) {
-        /* the n-th update: a running mean while n / (n + 1) < D, then the EMA */
-        const double n = (double)(r->st.step / c->ema_every - 1);
-        const float d = (float)fmin((double)c->ema, n / (n + 1));
+        /* the n-th update after ema_start: a running mean while
+         * n / (n + 1) < D, then the EMA; up to and including the first
+         * update after ema_start (n <= 0) the average is the parameters */
+        const double n = (double)(r->st.step / c->ema_every - c->ema_start / c->ema_every - 1);
+        const float d = n <= 0 ? 0.0f : (float)fmin((double)c->ema, n / (n + 1));
         for (int64_t i = 0; i < np; i++) r->ema[i] = d * r->ema[i] + (1 - d) * p[i];
     }
     return loss;

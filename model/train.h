@@ -22,11 +22,14 @@
  *    average of the parameters, updated every ema_every steps with decay
  *    d_n = min(D, n / (n + 1)) at the n-th update (n = 0, 1, ...): a plain
  *    running mean of the first updates, an EMA with decay D once
- *    n > D / (1 - D). It never feeds back into training (the run's
+ *    n > D / (1 - D). With ema_start S > 0 the average follows the
+ *    parameters (d = 0) until step S and n counts from there: the mean
+ *    leaves out the early, far worse parameters (a tail average when D is
+ *    close to 1). It never feeds back into training (the run's
  *    parameters are bit for bit those without it). Every evaluation also
  *    scores the average; its best is written to ema_out. The average is
  *    in the training state, so a resume continues it; resume with the
- *    same D and ema_every (the state does not record them).
+ *    same D, ema_every and ema_start (the state does not record them).
  *  - validation loss: mean cross-entropy over non-overlapping windows of T
  *    tokens of the valid stream (the first eval_tokens tokens, 0 = all),
  *    each window starting at position 0 (so it is a bit higher than the
@@ -103,6 +106,9 @@ typedef struct {
                                    parameter; every step that would be an
                                    estimated 2-3% of a step on the shipped
                                    shape, not measured) */
+    int64_t ema_start;          /* 0: average from the start; S: the average
+                                   equals the parameters until step S, the
+                                   running mean begins after it */
     const char *ema_out;        /* best average (f32 GGUF); needed with --ema */
     float rstd;                 /* std of R at init (0.02) */
     float synth_lr_mult;        /* lr multiplier of R, R1, R2 (30): with the

@@ -81,6 +81,9 @@ static void usage(FILE *o)
             "                       n/(n+1) < D), score it at every evaluation and write its best\n"
             "                       to --ema-out; training itself is unchanged (default 0: off)\n"
             "  --ema-every K        steps between updates of the average (default 4)\n"
+            "  --ema-start S        the average equals the parameters until step S and starts\n"
+            "                       its running mean after it (a tail average with D near 1;\n"
+            "                       default 0: from the start)\n"
             "  --ema-out FILE       the averaged checkpoint (required with --ema)\n"
             "  --seed N             seed of init, data order and dropout (default %llu)\n"
             "  --threads N          cores to use (default: all online CPUs)\n"
@@ -237,6 +240,7 @@ static int parse_args(int argc, char **argv, train_config *c, given_flags *given
         else if (!strcmp(a, "--stop-at")) INT(c->stop_at, 0, 2000000000);
         else if (!strcmp(a, "--ckpt-every")) INT(c->ckpt_every, 0, 2000000000);
         else if (!strcmp(a, "--ema-every")) INT(c->ema_every, 1, 1000000000);
+        else if (!strcmp(a, "--ema-start")) INT(c->ema_start, 0, 2000000000);
         else if (!strcmp(a, "--threads")) INT(c->threads, 1, 256);
         else if (!strcmp(a, "--shards")) INT(c->shards, 1, TRAIN_DP_MAX_SHARDS);
         else if (!strcmp(a, "--lr")) FLT(c->lr, 1e-9, 1);

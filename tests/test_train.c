@@ -926,7 +926,8 @@ static void record_avg(const train_progress *p, void *ud)
 /* --ema: the average written to --ema-out is the running mean / EMA of the
  * parameters at every ema_every-th step, recomputed here from the
  * parameters of a run stopped and resumed at those steps; the average does
- * not change training; it survives a resume bit for bit; bad flags and a
+ * not change training; it survives a resume bit for bit; --ema-start
+ * leaves the updates up to its step out of the mean; bad flags and a
  * resume that drops it are refused. */
 TEST(test_weight_average)
 {
@@ -989,6 +990,26 @@ TEST(test_weight_average)
     rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
     CHECK_MSG(rc == TRAIN_EINVAL && strstr(err, "--ema"), "rc %d: %s", rc, err);
     c.resume_path = NULL;
+    /* --ema-start 3: the average is the parameters up to step 3 (its
+     * update at step 2 copies them), then the running mean of the updates
+     * after it, steps 4 and 6: decays 0 and min(0.6, 1/2) */
+    c.ema = 0.6f;
+    c.ema_start = 3;
+    rc = train_run(&c, NULL, NULL, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(ckpt_params(avg, e, CAP) == n);
+    worst = 0;
+    double from_start = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ref = 0.5 * p4[i] + 0.5 * p6[i];
+        worst = fmax(worst, fabs(e[i] - ref) / (1e-3 + fabs(ref)));
+        from_start = fmax(from_start, fabs(ref - (0.6 * (0.5 * p2[i] + 0.5 * p4[i]) + 0.4 * p6[i])));
+    }
+    CHECK_MSG(worst < 1e-5, "--ema-start average vs loop: relative error %g", worst);
+    CHECK_MSG(from_start > 1e-5, "the start made no difference (%g): the check is void", from_start);
+    c.ema_start = -1;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--ema-start"));
+    c.ema_start = 0;
     /* flags */
     c.ema = 1;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--ema"));

@@ -28,7 +28,9 @@
 # EMA (decay of the weight average per update, every 4 steps; 0: off)
 # also keeps and scores the average (synth train --ema); with it set, the
 # quantized files are made from the average, and test-ema-f32.json scores
-# it beside the raw parameters' test-f32.json. SEED (1) seeds init, data
+# it beside the raw parameters' test-f32.json; EMA_START (synth train
+# --ema-start, 0) keeps the steps up to it out of the average. SEED (1)
+# seeds init, data
 # order and dropout.
 # STEPS=N fixes the cosine schedule at N steps instead of sizing it to
 # MINUTES (set MINUTES=0 to lift the time limit): runs of different
@@ -78,7 +80,7 @@ else
 fi
 src=f32
 if [ "$ema" != 0 ]; then
-    set -- "$@" --ema "$ema" --ema-out "$out/$name-ema-f32.gguf"
+    set -- "$@" --ema "$ema" --ema-start "${EMA_START:-0}" --ema-out "$out/$name-ema-f32.gguf"
     src=ema-f32
 fi
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
