@@ -63,6 +63,7 @@ r_tie=${R_TIE:-0}
 synth_lr_mult=${SYNTH_LR_MULT:-30}
 shape=${SHAPE:---d-model 256 --layers 6 --heads 4 --d-ff 1024}
 ema=${EMA:-0}
+ema_start=${EMA_START:-0}
 seed=${SEED:-1}
 mkdir -p "$out"
 name=synthesizer-wt2
@@ -80,7 +81,7 @@ else
 fi
 src=f32
 if [ "$ema" != 0 ]; then
-    set -- "$@" --ema "$ema" --ema-start "${EMA_START:-0}" --ema-out "$out/$name-ema-f32.gguf"
+    set -- "$@" --ema "$ema" --ema-start "$ema_start" --ema-out "$out/$name-ema-f32.gguf"
     src=ema-f32
 fi
 $synth train --train "$data/train.txt" --valid "$data/valid.txt" \
