@@ -30,8 +30,7 @@
 # quantized files are made from the average, and test-ema-f32.json scores
 # it beside the raw parameters' test-f32.json; EMA_START (synth train
 # --ema-start, 0) keeps the steps up to it out of the average. SEED (1)
-# seeds init, data
-# order and dropout.
+# seeds init, data order and dropout.
 # STEPS=N fixes the cosine schedule at N steps instead of sizing it to
 # MINUTES (set MINUTES=0 to lift the time limit): runs of different
 # lengths with complete schedules, for loss-against-budget fits.
