@@ -57,6 +57,8 @@ void train_config_default(train_config *c)
     c->min_lr = 1e-4f;
     c->warmup = 200;
     c->weight_decay = 0.1f;
+    c->late_decay = -1;
+    c->late_decay_start = 0.667f;
     c->beta1 = 0.9f;
     c->beta2 = 0.99f;
     c->adam_eps = 1e-8f;
@@ -104,6 +106,11 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (c->warmup < 0 || (c->steps > 0 && c->warmup > c->steps)) BAD("train: --warmup: must be in [0, steps]");
     if (!(c->weight_decay >= 0 && c->weight_decay < 1))
         BAD("train: --weight-decay: %g out of range [0, 1)", (double)c->weight_decay);
+    /* each step multiplies a weight by 1 - lr x decay: keep it positive */
+    if (!(c->late_decay == -1 || (c->late_decay >= 0 && (double)c->late_decay * c->lr < 1)))
+        BAD("train: --late-decay: %g out of range [0, 1 / lr) = [0, %g)", (double)c->late_decay, 1.0 / c->lr);
+    if (!(c->late_decay_start >= 0 && c->late_decay_start <= 1))
+        BAD("train: --late-decay-start: %g out of range [0, 1]", (double)c->late_decay_start);
     if (!(c->beta1 >= 0 && c->beta1 < 1)) BAD("train: --beta1: %g out of range [0, 1)", (double)c->beta1);
     if (!(c->beta2 >= 0 && c->beta2 < 1)) BAD("train: --beta2: %g out of range [0, 1)", (double)c->beta2);
     if (!(c->adam_eps > 0 && c->adam_eps < 1)) BAD("train: adam eps %g out of range (0, 1)", (double)c->adam_eps);
@@ -184,6 +191,16 @@ static float dropout_at(const train_config *c, int64_t steps, int64_t step)
 }
 
 float train_dropout(const train_config *c, int64_t step) { return dropout_at(c, c->steps, step); }
+
+/* placed like dropout_start: a fraction of the total steps */
+static float decay_at(const train_config *c, int64_t steps, int64_t step)
+{
+    if (c->late_decay >= 0 && steps > 0 && step >= llround((double)c->late_decay_start * (double)steps))
+        return c->late_decay;
+    return c->weight_decay; /* steps 0: --steps auto not calibrated yet, still early */
+}
+
+float train_weight_decay(const train_config *c, int64_t step) { return decay_at(c, c->steps, step); }
 
 /* ---- files and tokens ---- */
 
@@ -616,7 +633,7 @@ static double train_step(run_ctx *r)
     double norm = sqrt(tk_sumsq(g, (size_t)np));
     if (!isfinite(norm)) return NAN;
     float gscale = c->clip > 0 && norm > c->clip ? (float)(c->clip / norm) : 1.0f;
-    float lr = lr_at(c, r->st.total, r->st.step);
+    float lr = lr_at(c, r->st.total, r->st.step), decay = decay_at(c, r->st.total, r->st.step);
     const double t = (double)(r->st.step + 1);
     const float c1 = (float)(1.0 / (1.0 - pow(c->beta1, t))), c2 = (float)(1.0 / (1.0 - pow(c->beta2, t)));
     const int nt = train_net_f_n_tensors(r->net);
@@ -630,7 +647,7 @@ static double train_step(run_ctx *r)
         float tlr = synth ? lr * c->synth_lr_mult : lr;
         if (train_net_f_trainable(r->net, i))
             tk_adamw(p + off, g + off, r->m + off, r->v + off, (size_t)ne, gscale, tlr, c->beta1, c->beta2,
-                     c->adam_eps, r->decay[i] ? c->weight_decay : 0.0f, c1, c2);
+                     c->adam_eps, r->decay[i] ? decay : 0.0f, c1, c2);
         off += ne;
     }
     r->st.step++;

@@ -12,7 +12,10 @@
  *  - AdamW with decoupled weight decay applied to the 2-D weight matrices of
  *    linear layers only (Q K V O, FFN, dense/factorized-dense MLPs), not to
  *    embeddings (tied output), biases, norms, R / R1 / R2 or alpha.
- *    Bias-corrected moments, eps 1e-8.
+ *    Bias-corrected moments, eps 1e-8. Each step removes lr x decay of a
+ *    weight, so the decay fades with the cosine; --late-decay X switches
+ *    the coefficient to X from the fraction late_decay_start of the steps
+ *    on (resume with the same values: the state does not record them).
  *  - lr: linear warm-up from 0 over `warmup` steps, then cosine decay to
  *    min_lr at `steps`.
  *  - gradient clipping by the global L2 norm of all gradients.
@@ -90,6 +93,14 @@ typedef struct {
     float lr, min_lr;           /* 1e-3, 1e-4 */
     int64_t warmup;             /* 200 */
     float weight_decay;         /* 0.1 */
+    float late_decay;           /* -1: off; X: the weight decay from
+                                   late_decay_start x steps on, instead of
+                                   weight_decay (decoupled decay removes
+                                   lr x decay per step, so it fades with the
+                                   cosine; this puts more of it where the
+                                   model overfits) */
+    float late_decay_start;     /* 0.667: the fraction of the schedule where
+                                   late_decay takes over */
     float beta1, beta2, adam_eps;/* 0.9, 0.99, 1e-8 */
     float clip;                 /* 1.0 (0: off) */
     float dropout;              /* 0.1 */
@@ -162,6 +173,9 @@ float train_lr(const train_config *c, int64_t step);
 /* Dropout rate at step s (0-based) of the schedule: 0 before
  * dropout_start x steps, dropout from there on. */
 float train_dropout(const train_config *c, int64_t step);
+/* Weight decay at step s (0-based) of the schedule: weight_decay before
+ * late_decay_start x steps, late_decay from there on (if set). */
+float train_weight_decay(const train_config *c, int64_t step);
 
 /* One AdamW update of n values (t is the 1-based step for bias correction,
  * decay 0 for tensors without weight decay). */

@@ -69,6 +69,9 @@ static void usage(FILE *o)
             "  --min-lr X           final learning rate of the cosine decay (default %g)\n"
             "  --warmup N           linear warm-up steps (default %lld)\n"
             "  --weight-decay X     AdamW decoupled decay on weight matrices (default %g)\n"
+            "  --late-decay X       the weight decay from --late-decay-start on: more of it where\n"
+            "                       the model overfits (default: off, --weight-decay throughout)\n"
+            "  --late-decay-start F the fraction of the steps where --late-decay starts (default %g)\n"
             "  --beta1 X, --beta2 X AdamW betas (default %g, %g)\n"
             "  --clip X             global gradient-norm clip, 0 = off (default %g)\n"
             "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
@@ -104,7 +107,7 @@ static void usage(FILE *o)
             "                       pass --tokenizer OUT.gguf to skip relearning)\n",
             c.vocab, c.name, arch_variant_name(hp->variant), hp->n_ctx, hp->n_embd, hp->n_layer, hp->n_head,
             hp->n_ff, hp->fr_rank, (double)c.rstd, (double)c.synth_lr_mult, c.batch, c.seq, (long long)c.steps, (double)c.lr,
-            (double)c.min_lr, (long long)c.warmup, (double)c.weight_decay, (double)c.beta1, (double)c.beta2,
+            (double)c.min_lr, (long long)c.warmup, (double)c.weight_decay, (double)c.late_decay_start, (double)c.beta1, (double)c.beta2,
             (double)c.clip, (double)c.dropout, (unsigned long long)c.seed, (long long)c.eval_every,
             (long long)c.ckpt_every);
 }
@@ -246,6 +249,8 @@ static int parse_args(int argc, char **argv, train_config *c, given_flags *given
         else if (!strcmp(a, "--lr")) FLT(c->lr, 1e-9, 1);
         else if (!strcmp(a, "--min-lr")) FLT(c->min_lr, 0, 1);
         else if (!strcmp(a, "--weight-decay")) FLT(c->weight_decay, 0, 0.999);
+        else if (!strcmp(a, "--late-decay")) FLT(c->late_decay, 0, 1e6); /* < 1 / lr: train_config_validate */
+        else if (!strcmp(a, "--late-decay-start")) FLT(c->late_decay_start, 0, 1);
         else if (!strcmp(a, "--beta1")) FLT(c->beta1, 0, 0.999999);
         else if (!strcmp(a, "--beta2")) FLT(c->beta2, 0, 0.999999);
         else if (!strcmp(a, "--clip")) FLT(c->clip, 0, 1e9);

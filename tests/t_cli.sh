@@ -109,6 +109,10 @@ check_fail "bad --token-embedding-type" 2 "\-\-token-embedding-type" $SYNTH quan
     --type q4_0 --token-embedding-type q3
 check_fail "bad --dropout-start" 2 "\-\-dropout-start" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" \
     -o "$T/x.gguf" --dropout-start 1.5
+check_fail "bad --late-decay-start" 2 "\-\-late-decay-start" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" \
+    -o "$T/x.gguf" --late-decay-start 1.5
+check_fail "late decay past 1 / lr" 2 "\-\-late-decay" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" \
+    -o "$T/x.gguf" --lr 0.01 --late-decay 200
 head -c 1000 "$T/m.gguf" > "$T/trunc.gguf"
 check_fail "truncated checkpoint" 1 "trunc.gguf" $SYNTH score -m "$T/trunc.gguf" "$T/text.txt"
 printf 'GGUF\002\000\000\000' > "$T/v2.gguf"

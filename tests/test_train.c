@@ -783,6 +783,14 @@ TEST(test_bad_config)
     c.word_dropout = 1;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--word-dropout"));
     tiny_config(&c, out, state, tp, vp);
+    c.late_decay = 2.0f / c.lr; /* a step would flip the weights' signs */
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--late-decay"));
+    c.late_decay = NAN;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--late-decay"));
+    c.late_decay = 0.5f;
+    c.late_decay_start = -0.1f;
+    CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "--late-decay-start"));
+    tiny_config(&c, out, state, tp, vp);
     c.hp.n_head = 3;
     CHECK(train_config_validate(&c, err, sizeof err) == TRAIN_EINVAL && strstr(err, "head_count"));
     tiny_config(&c, out, state, tp, vp);
@@ -833,6 +841,15 @@ TEST(test_adamw_and_schedule)
     c.dropout_start = 0.4f;
     CHECK(train_dropout(&c, 0) == 0 && train_dropout(&c, 39) == 0);
     CHECK(train_dropout(&c, 40) == 0.1f && train_dropout(&c, 99) == 0.1f);
+    /* late weight decay: weight_decay before 67% of the steps, late_decay from there */
+    c.weight_decay = 0.3f;
+    CHECK(train_weight_decay(&c, 0) == 0.3f && train_weight_decay(&c, 99) == 0.3f);
+    c.late_decay = 1.2f;
+    c.late_decay_start = 0.67f;
+    CHECK(train_weight_decay(&c, 0) == 0.3f && train_weight_decay(&c, 66) == 0.3f);
+    CHECK(train_weight_decay(&c, 67) == 1.2f && train_weight_decay(&c, 99) == 1.2f);
+    c.steps = 0; /* --steps auto before its first estimate: still early */
+    CHECK(train_weight_decay(&c, 5000) == 0.3f);
 }
 
 /* --dropout-start reaches the training step: a run whose dropout starts
@@ -859,6 +876,44 @@ TEST(test_late_dropout)
     for (int i = 0; i < 20; i++) CHECK_MSG(none.loss[i] == never.loss[i], "step %d: %.9g vs %.9g", i + 1, none.loss[i], never.loss[i]);
     for (int i = 0; i < 10; i++) CHECK_MSG(none.loss[i] == half.loss[i], "step %d: %.9g vs %.9g", i + 1, none.loss[i], half.loss[i]);
     CHECK_MSG(none.loss[10] != half.loss[10], "step 11: dropout did not start (%.9g)", half.loss[10]);
+}
+
+/* --late-decay reaches the optimizer and replaces --weight-decay there:
+ * decay X from the start is bit for bit --weight-decay X; a late decay
+ * that starts after the last step changes nothing; one that starts at
+ * step 10 (0-based) leaves the losses through step 10 alone (the loss is
+ * taken before the update) and changes them from step 11 on. */
+TEST(test_late_decay)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    c.steps = 20;
+    rec base = {0}, strong = {0}, from0 = {0}, never = {0}, half = {0};
+    int rc = train_run(&c, record, &base, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.weight_decay = 0.9f;
+    rc = train_run(&c, record, &strong, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.weight_decay = 0.1f;
+    c.late_decay = 0.9f;
+    c.late_decay_start = 0;
+    rc = train_run(&c, record, &from0, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.late_decay_start = 1;
+    rc = train_run(&c, record, &never, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    c.late_decay_start = 0.5f;
+    rc = train_run(&c, record, &half, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(base.n == 20 && strong.n == 20 && from0.n == 20 && never.n == 20 && half.n == 20);
+    for (int i = 0; i < 20; i++) {
+        CHECK_MSG(strong.loss[i] == from0.loss[i], "step %d: %.9g vs %.9g", i + 1, strong.loss[i], from0.loss[i]);
+        CHECK_MSG(base.loss[i] == never.loss[i], "step %d: %.9g vs %.9g", i + 1, base.loss[i], never.loss[i]);
+    }
+    for (int i = 0; i <= 10; i++) CHECK_MSG(base.loss[i] == half.loss[i], "step %d: %.9g vs %.9g", i + 1, base.loss[i], half.loss[i]);
+    CHECK_MSG(base.loss[11] != half.loss[11], "step 12: the late decay did not start (%.9g)", half.loss[11]);
+    CHECK_MSG(base.loss[19] != strong.loss[19], "step 20: weight decay 0.9 left the loss at %.9g", strong.loss[19]);
 }
 
 /* --word-dropout reaches the training step: from the first step the loss
@@ -1246,6 +1301,7 @@ int main(void)
     RUN(test_bad_config);
     RUN(test_resume_equivalence);
     RUN(test_late_dropout);
+    RUN(test_late_decay);
     RUN(test_word_dropout_run);
     RUN(test_weight_average);
     RUN(test_resume_version2_state);

@@ -17,7 +17,9 @@
 # Alone, leave THREADS unset: the trainer uses both cores.
 # MINUTES (95), DROPOUT (0.1), DROPOUT_START (fraction of the steps
 # without dropout, 0), WORD_DROPOUT (synth train --word-dropout, 0: off),
-# WEIGHT_DECAY (0.1), LR (peak, 0.0015), MIN_LR
+# WEIGHT_DECAY (0.1), LATE_DECAY and LATE_DECAY_START (synth train
+# --late-decay / --late-decay-start: the weight decay from that fraction of
+# the steps on; unset: WEIGHT_DECAY throughout), LR (peak, 0.0015), MIN_LR
 # (the floor the cosine decay ends at, 0.0001), CTX (the context L and
 # the training sequence length, 256), BATCH (sequences of CTX tokens per
 # step, 8), SYNTH_LR_MULT (R's learning rate over LR, 30), R_TIE (synth
@@ -78,6 +80,7 @@ if [ -n "${RESUME:-}" ]; then
 else
     exec 3>"$out/train.log"
 fi
+[ -z "${LATE_DECAY:-}" ] || set -- "$@" --late-decay "$LATE_DECAY" --late-decay-start "${LATE_DECAY_START:-0.667}"
 src=f32
 if [ "$ema" != 0 ]; then
     set -- "$@" --ema "$ema" --ema-start "$ema_start" --ema-out "$out/$name-ema-f32.gguf"
