@@ -67,11 +67,12 @@ check_fail "fd a*b != L" 2 "factorized_dense" $SYNTH train $TINY -o "$T/x.gguf" 
 check_fail "tokenizer not gguf" 1 "\-\-tokenizer" $SYNTH train $TINY -o "$T/x.gguf" --tokenizer "$T/text.txt"
 # weights/train.sh, the recipe of the shipped models, end to end on a tiny
 # shape: STEPS fixes the schedule; with EMA the quantized files are made from
-# the average, and all five are scored on test.txt
+# the average, and all five are scored on test.txt; LATE_DECAY and
+# LATE_DECAY_START reach the trainer as flags it accepts
 mkdir -p "$T/wt"
 cp "$T/text.txt" "$T/wt/train.txt"; cp "$T/text.txt" "$T/wt/valid.txt"; head -n 10 "$T/text.txt" > "$T/wt/test.txt"
 check "weights/train.sh on a tiny shape" env SYNTH="$SYNTH" THREADS=1 MINUTES=0 STEPS=12 CTX=16 BATCH=2 EMA=0.9 \
-    TOKENIZER=weights/synthesizer-wt2-q8_0.gguf SHAPE="--d-model 32 --layers 1 --heads 2 --d-ff 64" \
+    LATE_DECAY=0.5 LATE_DECAY_START=0.5 TOKENIZER=weights/synthesizer-wt2-q8_0.gguf SHAPE="--d-model 32 --layers 1 --heads 2 --d-ff 64" \
     sh weights/train.sh "$T/wt" random "$T/wo"
 [ "$(tail -n 1 "$T/wo/train.csv" | cut -d, -f1)" = 12 ] && ok "train.sh: STEPS=12 ran 12 steps" ||
     bad "train.sh: STEPS=12 ran 12 steps"
