@@ -180,24 +180,29 @@ void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float 
 
 float train_lr(const train_config *c, int64_t step) { return lr_at(c, c->steps, step); }
 
-/* the schedule position is a fraction of the total steps, like the lr's, so
- * --steps auto moves the start with the budget */
+/* Whether step (0-based) has reached the fraction frac of a schedule of
+ * steps steps. A fraction of the total, like the lr's position, so --steps
+ * auto moves the switch point with the budget; steps 0 (--steps auto not
+ * calibrated yet) is still early. Rounded: 0.4f x 100 is 40.0000006. */
+static int schedule_reached(int64_t steps, int64_t step, float frac)
+{
+    return steps > 0 && step >= llround((double)frac * (double)steps);
+}
+
+/* late dropout: none before dropout_start */
 static float dropout_at(const train_config *c, int64_t steps, int64_t step)
 {
-    /* rounded: 0.4f x 100 is 40.0000006 */
-    if (c->dropout_start > 0 && (steps == 0 || step < llround((double)c->dropout_start * (double)steps)))
-        return 0.0f; /* steps 0: --steps auto not calibrated yet, still early */
+    if (c->dropout_start > 0 && !schedule_reached(steps, step, c->dropout_start)) return 0.0f;
     return c->dropout;
 }
 
 float train_dropout(const train_config *c, int64_t step) { return dropout_at(c, c->steps, step); }
 
-/* placed like dropout_start: a fraction of the total steps */
+/* late weight decay: late_decay (if set) from late_decay_start on */
 static float decay_at(const train_config *c, int64_t steps, int64_t step)
 {
-    if (c->late_decay >= 0 && steps > 0 && step >= llround((double)c->late_decay_start * (double)steps))
-        return c->late_decay;
-    return c->weight_decay; /* steps 0: --steps auto not calibrated yet, still early */
+    if (c->late_decay >= 0 && schedule_reached(steps, step, c->late_decay_start)) return c->late_decay;
+    return c->weight_decay;
 }
 
 float train_weight_decay(const train_config *c, int64_t step) { return decay_at(c, c->steps, step); }

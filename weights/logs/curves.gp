@@ -7,8 +7,8 @@
 # of the weight average (solid) and of the raw parameters (dashed) against
 # steps; right: RUN minus REF at equal fractions of each cosine schedule
 # (full-rerun-2026-12-07/diff.sh), where both runs have the same learning
-# rate. (Figures of the runs before 2026-12-08 were drawn by a copy of this
-# script in their own directory.)
+# rate. (The runs before full-wd06-2026-12-07 drew their figures with a
+# copy of this script in their own directory.)
 if (ARGC < 4) { print 'usage: gnuplot -c weights/logs/curves.gp RUN REF RUN_LABEL REF_LABEL'; exit status 2 }
 run = ARG1; ref = ARG2
 set terminal pngcairo size 1100,480 font ',10'
