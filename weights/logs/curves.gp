@@ -6,7 +6,7 @@
 # Left: validation loss (nats per token, first 65,536 tokens of valid.txt)
 # of the weight average (solid) and of the raw parameters (dashed) against
 # steps; right: RUN minus REF at equal fractions of each cosine schedule
-# (full-rerun-2026-12-07/diff.sh), where both runs have the same learning
+# (weights/logs/diff.sh), where both runs have the same learning
 # rate. (The runs before full-wd06-2026-12-07 drew their figures with a
 # copy of this script in their own directory.)
 if (ARGC < 4) { print 'usage: gnuplot -c weights/logs/curves.gp RUN REF RUN_LABEL REF_LABEL'; exit status 2 }
@@ -31,7 +31,7 @@ set ylabel 'valid loss difference (nats)'
 set autoscale y
 set datafile separator whitespace
 # diff.sh's columns: 3 "(fraction", 14 the average's difference, 20 the parameters'
-diffs = '< sh weights/logs/full-rerun-2026-12-07/diff.sh '.run.' '.ref
+diffs = '< sh weights/logs/diff.sh '.run.' '.ref
 plot diffs using (real(substr(strcol(3), 2, 99))):14 with lines lw 2 lc 2 title 'average', \
      '' using (real(substr(strcol(3), 2, 99))):20 with lines lw 1 dt 2 lc 2 title 'parameters', \
      0 with lines lc 0 notitle
