@@ -33,7 +33,12 @@ def read(path):
     return out
 p, e = read(sys.argv[1]), read(sys.argv[2])
 for k in p:
-    if k in e and ('blk' in k or 'layers' in k) and p[k] > 0:
+    if k in e and k.startswith('blk.') and p[k] > 0:
         print('%-40s params %8.3f  average %8.3f  ratio %.4f' % (k, p[k], e[k], e[k]/p[k]))
-r = [e[k]/p[k] for k in p if k in e and p[k] > 0]
-print('all %d tensors: ratio average/params mean %.4f min %.4f max %.4f' % (len(r), sum(r)/len(r), min(r), max(r)))
+def summary(what, keep):
+    r = [e[k]/p[k] for k in p if k in e and p[k] > 0 and keep(k)]
+    print('%s: %d tensors, ratio average/params mean %.4f min %.4f max %.4f' % (what, len(r), sum(r)/len(r), min(r), max(r)))
+summary('all', lambda k: True)
+# the trainer decays the blocks' matrices only (not the embedding, R, norms or biases)
+summary('decayed block matrices', lambda k: k.startswith('blk.') and k.endswith('.weight') and 'norm' not in k)
+summary('LayerNorm gains', lambda k: k.endswith('norm.weight'))
