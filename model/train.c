@@ -62,6 +62,8 @@ void train_config_default(train_config *c)
     c->beta1 = 0.9f;
     c->beta2 = 0.99f;
     c->adam_eps = 1e-8f;
+    c->muon = 0;
+    c->muon_momentum = 0.95f;
     c->clip = 1.0f;
     c->dropout = 0.1f;
     c->dropout_start = 0;
@@ -114,6 +116,8 @@ int train_config_validate(const train_config *c, char *err, size_t errlen)
     if (!(c->beta1 >= 0 && c->beta1 < 1)) BAD("train: --beta1: %g out of range [0, 1)", (double)c->beta1);
     if (!(c->beta2 >= 0 && c->beta2 < 1)) BAD("train: --beta2: %g out of range [0, 1)", (double)c->beta2);
     if (!(c->adam_eps > 0 && c->adam_eps < 1)) BAD("train: adam eps %g out of range (0, 1)", (double)c->adam_eps);
+    if (!(c->muon_momentum >= 0 && c->muon_momentum < 1))
+        BAD("train: --muon-momentum: %g out of range [0, 1)", (double)c->muon_momentum);
     if (!(c->clip >= 0 && isfinite(c->clip))) BAD("train: --clip: %g must be >= 0", (double)c->clip);
     if (!(c->dropout >= 0 && c->dropout < 1)) BAD("train: --dropout: %g out of range [0, 1)", (double)c->dropout);
     if (!(c->dropout_start >= 0 && c->dropout_start <= 1))
@@ -176,6 +180,60 @@ void train_adamw(float *p, const float *g, float *m, float *v, int64_t n, float 
 {
     const float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t))), c2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
     tk_adamw(p, g, m, v, (size_t)n, 1.0f, lr, beta1, beta2, eps, decay, c1, c2);
+}
+
+size_t train_muon_work(int rows, int cols)
+{
+    const size_t k = (size_t)(rows < cols ? rows : cols);
+    return 2 * (size_t)rows * (size_t)cols + 2 * k * k;
+}
+
+/* X <- a X + (b A + c A^2) X with A = X X^T, on the short side: for a
+ * tall X the same map is X <- a X + X (b A + c A^2) with A = X^T X. Five
+ * steps take a singular value s of the unit-norm input to about p(p(..p(s)))
+ * with p(s) = a s + b s^3 + c s^5, whose slope at 0 is 3.4 (small singular
+ * values grow fast) and which oscillates in [0.7, 1.2] near 1. */
+void train_newton_schulz(float *X, int rows, int cols, float *work)
+{
+    const float a = 3.4445f, b = -4.7750f, c = 2.0315f;
+    const int wide = rows <= cols, k = wide ? rows : cols;
+    const size_t n = (size_t)rows * cols;
+    float *Y = work, *A = work + n, *B = A + (size_t)k * k, *cur = X, *nxt = Y;
+    const double norm = sqrt(tk_sumsq(X, n));
+    tk_scale(X, n, (float)(1.0 / (norm + 1e-7)));
+    for (int it = 0; it < 5; it++) {
+        if (wide) /* A [k, k] = X X^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, k, cols, 1, cur, cols, cur, cols, 0, A, k);
+        else /* A [k, k] = X^T X */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, rows, 1, cur, cols, cur, cols, 0, A, k);
+        memcpy(B, A, (size_t)k * k * sizeof *B); /* B = b A + c A A */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, k, k, c, A, k, A, k, b, B, k);
+        memcpy(nxt, cur, n * sizeof *nxt); /* nxt = a cur + B cur (wide) or cur B (tall) */
+        if (wide)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, k, 1, B, k, cur, cols, a, nxt, cols);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, k, 1, cur, cols, B, k, a, nxt, cols);
+        float *t = cur;
+        cur = nxt;
+        nxt = t;
+    }
+    if (cur != X) memcpy(X, cur, n * sizeof *X);
+}
+
+void train_muon(float *p, const float *g, float *mom, int rows, int cols, float gscale, float lr, float mu,
+                float decay, float *work)
+{
+    const size_t n = (size_t)rows * cols;
+    float *O = work;
+    for (size_t i = 0; i < n; i++) { /* Nesterov: the step looks one momentum ahead */
+        const float gi = g[i] * gscale;
+        mom[i] = mu * mom[i] + gi;
+        O[i] = gi + mu * mom[i];
+    }
+    train_newton_schulz(O, rows, cols, work + n);
+    /* an orthogonal [rows, cols] matrix has RMS 1 / sqrt(max dim): scale to 0.2 */
+    const float s = lr * 0.2f * sqrtf((float)(rows > cols ? rows : cols)), wd = lr * decay;
+    for (size_t i = 0; i < n; i++) p[i] -= s * O[i] + wd * p[i];
 }
 
 float train_lr(const train_config *c, int64_t step) { return lr_at(c, c->steps, step); }
@@ -524,7 +582,8 @@ typedef struct {
     float *m, *v;
     float *ema, *held;     /* --ema: the weight average; the parameters while it is evaluated */
     int32_t *bin, *btg;
-    int *decay;            /* per tensor: weight decay applies */
+    int *decay;            /* per tensor: weight decay applies (and Muon, with --optimizer muon) */
+    float *muon_work;      /* --optimizer muon: train_muon's scratch for the largest matrix */
     train_state st;
     FILE *log;
     char state_path[4096];
@@ -650,9 +709,17 @@ static double train_step(run_ctx *r)
          * over the batch); an lr multiplier lets them move off uniform */
         int synth = ti->kind == T_RANDOM || ti->kind == T_RANDOM_A || ti->kind == T_RANDOM_B;
         float tlr = synth ? lr * c->synth_lr_mult : lr;
-        if (train_net_f_trainable(r->net, i))
+        if (!train_net_f_trainable(r->net, i)) {
+            off += ne;
+            continue;
+        }
+        if (c->muon && r->decay[i]) {
+            const int rows = (int)ti->shape[0], cols = (int)(ne / ti->shape[0]);
+            train_muon(p + off, g + off, r->m + off, rows, cols, gscale, lr, c->muon_momentum, decay, r->muon_work);
+        } else {
             tk_adamw(p + off, g + off, r->m + off, r->v + off, (size_t)ne, gscale, tlr, c->beta1, c->beta2,
                      c->adam_eps, r->decay[i] ? decay : 0.0f, c1, c2);
+        }
         off += ne;
     }
     r->st.step++;
@@ -693,6 +760,7 @@ static void ctx_free(run_ctx *r)
     free(r->bin);
     free(r->btg);
     free(r->decay);
+    free(r->muon_work);
     if (r->log) fclose(r->log);
 }
 
@@ -755,7 +823,15 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     r->btg = malloc((size_t)c->batch * c->seq * sizeof(int32_t));
     r->decay = calloc((size_t)nt, sizeof(int));
     if (!r->m || !r->v || !r->bin || !r->btg || !r->decay) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory");
-    for (int i = 0; i < nt; i++) r->decay[i] = has_decay(train_net_f_tensor(r->net, i)->kind);
+    size_t work = 0;
+    for (int i = 0; i < nt; i++) {
+        const arch_tensor *ti = train_net_f_tensor(r->net, i);
+        r->decay[i] = has_decay(ti->kind);
+        if (r->decay[i] && train_muon_work((int)ti->shape[0], (int)(ti->n_elem / ti->shape[0])) > work)
+            work = train_muon_work((int)ti->shape[0], (int)(ti->n_elem / ti->shape[0]));
+    }
+    if (c->muon && !(r->muon_work = malloc(work * sizeof(float))))
+        return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory (--optimizer muon)");
     train_net_f_init_params(r->net, c->seed, c->rstd);
     if (c->ema > 0) {
         r->ema = malloc((size_t)np * sizeof(float));

@@ -16,6 +16,13 @@
  *    weight, so the decay fades with the cosine; --late-decay X switches
  *    the coefficient to X from the fraction late_decay_start of the steps
  *    on (resume with the same values: the state does not record them).
+ *  - --optimizer muon: Muon (momentum orthogonalized by a Newton-Schulz
+ *    iteration, Jordan et al. 2024) on the decayed 2-D matrices, with the
+ *    update scaled to RMS 0.2 x lr as AdamW's typically is (0.2 sqrt(max
+ *    dim), Liu et al. 2025 "Muon is scalable"), so lr and weight decay keep
+ *    their AdamW meaning; Nesterov momentum muon_momentum (in the state's
+ *    first-moment buffer; resume with the same --optimizer). AdamW for all
+ *    other tensors.
  *  - lr: linear warm-up from 0 over `warmup` steps, then cosine decay to
  *    min_lr at `steps`.
  *  - gradient clipping by the global L2 norm of all gradients.
@@ -102,6 +109,9 @@ typedef struct {
     float late_decay_start;     /* 0.667: the fraction of the schedule where
                                    late_decay takes over */
     float beta1, beta2, adam_eps;/* 0.9, 0.99, 1e-8 */
+    int muon;                   /* 0: AdamW everywhere; 1: Muon on the
+                                   decayed 2-D matrices (see above) */
+    float muon_momentum;        /* 0.95 */
     float clip;                 /* 1.0 (0: off) */
     float dropout;              /* 0.1 */
     float dropout_start;        /* 0; F: no dropout for the first fraction
@@ -173,6 +183,20 @@ float train_lr(const train_config *c, int64_t step);
 /* Dropout rate at step s (0-based) of the schedule: 0 before
  * dropout_start x steps, dropout from there on. */
 float train_dropout(const train_config *c, int64_t step);
+/* Scratch floats train_muon needs for a [rows, cols] matrix. */
+size_t train_muon_work(int rows, int cols);
+/* One Muon update of the [rows, cols] row-major matrix p (see above):
+ * mom = mu mom + gscale g; O = NS5(gscale g + mu mom); p -= lr decay p +
+ * lr 0.2 sqrt(max(rows, cols)) O. work: train_muon_work(rows, cols) floats. */
+void train_muon(float *p, const float *g, float *mom, int rows, int cols, float gscale, float lr, float mu,
+                float decay, float *work);
+/* The quintic Newton-Schulz iteration of Muon (5 steps, coefficients
+ * 3.4445, -4.7750, 2.0315) on X [rows, cols], which is first scaled to unit
+ * Frobenius norm: maps every singular value into about [0.7, 1.2] and keeps
+ * the singular vectors, a cheap stand-in for the polar factor U V^T. The
+ * result is in X. work: train_muon_work(rows, cols) floats. */
+void train_newton_schulz(float *X, int rows, int cols, float *work);
+
 /* Weight decay at step s (0-based) of the schedule: weight_decay before
  * late_decay_start x steps, late_decay from there on (if set). */
 float train_weight_decay(const train_config *c, int64_t step);

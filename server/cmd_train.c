@@ -73,6 +73,10 @@ static void usage(FILE *o)
             "                       the model overfits (default: off, --weight-decay throughout)\n"
             "  --late-decay-start F the fraction of the steps where --late-decay starts (default %g)\n"
             "  --beta1 X, --beta2 X AdamW betas (default %g, %g)\n"
+            "  --optimizer adamw|muon  muon: Muon (orthogonalized Nesterov momentum) on the decayed\n"
+            "                       weight matrices, AdamW on the rest; same --lr and --weight-decay\n"
+            "                       meaning (default adamw)\n"
+            "  --muon-momentum X    Muon's momentum (default %g)\n"
             "  --clip X             global gradient-norm clip, 0 = off (default %g)\n"
             "  --dropout P          dropout on embeddings, residuals, attention (default %g)\n"
             "  --dropout-start F    no dropout for the first fraction F of the steps, P after\n"
@@ -108,7 +112,7 @@ static void usage(FILE *o)
             c.vocab, c.name, arch_variant_name(hp->variant), hp->n_ctx, hp->n_embd, hp->n_layer, hp->n_head,
             hp->n_ff, hp->fr_rank, (double)c.rstd, (double)c.synth_lr_mult, c.batch, c.seq, (long long)c.steps, (double)c.lr,
             (double)c.min_lr, (long long)c.warmup, (double)c.weight_decay, (double)c.late_decay_start, (double)c.beta1, (double)c.beta2,
-            (double)c.clip, (double)c.dropout, (unsigned long long)c.seed, (long long)c.eval_every,
+            (double)c.muon_momentum, (double)c.clip, (double)c.dropout, (unsigned long long)c.seed, (long long)c.eval_every,
             (long long)c.ckpt_every);
 }
 
@@ -226,6 +230,14 @@ static int parse_args(int argc, char **argv, train_config *c, given_flags *given
                 return 2;
             }
         }
+        else if (!strcmp(a, "--optimizer")) {
+            VAL();
+            if (strcmp(v, "adamw") && strcmp(v, "muon")) {
+                fprintf(stderr, "synth train: --optimizer: unknown optimizer '%s' (adamw or muon)\n", v);
+                return 2;
+            }
+            c->muon = !strcmp(v, "muon");
+        }
         else if (!strcmp(a, "--rank")) INT(hp->fr_rank, 1, 8192);
         else if (!strcmp(a, "--fd-a")) { INT(hp->fd_a, 1, 8192); given->fd_a = 1; }
         else if (!strcmp(a, "--fd-b")) { INT(hp->fd_b, 1, 8192); given->fd_b = 1; }
@@ -252,6 +264,7 @@ static int parse_args(int argc, char **argv, train_config *c, given_flags *given
         else if (!strcmp(a, "--late-decay")) FLT(c->late_decay, 0, 1e6); /* < 1 / lr: train_config_validate */
         else if (!strcmp(a, "--late-decay-start")) FLT(c->late_decay_start, 0, 1);
         else if (!strcmp(a, "--beta1")) FLT(c->beta1, 0, 0.999999);
+        else if (!strcmp(a, "--muon-momentum")) FLT(c->muon_momentum, 0, 0.999999);
         else if (!strcmp(a, "--beta2")) FLT(c->beta2, 0, 0.999999);
         else if (!strcmp(a, "--clip")) FLT(c->clip, 0, 1e9);
         else if (!strcmp(a, "--dropout")) FLT(c->dropout, 0, 0.99);

@@ -113,6 +113,10 @@ check_fail "bad --late-decay-start" 2 "\-\-late-decay-start" $SYNTH train --trai
     -o "$T/x.gguf" --late-decay-start 1.5
 check_fail "late decay past 1 / lr" 2 "\-\-late-decay" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" \
     -o "$T/x.gguf" --lr 0.01 --late-decay 200
+check_fail "unknown --optimizer" 2 "\-\-optimizer: unknown optimizer 'sgd'" $SYNTH train --train "$T/text.txt" \
+    --valid "$T/text.txt" -o "$T/x.gguf" --optimizer sgd
+check_fail "bad --muon-momentum" 2 "\-\-muon-momentum" $SYNTH train --train "$T/text.txt" --valid "$T/text.txt" \
+    -o "$T/x.gguf" --optimizer muon --muon-momentum 1
 head -c 1000 "$T/m.gguf" > "$T/trunc.gguf"
 check_fail "truncated checkpoint" 1 "trunc.gguf" $SYNTH score -m "$T/trunc.gguf" "$T/text.txt"
 printf 'GGUF\002\000\000\000' > "$T/v2.gguf"

@@ -766,6 +766,42 @@ TEST(test_overfit_small_text)
     model_free(m);
 }
 
+/* --optimizer muon in a whole run: it changes the curve (the flag is in
+ * effect), a stopped and resumed run matches the uninterrupted one bit for
+ * bit (the momentum lives in the state's first-moment buffer), and the tiny
+ * model learns the small text as test_overfit_small_text's AdamW does. */
+TEST(test_muon_run)
+{
+    char out[128], state[128], tp[128], vp[128], err[256];
+    train_config c;
+    tiny_config(&c, out, state, tp, vp);
+    rec adam = {0}, a = {0}, b = {0};
+    int rc = train_run(&c, record, &adam, NULL, err, sizeof err);
+    c.muon = 1;
+    rc |= train_run(&c, record, &a, NULL, err, sizeof err);
+    c.stop_at = 20;
+    rc |= train_run(&c, record, &b, NULL, err, sizeof err);
+    c.stop_at = 0;
+    c.resume_path = state;
+    rc |= train_run(&c, record, &b, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(a.n == 40 && b.n == 40 && adam.n == 40);
+    for (int i = 0; i < a.n && i < b.n; i++) CHECK_MSG(a.loss[i] == b.loss[i], "step %d: %.9g vs %.9g", i + 1, a.loss[i], b.loss[i]);
+    CHECK(a.last_valid == b.last_valid);
+    CHECK(adam.loss[0] == a.loss[0] && adam.loss[5] != a.loss[5]); /* same first batch, then other weights */
+    tiny_config(&c, out, state, tp, vp);
+    c.muon = 1;
+    c.steps = 300;
+    c.eval_every = 100;
+    c.warmup = 20;
+    c.lr = 1e-2f;
+    c.dropout = 0;
+    train_summary s;
+    rc = train_run(&c, NULL, NULL, &s, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK_MSG(s.best_valid < 0.5, "best valid loss %g", s.best_valid);
+}
+
 TEST(test_bad_config)
 {
     char out[128], state[128], tp[128], vp[128], err[256];
@@ -801,6 +837,98 @@ TEST(test_bad_config)
     tiny_config(&c, out, state, tp, vp);
     c.resume_path = tp; /* not a state file */
     CHECK(train_run(&c, NULL, NULL, NULL, err, sizeof err) == TRAIN_EFORMAT && strstr(err, "--resume"));
+}
+
+/* C [m, n] = A [m, k] B [k, n], or A^T B with A stored [k, m] (plain loops) */
+static void mm_ref(double *C, const double *A, const double *B, int m, int k, int n, int at)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int l = 0; l < k; l++) s += (at ? A[(size_t)l * m + i] : A[(size_t)i * k + l]) * B[(size_t)l * n + j];
+            C[(size_t)i * n + j] = s;
+        }
+}
+
+/* Newton-Schulz on X [m, n] in double, always in the X <- p(X X^T) X form
+ * (no short-side trick): `steps` quintic steps (Muon's coefficients) or,
+ * with cubic, X <- 1.5 X - 0.5 X X^T X, which converges to the polar
+ * factor U V^T. */
+static void ns_ref(double *X, int m, int n, int steps, int cubic)
+{
+    double *A = malloc(sizeof(double) * m * m), *B = malloc(sizeof(double) * m * m), *Y = malloc(sizeof(double) * m * n);
+    double *Xt = malloc(sizeof(double) * m * n), ss = 0;
+    for (int i = 0; i < m * n; i++) ss += X[i] * X[i];
+    for (int i = 0; i < m * n; i++) X[i] /= sqrt(ss) + 1e-7;
+    const double a = cubic ? 1.5 : 3.4445, b = cubic ? -0.5 : -4.7750, c = cubic ? 0 : 2.0315;
+    for (int it = 0; it < steps; it++) {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) Xt[(size_t)j * m + i] = X[(size_t)i * n + j];
+        mm_ref(A, X, Xt, m, n, m, 0);
+        mm_ref(B, A, A, m, m, m, 0);
+        for (int i = 0; i < m * m; i++) B[i] = b * A[i] + c * B[i];
+        mm_ref(Y, B, X, m, m, n, 0);
+        for (int i = 0; i < m * n; i++) X[i] = a * X[i] + Y[i];
+    }
+    free(A); free(B); free(Y); free(Xt);
+}
+
+/* Muon's Newton-Schulz (BLAS, short side) against the plain double loop of
+ * the same iteration, for wide, tall, square and one-row matrices; its
+ * distance from the true polar factor within the quintic's band; and two
+ * Muon steps (momentum, scale, decay) against the textbook formulas. */
+TEST(test_muon)
+{
+    const int shapes[][2] = {{5, 9}, {9, 5}, {16, 16}, {1, 7}, {40, 24}};
+    arch_rng r;
+    arch_rng_seed(&r, 11);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int m = shapes[si][0], n = shapes[si][1];
+        float *X = malloc(sizeof(float) * m * n), *work = malloc(sizeof(float) * train_muon_work(m, n));
+        double *Xd = malloc(sizeof(double) * m * n), *P = malloc(sizeof(double) * m * n);
+        for (int i = 0; i < m * n; i++) P[i] = Xd[i] = X[i] = 3 * arch_rng_normal(&r);
+        train_newton_schulz(X, m, n, work);
+        ns_ref(Xd, m, n, 5, 0);
+        ns_ref(P, m, n, 200, 1);
+        double dmax = 0, dpol = 0, pn = 0;
+        for (int i = 0; i < m * n; i++) {
+            dmax = fmax(dmax, fabs(X[i] - Xd[i]));
+            dpol += (X[i] - P[i]) * (X[i] - P[i]);
+            pn += P[i] * P[i];
+        }
+        /* f32 BLAS against the f64 loop: the iteration's slope near 0 is
+         * 3.4 per step, so rounding grows by at most 3.4^5 ~ 500 x 1e-7 */
+        CHECK(dmax < 1e-4);
+        /* the polar factor has all singular values 1 (pn = min(m, n)); X
+         * has the same singular vectors and values p^5(s), which oscillate
+         * in about [0.68, 1.13] once grown (a unit row vector ends at
+         * 0.697), so |X - P| <= 0.33 |P| for matrices whose smallest
+         * singular value is not far below the others (measured: 0.18-0.30) */
+        CHECK_NEAR(pn, m < n ? m : n, 1e-6 * pn);
+        CHECK(sqrt(dpol / pn) < 0.33);
+        free(X); free(work); free(Xd); free(P);
+    }
+    /* two Muon steps on a [6, 10] matrix */
+    enum { m = 6, n = 10, N = m * n };
+    float p[N], g[N], mom[N] = {0}, work[2 * N + 2 * m * m];
+    double pd[N], md[N] = {0}, O[N];
+    CHECK(train_muon_work(m, n) <= sizeof work / sizeof work[0]);
+    for (int i = 0; i < N; i++) pd[i] = p[i] = arch_rng_normal(&r);
+    const double lr = 0.01, mu = 0.9, decay = 0.2, gscale = 0.5;
+    for (int t = 0; t < 2; t++) {
+        for (int i = 0; i < N; i++) g[i] = arch_rng_normal(&r);
+        train_muon(p, g, mom, m, n, (float)gscale, (float)lr, (float)mu, (float)decay, work);
+        for (int i = 0; i < N; i++) {
+            md[i] = mu * md[i] + gscale * g[i];
+            O[i] = gscale * g[i] + mu * md[i];
+        }
+        ns_ref(O, m, n, 5, 0);
+        for (int i = 0; i < N; i++) pd[i] -= lr * 0.2 * sqrt(10.0) * O[i] + lr * decay * pd[i];
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_NEAR(p[i], pd[i], 1e-5);
+        CHECK_NEAR(mom[i], md[i], 1e-5);
+    }
 }
 
 /* AdamW (vectorized f32) against a double-precision loop of the textbook
@@ -1296,6 +1424,8 @@ int main(void)
     RUN(test_dropout);
     RUN(test_word_dropout);
     RUN(test_adamw_and_schedule);
+    RUN(test_muon);
+    RUN(test_muon_run);
     RUN(test_matches_inference);
     RUN(test_geglu);
     RUN(test_bad_config);

@@ -19,7 +19,8 @@
 # without dropout, 0), WORD_DROPOUT (synth train --word-dropout, 0: off),
 # WEIGHT_DECAY (0.1), LATE_DECAY and LATE_DECAY_START (synth train
 # --late-decay / --late-decay-start: the weight decay from that fraction of
-# the steps on, 0.667; unset: WEIGHT_DECAY throughout), LR (peak, 0.0015), MIN_LR
+# the steps on, 0.667; unset: WEIGHT_DECAY throughout), OPTIMIZER (synth
+# train --optimizer: adamw, or muon on the decayed matrices), LR (peak, 0.0015), MIN_LR
 # (the floor the cosine decay ends at, 0.0001), CTX (the context L and
 # the training sequence length, 256), BATCH (sequences of CTX tokens per
 # step, 8), SYNTH_LR_MULT (R's learning rate over LR, 30), R_TIE (synth
@@ -82,6 +83,7 @@ else
 fi
 [ -z "${LATE_DECAY:-}" ] || set -- "$@" --late-decay "$LATE_DECAY"
 [ -z "${LATE_DECAY_START:-}" ] || set -- "$@" --late-decay-start "$LATE_DECAY_START"
+[ -z "${OPTIMIZER:-}" ] || set -- "$@" --optimizer "$OPTIMIZER"
 src=f32
 if [ "$ema" != 0 ]; then
     set -- "$@" --ema "$ema" --ema-start "$ema_start" --ema-out "$out/$name-ema-f32.gguf"
