@@ -12,6 +12,7 @@
 # Usage, from the repository root: command.sh OUT_DIR
 set -eu
 out=${1:?usage: command.sh OUT_DIR}
+mkdir -p "$out"
 run() {
     OPENBLAS_CORETYPE=SkylakeX THREADS=1 MINUTES=0 STEPS=2500 OPTIMIZER=$1 WEIGHT_DECAY=0.3 LR=0.0025 \
         SYNTH_LR_MULT=18 EMA=0.999 SEED=2 SHAPE="--d-model 256 --layers 6 --heads 4 --d-ff 672 --ffn geglu" \
