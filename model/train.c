@@ -572,6 +572,11 @@ bad:
 /* ---- the run ---- */
 
 typedef struct {
+    int64_t off;           /* into the parameter buffer */
+    int rows, cols, lane;
+} muon_mat;
+
+typedef struct {
     const train_config *c;
     arch_hparams hp;
     tokset tok;
@@ -583,7 +588,10 @@ typedef struct {
     float *ema, *held;     /* --ema: the weight average; the parameters while it is evaluated */
     int32_t *bin, *btg;
     int *decay;            /* per tensor: weight decay applies (and Muon, with --optimizer muon) */
-    float *muon_work;      /* --optimizer muon: train_muon's scratch for the largest matrix */
+    muon_mat *mm;          /* --optimizer muon: the matrices it updates, */
+    int n_mm, muon_lanes;  /* each assigned to one of muon_lanes lanes */
+    size_t muon_work_n;    /* train_muon's scratch for the largest matrix, */
+    float *muon_work;      /* one per lane */
     train_state st;
     FILE *log;
     char state_path[4096];
@@ -678,6 +686,29 @@ static void tie_r_grads(run_ctx *r)
             train_tie_diagonals(gp[i], hp->n_ctx, r->c->seq, hp->n_head, r->c->r_tie);
 }
 
+typedef struct {
+    run_ctx *r;
+    int lane;
+    float gscale, lr, decay;
+} muon_job;
+
+/* One lane's share of the Muon matrices (train_dp_run_jobs: lanes run at
+ * once, each with its own scratch; the matrices are disjoint). */
+static void *muon_run(void *arg)
+{
+    const muon_job *j = arg;
+    run_ctx *r = j->r;
+    float *p = train_net_f_params(r->net), *g = train_net_f_grads(r->net);
+    float *work = r->muon_work + (size_t)j->lane * r->muon_work_n;
+    for (int k = 0; k < r->n_mm; k++) {
+        const muon_mat *mm = &r->mm[k];
+        if (mm->lane == j->lane)
+            train_muon(p + mm->off, g + mm->off, r->m + mm->off, mm->rows, mm->cols, j->gscale, j->lr,
+                       r->c->muon_momentum, j->decay, work);
+    }
+    return NULL;
+}
+
 /* One optimizer step on a fresh batch; returns the training loss. */
 static double train_step(run_ctx *r)
 {
@@ -709,18 +740,15 @@ static double train_step(run_ctx *r)
          * over the batch); an lr multiplier lets them move off uniform */
         int synth = ti->kind == T_RANDOM || ti->kind == T_RANDOM_A || ti->kind == T_RANDOM_B;
         float tlr = synth ? lr * c->synth_lr_mult : lr;
-        if (!train_net_f_trainable(r->net, i)) {
-            off += ne;
-            continue;
-        }
-        if (c->muon && r->decay[i]) {
-            const int rows = (int)ti->shape[0], cols = (int)(ne / ti->shape[0]);
-            train_muon(p + off, g + off, r->m + off, rows, cols, gscale, lr, c->muon_momentum, decay, r->muon_work);
-        } else {
+        if (train_net_f_trainable(r->net, i) && !(c->muon && r->decay[i])) /* Muon's: below */
             tk_adamw(p + off, g + off, r->m + off, r->v + off, (size_t)ne, gscale, tlr, c->beta1, c->beta2,
                      c->adam_eps, r->decay[i] ? decay : 0.0f, c1, c2);
-        }
         off += ne;
+    }
+    if (c->muon) {
+        muon_job jobs[TRAIN_DP_MAX_SHARDS];
+        for (int w = 0; w < r->muon_lanes; w++) jobs[w] = (muon_job){r, w, gscale, lr, decay};
+        train_dp_run_jobs(r->dp, r->muon_lanes, muon_run, jobs, sizeof jobs[0]);
     }
     r->st.step++;
     r->st.tokens_seen += (int64_t)B * T;
@@ -761,6 +789,7 @@ static void ctx_free(run_ctx *r)
     free(r->btg);
     free(r->decay);
     free(r->muon_work);
+    free(r->mm);
     if (r->log) fclose(r->log);
 }
 
@@ -803,6 +832,47 @@ static int prepare_data(run_ctx *r, train_progress_fn fn, void *ud, char *err, s
     return rc;
 }
 
+/* --optimizer muon: the trainable decayed matrices, spread over the dp's
+ * lanes largest first, each to the lane with the least work so far (a
+ * Newton-Schulz step costs about rows x cols x min(rows, cols)), and one
+ * scratch per lane. -1: out of memory. */
+static int muon_setup(run_ctx *r)
+{
+    const int nt = train_net_f_n_tensors(r->net);
+    double load[TRAIN_DP_MAX_SHARDS] = {0};
+    r->muon_lanes = train_dp_workers(r->dp);
+    if (!(r->mm = calloc((size_t)nt, sizeof *r->mm))) return -1;
+    int64_t off = 0;
+    for (int i = 0; i < nt; i++) {
+        const arch_tensor *ti = train_net_f_tensor(r->net, i);
+        if (r->decay[i] && train_net_f_trainable(r->net, i)) {
+            muon_mat *mm = &r->mm[r->n_mm++];
+            *mm = (muon_mat){off, (int)ti->shape[0], (int)(ti->n_elem / ti->shape[0]), 0};
+            const size_t w = train_muon_work(mm->rows, mm->cols);
+            if (w > r->muon_work_n) r->muon_work_n = w;
+        }
+        off += ti->n_elem;
+    }
+    int *done = calloc((size_t)r->n_mm + 1, sizeof *done);
+    if (!done) return -1;
+    for (int n = 0; n < r->n_mm; n++) {
+        int best = -1, lane = 0;
+        double cost = -1;
+        for (int k = 0; k < r->n_mm; k++) { /* the largest matrix not yet placed */
+            const double ck = (double)r->mm[k].rows * r->mm[k].cols * fmin(r->mm[k].rows, r->mm[k].cols);
+            if (!done[k] && ck > cost) { cost = ck; best = k; }
+        }
+        for (int w = 1; w < r->muon_lanes; w++)
+            if (load[w] < load[lane]) lane = w;
+        r->mm[best].lane = lane;
+        load[lane] += cost;
+        done[best] = 1;
+    }
+    free(done);
+    r->muon_work = malloc((size_t)r->muon_lanes * r->muon_work_n * sizeof(float));
+    return r->muon_work ? 0 : -1;
+}
+
 static int setup(run_ctx *r, char *err, size_t errlen)
 {
     const train_config *c = r->c;
@@ -823,15 +893,8 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     r->btg = malloc((size_t)c->batch * c->seq * sizeof(int32_t));
     r->decay = calloc((size_t)nt, sizeof(int));
     if (!r->m || !r->v || !r->bin || !r->btg || !r->decay) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory");
-    size_t work = 0;
-    for (int i = 0; i < nt; i++) {
-        const arch_tensor *ti = train_net_f_tensor(r->net, i);
-        r->decay[i] = has_decay(ti->kind);
-        if (r->decay[i] && train_muon_work((int)ti->shape[0], (int)(ti->n_elem / ti->shape[0])) > work)
-            work = train_muon_work((int)ti->shape[0], (int)(ti->n_elem / ti->shape[0]));
-    }
-    if (c->muon && !(r->muon_work = malloc(work * sizeof(float))))
-        return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory (--optimizer muon)");
+    for (int i = 0; i < nt; i++) r->decay[i] = has_decay(train_net_f_tensor(r->net, i)->kind);
+    if (c->muon && muon_setup(r)) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory (--optimizer muon)");
     train_net_f_init_params(r->net, c->seed, c->rstd);
     if (c->ema > 0) {
         r->ema = malloc((size_t)np * sizeof(float));

@@ -113,6 +113,11 @@ static void run_jobs(int workers, int n, void *(*fn)(void *), void *jobs, size_t
         if (started[w]) pthread_join(th[w], NULL);
 }
 
+void train_dp_run_jobs(const train_dp *dp, int n, void *(*fn)(void *), void *jobs, size_t job_size)
+{
+    run_jobs(dp->workers, n, fn, jobs, job_size);
+}
+
 static void *shard_run(void *arg)
 {
     shard_job *j = arg;

@@ -51,6 +51,13 @@ int train_dp_shards(const train_dp *dp);
 /* Threads that run shards at once: min(threads, S). */
 int train_dp_workers(const train_dp *dp);
 
+/* Run fn(jobs + k x job_size) for k in [0, n) in the dp's worker lanes,
+ * lane 0 on the caller, the others on threads started and joined here
+ * (OpenBLAS is at 1 thread when workers > 1, so each lane's BLAS calls run
+ * alone); lane w runs jobs w, w + lanes, ... Jobs must write disjoint
+ * memory; which lane runs which job then changes no result. */
+void train_dp_run_jobs(const train_dp *dp, int n, void *(*fn)(void *), void *jobs, size_t job_size);
+
 /* Word dropout p on every shard (train_net_f_set_word_dropout; 0: off).
  * 0, or -1 when p is out of range. */
 int train_dp_set_word_dropout(train_dp *dp, float p);

@@ -768,7 +768,8 @@ TEST(test_overfit_small_text)
 
 /* --optimizer muon in a whole run: it changes the curve (the flag is in
  * effect), a stopped and resumed run matches the uninterrupted one bit for
- * bit (the momentum lives in the state's first-moment buffer), and the tiny
+ * bit (the momentum lives in the state's first-moment buffer), two lanes
+ * match one, and the tiny
  * model learns the small text as test_overfit_small_text's AdamW does. */
 TEST(test_muon_run)
 {
@@ -789,6 +790,18 @@ TEST(test_muon_run)
     for (int i = 0; i < a.n && i < b.n; i++) CHECK_MSG(a.loss[i] == b.loss[i], "step %d: %.9g vs %.9g", i + 1, a.loss[i], b.loss[i]);
     CHECK(a.last_valid == b.last_valid);
     CHECK(adam.loss[0] == a.loss[0] && adam.loss[5] != a.loss[5]); /* same first batch, then other weights */
+    /* two lanes (2 threads, 2 shards: the matrices split between them)
+     * give the one-lane run's curve bit for bit */
+    rec l1 = {0}, l2 = {0};
+    c.resume_path = NULL;
+    c.steps = 12;
+    c.shards = 2;
+    rc = train_run(&c, record, &l1, NULL, err, sizeof err);
+    c.threads = 2;
+    rc |= train_run(&c, record, &l2, NULL, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(l1.n == 12 && l2.n == 12);
+    for (int i = 0; i < l1.n && i < l2.n; i++) CHECK_MSG(l1.loss[i] == l2.loss[i], "step %d: %.9g vs %.9g", i + 1, l1.loss[i], l2.loss[i]);
     tiny_config(&c, out, state, tp, vp);
     c.muon = 1;
     c.steps = 300;
