@@ -11,7 +11,8 @@
  * shards run one after the other), and N threads as one network with
  * OpenBLAS on N threads (the trainer before train_dp.h) and as N
  * data-parallel shards (the trainer now); the ratios to 1 thread are the
- * scaling figures.
+ * scaling figures. Then the optimizer's cost per step on 1 thread: AdamW
+ * on all parameters, and Muon (--optimizer muon) on the decayed matrices.
  *
  * FLOPs per step = 6 P tokens + attention (forward 2 + backward 4 per
  * multiply-add, the usual 6 x params x tokens):
@@ -132,6 +133,51 @@ static int run_config(const arch_hparams *hp, int B, int T, int steps, int shard
     return 0;
 }
 
+/* Best of 3 wall times of one optimizer update on 1 thread: AdamW over
+ * all parameters (the default), and --optimizer muon's part: train_muon on
+ * each decayed matrix (the trainer spreads those over its shard lanes, so
+ * with N shards it costs about 1/N of this). Values are arbitrary: the
+ * cost does not depend on them. */
+static int bench_optimizer(const arch_hparams *hp, double *adamw_s, double *muon_s, int *n_mat)
+{
+    const int nt = arch_tensors(hp, NULL, 0);
+    arch_tensor *t = malloc((size_t)nt * sizeof *t);
+    const int64_t np = arch_n_params(hp);
+    float *p = calloc((size_t)np, 4), *g = malloc((size_t)np * 4), *m = calloc((size_t)np, 4), *v = calloc((size_t)np, 4);
+    size_t wn = 0;
+    if (!t || !p || !g || !m || !v) goto oom;
+    arch_tensors(hp, t, nt);
+    for (int64_t i = 0; i < np; i++) g[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    for (int i = 0; i < nt; i++)
+        if (train_has_decay(t[i].kind) && train_muon_work((int)t[i].shape[0], (int)(t[i].n_elem / t[i].shape[0])) > wn)
+            wn = train_muon_work((int)t[i].shape[0], (int)(t[i].n_elem / t[i].shape[0]));
+    float *work = malloc((wn ? wn : 1) * 4);
+    if (!work) goto oom;
+    *adamw_s = *muon_s = INFINITY;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+        train_adamw(p, g, m, v, np, 1e-3f, 0.9f, 0.99f, 1e-8f, 0.1f, rep + 1);
+        double t1 = now();
+        int64_t off = 0;
+        *n_mat = 0;
+        for (int i = 0; i < nt; off += t[i].n_elem, i++) {
+            if (!train_has_decay(t[i].kind)) continue;
+            train_muon(p + off, g + off, m + off, (int)t[i].shape[0], (int)(t[i].n_elem / t[i].shape[0]), 1, 1e-3f,
+                       0.95f, 0.1f, work);
+            ++*n_mat;
+        }
+        double t2 = now();
+        *adamw_s = fmin(*adamw_s, t1 - t0);
+        *muon_s = fmin(*muon_s, t2 - t1);
+    }
+    free(work);
+    free(t); free(p); free(g); free(m); free(v);
+    return 0;
+oom:
+    free(t); free(p); free(g); free(m); free(v);
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     arch_hparams hp;
@@ -208,6 +254,13 @@ int main(int argc, char **argv)
                name, res[k].step_s, res[k].cpu_s, res[k].tok_s, gf, 100 * gf / pk, nt > 1 ? threads : 1,
                res[k].tok_s / res[0].tok_s);
     }
+    double adamw_s, muon_s;
+    int n_mat;
+    openblas_set_num_threads(1);
+    if (bench_optimizer(&hp, &adamw_s, &muon_s, &n_mat)) return 1;
+    printf("optimizer, 1 thread: AdamW on all parameters %.1f ms; Muon on the %d decayed matrices %.1f ms "
+           "(%.0f%% of the 1-thread 1-shard step; the trainer splits it over its %d shard lanes)\n",
+           1e3 * adamw_s, n_mat, 1e3 * muon_s, 100 * muon_s / res[0].step_s, threads);
     free(in);
     free(tg);
     return 0;

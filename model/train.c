@@ -763,7 +763,7 @@ static double train_step(run_ctx *r)
     return loss;
 }
 
-static int has_decay(arch_kind k)
+int train_has_decay(arch_kind k)
 {
     switch (k) {
     case T_ATTN_Q_W: case T_ATTN_K_W: case T_ATTN_V_W: case T_ATTN_O_W: case T_DENSE1_W: case T_DENSE2_W:
@@ -893,7 +893,7 @@ static int setup(run_ctx *r, char *err, size_t errlen)
     r->btg = malloc((size_t)c->batch * c->seq * sizeof(int32_t));
     r->decay = calloc((size_t)nt, sizeof(int));
     if (!r->m || !r->v || !r->bin || !r->btg || !r->decay) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory");
-    for (int i = 0; i < nt; i++) r->decay[i] = has_decay(train_net_f_tensor(r->net, i)->kind);
+    for (int i = 0; i < nt; i++) r->decay[i] = train_has_decay(train_net_f_tensor(r->net, i)->kind);
     if (c->muon && muon_setup(r)) return fail(err, errlen, TRAIN_ENOMEM, "train: out of memory (--optimizer muon)");
     train_net_f_init_params(r->net, c->seed, c->rstd);
     if (c->ema > 0) {

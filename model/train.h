@@ -183,6 +183,9 @@ float train_lr(const train_config *c, int64_t step);
 /* Dropout rate at step s (0-based) of the schedule: 0 before
  * dropout_start x steps, dropout from there on. */
 float train_dropout(const train_config *c, int64_t step);
+/* Does weight decay (and with --optimizer muon, Muon) apply to tensors of
+ * this kind? The 2-D weight matrices of linear layers. */
+int train_has_decay(arch_kind k);
 /* Scratch floats train_muon needs for a [rows, cols] matrix. */
 size_t train_muon_work(int rows, int cols);
 /* One Muon update of the [rows, cols] row-major matrix p (see above):
