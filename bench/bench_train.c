@@ -259,8 +259,8 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     if (bench_optimizer(&hp, &adamw_s, &muon_s, &n_mat)) return 1;
     printf("optimizer, 1 thread: AdamW on all parameters %.1f ms; Muon on the %d decayed matrices %.1f ms "
-           "(%.0f%% of the 1-thread 1-shard step; the trainer splits it over its %d shard lanes)\n",
-           1e3 * adamw_s, n_mat, 1e3 * muon_s, 100 * muon_s / res[0].step_s, threads);
+           "(%.0f%% of the 1-thread 1-shard step; with %d threads the trainer splits it %d ways)\n",
+           1e3 * adamw_s, n_mat, 1e3 * muon_s, 100 * muon_s / res[0].step_s, threads, threads);
     free(in);
     free(tg);
     return 0;
