@@ -15,5 +15,5 @@ set ylabel 'valid loss, raw parameters (nats per token)'
 set yrange [3.8:5.2]
 plot a.'adamw/train.csv' every ::1 using 1:3 with linespoints lw 2 lc 1 pt 7 title 'AdamW, lr 0.0025', \
      a.'muon/train.csv' every ::1 using 1:3 with linespoints lw 2 lc 2 pt 7 title 'Muon, lr 0.0025', \
-     b.'adamw/train.csv' every ::1 using 1:3 with linespoints lw 1 dt 2 lc 1 pt 6 title 'AdamW, lr 0.005', \
-     b.'muon/train.csv' every ::1 using 1:3 with linespoints lw 1 dt 2 lc 2 pt 6 title 'Muon, lr 0.005'
+     b.'adamw/train.csv' every ::1 using 1:3 with linespoints lw 1 dt 2 lc 1 pt 6 title 'AdamW, lr 0.005 (stopped at 892)', \
+     b.'muon/train.csv' every ::1 using 1:3 with linespoints lw 1 dt 2 lc 2 pt 6 title 'Muon, lr 0.005 (stopped at 734)'
