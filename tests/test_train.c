@@ -744,16 +744,22 @@ TEST(test_auto_steps_slowdown)
 /* A tiny model learns a small repetitive text: after 300 steps the
  * validation loss (same kind of text) is below 0.5 nats per token, far below
  * the ~5.7 of a uniform guess over 300 tokens. */
+/* test_overfit_small_text's schedule: 300 steps at lr 1e-2, no dropout */
+static void overfit_config(train_config *c)
+{
+    c->steps = 300;
+    c->eval_every = 100;
+    c->warmup = 20;
+    c->lr = 1e-2f;
+    c->dropout = 0;
+}
+
 TEST(test_overfit_small_text)
 {
     char out[128], state[128], tp[128], vp[128], err[256];
     train_config c;
     tiny_config(&c, out, state, tp, vp);
-    c.steps = 300;
-    c.eval_every = 100;
-    c.warmup = 20;
-    c.lr = 1e-2f;
-    c.dropout = 0;
+    overfit_config(&c);
     train_summary s;
     int rc = train_run(&c, NULL, NULL, &s, err, sizeof err);
     CHECK_MSG(rc == 0, "%s", err);
@@ -804,11 +810,7 @@ TEST(test_muon_run)
     for (int i = 0; i < l1.n && i < l2.n; i++) CHECK_MSG(l1.loss[i] == l2.loss[i], "step %d: %.9g vs %.9g", i + 1, l1.loss[i], l2.loss[i]);
     tiny_config(&c, out, state, tp, vp);
     c.muon = 1;
-    c.steps = 300;
-    c.eval_every = 100;
-    c.warmup = 20;
-    c.lr = 1e-2f;
-    c.dropout = 0;
+    overfit_config(&c);
     train_summary s;
     rc = train_run(&c, NULL, NULL, &s, err, sizeof err);
     CHECK_MSG(rc == 0, "%s", err);
